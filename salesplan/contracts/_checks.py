@@ -1,0 +1,154 @@
+"""Shared machinery of the validators: collect every problem, then raise once.
+
+Hand-written because pandera-style schema libraries stop at type checks; our contracts need
+cross-row rules (gaps, hierarchy consistency, funnel order) reported with row keys and fixes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import DataValidationError, Problem
+
+SAMPLE = 5
+
+
+def sample_keys(keys: Iterable[object], limit: int = SAMPLE) -> tuple[list[str], int]:
+    """The first ``limit`` keys as strings and how many there are in all."""
+    items = [str(k) for k in keys]
+    return items[:limit], len(items)
+
+
+class ProblemList:
+    """Accumulates problems of one frame; ``raise_if_any`` raises them all together."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[Problem] = []
+
+    def add(
+        self, column: str | None, message: str, rows: Iterable[object] = (), fix: str = ""
+    ) -> None:
+        sample, n = sample_keys(rows)
+        self.items.append(Problem(column=column, message=message, rows=tuple(sample), n_rows=n, fix=fix))
+
+    def extend(self, other: ProblemList) -> None:
+        self.items.extend(other.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DataValidationError(self.items, source=self.source)
+
+
+def row_labels(df: pd.DataFrame, mask: pd.Series | np.ndarray, key_cols: Sequence[str]) -> list[str]:
+    """Human-readable keys of the rows where ``mask`` holds: key columns if present, else line numbers."""
+    sub = df.loc[np.asarray(mask, dtype=bool)]
+    cols = [c for c in key_cols if c in sub.columns]
+    if not cols:
+        return [f"row {i}" for i in sub.index[: SAMPLE * 4]]
+    head = sub[cols].head(SAMPLE)
+    labels = ["/".join(str(v) for v in rec) for rec in head.itertuples(index=False, name=None)]
+    return labels + ["…"] * (int(np.asarray(mask, dtype=bool).sum()) - len(labels))
+
+
+def add_rows(
+    problems: ProblemList,
+    df: pd.DataFrame,
+    mask: pd.Series | np.ndarray,
+    column: str | None,
+    message: str,
+    key_cols: Sequence[str],
+    fix: str = "",
+) -> None:
+    """Record a problem for the rows in ``mask`` (nothing if the mask is empty)."""
+    m = np.asarray(mask, dtype=bool)
+    if m.any():
+        labels = row_labels(df, m, key_cols)
+        problems.items.append(
+            Problem(column, message, rows=tuple(x for x in labels if x != "…"), n_rows=int(m.sum()), fix=fix)
+        )
+
+
+def check_required(problems: ProblemList, df: pd.DataFrame, required: Sequence[str], what: str) -> bool:
+    """All required columns present? Records one problem listing the missing ones."""
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        problems.add(
+            None,
+            f"missing required column(s) {missing}; {what} needs {list(required)} (found {list(df.columns)})",
+            fix="rename your columns to the contract names or map them in the loader",
+        )
+    return not missing
+
+
+def check_not_empty(problems: ProblemList, df: pd.DataFrame, what: str) -> bool:
+    if len(df) == 0:
+        problems.add(None, f"{what} is empty (0 rows)", fix="pass a file with at least one data row")
+        return False
+    return True
+
+
+def to_dates(
+    problems: ProblemList, df: pd.DataFrame, col: str, key_cols: Sequence[str], required: bool = True
+) -> pd.Series:
+    """Parse a date column; unparsable (and, if required, missing) values become problems, returns NaT there."""
+    raw = df[col]
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = pd.to_datetime(raw)
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert(None)
+    else:
+        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+    bad = parsed.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    add_rows(problems, df, bad, col, "unparsable date(s)", key_cols, fix="use ISO dates like 2026-01-05")
+    if required:
+        add_rows(problems, df, raw.isna(), col, "missing date(s)", key_cols, fix="fill in every date")
+    return parsed.astype("datetime64[ns]")
+
+
+def to_numeric(
+    problems: ProblemList,
+    df: pd.DataFrame,
+    col: str,
+    key_cols: Sequence[str],
+    *,
+    required: bool = True,
+    min_value: float | None = None,
+    what: str = "value",
+) -> pd.Series:
+    """Parse a numeric column; non-numeric, missing (if required) and too-small values become problems."""
+    raw = df[col]
+    if pd.api.types.is_bool_dtype(raw):
+        raw = raw.astype(float)
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = num.isna() & raw.notna()
+    add_rows(problems, df, bad, col, f"non-numeric {what}(s)", key_cols, fix="use plain numbers (no units or text)")
+    if required:
+        add_rows(problems, df, raw.isna(), col, f"missing {what}(s)", key_cols, fix="fill in every value")
+    if min_value is not None:
+        add_rows(
+            problems, df, num < min_value, col, f"{what}(s) below {min_value:g}", key_cols,
+            fix=f"{what}s must be >= {min_value:g}",
+        )
+    return num.astype(float)
+
+
+def check_duplicates(
+    problems: ProblemList, df: pd.DataFrame, keys: Sequence[str], what: str, fix: str = ""
+) -> None:
+    dup = df.duplicated(list(keys), keep=False)
+    add_rows(
+        problems, df, dup, None, f"duplicate {what} (same {'/'.join(keys)})", keys,
+        fix=fix or "keep one row per key (aggregate or drop duplicates)",
+    )
+
+
+def clean_strings(s: pd.Series) -> pd.Series:
+    """Ids and categories as trimmed strings, missing kept as NA."""
+    out = s.astype("string").str.strip()
+    return out.where(out != "", pd.NA)

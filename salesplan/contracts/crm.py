@@ -1,0 +1,245 @@
+"""CRM contract: reps, accounts, opportunities and stage events on the funnel
+Find → Meet → Pitch → Sign → Deliver → Operate (plus the outcomes Won/Lost).
+
+A deal is *won* when it is signed: ``Won`` ranks with ``Sign``; Deliver and Operate follow a win.
+Datasets with other stage names map onto these through a ``StageMap`` (config, not code)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from salesplan.contracts._checks import (
+    ProblemList,
+    add_rows,
+    check_duplicates,
+    check_required,
+    clean_strings,
+    to_dates,
+    to_numeric,
+)
+from salesplan.errors import ConfigError
+
+STAGES: tuple[str, ...] = ("Find", "Meet", "Pitch", "Sign", "Deliver", "Operate")
+OUTCOME_EVENTS: tuple[str, ...] = ("Won", "Lost")
+EVENT_RANK: dict[str, int] = {**{s: i for i, s in enumerate(STAGES)}, "Won": STAGES.index("Sign")}
+OUTCOMES: tuple[str, ...] = ("won", "lost", "open")
+
+REP_REQUIRED = ("rep_id",)
+REP_DATES = ("hire_date", "end_date")
+REP_TEXT = ("name", "team", "manager", "region", "role")
+ACCOUNT_REQUIRED = ("account_id",)
+OPP_REQUIRED = ("opportunity_id", "rep_id", "outcome")
+OPP_DATES = ("created_date", "expected_close_date", "close_date")
+OPP_TEXT = ("account_id", "product", "stage", "lead_source", "region", "team")
+EVENT_REQUIRED = ("opportunity_id", "stage", "ts")
+
+
+@dataclass(frozen=True)
+class StageMap:
+    """Maps a dataset's stage names onto the canonical ones, e.g. Maven's
+    ``{"Prospecting": "Find", "Engaging": "Pitch", "Won": "Won", "Lost": "Lost"}``."""
+
+    mapping: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        allowed = set(STAGES) | set(OUTCOME_EVENTS)
+        bad = {k: v for k, v in self.mapping.items() if v not in allowed}
+        if bad:
+            raise ConfigError(f"StageMap targets {bad} are not canonical stages {sorted(allowed)}")
+
+    def apply(self, stages: pd.Series) -> pd.Series:
+        """Canonical names; names neither mapped nor canonical are left as they are (the validator flags them)."""
+        return stages.map(lambda s: self.mapping.get(s, s) if isinstance(s, str) else s)
+
+
+@dataclass(frozen=True)
+class CRMData:
+    """The four CRM frames. ``accounts`` and ``stage_events`` may be empty (same columns, no rows)."""
+
+    reps: pd.DataFrame
+    opportunities: pd.DataFrame
+    accounts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"account_id": pd.Series(dtype=str)}))
+    stage_events: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"opportunity_id": pd.Series(dtype=str), "stage": pd.Series(dtype=str),
+             "ts": pd.Series(dtype="datetime64[ns]")}
+        )
+    )
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {"reps": self.reps, "accounts": self.accounts, "opportunities": self.opportunities,
+                "stage_events": self.stage_events}
+
+
+def _ids(problems: ProblemList, df: pd.DataFrame, col: str, what: str) -> pd.Series:
+    ids = clean_strings(df[col])
+    add_rows(problems, df, ids.isna(), col, f"missing {what} id(s)", (), fix=f"every {what} needs an id")
+    return ids
+
+
+def _validate_reps(problems: ProblemList, reps: pd.DataFrame) -> pd.DataFrame:
+    if not check_required(problems, reps, REP_REQUIRED, "reps"):
+        return reps
+    out = reps.copy()
+    out["rep_id"] = _ids(problems, reps, "rep_id", "rep")
+    check_duplicates(problems, out, ("rep_id",), "reps", fix="one row per rep")
+    for c in REP_TEXT:
+        if c in out.columns:
+            out[c] = clean_strings(out[c])
+    for c in REP_DATES:
+        if c in out.columns:
+            out[c] = to_dates(problems, out, c, ("rep_id",), required=c == "hire_date" and False)
+    if "quota" in out.columns:
+        out["quota"] = to_numeric(problems, out, "quota", ("rep_id",), required=False, min_value=0, what="quota")
+    return out
+
+
+def _validate_accounts(problems: ProblemList, accounts: pd.DataFrame) -> pd.DataFrame:
+    if not check_required(problems, accounts, ACCOUNT_REQUIRED, "accounts"):
+        return accounts
+    out = accounts.copy()
+    out["account_id"] = _ids(problems, accounts, "account_id", "account")
+    check_duplicates(problems, out, ("account_id",), "accounts", fix="one row per account")
+    return out
+
+
+def _validate_opportunities(
+    problems: ProblemList, opps: pd.DataFrame, stage_map: StageMap | None
+) -> pd.DataFrame:
+    if not check_required(problems, opps, OPP_REQUIRED, "opportunities"):
+        return opps
+    key = ("opportunity_id",)
+    out = opps.copy()
+    out["opportunity_id"] = _ids(problems, opps, "opportunity_id", "opportunity")
+    check_duplicates(problems, out, key, "opportunities", fix="one row per opportunity")
+    out["rep_id"] = clean_strings(out["rep_id"])
+    add_rows(problems, out, out["rep_id"].isna(), "rep_id", "opportunity without a rep", key,
+             fix="assign every opportunity to a rep (use a placeholder rep such as 'unassigned')")
+    outcome = clean_strings(out["outcome"]).str.lower()
+    add_rows(problems, out, ~outcome.isin(OUTCOMES), "outcome", f"outcome not one of {list(OUTCOMES)}", key,
+             fix="map your status to won / lost / open")
+    out["outcome"] = outcome
+    for c in OPP_TEXT:
+        if c in out.columns:
+            out[c] = clean_strings(out[c])
+    if "stage" in out.columns:
+        if stage_map is not None:
+            out["stage"] = stage_map.apply(out["stage"])
+        bad = out["stage"].notna() & ~out["stage"].isin(STAGES)
+        add_rows(problems, out, bad, "stage", f"unknown stage(s) {sorted(out.loc[bad, 'stage'].unique())[:5]}",
+                 key, fix=f"use {list(STAGES)} or pass a StageMap for your stage names")
+    if "amount" in out.columns:
+        out["amount"] = to_numeric(problems, out, "amount", key, required=False, min_value=0.0, what="amount")
+    for c in OPP_DATES:
+        if c in out.columns:
+            out[c] = to_dates(problems, out, c, key, required=False)
+    if "close_date" in out.columns:
+        closed = out["outcome"].isin(["won", "lost"])
+        add_rows(problems, out, closed & out["close_date"].isna(), "close_date", "closed deal without a close date",
+                 key, fix="give won and lost deals their close date")
+        add_rows(problems, out, (out["outcome"] == "open") & out["close_date"].notna(), "close_date",
+                 "open deal with a close date", key, fix="an open deal has no close date; set its outcome")
+        if "created_date" in out.columns:
+            add_rows(problems, out, out["close_date"] < out["created_date"], "close_date",
+                     "close date before the created date", key, fix="check the two dates")
+    return out
+
+
+def _validate_events(
+    problems: ProblemList, events: pd.DataFrame, stage_map: StageMap | None
+) -> pd.DataFrame:
+    if not check_required(problems, events, EVENT_REQUIRED, "stage_events"):
+        return events
+    key = ("opportunity_id", "stage")
+    out = events.copy()
+    out["opportunity_id"] = _ids(problems, events, "opportunity_id", "opportunity")
+    stage = clean_strings(out["stage"])
+    if stage_map is not None:
+        stage = stage_map.apply(stage)
+    out["stage"] = stage
+    known = set(STAGES) | set(OUTCOME_EVENTS)
+    bad = ~out["stage"].isin(known)
+    add_rows(problems, out, bad, "stage", f"unknown stage(s) {sorted(map(str, out.loc[bad, 'stage'].unique()))[:5]}",
+             key, fix=f"use {list(STAGES) + list(OUTCOME_EVENTS)} or pass a StageMap for your stage names")
+    out["ts"] = to_dates(problems, out, "ts", key)
+    check_duplicates(problems, out, key, "stage events", fix="one event per opportunity and stage")
+    if problems:
+        return out
+    ordered = out.sort_values(["opportunity_id", "ts"], kind="stable")
+    rank = ordered["stage"].map(lambda s: EVENT_RANK.get(s, np.nan)).astype(float)
+    is_lost = ordered["stage"] == "Lost"
+    g = ordered["opportunity_id"]
+    # Funnel order: ranks never go down in time; Lost, if any, comes last; not both Won and Lost.
+    backwards = rank.groupby(g).transform(lambda r: (r.ffill().diff() < 0).any())
+    after_lost = is_lost.groupby(g).transform(lambda s: s.cumsum().shift(fill_value=0).gt(0).any())
+    both = ordered.groupby("opportunity_id")["stage"].transform(lambda s: {"Won", "Lost"} <= set(s))
+    won_deliver = ordered.groupby("opportunity_id")["stage"].transform(
+        lambda s: "Lost" in set(s) and bool({"Sign", "Deliver", "Operate"} & set(s))
+    )
+    for mask, msg in (
+        (backwards, "stage events go backwards in the funnel (a later stage has an earlier timestamp)"),
+        (after_lost, "stage events after Lost"),
+        (both | won_deliver, "deal is both won (Won/Sign/Deliver/Operate) and Lost"),
+    ):
+        opp = ordered.loc[mask.astype(bool), "opportunity_id"].drop_duplicates()
+        if len(opp):
+            problems.add("stage", msg, opp,
+                         fix=f"events must follow {' → '.join(STAGES)} in time, ending in Lost or after Sign")
+    return out
+
+
+def _check_links(problems: ProblemList, crm: CRMData) -> None:
+    o, r, a, e = crm.opportunities, crm.reps, crm.accounts, crm.stage_events
+    key = ("opportunity_id",)
+    if {"rep_id"} <= set(o.columns) and "rep_id" in r.columns:
+        add_rows(problems, o, o["rep_id"].notna() & ~o["rep_id"].isin(r["rep_id"]), "rep_id",
+                 "opportunity's rep not in reps", key, fix="add the rep to reps or fix the rep_id")
+    if "account_id" in o.columns and "account_id" in a.columns and len(a):
+        add_rows(problems, o, o["account_id"].notna() & ~o["account_id"].isin(a["account_id"]), "account_id",
+                 "opportunity's account not in accounts", key, fix="add the account or fix the account_id")
+    if len(e) and "opportunity_id" in e.columns and "opportunity_id" in o.columns:
+        add_rows(problems, e, ~e["opportunity_id"].isin(o["opportunity_id"]), "opportunity_id",
+                 "stage event of an unknown opportunity", ("opportunity_id", "stage"),
+                 fix="every event must belong to an opportunity in opportunities")
+        if not problems and "outcome" in o.columns:
+            last = e.groupby("opportunity_id")["stage"].agg(set)
+            won_evt = last.map(lambda s: bool({"Won", "Sign", "Deliver", "Operate"} & s))
+            lost_evt = last.map(lambda s: "Lost" in s)
+            oc = o.set_index("opportunity_id")["outcome"].reindex(last.index)
+            bad = (oc.eq("won") & ~won_evt) | (oc.eq("lost") & ~lost_evt) | (oc.eq("open") & (won_evt | lost_evt))
+            if bad.any():
+                problems.add("outcome", "opportunity outcome disagrees with its stage events", bad[bad].index,
+                             fix="won deals need a Won or Sign event, lost deals a Lost event, open deals neither")
+
+
+def validate_crm(crm: CRMData, stage_map: StageMap | None = None, *, source: str = "CRM") -> CRMData:
+    """Validate the four frames and their links; return cleaned copies or raise one
+    ``DataValidationError`` listing every problem across all frames."""
+    problems = ProblemList(source)
+    if len(crm.opportunities) == 0:
+        problems.add("opportunities", "no opportunities (0 rows)", fix="pass at least one opportunity")
+        problems.raise_if_any()
+    parts: dict[str, pd.DataFrame] = {}
+    for name, fn in (("reps", _validate_reps), ("accounts", _validate_accounts)):
+        sub = ProblemList(name)
+        parts[name] = fn(sub, crm.frames()[name])
+        _prefix(problems, sub, name)
+    for name, fn2 in (("opportunities", _validate_opportunities), ("stage_events", _validate_events)):
+        sub = ProblemList(name)
+        parts[name] = fn2(sub, crm.frames()[name], stage_map)
+        _prefix(problems, sub, name)
+    clean = replace(crm, **parts)
+    if not problems:
+        _check_links(problems, clean)
+    problems.raise_if_any()
+    return clean
+
+
+def _prefix(into: ProblemList, sub: ProblemList, frame: str) -> None:
+    for p in sub.items:
+        col = f"{frame}.{p.column}" if p.column else frame
+        into.items.append(replace(p, column=col))

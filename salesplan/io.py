@@ -1,0 +1,94 @@
+"""Reading and writing frames: CSV and Parquet in, the same out. The only file I/O of the core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from salesplan.contracts import CRMData
+from salesplan.errors import DataNotFoundError, DataValidationError, Problem
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.zip")
+CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for s in (".csv.gz", ".csv.zip"):
+        if name.endswith(s):
+            return s
+    return path.suffix.lower()
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one CSV (optionally gz/zip) or Parquet file; a missing or unreadable file is a clean error."""
+    p = Path(path)
+    if not p.exists():
+        raise DataNotFoundError(f"{p}: file not found")
+    if p.is_dir():
+        raise DataValidationError([Problem(None, "is a folder, expected a .csv or .parquet file")], source=str(p))
+    suffix = _suffix(p)
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(p)
+        if suffix in (".csv", ".csv.gz", ".csv.zip", ".txt"):
+            return pd.read_csv(p, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataValidationError(
+            [Problem(None, f"cannot be read as {suffix.lstrip('.')}: {msg}",
+                     fix="check that the file is a valid CSV with a header row, or a Parquet file")],
+            source=str(p),
+        ) from None
+    raise DataValidationError(
+        [Problem(None, f"unsupported file type {suffix!r}", fix=f"use one of {list(TABLE_SUFFIXES)}")],
+        source=str(p),
+    )
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write CSV or Parquet by the file suffix, creating parent folders."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if _suffix(p) in (".parquet", ".pq"):
+        df.to_parquet(p, index=False)
+    else:
+        df.to_csv(p, index=False)
+    return p
+
+
+def _find_table(folder: Path, name: str) -> Path | None:
+    for s in (".parquet", ".csv", ".csv.gz"):
+        cand = folder / f"{name}{s}"
+        if cand.exists():
+            return cand
+    return None
+
+
+def read_crm(folder: str | Path) -> CRMData:
+    """Read a CRM folder holding reps, opportunities and optionally accounts and stage_events (.csv/.parquet)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataNotFoundError(
+            f"{root}: CRM data is a folder with reps.csv, opportunities.csv and optionally accounts.csv, "
+            "stage_events.csv (or .parquet)"
+        )
+    frames: dict[str, pd.DataFrame] = {}
+    for name in CRM_TABLES:
+        path = _find_table(root, name)
+        if path is None:
+            if name in ("reps", "opportunities"):
+                raise DataNotFoundError(f"{root}: no {name}.csv or {name}.parquet in the CRM folder")
+            continue
+        frames[name] = read_table(path)
+    return CRMData(**frames)
+
+
+def write_crm(crm: CRMData, folder: str | Path, fmt: str = "csv") -> Path:
+    """Write the four CRM frames as ``<name>.<fmt>`` into ``folder``."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, df in crm.frames().items():
+        write_table(df, root / f"{name}.{fmt}")
+    return root
