@@ -10,7 +10,7 @@ from salesplan.contracts import CRMData
 from salesplan.errors import DataNotFoundError, DataValidationError, Problem
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.zip")
-CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events")
+CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events", "close_date_changes")
 
 
 def _suffix(path: Path) -> str:
@@ -27,7 +27,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not p.exists():
         raise DataNotFoundError(f"{p}: file not found")
     if p.is_dir():
-        raise DataValidationError([Problem(None, "is a folder, expected a .csv or .parquet file")], source=str(p))
+        raise DataValidationError(
+            [Problem(None, "is a folder, expected a .csv or .parquet file")], source=str(p)
+        )
     suffix = _suffix(p)
     try:
         if suffix in (".parquet", ".pq"):
@@ -37,8 +39,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataValidationError(
-            [Problem(None, f"cannot be read as {suffix.lstrip('.')}: {msg}",
-                     fix="check that the file is a valid CSV with a header row, or a Parquet file")],
+            [
+                Problem(
+                    None,
+                    f"cannot be read as {suffix.lstrip('.')}: {msg}",
+                    fix="check that the file is a valid CSV with a header row, or a Parquet file",
+                )
+            ],
             source=str(p),
         ) from None
     raise DataValidationError(

@@ -28,9 +28,7 @@ class ProblemList:
         self.source = source
         self.items: list[Problem] = []
 
-    def add(
-        self, column: str | None, message: str, rows: Iterable[object] = (), fix: str = ""
-    ) -> None:
+    def add(self, column: str | None, message: str, rows: Iterable[object] = (), fix: str = "") -> None:
         sample, n = sample_keys(rows)
         self.items.append(Problem(column=column, message=message, rows=tuple(sample), n_rows=n, fix=fix))
 
@@ -127,12 +125,19 @@ def to_numeric(
         raw = raw.astype(float)
     num = pd.to_numeric(raw, errors="coerce")
     bad = num.isna() & raw.notna()
-    add_rows(problems, df, bad, col, f"non-numeric {what}(s)", key_cols, fix="use plain numbers (no units or text)")
+    add_rows(
+        problems, df, bad, col, f"non-numeric {what}(s)", key_cols, fix="use plain numbers (no units or text)"
+    )
     if required:
         add_rows(problems, df, raw.isna(), col, f"missing {what}(s)", key_cols, fix="fill in every value")
     if min_value is not None:
         add_rows(
-            problems, df, num < min_value, col, f"{what}(s) below {min_value:g}", key_cols,
+            problems,
+            df,
+            num < min_value,
+            col,
+            f"{what}(s) below {min_value:g}",
+            key_cols,
             fix=f"{what}s must be >= {min_value:g}",
         )
     return num.astype(float)
@@ -143,7 +148,12 @@ def check_duplicates(
 ) -> None:
     dup = df.duplicated(list(keys), keep=False)
     add_rows(
-        problems, df, dup, None, f"duplicate {what} (same {'/'.join(keys)})", keys,
+        problems,
+        df,
+        dup,
+        None,
+        f"duplicate {what} (same {'/'.join(keys)})",
+        keys,
         fix=fix or "keep one row per key (aggregate or drop duplicates)",
     )
 

@@ -1,4 +1,4 @@
-"""CRM contract: reps, accounts, opportunities and stage events on the funnel
+"""CRM contract: reps, accounts, opportunities, stage events (and optionally close-date changes) on the funnel
 Find → Meet → Pitch → Sign → Deliver → Operate (plus the outcomes Won/Lost).
 
 A deal is *won* when it is signed: ``Won`` ranks with ``Sign``; Deliver and Operate follow a win.
@@ -36,6 +36,7 @@ OPP_REQUIRED = ("opportunity_id", "rep_id", "outcome")
 OPP_DATES = ("created_date", "expected_close_date", "close_date")
 OPP_TEXT = ("account_id", "product", "stage", "lead_source", "region", "team")
 EVENT_REQUIRED = ("opportunity_id", "stage", "ts")
+CHANGE_REQUIRED = ("opportunity_id", "ts", "expected_close_date")
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,32 @@ class CRMData:
     accounts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"account_id": pd.Series(dtype=str)}))
     stage_events: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(
-            {"opportunity_id": pd.Series(dtype=str), "stage": pd.Series(dtype=str),
-             "ts": pd.Series(dtype="datetime64[ns]")}
+            {
+                "opportunity_id": pd.Series(dtype=str),
+                "stage": pd.Series(dtype=str),
+                "ts": pd.Series(dtype="datetime64[ns]"),
+            }
+        )
+    )
+
+    close_date_changes: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {
+                "opportunity_id": pd.Series(dtype=str),
+                "ts": pd.Series(dtype="datetime64[ns]"),
+                "expected_close_date": pd.Series(dtype="datetime64[ns]"),
+            }
         )
     )
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        return {"reps": self.reps, "accounts": self.accounts, "opportunities": self.opportunities,
-                "stage_events": self.stage_events}
+        return {
+            "reps": self.reps,
+            "accounts": self.accounts,
+            "opportunities": self.opportunities,
+            "stage_events": self.stage_events,
+            "close_date_changes": self.close_date_changes,
+        }
 
 
 def _ids(problems: ProblemList, df: pd.DataFrame, col: str, what: str) -> pd.Series:
@@ -94,7 +113,9 @@ def _validate_reps(problems: ProblemList, reps: pd.DataFrame) -> pd.DataFrame:
         if c in out.columns:
             out[c] = to_dates(problems, out, c, ("rep_id",), required=c == "hire_date" and False)
     if "quota" in out.columns:
-        out["quota"] = to_numeric(problems, out, "quota", ("rep_id",), required=False, min_value=0, what="quota")
+        out["quota"] = to_numeric(
+            problems, out, "quota", ("rep_id",), required=False, min_value=0, what="quota"
+        )
     return out
 
 
@@ -117,11 +138,25 @@ def _validate_opportunities(
     out["opportunity_id"] = _ids(problems, opps, "opportunity_id", "opportunity")
     check_duplicates(problems, out, key, "opportunities", fix="one row per opportunity")
     out["rep_id"] = clean_strings(out["rep_id"])
-    add_rows(problems, out, out["rep_id"].isna(), "rep_id", "opportunity without a rep", key,
-             fix="assign every opportunity to a rep (use a placeholder rep such as 'unassigned')")
+    add_rows(
+        problems,
+        out,
+        out["rep_id"].isna(),
+        "rep_id",
+        "opportunity without a rep",
+        key,
+        fix="assign every opportunity to a rep (use a placeholder rep such as 'unassigned')",
+    )
     outcome = clean_strings(out["outcome"]).str.lower()
-    add_rows(problems, out, ~outcome.isin(OUTCOMES), "outcome", f"outcome not one of {list(OUTCOMES)}", key,
-             fix="map your status to won / lost / open")
+    add_rows(
+        problems,
+        out,
+        ~outcome.isin(OUTCOMES),
+        "outcome",
+        f"outcome not one of {list(OUTCOMES)}",
+        key,
+        fix="map your status to won / lost / open",
+    )
     out["outcome"] = outcome
     for c in OPP_TEXT:
         if c in out.columns:
@@ -130,8 +165,15 @@ def _validate_opportunities(
         if stage_map is not None:
             out["stage"] = stage_map.apply(out["stage"])
         bad = out["stage"].notna() & ~out["stage"].isin(STAGES)
-        add_rows(problems, out, bad, "stage", f"unknown stage(s) {sorted(out.loc[bad, 'stage'].unique())[:5]}",
-                 key, fix=f"use {list(STAGES)} or pass a StageMap for your stage names")
+        add_rows(
+            problems,
+            out,
+            bad,
+            "stage",
+            f"unknown stage(s) {sorted(out.loc[bad, 'stage'].unique())[:5]}",
+            key,
+            fix=f"use {list(STAGES)} or pass a StageMap for your stage names",
+        )
     if "amount" in out.columns:
         out["amount"] = to_numeric(problems, out, "amount", key, required=False, min_value=0.0, what="amount")
     for c in OPP_DATES:
@@ -139,19 +181,38 @@ def _validate_opportunities(
             out[c] = to_dates(problems, out, c, key, required=False)
     if "close_date" in out.columns:
         closed = out["outcome"].isin(["won", "lost"])
-        add_rows(problems, out, closed & out["close_date"].isna(), "close_date", "closed deal without a close date",
-                 key, fix="give won and lost deals their close date")
-        add_rows(problems, out, (out["outcome"] == "open") & out["close_date"].notna(), "close_date",
-                 "open deal with a close date", key, fix="an open deal has no close date; set its outcome")
+        add_rows(
+            problems,
+            out,
+            closed & out["close_date"].isna(),
+            "close_date",
+            "closed deal without a close date",
+            key,
+            fix="give won and lost deals their close date",
+        )
+        add_rows(
+            problems,
+            out,
+            (out["outcome"] == "open") & out["close_date"].notna(),
+            "close_date",
+            "open deal with a close date",
+            key,
+            fix="an open deal has no close date; set its outcome",
+        )
         if "created_date" in out.columns:
-            add_rows(problems, out, out["close_date"] < out["created_date"], "close_date",
-                     "close date before the created date", key, fix="check the two dates")
+            add_rows(
+                problems,
+                out,
+                out["close_date"] < out["created_date"],
+                "close_date",
+                "close date before the created date",
+                key,
+                fix="check the two dates",
+            )
     return out
 
 
-def _validate_events(
-    problems: ProblemList, events: pd.DataFrame, stage_map: StageMap | None
-) -> pd.DataFrame:
+def _validate_events(problems: ProblemList, events: pd.DataFrame, stage_map: StageMap | None) -> pd.DataFrame:
     if not check_required(problems, events, EVENT_REQUIRED, "stage_events"):
         return events
     key = ("opportunity_id", "stage")
@@ -163,8 +224,15 @@ def _validate_events(
     out["stage"] = stage
     known = set(STAGES) | set(OUTCOME_EVENTS)
     bad = ~out["stage"].isin(known)
-    add_rows(problems, out, bad, "stage", f"unknown stage(s) {sorted(map(str, out.loc[bad, 'stage'].unique()))[:5]}",
-             key, fix=f"use {list(STAGES) + list(OUTCOME_EVENTS)} or pass a StageMap for your stage names")
+    add_rows(
+        problems,
+        out,
+        bad,
+        "stage",
+        f"unknown stage(s) {sorted(map(str, out.loc[bad, 'stage'].unique()))[:5]}",
+        key,
+        fix=f"use {list(STAGES) + list(OUTCOME_EVENTS)} or pass a StageMap for your stage names",
+    )
     out["ts"] = to_dates(problems, out, "ts", key)
     check_duplicates(problems, out, key, "stage events", fix="one event per opportunity and stage")
     if problems:
@@ -187,8 +255,24 @@ def _validate_events(
     ):
         opp = ordered.loc[mask.astype(bool), "opportunity_id"].drop_duplicates()
         if len(opp):
-            problems.add("stage", msg, opp,
-                         fix=f"events must follow {' → '.join(STAGES)} in time, ending in Lost or after Sign")
+            problems.add(
+                "stage",
+                msg,
+                opp,
+                fix=f"events must follow {' → '.join(STAGES)} in time, ending in Lost or after Sign",
+            )
+    return out
+
+
+def _validate_changes(problems: ProblemList, changes: pd.DataFrame) -> pd.DataFrame:
+    """History of expected-close-date moves (one row per change): what as-of slip counts are built from."""
+    if not check_required(problems, changes, CHANGE_REQUIRED, "close_date_changes"):
+        return changes
+    key = ("opportunity_id", "ts")
+    out = changes.copy()
+    out["opportunity_id"] = _ids(problems, changes, "opportunity_id", "opportunity")
+    out["ts"] = to_dates(problems, out, "ts", key)
+    out["expected_close_date"] = to_dates(problems, out, "expected_close_date", key)
     return out
 
 
@@ -196,24 +280,59 @@ def _check_links(problems: ProblemList, crm: CRMData) -> None:
     o, r, a, e = crm.opportunities, crm.reps, crm.accounts, crm.stage_events
     key = ("opportunity_id",)
     if {"rep_id"} <= set(o.columns) and "rep_id" in r.columns:
-        add_rows(problems, o, o["rep_id"].notna() & ~o["rep_id"].isin(r["rep_id"]), "rep_id",
-                 "opportunity's rep not in reps", key, fix="add the rep to reps or fix the rep_id")
+        add_rows(
+            problems,
+            o,
+            o["rep_id"].notna() & ~o["rep_id"].isin(r["rep_id"]),
+            "rep_id",
+            "opportunity's rep not in reps",
+            key,
+            fix="add the rep to reps or fix the rep_id",
+        )
     if "account_id" in o.columns and "account_id" in a.columns and len(a):
-        add_rows(problems, o, o["account_id"].notna() & ~o["account_id"].isin(a["account_id"]), "account_id",
-                 "opportunity's account not in accounts", key, fix="add the account or fix the account_id")
+        add_rows(
+            problems,
+            o,
+            o["account_id"].notna() & ~o["account_id"].isin(a["account_id"]),
+            "account_id",
+            "opportunity's account not in accounts",
+            key,
+            fix="add the account or fix the account_id",
+        )
     if len(e) and "opportunity_id" in e.columns and "opportunity_id" in o.columns:
-        add_rows(problems, e, ~e["opportunity_id"].isin(o["opportunity_id"]), "opportunity_id",
-                 "stage event of an unknown opportunity", ("opportunity_id", "stage"),
-                 fix="every event must belong to an opportunity in opportunities")
-        if not problems and "outcome" in o.columns:
-            last = e.groupby("opportunity_id")["stage"].agg(set)
-            won_evt = last.map(lambda s: bool({"Won", "Sign", "Deliver", "Operate"} & s))
-            lost_evt = last.map(lambda s: "Lost" in s)
-            oc = o.set_index("opportunity_id")["outcome"].reindex(last.index)
-            bad = (oc.eq("won") & ~won_evt) | (oc.eq("lost") & ~lost_evt) | (oc.eq("open") & (won_evt | lost_evt))
-            if bad.any():
-                problems.add("outcome", "opportunity outcome disagrees with its stage events", bad[bad].index,
-                             fix="won deals need a Won or Sign event, lost deals a Lost event, open deals neither")
+        add_rows(
+            problems,
+            e,
+            ~e["opportunity_id"].isin(o["opportunity_id"]),
+            "opportunity_id",
+            "stage event of an unknown opportunity",
+            ("opportunity_id", "stage"),
+            fix="every event must belong to an opportunity in opportunities",
+        )
+    ch = crm.close_date_changes
+    if len(ch) and "opportunity_id" in ch.columns and "opportunity_id" in o.columns:
+        add_rows(
+            problems,
+            ch,
+            ~ch["opportunity_id"].isin(o["opportunity_id"]),
+            "close_date_changes",
+            "close-date change of an unknown opportunity",
+            ("opportunity_id", "ts"),
+            fix="every change must belong to an opportunity in opportunities",
+        )
+    if len(e) and not problems and {"opportunity_id", "outcome"} <= set(o.columns):
+        last = e.groupby("opportunity_id")["stage"].agg(set)
+        won_evt = last.map(lambda s: bool({"Won", "Sign", "Deliver", "Operate"} & s))
+        lost_evt = last.map(lambda s: "Lost" in s)
+        oc = o.set_index("opportunity_id")["outcome"].reindex(last.index)
+        bad = (oc.eq("won") & ~won_evt) | (oc.eq("lost") & ~lost_evt) | (oc.eq("open") & (won_evt | lost_evt))
+        if bad.any():
+            problems.add(
+                "outcome",
+                "opportunity outcome disagrees with its stage events",
+                bad[bad].index,
+                fix="won deals need a Won or Sign event, lost deals a Lost event, open deals neither",
+            )
 
 
 def validate_crm(crm: CRMData, stage_map: StageMap | None = None, *, source: str = "CRM") -> CRMData:
@@ -224,7 +343,11 @@ def validate_crm(crm: CRMData, stage_map: StageMap | None = None, *, source: str
         problems.add("opportunities", "no opportunities (0 rows)", fix="pass at least one opportunity")
         problems.raise_if_any()
     parts: dict[str, pd.DataFrame] = {}
-    for name, fn in (("reps", _validate_reps), ("accounts", _validate_accounts)):
+    for name, fn in (
+        ("reps", _validate_reps),
+        ("accounts", _validate_accounts),
+        ("close_date_changes", _validate_changes),
+    ):
         sub = ProblemList(name)
         parts[name] = fn(sub, crm.frames()[name])
         _prefix(problems, sub, name)

@@ -3,6 +3,7 @@ promotion, known-future exogenous, static and hierarchy columns. Validated once 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -46,7 +47,9 @@ class Hierarchy:
                 raise ConfigError(f"Hierarchy dimension {dim!r} has no levels")
             for c in cols:
                 if c in seen or c in REQUIRED:
-                    raise ConfigError(f"Hierarchy column {c!r} is used twice or clashes with a contract column")
+                    raise ConfigError(
+                        f"Hierarchy column {c!r} is used twice or clashes with a contract column"
+                    )
                 seen.add(c)
 
     @property
@@ -119,16 +122,29 @@ def _check_grid(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
         add_rows(problems, df, bad, "ds", "daily dates carry a time of day", KEYS, fix="drop the time part")
     elif freq == "M":
         bad = df["ds"].notna() & (df["ds"].dt.day != 1)
-        add_rows(problems, df, bad, "ds", "monthly ds must be the first day of the month", KEYS,
-                 fix="use the period start, e.g. ds.dt.to_period('M').dt.start_time")
+        add_rows(
+            problems,
+            df,
+            bad,
+            "ds",
+            "monthly ds must be the first day of the month",
+            KEYS,
+            fix="use the period start, e.g. ds.dt.to_period('M').dt.start_time",
+        )
     else:
         weekday = df["ds"].dt.dayofweek
         mode = int(weekday.mode().iloc[0])
         bad = df["ds"].notna() & (weekday != mode)
         names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-        add_rows(problems, df, bad, "ds",
-                 f"weekly ds must all fall on the same weekday (most are {names[mode]})", KEYS,
-                 fix="give each week's start date, on one weekday for all series")
+        add_rows(
+            problems,
+            df,
+            bad,
+            "ds",
+            f"weekly ds must all fall on the same weekday (most are {names[mode]})",
+            KEYS,
+            fix="give each week's start date, on one weekday for all series",
+        )
 
 
 def _check_gaps(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
@@ -142,42 +158,67 @@ def _check_gaps(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
     gappy = missing[missing > 0]
     if len(gappy):
         rows = [f"{uid} ({n} missing)" for uid, n in gappy.sort_values(ascending=False).items()]
-        problems.add("ds", f"{len(gappy)} series have gaps ({int(gappy.sum())} missing periods in all)",
-                     rows, fix="add the missing periods with y=0 (salesplan.contracts.fill_gaps) if no sale "
-                               "happened, or pass allow_gaps=True to keep them as missing")
+        problems.add(
+            "ds",
+            f"{len(gappy)} series have gaps ({int(gappy.sum())} missing periods in all)",
+            rows,
+            fix="add the missing periods with y=0 (salesplan.contracts.fill_gaps) if no sale "
+            "happened, or pass allow_gaps=True to keep them as missing",
+        )
 
 
 def _check_hierarchy(problems: ProblemList, df: pd.DataFrame, hierarchy: Hierarchy) -> None:
     cols = [c for c in hierarchy.columns if c in df.columns]
     missing = [c for c in hierarchy.columns if c not in df.columns]
     if missing:
-        problems.add(None, f"hierarchy column(s) {missing} not in the frame",
-                     fix="add them or change the Hierarchy spec")
+        problems.add(
+            None,
+            f"hierarchy column(s) {missing} not in the frame",
+            fix="add them or change the Hierarchy spec",
+        )
     for c in cols:
-        add_rows(problems, df, df[c].isna(), c, "missing hierarchy value(s)", KEYS,
-                 fix="every row needs every hierarchy level")
+        add_rows(
+            problems,
+            df,
+            df[c].isna(),
+            c,
+            "missing hierarchy value(s)",
+            KEYS,
+            fix="every row needs every hierarchy level",
+        )
     for c in cols:
         n = df.groupby("unique_id", observed=True)[c].nunique()
         bad = n[n > 1]
         if len(bad):
-            problems.add(c, "hierarchy value changes within a series", bad.index,
-                         fix=f"each unique_id must belong to exactly one {c}")
+            problems.add(
+                c,
+                "hierarchy value changes within a series",
+                bad.index,
+                fix=f"each unique_id must belong to exactly one {c}",
+            )
     for dim, levels in hierarchy.levels.items():
         present = [c for c in levels if c in df.columns]
-        for parent, child in zip(present, present[1:], strict=False):
+        for parent, child in itertools.pairwise(present):
             n = df.groupby(child, observed=True)[parent].nunique()
             bad = n[n > 1]
             if len(bad):
-                problems.add(child, f"{child} belongs to more than one {parent} (dimension {dim})", bad.index,
-                             fix=f"make {child} ids unique per {parent}, e.g. prefix them with the {parent}")
+                problems.add(
+                    child,
+                    f"{child} belongs to more than one {parent} (dimension {dim})",
+                    bad.index,
+                    fix=f"make {child} ids unique per {parent}, e.g. prefix them with the {parent}",
+                )
     bottoms = [c for c in hierarchy.bottom if c in df.columns]
     if bottoms and len(bottoms) == len(hierarchy.bottom):
         n = df.groupby(bottoms, observed=True)["unique_id"].nunique()
         bad = n[n > 1]
         if len(bad):
-            problems.add("unique_id", f"one combination of {bottoms} has several unique_ids",
-                         ["/".join(map(str, k if isinstance(k, tuple) else (k,))) for k in bad.index],
-                         fix="unique_id must be the bottom key of the hierarchy")
+            problems.add(
+                "unique_id",
+                f"one combination of {bottoms} has several unique_ids",
+                ["/".join(map(str, k if isinstance(k, tuple) else (k,))) for k in bad.index],
+                fix="unique_id must be the bottom key of the hierarchy",
+            )
 
 
 def validate_sellout(
@@ -193,22 +234,38 @@ def validate_sellout(
         problems.raise_if_any()
     unknown = [c for c in df.columns if c not in spec.known_columns]
     if unknown:
-        problems.add(None, f"unknown column(s) {unknown}",
-                     fix="declare them in the spec (promo_cols, exog_cols, static_cols or the hierarchy) "
-                         "or drop them")
-    declared_missing = [c for c in (*spec.promo_cols, *spec.exog_cols, *spec.static_cols) if c not in df.columns]
+        problems.add(
+            None,
+            f"unknown column(s) {unknown}",
+            fix="declare them in the spec (promo_cols, exog_cols, static_cols or the hierarchy) or drop them",
+        )
+    declared_missing = [
+        c for c in (*spec.promo_cols, *spec.exog_cols, *spec.static_cols) if c not in df.columns
+    ]
     if declared_missing:
-        problems.add(None, f"declared column(s) {declared_missing} are missing",
-                     fix="add them or remove them from the spec")
+        problems.add(
+            None,
+            f"declared column(s) {declared_missing} are missing",
+            fix="add them or remove them from the spec",
+        )
 
     out = pd.DataFrame(index=df.index)
     out["unique_id"] = clean_strings(df["unique_id"])
-    add_rows(problems, df, out["unique_id"].isna(), "unique_id", "missing series id(s)", ("ds",),
-             fix="every row needs a unique_id")
+    add_rows(
+        problems,
+        df,
+        out["unique_id"].isna(),
+        "unique_id",
+        "missing series id(s)",
+        ("ds",),
+        fix="every row needs a unique_id",
+    )
     keyed = df.assign(unique_id=out["unique_id"])
     out["ds"] = to_dates(problems, keyed, "ds", KEYS)
     keyed = keyed.assign(ds=out["ds"].dt.strftime("%Y-%m-%d"))
-    out["y"] = to_numeric(problems, keyed, "y", KEYS, min_value=None if spec.allow_negative else 0.0, what="unit")
+    out["y"] = to_numeric(
+        problems, keyed, "y", KEYS, min_value=None if spec.allow_negative else 0.0, what="unit"
+    )
     for col in OPTIONAL_NUMERIC:
         if col in df.columns:
             out[col] = to_numeric(problems, keyed, col, KEYS, required=False, min_value=0.0, what=col)
@@ -216,24 +273,43 @@ def validate_sellout(
         if col in df.columns:
             out[col] = to_numeric(problems, keyed, col, KEYS, required=False, what=f"{col} value")
             if col in spec.promo_cols:
-                add_rows(problems, keyed, out[col].isna(), col, "missing promotion value(s)", KEYS,
-                         fix="use 0 for no promotion")
+                add_rows(
+                    problems,
+                    keyed,
+                    out[col].isna(),
+                    col,
+                    "missing promotion value(s)",
+                    KEYS,
+                    fix="use 0 for no promotion",
+                )
     hier_cols = spec.hierarchy.columns if spec.hierarchy else []
     for col in (*spec.static_cols, *hier_cols):
         if col in df.columns:
-            out[col] = df[col] if pd.api.types.is_numeric_dtype(df[col]) and col in spec.static_cols \
+            out[col] = (
+                df[col]
+                if pd.api.types.is_numeric_dtype(df[col]) and col in spec.static_cols
                 else clean_strings(df[col])
+            )
 
-    check_duplicates(problems, out.assign(ds=keyed["ds"]), KEYS, "rows",
-                     fix="keep one row per unique_id and period (sum the units)")
+    check_duplicates(
+        problems,
+        out.assign(ds=keyed["ds"]),
+        KEYS,
+        "rows",
+        fix="keep one row per unique_id and period (sum the units)",
+    )
     _check_grid(problems, out.assign(ds=out["ds"]), spec.freq)
     for col in spec.static_cols:
         if col in out.columns:
             n = out.groupby("unique_id", observed=True)[col].nunique()
             bad = n[n > 1]
             if len(bad):
-                problems.add(col, "static column changes within a series", bad.index,
-                             fix="static columns hold one value per series; use exog_cols for time-varying ones")
+                problems.add(
+                    col,
+                    "static column changes within a series",
+                    bad.index,
+                    fix="static columns hold one value per series; use exog_cols for time-varying ones",
+                )
     if spec.hierarchy:
         _check_hierarchy(problems, out, spec.hierarchy)
     if not spec.allow_gaps and not problems:

@@ -36,7 +36,12 @@ def validate_spend(df: pd.DataFrame, *, source: str = "spend") -> pd.DataFrame:
     out["period"] = to_dates(problems, df, "period", SPEND_KEYS)
     out["spend"] = to_numeric(problems, df, "spend", SPEND_KEYS, min_value=0.0, what="spend")
     out["outcome"] = to_numeric(problems, df, "outcome", SPEND_KEYS, what="outcome")
-    check_duplicates(problems, out.assign(period=df["period"]), SPEND_KEYS, "rows",
-                     fix="one row per period, channel and region (sum them)")
+    check_duplicates(
+        problems,
+        out.assign(period=df["period"]),
+        SPEND_KEYS,
+        "rows",
+        fix="one row per period, channel and region (sum them)",
+    )
     problems.raise_if_any()
     return out[list(SPEND_REQUIRED)].sort_values(list(SPEND_KEYS), kind="stable").reset_index(drop=True)
