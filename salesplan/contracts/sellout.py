@@ -328,10 +328,12 @@ def fill_gaps(
     *,
     value: float = 0.0,
     carry: Sequence[str] = (),
+    zero: Sequence[str] = (),
     start: Literal["series", "global"] = "series",
 ) -> pd.DataFrame:
     """Add the missing periods of each series between its first (or the global first) and last date,
-    with ``y = value``; ``carry`` columns (static/hierarchy/price) are forward- then back-filled."""
+    with ``y = value``; ``carry`` columns (static/hierarchy/price) are forward- then back-filled and
+    ``zero`` columns (promotions, revenue) are 0 in the added periods."""
     if df.empty:
         return df.copy()
     per = period_index(df["ds"], freq)
@@ -355,6 +357,9 @@ def fill_gaps(
         days = 7 if freq == "W" else 1
         merged["ds"] = anchor + pd.to_timedelta((merged["_p"] - anchor_p) * days, unit="D")
     merged["y"] = merged["y"].fillna(value)
+    for col in zero:
+        if col in merged.columns:
+            merged[col] = merged[col].fillna(0.0)
     if carry:
         cols = [c for c in carry if c in merged.columns]
         merged[cols] = merged.groupby("unique_id")[cols].transform(lambda s: s.ffill().bfill())

@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Both install everything they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo test lint typecheck pytest clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/salesplan demo --out demo_out
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) demo_out mlruns mlruns.db mlartifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,182 @@
+"""``salesplan data validate|describe``: check a file against its contract before anything else reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from salesplan.cli._common import clean_errors, console
+from salesplan.cli.app import app
+from salesplan.contracts import (
+    FREQS,
+    CRMData,
+    Hierarchy,
+    SelloutSpec,
+    validate_crm,
+    validate_sellout,
+    validate_spend,
+)
+from salesplan.errors import ConfigError
+from salesplan.io import read_crm, read_table, write_table
+
+data_app = typer.Typer(
+    help="Validate and describe data files (sell-out, CRM folders, spend).", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+Kind = Literal["sellout", "crm", "spend"]
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def parse_hierarchy(text: str | None) -> Hierarchy | None:
+    """Parse ``"geo=region,store;product=category,product"`` into a ``Hierarchy``."""
+    if not text:
+        return None
+    levels: dict[str, list[str]] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ConfigError(
+                f"--hierarchy part {part!r} has no '='; write e.g. 'geo=region,store;product=category,product'"
+            )
+        dim, cols = part.split("=", 1)
+        levels[dim.strip()] = list(_split(cols))
+    return Hierarchy(levels)
+
+
+def sellout_spec_from_options(
+    freq: str,
+    hierarchy: str | None,
+    promo_cols: str | None,
+    exog_cols: str | None,
+    static_cols: str | None,
+    allow_gaps: bool,
+    allow_negative: bool,
+) -> SelloutSpec:
+    if freq not in FREQS:
+        raise ConfigError(f"--freq must be one of {list(FREQS)}, got {freq!r}")
+    return SelloutSpec(
+        freq=freq,
+        hierarchy=parse_hierarchy(hierarchy),
+        promo_cols=_split(promo_cols),
+        exog_cols=_split(exog_cols),
+        static_cols=_split(static_cols),
+        allow_gaps=allow_gaps,
+        allow_negative=allow_negative,
+    )
+
+
+def _sellout_summary(df: pd.DataFrame, spec: SelloutSpec) -> Table:
+    t = Table(title="sell-out", show_header=False)
+    t.add_row("rows", f"{len(df):,}")
+    t.add_row("series", f"{df['unique_id'].nunique():,}")
+    t.add_row(
+        "periods",
+        f"{df['ds'].nunique():,} ({spec.freq}) from {df['ds'].min():%Y-%m-%d} to {df['ds'].max():%Y-%m-%d}",
+    )
+    t.add_row("units", f"{df['y'].sum():,.0f} in all; {(df['y'] == 0).mean():.1%} zero rows")
+    if "revenue" in df.columns:
+        t.add_row("revenue", f"{df['revenue'].sum():,.0f}")
+    if spec.hierarchy:
+        for col in spec.hierarchy.columns:
+            t.add_row(f"  {col}", f"{df[col].nunique():,} values")
+    for col in spec.regressors:
+        t.add_row(f"  regressor {col}", f"mean {df[col].mean():.3g}")
+    return t
+
+
+def _crm_summary(crm: CRMData) -> Table:
+    t = Table(title="CRM", show_header=False)
+    for name, frame in crm.frames().items():
+        t.add_row(name, f"{len(frame):,} rows")
+    counts = crm.opportunities["outcome"].value_counts()
+    t.add_row("outcomes", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    if "amount" in crm.opportunities.columns:
+        t.add_row("amount", f"{crm.opportunities['amount'].sum():,.0f} in all")
+    return t
+
+
+def _spend_summary(df: pd.DataFrame) -> Table:
+    t = Table(title="spend", show_header=False)
+    t.add_row("rows", f"{len(df):,}")
+    t.add_row("channels", ", ".join(sorted(df["channel"].unique())))
+    t.add_row("regions", f"{df['region'].nunique()}")
+    t.add_row("periods", f"{df['period'].min():%Y-%m-%d} .. {df['period'].max():%Y-%m-%d}")
+    t.add_row("spend / outcome", f"{df['spend'].sum():,.0f} / {df['outcome'].sum():,.0f}")
+    return t
+
+
+@data_app.command("validate")
+@clean_errors
+def validate_cmd(
+    path: Annotated[Path, typer.Argument(help="A .csv/.parquet file, or a CRM folder for --kind crm.")],
+    kind: Annotated[str, typer.Option(help="Contract to check: sellout, crm or spend.")] = "sellout",
+    freq: Annotated[str, typer.Option(help="Sell-out frequency: D, W or M.")] = "W",
+    hierarchy: Annotated[
+        str | None, typer.Option(help="e.g. 'geo=region,store;product=category,product'.")
+    ] = None,
+    promo_cols: Annotated[str | None, typer.Option(help="Comma-separated promotion columns.")] = None,
+    exog_cols: Annotated[str | None, typer.Option(help="Comma-separated known-future regressors.")] = None,
+    static_cols: Annotated[str | None, typer.Option(help="Comma-separated static series attributes.")] = None,
+    allow_gaps: Annotated[bool, typer.Option(help="Accept missing periods inside a series.")] = False,
+    allow_negative: Annotated[bool, typer.Option(help="Accept negative units (returns).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the clean frame here (.csv or .parquet).")] = None,
+) -> None:
+    """Check a file against its contract; prints a summary, or every problem found and exits 1."""
+    if kind == "sellout":
+        spec = sellout_spec_from_options(
+            freq, hierarchy, promo_cols, exog_cols, static_cols, allow_gaps, allow_negative
+        )
+        df = validate_sellout(read_table(path), spec, source=str(path))
+        console.print(_sellout_summary(df, spec))
+        if out:
+            write_table(df, out)
+    elif kind == "crm":
+        crm = validate_crm(read_crm(path), source=str(path))
+        console.print(_crm_summary(crm))
+    elif kind == "spend":
+        df = validate_spend(read_table(path), source=str(path))
+        console.print(_spend_summary(df))
+        if out:
+            write_table(df, out)
+    else:
+        raise ConfigError(f"--kind must be sellout, crm or spend, got {kind!r}")
+    console.print(f"[green]OK[/]: {path} meets the {kind} contract", soft_wrap=True)
+
+
+@data_app.command("describe")
+@clean_errors
+def describe_cmd(
+    path: Annotated[Path, typer.Argument(help="A .csv/.parquet file or a CRM folder.")],
+) -> None:
+    """Describe any table (columns, types, missing values, ranges) or a CRM folder, without validating it."""
+    if path.is_dir():
+        crm = read_crm(path)
+        for name, frame in crm.frames().items():
+            console.print(_describe_frame(frame, f"{path}/{name}"))
+        return
+    console.print(_describe_frame(read_table(path), str(path)))
+
+
+def _describe_frame(df: pd.DataFrame, title: str) -> Table:
+    t = Table(title=f"{title}: {len(df):,} rows × {df.shape[1]} columns")
+    for col in ("column", "type", "missing", "distinct", "min", "max"):
+        t.add_column(col)
+    for col in df.columns:
+        s = df[col]
+        lo = hi = ""
+        if pd.api.types.is_numeric_dtype(s) and s.notna().any():
+            lo, hi = f"{s.min():.4g}", f"{s.max():.4g}"
+        elif s.notna().any():
+            vals = s.dropna().astype(str)
+            lo, hi = vals.min()[:24], vals.max()[:24]
+        t.add_row(str(col), str(s.dtype), f"{s.isna().sum():,}", f"{s.nunique():,}", lo, hi)
+    return t

@@ -1,0 +1,84 @@
+"""Shared fixtures: small clean frames that each test breaks in one way."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+from salesplan.config import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings are cached per process; tests that change env vars must see a fresh copy."""
+    get_settings.cache_clear()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def clean_sellout() -> pd.DataFrame:
+    weeks = pd.date_range("2025-01-06", periods=8, freq="7D")
+    rows = []
+    for store, region in (("S1", "North"), ("S2", "South")):
+        for product, category in (("P1", "Drinks"), ("P2", "Snacks")):
+            for i, ds in enumerate(weeks):
+                rows.append(
+                    {
+                        "unique_id": f"{store}/{product}",
+                        "ds": ds.strftime("%Y-%m-%d"),
+                        "y": 10 + i,
+                        "price": 2.5,
+                        "promo": int(i == 3),
+                        "region": region,
+                        "store": store,
+                        "category": category,
+                        "product": product,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def clean_crm_frames() -> dict[str, pd.DataFrame]:
+    reps = pd.DataFrame(
+        {
+            "rep_id": ["r1", "r2"],
+            "team": ["T1", "T1"],
+            "region": ["North", "North"],
+            "hire_date": ["2024-01-01", "2025-03-01"],
+        }
+    )
+    accounts = pd.DataFrame({"account_id": ["a1", "a2"], "industry": ["retail", "tech"]})
+    opps = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o2", "o3"],
+            "rep_id": ["r1", "r2", "r1"],
+            "account_id": ["a1", "a2", "a1"],
+            "product": ["X", "Y", "X"],
+            "amount": [1000.0, 500.0, 2500.0],
+            "created_date": ["2025-01-01", "2025-01-10", "2025-02-01"],
+            "stage": ["Sign", "Pitch", "Meet"],
+            "close_date": ["2025-03-01", "2025-02-20", None],
+            "outcome": ["won", "lost", "open"],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o1", "o1", "o1", "o2", "o2", "o2", "o3", "o3"],
+            "stage": ["Find", "Meet", "Pitch", "Sign", "Find", "Pitch", "Lost", "Find", "Meet"],
+            "ts": [
+                "2025-01-01",
+                "2025-01-10",
+                "2025-02-01",
+                "2025-03-01",
+                "2025-01-10",
+                "2025-02-01",
+                "2025-02-20",
+                "2025-02-01",
+                "2025-02-10",
+            ],
+        }
+    )
+    return {"reps": reps, "accounts": accounts, "opportunities": opps, "stage_events": events}

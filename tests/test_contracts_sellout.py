@@ -1,0 +1,152 @@
+"""Each sell-out contract rule rejects its kind of bad input with a message naming the problem."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from salesplan.contracts import Hierarchy, SelloutSpec, fill_gaps, validate_sellout
+from salesplan.errors import ConfigError, DataValidationError
+
+HIER = Hierarchy({"geo": ["region", "store"], "product": ["category", "product"]})
+SPEC = SelloutSpec(freq="W", hierarchy=HIER, promo_cols=("promo",))
+
+
+def _problems(df: pd.DataFrame, spec: SelloutSpec = SPEC) -> str:
+    with pytest.raises(DataValidationError) as info:
+        validate_sellout(df, spec)
+    return str(info.value)
+
+
+def test_clean_frame_is_accepted_and_typed(clean_sellout: pd.DataFrame) -> None:
+    out = validate_sellout(clean_sellout, SPEC)
+    assert len(out) == len(clean_sellout)
+    assert pd.api.types.is_datetime64_any_dtype(out["ds"])
+    assert out["y"].dtype == float and out["price"].dtype == float
+    assert out["unique_id"].is_monotonic_increasing
+    assert set(out.columns) == set(clean_sellout.columns)
+
+
+def test_empty_input() -> None:
+    msg = _problems(pd.DataFrame({"unique_id": [], "ds": [], "y": []}))
+    assert "empty" in msg
+
+
+def test_missing_required_column(clean_sellout: pd.DataFrame) -> None:
+    assert "missing required column(s) ['y']" in _problems(clean_sellout.drop(columns="y"))
+
+
+def test_unknown_column_named(clean_sellout: pd.DataFrame) -> None:
+    msg = _problems(clean_sellout.assign(weather=1.0))
+    assert "unknown column(s) ['weather']" in msg and "exog_cols" in msg
+
+
+def test_unparsable_dates_name_the_rows(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.copy()
+    df.loc[2, "ds"] = "not a date"
+    msg = _problems(df)
+    assert "unparsable date" in msg and "S1/P1" in msg
+
+
+def test_duplicates(clean_sellout: pd.DataFrame) -> None:
+    df = pd.concat([clean_sellout, clean_sellout.iloc[[0]]], ignore_index=True)
+    assert "duplicate rows" in _problems(df)
+
+
+def test_gaps_reported_with_series(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.drop(index=[3, 4]).reset_index(drop=True)
+    msg = _problems(df)
+    assert "have gaps" in msg and "S1/P1 (2 missing)" in msg
+    ok = validate_sellout(df, SelloutSpec(hierarchy=HIER, promo_cols=("promo",), allow_gaps=True))
+    assert len(ok) == len(df)
+
+
+def test_negative_price_and_units(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.copy()
+    df.loc[1, "price"] = -1
+    df.loc[5, "y"] = -3
+    msg = _problems(df)
+    assert "price(s) below 0" in msg and "unit(s) below 0" in msg
+    assert "2 problem(s)" in msg  # every problem, not just the first
+
+
+def test_negative_units_allowed_when_declared(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.assign(y=clean_sellout["y"] - 12)
+    out = validate_sellout(df, SelloutSpec(hierarchy=HIER, promo_cols=("promo",), allow_negative=True))
+    assert (out["y"] < 0).any()
+
+
+def test_non_numeric_values(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.astype({"y": object, "promo": object})
+    df.loc[0, "y"] = "12 units"
+    df.loc[1, "promo"] = "yes"
+    msg = _problems(df)
+    assert "[y] non-numeric unit" in msg and "[promo] non-numeric" in msg
+
+
+def test_weekly_dates_must_share_a_weekday(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.copy()
+    df.loc[0, "ds"] = "2024-12-31"  # a Tuesday among Mondays
+    assert "same weekday" in _problems(df)
+
+
+def test_monthly_dates_are_period_starts() -> None:
+    df = pd.DataFrame({"unique_id": "a", "ds": ["2025-01-01", "2025-02-15"], "y": [1, 2]})
+    assert "first day of the month" in _problems(df, SelloutSpec(freq="M"))
+
+
+def test_hierarchy_child_with_two_parents(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.copy()
+    df.loc[df["unique_id"] == "S2/P1", "store"] = "S1"  # S1 now in North and South
+    msg = _problems(df)
+    assert "store belongs to more than one region" in msg
+
+
+def test_hierarchy_value_changing_within_series(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.copy()
+    df.loc[0, "category"] = "Snacks"
+    assert "hierarchy value changes within a series" in _problems(df)
+
+
+def test_missing_hierarchy_column(clean_sellout: pd.DataFrame) -> None:
+    assert "hierarchy column(s) ['category'] not in the frame" in _problems(
+        clean_sellout.drop(columns="category")
+    )
+
+
+def test_hierarchy_spec_errors() -> None:
+    with pytest.raises(ConfigError):
+        Hierarchy({})
+    with pytest.raises(ConfigError):
+        Hierarchy({"a": ["x"], "b": ["x"]})
+    with pytest.raises(ConfigError):
+        SelloutSpec(freq="Q")  # type: ignore[arg-type]
+
+
+def test_static_column_must_be_constant(clean_sellout: pd.DataFrame) -> None:
+    df = clean_sellout.assign(size=range(len(clean_sellout)))
+    spec = SelloutSpec(hierarchy=HIER, promo_cols=("promo",), static_cols=("size",))
+    assert "static column changes within a series" in _problems(df, spec)
+
+
+def test_fill_gaps_weekly_and_carry(clean_sellout: pd.DataFrame) -> None:
+    df = validate_sellout(
+        clean_sellout.drop(index=[3, 4]), SelloutSpec(hierarchy=HIER, promo_cols=("promo",), allow_gaps=True)
+    )
+    full = fill_gaps(df, "W", carry=["region", "store", "category", "product", "price"], zero=["promo"])
+    assert len(full) == len(clean_sellout)
+    added = full[
+        (full["unique_id"] == "S1/P1") & full["ds"].isin(pd.to_datetime(["2025-01-27", "2025-02-03"]))
+    ]
+    assert (added["y"] == 0).all() and (added["region"] == "North").all() and (added["price"] == 2.5).all()
+    validate_sellout(full, SPEC)
+
+
+def test_fill_gaps_monthly_and_daily() -> None:
+    m = pd.DataFrame({"unique_id": "a", "ds": pd.to_datetime(["2024-11-01", "2025-02-01"]), "y": [1.0, 2.0]})
+    out = fill_gaps(m, "M")
+    assert list(out["ds"].dt.strftime("%Y-%m")) == ["2024-11", "2024-12", "2025-01", "2025-02"]
+    d = pd.DataFrame(
+        {"unique_id": ["a", "b"], "ds": pd.to_datetime(["2025-01-01", "2025-01-03"]), "y": [1.0, 1.0]}
+    )
+    assert len(fill_gaps(d, "D", start="global")) == 1 + 3

@@ -1,0 +1,88 @@
+"""MLflow logging, registry aliases and the champion gate, on a throw-away SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from salesplan.errors import ConfigError, ModelNotFoundError
+from training import tracking
+from training.tracking import GateRule, champion_gate
+
+
+class TinyScorer:
+    """Stands in for a deal scorer: a fixed logistic function of the amount."""
+
+    def __init__(self, slope: float) -> None:
+        self.slope = slope
+
+    def score_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        p = 1 / (1 + np.exp(-self.slope * np.log(df["amount"].to_numpy())))
+        return pd.DataFrame({"opportunity_id": df["opportunity_id"], "p_win": p})
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    yield tmp_path
+    mlflow.end_run()
+
+
+def _train(slope: float, auc: float, ece: float) -> tracking.ModelRef:
+    tracking.setup("test-deals")
+    with mlflow.start_run():
+        mlflow.log_metrics({"auc": auc, "ece": ece})
+        ref = tracking.log_estimator(TinyScorer(slope), "deals", tracking.DEALS_MODEL, tags={"auc": str(auc)})
+        champ = tracking.find_version(tracking.DEALS_MODEL)
+        champ_metrics = None
+        if champ is not None:
+            run = mlflow.get_run(champ.run_id)
+            champ_metrics = dict(run.data.metrics)
+        rules = [GateRule("auc", "higher", 0.01), GateRule("ece", "lower", 0.0)]
+        return tracking.apply_decision(ref, champion_gate({"auc": auc, "ece": ece}, champ_metrics, rules))
+
+
+def test_gate_promotes_first_and_keeps_worse_out(store: Path) -> None:
+    first = _train(0.5, auc=0.80, ece=0.02)
+    assert first.alias == "champion" and first.version == "1"
+    worse = _train(0.7, auc=0.70, ece=0.02)
+    assert worse.alias == "challenger"
+    champ = tracking.find_version(tracking.DEALS_MODEL)
+    assert champ is not None and champ.version == "1"
+    better = _train(0.9, auc=0.805, ece=0.015)
+    assert better.alias == "champion"
+    assert (store / "mlartifacts").is_dir()
+
+
+def test_logged_model_loads_back_with_same_numbers(store: Path) -> None:
+    ref = _train(0.5, auc=0.8, ece=0.02)
+    deals = pd.DataFrame({"opportunity_id": ["a", "b"], "amount": [100.0, 5000.0]})
+    expected = TinyScorer(0.5).score_frame(deals)
+    est, loaded = tracking.load_estimator(tracking.DEALS_MODEL, "champion", cache_dir=store / "cache")
+    assert loaded.version == ref.version and loaded.run_id == ref.run_id
+    pd.testing.assert_frame_equal(est.score_frame(deals), expected)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{tracking.DEALS_MODEL}@champion")
+    pd.testing.assert_frame_equal(pyfunc.predict(deals), expected)
+    cached = tracking.load_cached(tracking.DEALS_MODEL, store / "cache")
+    assert cached is not None and cached[1].version == ref.version
+
+
+def test_missing_model_is_clear(store: Path) -> None:
+    tracking.setup("empty")
+    assert tracking.find_version("nothing-here") is None
+    with pytest.raises(ModelNotFoundError, match="train one first"):
+        tracking.load_estimator("nothing-here")
+
+
+def test_gate_rules() -> None:
+    rules = [GateRule("mase", "lower")]
+    assert champion_gate({"mase": 0.9}, {"mase": 1.0}, rules).promote
+    decision = champion_gate({"mase": 1.1}, {"mase": 1.0}, rules)
+    assert not decision.promote and "mase 1.1000 vs champion 1.0000" in decision.reason
+    with pytest.raises(ConfigError, match="missing"):
+        champion_gate({"wape": 1.0}, {"mase": 1.0}, rules)
