@@ -65,7 +65,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     return p
 
 
-def _find_table(folder: Path, name: str) -> Path | None:
+def find_table(folder: Path, name: str) -> Path | None:
+    """``folder/name`` as .parquet, .csv or .csv.gz, whichever exists first."""
     for s in (".parquet", ".csv", ".csv.gz"):
         cand = folder / f"{name}{s}"
         if cand.exists():
@@ -83,7 +84,7 @@ def read_crm(folder: str | Path) -> CRMData:
         )
     frames: dict[str, pd.DataFrame] = {}
     for name in CRM_TABLES:
-        path = _find_table(root, name)
+        path = find_table(root, name)
         if path is None:
             if name in ("reps", "opportunities"):
                 raise DataNotFoundError(f"{root}: no {name}.csv or {name}.parquet in the CRM folder")

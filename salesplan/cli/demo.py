@@ -9,7 +9,8 @@ from rich.rule import Rule
 from salesplan.cli._common import console, progress
 from salesplan.cli.data import _crm_summary, _sellout_summary, _spend_summary
 from salesplan.contracts import validate_crm, validate_sellout, validate_spend
-from salesplan.io import read_crm, read_table
+from salesplan.errors import DataNotFoundError
+from salesplan.io import find_table, read_crm, read_table
 
 
 def run_demo(out: Path, seed: int, scale: str) -> None:
@@ -25,7 +26,10 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     spec = world.sellout.spec
     sellout = validate_sellout(read_table(out / "data" / "sellout.parquet"), spec, source="sellout.parquet")
     crm = validate_crm(read_crm(out / "data" / "crm"), source="crm/")
-    spend = validate_spend(read_table(out / "data" / "spend.parquet"), source="spend.parquet")
+    spend_path = find_table(out / "data", "spend")
+    if spend_path is None:
+        raise DataNotFoundError(f"{out / 'data'}: the simulator wrote no spend table")
+    spend = validate_spend(read_table(spend_path), source=spend_path.name)
     console.print(_sellout_summary(sellout, spec))
     console.print(_crm_summary(crm))
     console.print(_spend_summary(spend))

@@ -50,8 +50,14 @@ def row_labels(df: pd.DataFrame, mask: pd.Series | np.ndarray, key_cols: Sequenc
     if not cols:
         return [f"row {i}" for i in sub.index[: SAMPLE * 4]]
     head = sub[cols].head(SAMPLE)
-    labels = ["/".join(str(v) for v in rec) for rec in head.itertuples(index=False, name=None)]
+    labels = ["/".join(_label(v) for v in rec) for rec in head.itertuples(index=False, name=None)]
     return labels + ["…"] * (int(np.asarray(mask, dtype=bool).sum()) - len(labels))
+
+
+def _label(value: object) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
+    return str(value)
 
 
 def add_rows(
@@ -102,7 +108,10 @@ def to_dates(
             parsed = parsed.dt.tz_convert(None)
     else:
         parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
-    bad = parsed.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    candidates = parsed.isna() & raw.notna()
+    bad = pd.Series(False, index=raw.index, dtype=bool)
+    if candidates.any():
+        bad.loc[candidates] = (raw[candidates].astype(str).str.strip() != "").to_numpy(dtype=bool)
     add_rows(problems, df, bad, col, "unparsable date(s)", key_cols, fix="use ISO dates like 2026-01-05")
     if required:
         add_rows(problems, df, raw.isna(), col, "missing date(s)", key_cols, fix="fill in every date")
@@ -159,6 +168,9 @@ def check_duplicates(
 
 
 def clean_strings(s: pd.Series) -> pd.Series:
-    """Ids and categories as trimmed strings, missing kept as NA."""
-    out = s.astype("string").str.strip()
-    return out.where(out != "", pd.NA)
+    """Ids and categories as trimmed strings (object dtype), missing or blank as None.
+
+    Works on the distinct values only, so a million-row column of a few thousand ids stays fast."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    cleaned = np.array([str(u).strip() or None for u in uniques] + [None], dtype=object)
+    return pd.Series(cleaned[codes], index=s.index, dtype=object)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import pandas as pd
 
 from salesplan.contracts._checks import (
@@ -27,6 +26,7 @@ STAGES: tuple[str, ...] = ("Find", "Meet", "Pitch", "Sign", "Deliver", "Operate"
 OUTCOME_EVENTS: tuple[str, ...] = ("Won", "Lost")
 EVENT_RANK: dict[str, int] = {**{s: i for i, s in enumerate(STAGES)}, "Won": STAGES.index("Sign")}
 OUTCOMES: tuple[str, ...] = ("won", "lost", "open")
+WON_EVENTS: tuple[str, ...] = ("Won", "Sign", "Deliver", "Operate")
 
 REP_REQUIRED = ("rep_id",)
 REP_DATES = ("hire_date", "end_date")
@@ -238,22 +238,21 @@ def _validate_events(problems: ProblemList, events: pd.DataFrame, stage_map: Sta
     if problems:
         return out
     ordered = out.sort_values(["opportunity_id", "ts"], kind="stable")
-    rank = ordered["stage"].map(lambda s: EVENT_RANK.get(s, np.nan)).astype(float)
-    is_lost = ordered["stage"] == "Lost"
     g = ordered["opportunity_id"]
-    # Funnel order: ranks never go down in time; Lost, if any, comes last; not both Won and Lost.
-    backwards = rank.groupby(g).transform(lambda r: (r.ffill().diff() < 0).any())
-    after_lost = is_lost.groupby(g).transform(lambda s: s.cumsum().shift(fill_value=0).gt(0).any())
-    both = ordered.groupby("opportunity_id")["stage"].transform(lambda s: {"Won", "Lost"} <= set(s))
-    won_deliver = ordered.groupby("opportunity_id")["stage"].transform(
-        lambda s: "Lost" in set(s) and bool({"Sign", "Deliver", "Operate"} & set(s))
-    )
+    rank = ordered["stage"].map(EVENT_RANK).astype(float)  # NaN for Lost
+    # Funnel order: ranks never go down in time; Lost, if any, comes last; not both won and Lost.
+    prev_max = rank.groupby(g).cummax().groupby(g).shift()
+    backwards = rank < prev_max
+    is_lost = ordered["stage"].eq("Lost").astype(int)
+    after_lost = (is_lost.groupby(g).cumsum() - is_lost) > 0
+    won_row = ordered["stage"].isin(WON_EVENTS)
+    both = won_row.groupby(g).transform("any") & is_lost.astype(bool).groupby(g).transform("any")
     for mask, msg in (
         (backwards, "stage events go backwards in the funnel (a later stage has an earlier timestamp)"),
         (after_lost, "stage events after Lost"),
-        (both | won_deliver, "deal is both won (Won/Sign/Deliver/Operate) and Lost"),
+        (both, "deal is both won (Won/Sign/Deliver/Operate) and Lost"),
     ):
-        opp = ordered.loc[mask.astype(bool), "opportunity_id"].drop_duplicates()
+        opp = ordered.loc[mask.to_numpy(dtype=bool), "opportunity_id"].drop_duplicates()
         if len(opp):
             problems.add(
                 "stage",
@@ -321,10 +320,9 @@ def _check_links(problems: ProblemList, crm: CRMData) -> None:
             fix="every change must belong to an opportunity in opportunities",
         )
     if len(e) and not problems and {"opportunity_id", "outcome"} <= set(o.columns):
-        last = e.groupby("opportunity_id")["stage"].agg(set)
-        won_evt = last.map(lambda s: bool({"Won", "Sign", "Deliver", "Operate"} & s))
-        lost_evt = last.map(lambda s: "Lost" in s)
-        oc = o.set_index("opportunity_id")["outcome"].reindex(last.index)
+        won_evt = e["stage"].isin(WON_EVENTS).groupby(e["opportunity_id"]).any()
+        lost_evt = e["stage"].eq("Lost").groupby(e["opportunity_id"]).any()
+        oc = o.set_index("opportunity_id")["outcome"].reindex(won_evt.index)
         bad = (oc.eq("won") & ~won_evt) | (oc.eq("lost") & ~lost_evt) | (oc.eq("open") & (won_evt | lost_evt))
         if bad.any():
             problems.add(

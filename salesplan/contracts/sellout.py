@@ -262,7 +262,7 @@ def validate_sellout(
     )
     keyed = df.assign(unique_id=out["unique_id"])
     out["ds"] = to_dates(problems, keyed, "ds", KEYS)
-    keyed = keyed.assign(ds=out["ds"].dt.strftime("%Y-%m-%d"))
+    keyed = keyed.assign(ds=out["ds"])
     out["y"] = to_numeric(
         problems, keyed, "y", KEYS, min_value=None if spec.allow_negative else 0.0, what="unit"
     )
@@ -362,5 +362,6 @@ def fill_gaps(
             merged[col] = merged[col].fillna(0.0)
     if carry:
         cols = [c for c in carry if c in merged.columns]
-        merged[cols] = merged.groupby("unique_id")[cols].transform(lambda s: s.ffill().bfill())
+        filled = merged.groupby("unique_id")[cols].ffill()
+        merged[cols] = filled.fillna(filled.groupby(merged["unique_id"]).bfill())
     return merged.drop(columns="_p")[list(df.columns)]
