@@ -70,3 +70,11 @@ class ModelNotFoundError(SalesplanError, LookupError):
 
 class ConflictError(SalesplanError):
     """A stored object changed underneath (optimistic locking) or cannot change (approved proposal)."""
+
+
+class NotFoundError(SalesplanError, LookupError):
+    """A named object does not exist (unknown proposal id, API key, series); the API answers 404."""
+
+
+class ServiceUnavailableError(SalesplanError):
+    """A dependency (database, model registry) is down; the client may retry later (the API answers 503)."""

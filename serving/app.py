@@ -1,0 +1,50 @@
+"""The FastAPI application factory. ``uvicorn serving.app:create_app --factory`` or ``salesplan serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from serving.middleware import RequestContextMiddleware, configure_logging
+from serving.problems import install_problem_handlers
+from serving.routers import health, models
+from serving.services import Services
+from serving.settings import ServingSettings
+
+API_DESCRIPTION = """Forecasts, deal-win scores, weighted pipeline, quarterly target proposals and budgets.
+
+Authenticate with an API key (`Authorization: Bearer sp_...`); create keys with `salesplan apikey create`.
+Every error is RFC 9457 problem details (`application/problem+json`)."""
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    settings = settings or ServingSettings()
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services(settings)
+        await run_in_threadpool(services.start)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(title="salesplan", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    install_problem_handlers(app)
+    for router in (health.router, models.router):
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

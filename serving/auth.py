@@ -1,0 +1,68 @@
+"""API-key authentication and role checks. 401: no or unknown key; 403: a valid key whose role may not."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from serving.db.records import ApiKeyRecord
+from serving.deps import ServicesDep
+
+Role = Literal["planner", "crm", "analyst", "admin"]
+
+bearer = HTTPBearer(auto_error=False, description="API key as a bearer token: `Authorization: Bearer sp_...`")
+header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key in the X-API-Key header")
+
+# Which roles may do what (admin may do everything).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "deals:score": frozenset({"crm", "planner", "analyst", "admin"}),
+    "pipeline:read": frozenset({"planner", "analyst", "admin"}),
+    "forecasts:read": frozenset({"planner", "analyst", "admin"}),
+    "proposals:read": frozenset({"planner", "analyst", "admin"}),
+    "proposals:write": frozenset({"planner", "admin"}),
+    "proposals:approve": frozenset({"planner", "admin"}),
+    "budgets:run": frozenset({"planner", "analyst", "admin"}),
+    "funnel:read": frozenset({"planner", "analyst", "admin"}),
+    "models:admin": frozenset({"admin"}),
+}
+
+UNAUTHORIZED = HTTPException(
+    status_code=401,
+    detail="missing or invalid API key: send 'Authorization: Bearer <key>' (create one with "
+    "'salesplan apikey create --role ...')",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def current_key(
+    services: ServicesDep,
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    x_api_key: Annotated[str | None, Depends(header_key)],
+) -> ApiKeyRecord:
+    plaintext = creds.credentials if creds is not None else x_api_key
+    if not plaintext:
+        raise UNAUTHORIZED
+    record = services.verify_key(plaintext)
+    if record is None:
+        raise UNAUTHORIZED
+    request.state.actor = f"{record.name} ({record.role}, {record.key_prefix})"
+    return record
+
+
+def require(permission: str) -> object:
+    """Dependency factory: the caller's key must have a role allowed ``permission``."""
+    allowed = PERMISSIONS[permission]
+
+    def check(key: Annotated[ApiKeyRecord, Depends(current_key)]) -> ApiKeyRecord:
+        if key.role not in allowed:
+            raise HTTPException(
+                status_code=403,
+                detail=f"role {key.role!r} may not {permission.replace(':', ' ')}; "
+                f"allowed roles: {', '.join(sorted(allowed))}",
+            )
+        return key
+
+    return Depends(check)

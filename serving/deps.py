@@ -1,0 +1,28 @@
+"""Dependencies shared by the routers (``Annotated[..., Depends()]`` aliases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from serving.services import Services
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    """A database session per request, committed when the handler returns without error."""
+    with services.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

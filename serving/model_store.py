@@ -1,0 +1,96 @@
+"""Champion models held by the service: loaded from the MLflow registry at start and on reload, with short
+timeouts; if the registry is unreachable the last loaded (or locally cached) model stays in service."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from salesplan.errors import SalesplanError, ServiceUnavailableError
+from training.tracking import CHAMPION, DEALS_MODEL, FORECAST_MODEL, ModelRef, load_cached, load_estimator
+
+MODEL_NAMES = (DEALS_MODEL, FORECAST_MODEL)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    estimator: Any
+    ref: ModelRef
+    source: Literal["registry", "cache"]
+
+
+class ModelStore:
+    """Thread-safe holder of the loaded champions and of why any of them is missing."""
+
+    def __init__(self, cache_dir: Path, timeout_s: float = 5.0, alias: str = CHAMPION) -> None:
+        self.cache_dir = cache_dir
+        self.timeout_s = timeout_s
+        self.alias = alias
+        self._models: dict[str, LoadedModel] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+        # Fail fast against a dead tracking server instead of MLflow's long default retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout_s))))
+
+    def load_all(self) -> dict[str, str]:
+        """(Re)load every champion; returns per model 'loaded vN', 'kept vN (...)' or the error."""
+        return {name: self._load(name) for name in MODEL_NAMES}
+
+    def _load(self, name: str) -> str:
+        pool = cf.ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(load_estimator, name, self.alias, self.cache_dir)
+        try:
+            estimator, ref = future.result(timeout=self.timeout_s)
+        except (cf.TimeoutError, SalesplanError, OSError, Exception) as exc:  # noqa: BLE001 - any registry failure
+            reason = "registry timed out" if isinstance(exc, cf.TimeoutError) else str(exc).splitlines()[0][:300]
+            pool.shutdown(wait=False, cancel_futures=True)
+            return self._fallback(name, reason)
+        pool.shutdown(wait=False)
+        with self._lock:
+            self._models[name] = LoadedModel(estimator, ref, "registry")
+            self._errors.pop(name, None)
+        return f"loaded version {ref.version}"
+
+    def _fallback(self, name: str, reason: str) -> str:
+        with self._lock:
+            current = self._models.get(name)
+            if current is not None:
+                self._errors[name] = f"reload failed ({reason}); serving version {current.ref.version}"
+                return self._errors[name]
+            cached = load_cached(name, self.cache_dir)
+            if cached is not None:
+                self._models[name] = LoadedModel(cached[0], cached[1], "cache")
+                self._errors[name] = f"registry unavailable ({reason}); serving cached version {cached[1].version}"
+            else:
+                self._errors[name] = reason
+            return self._errors[name]
+
+    def get(self, name: str) -> LoadedModel:
+        with self._lock:
+            model = self._models.get(name)
+            error = self._errors.get(name)
+        if model is None:
+            raise ServiceUnavailableError(
+                f"model {name!r} is not loaded: {error or 'not loaded yet'}; train it (salesplan train ...) "
+                "and call POST /api/v1/models/reload"
+            )
+        return model
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            out: dict[str, dict[str, Any]] = {}
+            for name in MODEL_NAMES:
+                m = self._models.get(name)
+                out[name] = {
+                    "loaded": m is not None,
+                    "version": m.ref.version if m else None,
+                    "run_id": m.ref.run_id if m else None,
+                    "source": m.source if m else None,
+                    "problem": self._errors.get(name),
+                }
+            return out

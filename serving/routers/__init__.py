@@ -1,0 +1,1 @@
+"""One router per resource, all under ``/api/v1`` except ``/health`` and ``/ready``."""

@@ -1,0 +1,124 @@
+"""What the app holds for its lifetime: settings, the database engine, the model store and the API-key
+cache. Built in the lifespan, reached by routers through dependencies, never imported as a global."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from salesplan.errors import ServiceUnavailableError
+from serving.db.engine import make_engine, migrate, ping, session_factory
+from serving.db.records import ApiKeyRecord
+from serving.db.repository import ApiKeyRepository
+from serving.model_store import MODEL_NAMES, ModelStore
+from serving.settings import ServingSettings
+
+log = logging.getLogger("salesplan.serving")
+
+
+@dataclass
+class KeyCache:
+    """Verified API keys for ``ttl_s`` seconds, keyed by the key's hash: the scoring hot path must not hit
+    the database on every call. Revocation takes effect within the TTL."""
+
+    ttl_s: float = 30.0
+    _items: dict[str, tuple[ApiKeyRecord, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, digest: str) -> ApiKeyRecord | None:
+        with self._lock:
+            hit = self._items.get(digest)
+            if hit is None or hit[1] < time.monotonic():
+                self._items.pop(digest, None)
+                return None
+            return hit[0]
+
+    def put(self, digest: str, record: ApiKeyRecord) -> None:
+        with self._lock:
+            self._items[digest] = (record, time.monotonic() + self.ttl_s)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+class Services:
+    """Long-lived state of one app instance."""
+
+    def __init__(self, settings: ServingSettings) -> None:
+        self.settings = settings
+        self.engine: Engine = make_engine(settings.database_url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.models = ModelStore(settings.model_cache_dir, settings.registry_timeout_s)
+        self.keys = KeyCache()
+        self.db_problem: str | None = None
+
+    def start(self) -> None:
+        """Migrate the database and load the champions; failures are recorded for /ready, not raised."""
+        try:
+            migrate(self.engine)
+            self.db_problem = None
+        except (SQLAlchemyError, OSError) as exc:
+            self.db_problem = f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            log.error("database not ready", extra={"problem": self.db_problem})
+        if self.settings.load_models:
+            for name, outcome in self.models.load_all().items():
+                log.info("model load", extra={"model": name, "outcome": outcome})
+
+    def stop(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on error; a dead database becomes 503."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise ServiceUnavailableError(
+                f"database unavailable: {str(exc.orig or exc).splitlines()[0][:200]}; retry later"
+            ) from None
+        except Exception:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def verify_key(self, plaintext: str) -> ApiKeyRecord | None:
+        digest = ApiKeyRepository.hash_key(plaintext)
+        cached = self.keys.get(digest)
+        if cached is not None:
+            return cached
+        with self.session() as session:
+            record = ApiKeyRepository(session).verify(plaintext)
+        if record is not None:
+            self.keys.put(digest, record)
+        return record
+
+    def readiness(self) -> dict[str, dict[str, Any]]:
+        ok, detail = ping(self.engine, timeout_s=2.0)
+        if self.db_problem and ok:
+            ok, detail = False, self.db_problem
+        checks: dict[str, dict[str, Any]] = {"database": {"ok": ok, "detail": detail}}
+        status = self.models.status()
+        for name in MODEL_NAMES:
+            s = status[name]
+            checks[name] = {
+                "ok": bool(s["loaded"]),
+                "detail": s["problem"]
+                or (f"version {s['version']} from {s['source']}" if s["loaded"] else "not loaded"),
+                "version": s["version"],
+                "source": s["source"],
+            }
+        return checks
