@@ -15,7 +15,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so each command module can import ``app`` from this module.
-    from salesplan.cli import data, funnel, simulate  # noqa: F401
+    from salesplan.cli import data, funnel, serve, simulate  # noqa: F401
 
 
 def main() -> None:

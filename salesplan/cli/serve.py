@@ -1,0 +1,106 @@
+"""``salesplan serve`` and ``salesplan apikey ...``: run the API and manage who may call it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from salesplan.cli._common import clean_errors, console
+from salesplan.cli.app import app
+from salesplan.errors import ConfigError
+
+ROLES = ("planner", "crm", "analyst", "admin")
+apikey_app = typer.Typer(help="Create, list and revoke API keys (hashed at rest).", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+
+@app.command("serve")
+@clean_errors
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the FastAPI service (champion models are loaded at start; see /ready)."""
+    import uvicorn
+
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def _repo_session():  # type: ignore[no-untyped-def]
+    from serving.db.engine import make_engine, migrate, session_factory
+    from serving.settings import ServingSettings
+
+    engine = make_engine(ServingSettings().database_url)
+    migrate(engine)
+    return engine, session_factory(engine)
+
+
+@apikey_app.command("create")
+@clean_errors
+def apikey_create(
+    role: Annotated[str, typer.Option(help="planner, crm, analyst or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from serving.db.repository import ApiKeyRepository
+
+    if role not in ROLES:
+        raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    engine, sessions = _repo_session()
+    with sessions.begin() as session:
+        plaintext, record = ApiKeyRepository(session).create(name, role, actor="cli")  # type: ignore[arg-type]
+    engine.dispose()
+    console.print(
+        f"created {record.role} key {record.key_prefix!r} for {record.name!r}; store it now, it is not shown again:"
+    )
+    print(plaintext)
+
+
+@apikey_app.command("list")
+@clean_errors
+def apikey_list() -> None:
+    """List keys (prefix, name, role, created, last used, revoked); never the keys themselves."""
+    from serving.db.repository import ApiKeyRepository
+
+    engine, sessions = _repo_session()
+    with sessions.begin() as session:
+        records = ApiKeyRepository(session).list()
+    engine.dispose()
+    table = Table("prefix", "name", "role", "created", "last used", "revoked")
+    for r in records:
+        table.add_row(
+            r.key_prefix,
+            r.name,
+            r.role,
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "",
+            f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+        )
+    console.print(table)
+
+
+@apikey_app.command("revoke")
+@clean_errors
+def apikey_revoke(key: Annotated[str, typer.Argument(help="The key's id or 8-character prefix.")]) -> None:
+    """Revoke a key; requests with it fail within the service's key-cache TTL (30 s)."""
+    from serving.db.repository import ApiKeyRepository
+
+    engine, sessions = _repo_session()
+    with sessions.begin() as session:
+        record = ApiKeyRepository(session).revoke(key, actor="cli")
+    engine.dispose()
+    console.print(f"revoked {record.key_prefix!r} ({record.name}, {record.role})")

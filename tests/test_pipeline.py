@@ -1,0 +1,127 @@
+"""Weighted pipeline: expectation, range, splits, forecast categories and periods."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planning.pipeline import (
+    forecast_category,
+    period_bounds,
+    pipeline_deals,
+    weighted_pipeline,
+    won_value_quantiles,
+)
+from salesplan.errors import ConfigError, DataValidationError
+
+
+def _deals(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "opportunity_id": [f"o{i}" for i in range(n)],
+            "p_win": rng.uniform(0.02, 0.95, n),
+            "amount": np.round(rng.lognormal(9, 1, n), -2),
+            "expected_close_date": pd.Timestamp("2025-12-01")
+            + pd.to_timedelta(rng.integers(0, 200, n), unit="D"),
+            "region": rng.choice(["North", "South"], n),
+            "rep_id": rng.choice(["r1", "r2", "r3"], n),
+        }
+    )
+
+
+def test_expected_value_is_sum_p_times_amount_in_the_period() -> None:
+    d = _deals()
+    out = weighted_pipeline(d, "2026Q1")
+    inq = d[(d["expected_close_date"] >= "2026-01-01") & (d["expected_close_date"] < "2026-04-01")]
+    row = out.iloc[0]
+    assert row["n_deals"] == len(inq)
+    assert row["expected_value"] == pytest.approx(float((inq["p_win"] * inq["amount"]).sum()), rel=1e-12)
+    assert row["pipeline_value"] == pytest.approx(float(inq["amount"].sum()))
+    assert row["q10"] <= row["expected_value"] <= row["q90"]
+    assert row["q10"] <= row["q50"] <= row["q90"]
+    assert row["method"] == "monte_carlo"
+
+
+def test_normal_approximation_for_large_diffuse_pipelines() -> None:
+    d = _deals(3000).assign(amount=1000.0)
+    out = weighted_pipeline(d, ("2025-12-01", "2026-07-01"), normal_min_deals=400)
+    mc = weighted_pipeline(d, ("2025-12-01", "2026-07-01"), normal_min_deals=10**9)
+    r, m = out.iloc[0], mc.iloc[0]
+    assert r["method"] == "normal" and m["method"] == "monte_carlo"
+    assert r["q10"] <= r["expected_value"] <= r["q90"]
+    for q in ("q10", "q50", "q90"):
+        assert r[q] == pytest.approx(m[q], rel=0.01)
+
+
+def test_monte_carlo_matches_the_exact_distribution_of_a_small_pipeline() -> None:
+    p, a = np.array([0.3, 0.6, 0.8]), np.array([100.0, 250.0, 40.0])
+    outcomes = list(itertools.product((0, 1), repeat=3))
+    values = np.array([np.dot(o, a) for o in outcomes])
+    probs = np.array([np.prod(np.where(np.array(o) == 1, p, 1 - p)) for o in outcomes])
+    order = np.argsort(values)
+    cdf = np.cumsum(probs[order])
+    exact = [values[order][np.searchsorted(cdf, q - 1e-12)] for q in (0.1, 0.5, 0.9)]
+    got, method = won_value_quantiles(p, a, (0.1, 0.5, 0.9), n_draws=40_000)
+    assert method == "monte_carlo"
+    np.testing.assert_allclose(got, exact)
+
+
+def test_split_by_region_and_rep_adds_up() -> None:
+    d = _deals()
+    total = weighted_pipeline(d, "2026Q1").iloc[0]
+    by = weighted_pipeline(d, "2026Q1", by=["region", "rep"])
+    assert set(by.columns) >= {"region", "rep_id", "q10", "q90", "commit_value"}
+    assert len(by) == 6
+    assert by["expected_value"].sum() == pytest.approx(total["expected_value"])
+    assert by["n_deals"].sum() == total["n_deals"]
+    for c in ("commit", "best_case", "pipeline_rest"):
+        assert by[f"{c}_value"].sum() == pytest.approx(total[f"{c}_value"])
+
+
+def test_forecast_categories_and_thresholds() -> None:
+    cats = forecast_category([0.9, 0.7, 0.69, 0.4, 0.39, 0.0])
+    assert list(cats) == ["Commit", "Commit", "Best case", "Best case", "Pipeline", "Pipeline"]
+    assert list(forecast_category([0.75, 0.6], commit=0.8, best_case=0.5)) == ["Best case", "Best case"]
+    with pytest.raises(ConfigError):
+        forecast_category([0.5], commit=0.3, best_case=0.4)
+    d = _deals()
+    row = weighted_pipeline(d, "2026Q1", commit=0.8, best_case=0.5).iloc[0]
+    assert row["commit_deals"] + row["best_case_deals"] + row["pipeline_rest_deals"] == row["n_deals"]
+    assert row["commit_expected"] + row["best_case_expected"] + row[
+        "pipeline_rest_expected"
+    ] == pytest.approx(row["expected_value"])
+
+
+def test_periods() -> None:
+    assert period_bounds("2026Q1") == (pd.Timestamp("2026-01-01"), pd.Timestamp("2026-04-01"))
+    assert period_bounds("2025q4") == (pd.Timestamp("2025-10-01"), pd.Timestamp("2026-01-01"))
+    assert period_bounds("2026-03") == (pd.Timestamp("2026-03-01"), pd.Timestamp("2026-04-01"))
+    assert period_bounds(pd.Period("2026Q2", freq="Q")) == (
+        pd.Timestamp("2026-04-01"),
+        pd.Timestamp("2026-07-01"),
+    )
+    with pytest.raises(ConfigError, match="2026Q5"):
+        period_bounds("2026Q5")
+
+
+def test_bad_inputs_and_empty_periods() -> None:
+    d = _deals()
+    with pytest.raises(DataValidationError, match="p_win"):
+        weighted_pipeline(d.drop(columns="p_win"), "2026Q1")
+    with pytest.raises(DataValidationError, match="outside"):
+        weighted_pipeline(d.assign(p_win=1.5), "2026Q1")
+    empty = weighted_pipeline(d, "2030Q1").iloc[0]
+    assert empty["n_deals"] == 0 and empty["expected_value"] == 0 and empty["q90"] == 0
+
+
+def test_pipeline_deals_keeps_open_scored_deals() -> None:
+    opps = pd.DataFrame(
+        {"opportunity_id": ["a", "b", "c"], "outcome": ["open", "won", "open"], "amount": [1, 2, 3]}
+    )
+    scores = pd.DataFrame({"opportunity_id": ["a", "b"], "p_win": [0.5, 0.9], "grade": ["B", "A"]})
+    out = pipeline_deals(opps, scores)
+    assert list(out["opportunity_id"]) == ["a"] and out["p_win"].iloc[0] == 0.5
