@@ -7,6 +7,7 @@ because it is fast) and a pyfunc wrapper around it (what ``mlflow models serve``
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -37,11 +38,19 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def quiet_mlflow() -> None:
+    """MLflow's info logs and download bars would drown the CLI's own output."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def setup(experiment: str) -> str:
     """Point MLflow at the tracking store and make sure ``experiment`` exists; returns its id.
 
     New experiments of a local store keep artifacts in ``./mlartifacts`` (absolute path), as documented."""
     uri = tracking_uri()
+    quiet_mlflow()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
@@ -119,7 +128,11 @@ def find_version(name: str, alias: str = CHAMPION) -> ModelRef | None:
     """The version behind an alias (or a plain version number), or None if there is none."""
     client = MlflowClient(tracking_uri())
     try:
-        mv = client.get_model_version(name, alias) if alias.isdigit() else client.get_model_version_by_alias(name, alias)
+        mv = (
+            client.get_model_version(name, alias)
+            if alias.isdigit()
+            else client.get_model_version_by_alias(name, alias)
+        )
     except MlflowException:
         return None
     return ModelRef(name, str(mv.version), str(mv.run_id), alias, dict(mv.tags or {}))
@@ -128,6 +141,8 @@ def find_version(name: str, alias: str = CHAMPION) -> ModelRef | None:
 def load_estimator(name: str, alias: str = CHAMPION, cache_dir: Path | None = None) -> tuple[Any, ModelRef]:
     """Load the raw estimator behind ``name@alias`` (fast path for serving). With ``cache_dir`` the file is
     also copied there, so a service can restart from it while the tracking server is down."""
+    quiet_mlflow()
+    mlflow.set_tracking_uri(tracking_uri())
     ref = find_version(name, alias)
     if ref is None:
         raise ModelNotFoundError(
@@ -136,7 +151,10 @@ def load_estimator(name: str, alias: str = CHAMPION, cache_dir: Path | None = No
         )
     uri = f"models:/{name}/{ref.version}"
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        except MlflowException as exc:
+            raise ModelNotFoundError(f"cannot download {uri}: {str(exc).splitlines()[0]}") from None
         files = list(local.rglob(ESTIMATOR_FILE))
         if not files:
             raise ModelNotFoundError(f"{uri} holds no {ESTIMATOR_FILE}; it was not logged by salesplan")
@@ -154,7 +172,9 @@ def load_cached(name: str, cache_dir: Path) -> tuple[Any, ModelRef] | None:
     if not (path.exists() and meta.exists()):
         return None
     info = json.loads(meta.read_text())
-    return joblib.load(path), ModelRef(info["model"], info["model_version"], info["run_id"], info.get("alias"))
+    return joblib.load(path), ModelRef(
+        info["model"], info["model_version"], info["run_id"], info.get("alias")
+    )
 
 
 @dataclass(frozen=True)
@@ -184,7 +204,9 @@ def champion_gate(
     failures, passes = [], []
     for r in rules:
         if r.metric not in new or r.metric not in champion:
-            raise ConfigError(f"gate metric {r.metric!r} missing (new: {sorted(new)}, champion: {sorted(champion)})")
+            raise ConfigError(
+                f"gate metric {r.metric!r} missing (new: {sorted(new)}, champion: {sorted(champion)})"
+            )
         a, b = float(new[r.metric]), float(champion[r.metric])
         ok = a <= b + r.tolerance if r.better == "lower" else a >= b - r.tolerance
         text = f"{r.metric} {a:.4f} vs champion {b:.4f} ({r.better} is better, tolerance {r.tolerance:g})"

@@ -13,9 +13,19 @@ app = typer.Typer(
 )
 
 
+train_app = typer.Typer(
+    help="Train a model, track it in MLflow and gate it against the champion.", no_args_is_help=True
+)
+score_app = typer.Typer(help="Score with a registered model.", no_args_is_help=True)
+backtest_app = typer.Typer(help="Rolling-origin backtests.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(score_app, name="score")
+app.add_typer(backtest_app, name="backtest")
+
+
 def _register() -> None:
     # Imported here so each command module can import ``app`` from this module.
-    from salesplan.cli import data, funnel, serve, simulate  # noqa: F401
+    from salesplan.cli import data, deals, funnel, serve, simulate  # noqa: F401
 
 
 def main() -> None:

@@ -1,0 +1,65 @@
+"""Where a command's data comes from: a user's files, a named real data set, or the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from salesplan.contracts import CRMData, SelloutDataset, validate_crm
+from salesplan.errors import ConfigError
+
+
+def _one_source(data: Path | None, simulated: bool, dataset: str | None) -> None:
+    given = [name for name, v in (("--data", data), ("--simulated", simulated), ("--dataset", dataset)) if v]
+    if len(given) != 1:
+        raise ConfigError(
+            f"give exactly one data source: --data PATH, --simulated or --dataset NAME (got {given or 'none'})"
+        )
+
+
+def crm_source(
+    data: Path | None, simulated: bool, dataset: str | None, seed: int = 42, scale: str = "small"
+) -> tuple[CRMData, str]:
+    """A validated CRM and a short name of where it came from."""
+    _one_source(data, simulated, dataset)
+    if simulated:
+        from salesplan.simulator import SimConfig, simulate
+
+        return simulate(SimConfig(seed=seed, scale=scale)).crm, f"simulated-{scale}-seed{seed}"  # type: ignore[arg-type]
+    if dataset:
+        from salesplan.loaders import CRM_SETS, load
+
+        if dataset not in CRM_SETS:
+            raise ConfigError(f"--dataset for CRM must be one of {sorted(CRM_SETS)}, got {dataset!r}")
+        crm = load(dataset)
+        assert isinstance(crm, CRMData)
+        return crm, dataset
+    from salesplan.io import read_crm
+
+    assert data is not None
+    return validate_crm(read_crm(data), source=str(data)), data.name
+
+
+def sellout_source(
+    data: Path | None, simulated: bool, dataset: str | None, seed: int = 42, scale: str = "small"
+) -> tuple[SelloutDataset, str]:
+    """A validated sell-out data set (frame + spec) and a short name of where it came from."""
+    _one_source(data, simulated, dataset)
+    if simulated:
+        from salesplan.simulator import SimConfig, simulate
+
+        world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
+        return world.sellout, f"simulated-{scale}-seed{seed}"
+    if dataset:
+        from salesplan.loaders import SELLOUT_SETS, load
+
+        if dataset not in SELLOUT_SETS:
+            raise ConfigError(
+                f"--dataset for sell-out must be one of {sorted(SELLOUT_SETS)}, got {dataset!r}"
+            )
+        ds = load(dataset)
+        assert isinstance(ds, SelloutDataset)
+        return ds, dataset
+    raise ConfigError(
+        "--data for sell-out needs its column roles; validate it first with 'salesplan data validate PATH "
+        "--out clean.parquet ...' and train with --dataset/--simulated, or use the Python API"
+    )

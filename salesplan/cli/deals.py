@@ -1,0 +1,165 @@
+"""``salesplan train deals``, ``salesplan score deals`` and ``salesplan pipeline``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from salesplan.cli._common import clean_errors, console, progress
+from salesplan.cli._sources import crm_source
+from salesplan.cli.app import app, score_app, train_app
+from salesplan.errors import ConfigError
+
+DataOpt = Annotated[Path | None, typer.Option(help="A CRM folder (reps, opportunities, ... as CSV/Parquet).")]
+SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulator.")]
+DatasetOpt = Annotated[
+    str | None, typer.Option(help="A real CRM set from SALESPLAN_DATA_DIR: maven, salvirt.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
+ScaleOpt = Annotated[str, typer.Option(help="Simulator scale.")]
+
+
+@train_app.command("deals")
+@clean_errors
+def train_deals_cmd(
+    data: DataOpt = None,
+    simulated: SimOpt = False,
+    dataset: DatasetOpt = None,
+    seed: SeedOpt = 42,
+    scale: ScaleOpt = "small",
+    holdout: Annotated[float, typer.Option(help="Share of the latest closes the gate compares on.")] = 0.2,
+    min_won: Annotated[int, typer.Option(help="Refuse to train below this many won deals.")] = 40,
+    min_lost: Annotated[int, typer.Option(help="Refuse to train below this many lost deals.")] = 40,
+) -> None:
+    """Train the deal-win model, log it to MLflow, and make it champion only if it passes the gate."""
+    from training.deals_job import train_deals
+
+    if not 0 < holdout < 0.5:
+        raise ConfigError(f"--holdout must be in (0, 0.5), got {holdout}")
+    crm, source = crm_source(data, simulated, dataset, seed, scale)
+    with progress(f"training the deal model on {source}"):
+        result = train_deals(
+            crm, params={"min_won": min_won, "min_lost": min_lost}, holdout_fraction=holdout, source=source
+        )
+    print_deals_training(result)
+
+
+def print_deals_training(result: object) -> None:
+    from training.deals_job import DealsTraining
+
+    assert isinstance(result, DealsTraining)
+    t = Table(title=f"deal model {result.ref.name} v{result.ref.version} → {result.ref.alias}")
+    for col in ("metric", "holdout (latest closes)", "validation (refit)"):
+        t.add_column(col)
+    for m in ("auc", "brier", "logloss", "ece"):
+        t.add_row(m, f"{result.holdout[m]:.4f}", f"{float(result.validation[m]):.4f}")
+    console.print(t)
+    console.print(
+        f"model {result.scorer.model_name}, {result.n_deals:,} closed deals; run {result.ref.run_id}",
+        soft_wrap=True,
+    )
+    console.print(f"gate: {result.decision.reason}", soft_wrap=True)
+
+
+@score_app.command("deals")
+@clean_errors
+def score_deals_cmd(
+    out: Annotated[Path, typer.Option(help="Where to write the scores (.csv or .parquet).")],
+    input: Annotated[
+        Path | None, typer.Option(help="Deal feature rows (.csv/.parquet), one per open deal.")
+    ] = None,
+    crm: Annotated[
+        Path | None, typer.Option(help="Or a CRM folder: score its open deals as of its last date.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Registry alias or version of salesplan-deals.")] = "champion",
+) -> None:
+    """Score open deals with a registered model: p_win, score 1–99, grade A–D and reasons."""
+    from salesplan.io import read_crm, read_table, write_table
+    from training.tracking import DEALS_MODEL, load_estimator
+
+    if (input is None) == (crm is None):
+        raise ConfigError("give exactly one of --input (feature rows) or --crm (a CRM folder)")
+    scorer, ref = load_estimator(DEALS_MODEL, model)
+    scorer.model_version = ref.version
+    if crm is not None:
+        from models.deals.features import features_asof
+        from salesplan.contracts import validate_crm
+
+        features = features_asof(validate_crm(read_crm(crm), source=str(crm)))
+    else:
+        assert input is not None
+        features = read_table(input)
+    scores = scorer.score_frame(features)
+    table = scores.assign(reasons=scores["reasons"].map(lambda r: " | ".join(map(str, r))))
+    write_table(table, out)
+    console.print(f"scored {len(scores):,} deals with {DEALS_MODEL} v{ref.version} → {out}", soft_wrap=True)
+    console.print(scores["grade"].value_counts().sort_index().to_string(), soft_wrap=True)
+
+
+@app.command("pipeline")
+@clean_errors
+def pipeline_cmd(
+    quarter: Annotated[str, typer.Option(help="Period like 2026Q1 (or 2026-03 for a month).")],
+    data: DataOpt = None,
+    simulated: SimOpt = False,
+    dataset: DatasetOpt = None,
+    seed: SeedOpt = 42,
+    scale: ScaleOpt = "small",
+    by: Annotated[
+        str | None, typer.Option(help="Split by region, team, rep or product (comma-separated).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Registry alias or version of salesplan-deals.")] = "champion",
+    out: Annotated[Path | None, typer.Option(help="Also write the table (.csv/.parquet).")] = None,
+) -> None:
+    """Weighted pipeline of a period: Σ p × amount of open deals expected to close in it, P10–P90, categories."""
+    from models.deals.features import features_asof
+    from planning.pipeline import pipeline_deals, weighted_pipeline
+    from salesplan.io import write_table
+    from training.tracking import DEALS_MODEL, load_estimator
+
+    crm_data, source = crm_source(data, simulated, dataset, seed, scale)
+    scorer, ref = load_estimator(DEALS_MODEL, model)
+    scorer.model_version = ref.version
+    scores = scorer.score_frame(features_asof(crm_data))
+    deals = pipeline_deals(crm_data.opportunities, scores)
+    cuts = [c.strip() for c in by.split(",")] if by else None
+    table = weighted_pipeline(deals, quarter, by=cuts)
+    print_pipeline(table, f"weighted pipeline {quarter} ({source}, {DEALS_MODEL} v{ref.version})")
+    if out is not None:
+        write_table(table, out)
+
+
+def print_pipeline(table: pd.DataFrame, title: str) -> None:
+    t = Table(title=title)
+    keys = [c for c in table.columns if c not in _VALUE_COLS and table[c].dtype == object and c != "method"]
+    for col in [*keys, "deals", "pipeline", "expected", "P10", "P90", "commit", "best case"]:
+        t.add_column(col, justify="right" if col not in keys else "left")
+    for _, r in table.iterrows():
+        t.add_row(
+            *[str(r[k]) for k in keys],
+            f"{int(r['n_deals']):,}",
+            f"{r['pipeline_value']:,.0f}",
+            f"{r['expected_value']:,.0f}",
+            f"{r['q10']:,.0f}",
+            f"{r['q90']:,.0f}",
+            f"{r['commit_value']:,.0f}",
+            f"{r['best_case_value']:,.0f}",
+        )
+    console.print(t)
+
+
+_VALUE_COLS = {
+    "n_deals",
+    "pipeline_value",
+    "expected_value",
+    "sd",
+    "q10",
+    "q50",
+    "q90",
+    "period_start",
+    "period_end",
+}

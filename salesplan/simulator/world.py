@@ -1,0 +1,134 @@
+"""``simulate``: one consistent world (sell-out, CRM, spend on the same calendar and regions) plus its
+ground truth, every frame passed through the same validators real data goes through."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salesplan.contracts import CRMData, SelloutDataset, validate_crm, validate_sellout, validate_spend
+from salesplan.io import write_crm, write_table
+from salesplan.simulator import crm as crm_mod
+from salesplan.simulator.config import SimConfig
+from salesplan.simulator.crm import simulate_crm
+from salesplan.simulator.sellout import SPEC, simulate_sellout
+from salesplan.simulator.spend import simulate_spend
+from salesplan.simulator.truth import SimTruth
+
+
+@dataclass
+class SimulatedWorld:
+    """Frames in their contracts plus the truth behind them. ``future`` holds the planned regressors
+    (price, promo, promo_depth, holiday, hierarchy) of the ``config.horizon`` weeks after ``end``, in the
+    ``X_df`` shape forecasters take; what then actually sold is in ``truth.future_units``."""
+
+    config: SimConfig
+    sellout: SelloutDataset
+    crm: CRMData
+    spend: pd.DataFrame
+    truth: SimTruth
+    future: pd.DataFrame
+
+    def write(self, folder: str | Path, fmt: str = "parquet") -> Path:
+        """sellout.<fmt>, crm/ (CSV tables), spend.csv, truth.json and truth/ (per-row truth tables)."""
+        if fmt not in ("parquet", "csv"):
+            raise ValueError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+        root = Path(folder)
+        root.mkdir(parents=True, exist_ok=True)
+        write_table(self.sellout.df, root / f"sellout.{fmt}")
+        write_crm(self.crm, root / "crm")
+        write_table(self.spend, root / "spend.csv")
+        t = self.truth
+        write_table(self.future, root / f"future.{fmt}")
+        write_table(t.expected_units, root / "truth" / f"expected_units.{fmt}")
+        write_table(t.future_units, root / "truth" / f"future_units.{fmt}")
+        write_table(t.series.reset_index(), root / "truth" / "series.csv")
+        deals = t.stage_probs.assign(
+            win_probability=t.win_probability, initial_expected_close_date=t.initial_expected_close
+        ).join(t.deal_fate)
+        write_table(deals.reset_index(), root / "truth" / "deals.csv")
+        meta = {
+            "config": asdict(self.config),
+            "spec": {"hierarchy": SPEC.hierarchy.to_dict() if SPEC.hierarchy else {}},
+        }
+        (root / "truth.json").write_text(json.dumps({**meta, **t.to_dict()}, indent=2, default=str))
+        return root
+
+
+def _conversion_averages(p: np.ndarray) -> dict[str, float]:
+    """Population P(next | reached) per transition: E[p1·…·p_s] / E[p1·…·p_{s−1}]."""
+    reach = np.concatenate([np.ones((len(p), 1)), np.cumprod(p, axis=1)], axis=1).mean(axis=0)
+    return {name: float(reach[i + 1] / reach[i]) for i, name in enumerate(crm_mod.TRANSITIONS)}
+
+
+def simulate(config: SimConfig | None = None) -> SimulatedWorld:
+    """Generate a world. Independent random streams per part, so e.g. more opportunities leave the
+    sell-out unchanged for the same seed."""
+    cfg = config or SimConfig()
+    s_rng, c_rng, m_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
+    so = simulate_sellout(cfg, s_rng)
+    cr = simulate_crm(cfg, c_rng, so.regions)
+    sp = simulate_spend(cfg, m_rng, so.regions)
+
+    raw = so.df
+    if cfg.validate:
+        df = validate_sellout(raw, SPEC, source="simulated sell-out")
+        same = (df["ds"].to_numpy() == raw["ds"].to_numpy()) & (
+            df["unique_id"] == raw["unique_id"]
+        ).to_numpy()
+        if not same.all():  # the validator sorts; ours is presorted so truth rows stay aligned
+            raise RuntimeError("simulated sell-out was not in (unique_id, ds) order")
+        crm = validate_crm(cr.crm, source="simulated CRM")
+        spend = validate_spend(sp.df, source="simulated spend")
+    else:
+        df = raw
+        crm, spend = cr.crm, sp.df
+    expected = pd.DataFrame({"unique_id": df["unique_id"], "ds": df["ds"], "expected": so.expected})
+
+    hol = so.holidays[(so.holidays != "") & (so.holidays.index <= cfg.end_ts)]
+    p = cr.stage_probs.to_numpy()
+    truth = SimTruth(
+        elasticity=so.elasticity,
+        promo_lift=cfg.promo_lift,
+        post_promo_dip=cfg.post_promo_dip,
+        cannibalisation=cfg.cannibalisation,
+        holiday_lift=float(np.exp(np.log(so.holiday_lifts[hol.to_numpy()]).mean())) if len(hol) else 1.0,
+        holiday_lifts=so.holiday_lifts,
+        holidays=so.holidays,
+        seasonality=so.seasonality,
+        expected_units=expected,
+        future_units=so.future[["unique_id", "ds"]].assign(expected=so.future_expected, y=so.future_y),
+        series=so.series,
+        win_probability=pd.Series(p.prod(axis=1), index=cr.stage_probs.index, name="win_probability"),
+        stage_probs=cr.stage_probs,
+        stage_conversion=_conversion_averages(p),
+        stage_intercepts=dict(zip(crm_mod.TRANSITIONS, map(float, crm_mod.INTERCEPTS), strict=True)),
+        driver_effects=dict(crm_mod.EFFECTS),
+        amount_ref=crm_mod.AMOUNT_REF,
+        stage_duration_days=dict(crm_mod.STAGE_DAYS),
+        lost_stall_factor=crm_mod.LOST_STALL,
+        slip_rate_per_month=dict(crm_mod.SLIP_RATE),
+        ramp=crm_mod.RAMP.copy(),
+        rep_skill=cr.rep_skill,
+        initial_expected_close=cr.initial_expected_close,
+        deal_fate=cr.fate,
+        spend_response=sp.response,
+        asof=cfg.asof,
+    )
+    name = f"simulated-{cfg.scale}-seed{cfg.seed}"
+    notes = [
+        f"{df['unique_id'].nunique()} series × up to {cfg.weeks} weeks ending {cfg.end}",
+        "price and promotions are planned (known-future); truth in world.truth",
+    ]
+    return SimulatedWorld(
+        config=cfg,
+        sellout=SelloutDataset(df=df, spec=SPEC, name=name, notes=notes),
+        crm=crm,
+        spend=spend,
+        truth=truth,
+        future=so.future,
+    )

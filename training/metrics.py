@@ -1,0 +1,114 @@
+"""Forecast accuracy metrics on backtest rows, per series, per hierarchy level and overall.
+
+Scaled metrics (MASE, RMSSE, scaled pinball) divide by the in-sample seasonal-naive error of the
+*training* part of each series (lag ``m``; lag 1 when the series is shorter than ``m + 1``). A series whose
+scale is 0 (constant training history) has no meaningful scaled error: it is **skipped** from MASE,
+RMSSE and pinball (counted in ``n_zero_scale``) but still counts in WAPE, bias and coverage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from salesplan.errors import DataValidationError, Problem
+
+
+def seasonal_scales(train: pd.DataFrame, season_length: int) -> pd.DataFrame:
+    """Per series: ``scale`` = mean |y_t − y_{t−m}| and ``scale_sq`` = mean (y_t − y_{t−m})² in ``train``."""
+    g = train.sort_values(["unique_id", "ds"]).groupby("unique_id", sort=False)["y"]
+    n = g.size()
+    m = pd.Series(np.where(n > season_length, season_length, 1), index=n.index)
+    rows = []
+    for uid, y in g:
+        v = y.to_numpy(dtype=float)
+        k = int(m[uid])
+        d = v[k:] - v[:-k] if len(v) > k else np.array([np.nan])
+        rows.append((uid, float(np.mean(np.abs(d))), float(np.mean(d**2))))
+    return pd.DataFrame(rows, columns=["unique_id", "scale", "scale_sq"])
+
+
+def pinball(y: np.ndarray, pred: np.ndarray, q: float) -> np.ndarray:
+    """Quantile (pinball) loss per row."""
+    diff = y - pred
+    return np.maximum(q * diff, (q - 1) * diff)
+
+
+def quantile_columns(df: pd.DataFrame) -> dict[float, str]:
+    """``{0.1: 'q10', ...}`` for the quantile columns present in ``df``."""
+    out = {}
+    for c in df.columns:
+        if c.startswith("q") and c[1:].replace(".", "", 1).isdigit():
+            out[float(c[1:]) / 100] = c
+    return dict(sorted(out.items()))
+
+
+def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9)) -> pd.DataFrame:
+    """One row per series (and ``cutoff`` when present): sums and scaled errors, ready to aggregate."""
+    need = [c for c in ("unique_id", "y", "yhat", "scale", "scale_sq") if c not in rows.columns]
+    if need:
+        raise DataValidationError(
+            [Problem(None, f"missing column(s) {need}", fix="attach scales with seasonal_scales() first")],
+            source="metrics",
+        )
+    qcols = quantile_columns(rows)
+    d = rows.copy()
+    e = d["y"].to_numpy(dtype=float) - d["yhat"].to_numpy(dtype=float)
+    d["_abs"], d["_sq"], d["_err"], d["_absy"] = np.abs(e), e**2, -e, np.abs(d["y"])
+    lo, hi = (qcols.get(interval[0]), qcols.get(interval[1]))
+    if lo and hi:
+        d["_cov"] = ((d["y"] >= d[lo]) & (d["y"] <= d[hi])).astype(float)
+    if qcols:
+        d["_pin"] = np.mean(
+            [pinball(d["y"].to_numpy(dtype=float), d[c].to_numpy(dtype=float), q) for q, c in qcols.items()],
+            axis=0,
+        )
+    keys = ["unique_id", "cutoff"] if "cutoff" in d.columns else ["unique_id"]
+    agg = {"_abs": "sum", "_sq": "mean", "_err": "sum", "_absy": "sum", "scale": "first", "scale_sq": "first"}
+    agg |= {c: "mean" for c in ("_cov", "_pin") if c in d.columns}
+    g = d.groupby(keys, sort=False).agg(agg)
+    g["n"] = d.groupby(keys, sort=False).size()
+    ok = g["scale"] > 0
+    g["mase"] = np.where(ok, g["_abs"] / g["n"] / g["scale"].where(ok, 1.0), np.nan)
+    g["rmsse"] = np.where(g["scale_sq"] > 0, np.sqrt(g["_sq"] / g["scale_sq"].where(ok, 1.0)), np.nan)
+    if "_pin" in g.columns:
+        g["pinball"] = np.where(ok, g["_pin"] / g["scale"].where(ok, 1.0), np.nan)
+    return g.reset_index()
+
+
+def summarize(per_series: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """Aggregate ``series_metrics`` rows overall (``by=None``) or per group column(s), e.g. a hierarchy
+    level joined onto the rows. Scaled metrics are means over series; WAPE, bias, coverage are pooled."""
+    keys = [by] if isinstance(by, str) else list(by or [])
+    d = per_series.assign(_all="all") if not keys else per_series
+    keys = keys or ["_all"]
+    g = d.groupby(keys, sort=True)
+    out = pd.DataFrame(
+        {
+            "mase": g["mase"].mean(),
+            "rmsse": g["rmsse"].mean(),
+            "wape": g["_abs"].sum() / g["_absy"].sum(),
+            "bias": g["_err"].sum() / g["_absy"].sum(),
+            "n_series": g["unique_id"].nunique(),
+            "n_zero_scale": g["mase"].apply(lambda s: int(s.isna().sum())),
+        }
+    )
+    if "_cov" in d.columns:
+        out["coverage80"] = (d["_cov"] * d["n"]).groupby([d[k] for k in keys]).sum() / g["n"].sum()
+    if "pinball" in d.columns:
+        out["pinball"] = g["pinball"].mean()
+    out = out.reset_index()
+    return out.drop(columns="_all") if "_all" in out.columns else out
+
+
+def evaluate(
+    rows: pd.DataFrame, by: str | Sequence[str] | None = None, interval: tuple[float, float] = (0.1, 0.9)
+) -> pd.DataFrame:
+    """Forecast rows with actuals and scales → metric table (one row overall, or one per group)."""
+    per = series_metrics(rows, interval)
+    keys = [by] if isinstance(by, str) else list(by or [])
+    extra = [k for k in keys if k not in per.columns]
+    if extra:
+        per = per.merge(rows[["unique_id", *extra]].drop_duplicates("unique_id"), on="unique_id", how="left")
+    return summarize(per, by)
