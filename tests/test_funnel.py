@@ -268,7 +268,7 @@ def test_cli_bad_folder_is_clean_error(tmp_path: Path) -> None:
     assert res.exit_code == 1
     assert "CRM data is a folder" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["funnel", "--simulated", "--dataset", "maven"])
-    assert res.exit_code == 1 and "exactly one of" in res.output
+    assert res.exit_code == 1 and "exactly one data source" in res.output
 
 
 @pytest.mark.realdata

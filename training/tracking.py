@@ -6,6 +6,8 @@ because it is fast) and a pyfunc wrapper around it (what ``mlflow models serve``
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -110,13 +112,15 @@ def log_estimator(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ESTIMATOR_FILE
         joblib.dump(estimator, path)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=EstimatorPyfunc(kind),
-            artifacts={"estimator": str(path)},
-            pip_requirements=["salesplan"],
-            registered_model_name=registered_name,
-        )
+        # MLflow prints registration chatter straight to stdout/stderr; the CLI prints its own summary.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=EstimatorPyfunc(kind),
+                artifacts={"estimator": str(path)},
+                pip_requirements=["salesplan"],
+                registered_model_name=registered_name,
+            )
     version = str(info.registered_model_version)
     client = MlflowClient()
     for key, value in (tags or {}).items():

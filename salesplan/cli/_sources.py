@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from salesplan.contracts import CRMData, SelloutDataset, validate_crm
+from salesplan.contracts import CRMData, SelloutDataset, StageMap, validate_crm
 from salesplan.errors import ConfigError
+
+SCALES = ("small", "medium", "large")
 
 
 def _one_source(data: Path | None, simulated: bool, dataset: str | None) -> None:
@@ -16,27 +18,38 @@ def _one_source(data: Path | None, simulated: bool, dataset: str | None) -> None
         )
 
 
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise ConfigError(f"--scale must be one of {list(SCALES)}, got {scale!r}")
+
+
 def crm_source(
-    data: Path | None, simulated: bool, dataset: str | None, seed: int = 42, scale: str = "small"
+    data: Path | None,
+    simulated: bool,
+    dataset: str | None,
+    seed: int = 42,
+    scale: str = "small",
+    stage_map: StageMap | None = None,
 ) -> tuple[CRMData, str]:
-    """A validated CRM and a short name of where it came from."""
+    """A validated CRM and a short name of where it came from (``stage_map`` for files and Maven)."""
     _one_source(data, simulated, dataset)
     if simulated:
         from salesplan.simulator import SimConfig, simulate
 
+        _check_scale(scale)
         return simulate(SimConfig(seed=seed, scale=scale)).crm, f"simulated-{scale}-seed{seed}"  # type: ignore[arg-type]
     if dataset:
         from salesplan.loaders import CRM_SETS, load
 
         if dataset not in CRM_SETS:
             raise ConfigError(f"--dataset for CRM must be one of {sorted(CRM_SETS)}, got {dataset!r}")
-        crm = load(dataset)
+        crm = load(dataset, stage_map=stage_map) if stage_map is not None else load(dataset)
         assert isinstance(crm, CRMData)
         return crm, dataset
     from salesplan.io import read_crm
 
     assert data is not None
-    return validate_crm(read_crm(data), source=str(data)), data.name
+    return validate_crm(read_crm(data), stage_map, source=str(data)), data.name
 
 
 def sellout_source(
@@ -47,6 +60,7 @@ def sellout_source(
     if simulated:
         from salesplan.simulator import SimConfig, simulate
 
+        _check_scale(scale)
         world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
         return world.sellout, f"simulated-{scale}-seed{seed}"
     if dataset:

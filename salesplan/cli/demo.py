@@ -1,9 +1,14 @@
-"""The end-to-end demo on the simulator: each step prints what it produced, so a new user sees the loop."""
+"""The end-to-end demo on the simulator: each step prints what it produced, so a new user sees the loop.
+
+Unless ``MLFLOW_TRACKING_URI`` is set, the demo keeps its MLflow store inside its output folder, so it never
+touches a team's tracking server or the working folder's ``mlruns.db``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pandas as pd
 from rich.rule import Rule
 
 from salesplan.cli._common import console, progress
@@ -13,14 +18,24 @@ from salesplan.errors import DataNotFoundError
 from salesplan.io import find_table, read_crm, read_table
 
 
+def next_quarter(day: pd.Timestamp) -> str:
+    """The quarter after the one holding ``day``, like '2027Q1' (what planners plan in late November)."""
+    return str(day.to_period("Q") + 1)
+
+
 def run_demo(out: Path, seed: int, scale: str) -> None:
     from salesplan.simulator import SimConfig, simulate
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(out / 'mlruns.db').resolve()}"
+        os.environ.setdefault("SALESPLAN_ARTIFACT_ROOT", str((out / "mlartifacts").resolve()))
 
     console.print(Rule("1. simulate"))
     with progress(f"simulating a {scale} world (seed {seed})"):
         world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
         world.write(out / "data", fmt="parquet")
-    console.print(f"wrote the simulated world to {out / 'data'}")
+    console.print(f"wrote the simulated world to {out / 'data'}", soft_wrap=True)
 
     console.print(Rule("2. validate (read back from disk, as a user's files would be)"))
     spec = world.sellout.spec
@@ -34,3 +49,51 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     console.print(_crm_summary(crm))
     console.print(_spend_summary(spend))
     console.print("[green]all three data sets meet their contracts[/]")
+
+    quarter = next_quarter(pd.Timestamp(sellout["ds"].max()))
+    _deals_and_pipeline(crm, quarter, f"simulated-{scale}-seed{seed}")
+    _funnel(crm, out)
+
+
+def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
+    from models.deals.features import features_asof
+    from planning.pipeline import pipeline_deals, weighted_pipeline
+    from salesplan.cli.deals import print_deals_training, print_pipeline
+    from salesplan.contracts import CRMData
+    from training.deals_job import train_deals
+
+    assert isinstance(crm, CRMData)
+    console.print(Rule("3. train the deal-win model (tracked in MLflow, gated against the champion)"))
+    with progress("training the deal model"):
+        result = train_deals(crm, source=source)
+    print_deals_training(result)
+
+    console.print(Rule(f"4. score open deals and forecast the weighted pipeline of {quarter}"))
+    scores = result.scorer.score_frame(features_asof(crm))
+    top = scores.sort_values("p_win", ascending=False).head(3)
+    for _, r in top.iterrows():
+        reasons = "; ".join(map(str, r["reasons"][:2]))
+        console.print(
+            f"{r['opportunity_id']}: score {r['score']} grade {r['grade']} — {reasons}", soft_wrap=True
+        )
+    table = weighted_pipeline(pipeline_deals(crm.opportunities, scores), quarter, by="region")
+    print_pipeline(table, f"weighted pipeline {quarter} by region")
+
+
+def _funnel(crm: object, out: Path) -> None:
+    from planning.funnel import deal_paths, funnel
+    from planning.funnel_report import funnel_report
+    from planning.productivity import productivity
+    from planning.velocity import stalled, velocity
+    from salesplan.cli.funnel import funnel_table
+    from salesplan.contracts import CRMData
+
+    assert isinstance(crm, CRMData)
+    console.print(Rule("5. funnel Find → Meet → Pitch → Sign → Deliver → Operate"))
+    paths = deal_paths(crm)
+    fun = funnel(paths)
+    vel = velocity(paths)
+    console.print(funnel_table(fun))
+    html = funnel_report(fun, vel, productivity(crm), stalled=stalled(paths))
+    (out / "funnel_report.html").write_text(html, encoding="utf-8")
+    console.print(f"wrote {out / 'funnel_report.html'}", soft_wrap=True)

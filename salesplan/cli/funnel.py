@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,8 +15,6 @@ from salesplan.errors import ConfigError, DataNotFoundError, SalesplanError
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData, StageMap
-
-DATASETS = ("maven",)
 
 
 def read_stage_map(path: Path | None) -> StageMap | None:
@@ -46,32 +44,9 @@ def load_crm(
     data: Path | None, simulated: bool, dataset: str | None, seed: int, scale: str, stage_map: Path | None
 ) -> CRMData:
     """The CRM from exactly one source: a folder, the simulator, or a named real data set."""
-    chosen = [
-        name
-        for name, on in (("--data", data is not None), ("--simulated", simulated), ("--dataset", dataset))
-        if on
-    ]
-    if len(chosen) != 1:
-        raise ConfigError(
-            f"pass exactly one of --data PATH, --simulated, --dataset maven (got {chosen or 'none'})"
-        )
-    smap = read_stage_map(stage_map)
-    if data is not None:
-        from salesplan.contracts import validate_crm
-        from salesplan.io import read_crm
+    from salesplan.cli._sources import crm_source
 
-        return validate_crm(read_crm(data), smap, source=str(data))
-    if simulated:
-        from salesplan.simulator import SimConfig, simulate
-
-        if scale not in ("small", "medium", "large"):
-            raise ConfigError(f"--scale must be small, medium or large, got {scale!r}")
-        return simulate(SimConfig(seed=seed, scale=scale)).crm  # type: ignore[arg-type]
-    if dataset not in DATASETS:
-        raise ConfigError(f"--dataset {dataset!r} is not one of {list(DATASETS)}")
-    from salesplan.loaders.maven import load_maven
-
-    return load_maven(stage_map=smap)
+    return crm_source(data, simulated, dataset, seed, scale, read_stage_map(stage_map))[0]
 
 
 def _pct(x: float) -> str:
@@ -118,6 +93,14 @@ def funnel_cmd(
             console.print(f"[yellow]productivity skipped:[/] {exc}", highlight=False)
             prod = None
         html = funnel_report(fun, vel, prod, by_table=cut, stalled=stalled(paths))
+    console.print(funnel_table(fun, cut))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    console.print(f"wrote {out}")
+
+
+def funnel_table(fun: Any, cut: Any = None) -> Table:
+    """The funnel (or one cut of it) as a rich table: stage, entered, converted, lost, open, rate, CI."""
     table = Table(title=f"Funnel as of {fun.as_of.date()}")
     for col in ([cut.by[0]] if cut is not None else []) + [
         "stage",
@@ -142,7 +125,4 @@ def funnel_cmd(
         ]
         cells += [f"{r['open']:,}", _pct(r["rate"]), f"{_pct(r['ci_low'])}–{_pct(r['ci_high'])}"]
         table.add_row(*cells)
-    console.print(table)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    console.print(f"wrote {out}")
+    return table
