@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +18,7 @@ log = logging.getLogger("salesplan.access")
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line; extra fields passed with ``extra={...}`` are included."""
 
-    RESERVED = set(logging.makeLogRecord({}).__dict__)
+    RESERVED: ClassVar[frozenset[str]] = frozenset(logging.makeLogRecord({}).__dict__)
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -27,7 +27,9 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        out.update({k: v for k, v in record.__dict__.items() if k not in self.RESERVED and not k.startswith("_")})
+        out.update(
+            {k: v for k, v in record.__dict__.items() if k not in self.RESERVED and not k.startswith("_")}
+        )
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
@@ -91,19 +93,36 @@ class RequestContextMiddleware:
                 await self._too_large(scope, send_wrapper, request_id)
         log.info(
             "request",
-            extra={"request_id": request_id, "method": scope.get("method"), "path": scope.get("path"),
-                   "status": status_holder["status"], "ms": round((time.perf_counter() - start) * 1000, 2)},
+            extra={
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status_holder["status"],
+                "ms": round((time.perf_counter() - start) * 1000, 2),
+            },
         )
 
     async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
-        body = json.dumps({
-            "type": "about:blank", "title": "Request too large", "status": 413,
-            "detail": f"request body exceeds {self.max_body_bytes} bytes; send smaller batches",
-            "instance": scope.get("path"), "request_id": request_id,
-        }).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": "Request too large",
+                "status": 413,
+                "detail": f"request body exceeds {self.max_body_bytes} bytes; send smaller batches",
+                "instance": scope.get("path"),
+                "request_id": request_id,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

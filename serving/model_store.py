@@ -46,8 +46,10 @@ class ModelStore:
         future = pool.submit(load_estimator, name, self.alias, self.cache_dir)
         try:
             estimator, ref = future.result(timeout=self.timeout_s)
-        except (cf.TimeoutError, SalesplanError, OSError, Exception) as exc:  # noqa: BLE001 - any registry failure
-            reason = "registry timed out" if isinstance(exc, cf.TimeoutError) else str(exc).splitlines()[0][:300]
+        except (cf.TimeoutError, SalesplanError, OSError, Exception) as exc:
+            reason = (
+                "registry timed out" if isinstance(exc, cf.TimeoutError) else str(exc).splitlines()[0][:300]
+            )
             pool.shutdown(wait=False, cancel_futures=True)
             return self._fallback(name, reason)
         pool.shutdown(wait=False)
@@ -65,7 +67,9 @@ class ModelStore:
             cached = load_cached(name, self.cache_dir)
             if cached is not None:
                 self._models[name] = LoadedModel(cached[0], cached[1], "cache")
-                self._errors[name] = f"registry unavailable ({reason}); serving cached version {cached[1].version}"
+                self._errors[name] = (
+                    f"registry unavailable ({reason}); serving cached version {cached[1].version}"
+                )
             else:
                 self._errors[name] = reason
             return self._errors[name]

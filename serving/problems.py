@@ -56,7 +56,9 @@ ERROR_STATUS: list[tuple[type[SalesplanError], int, str]] = [
 ]
 
 
-def problem(request: Request, status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    request: Request, status: int, title: str, detail: str | None = None, **extra: Any
+) -> JSONResponse:
     body = ProblemDetails(
         type=extra.pop("type", "about:blank"),
         title=title,
@@ -74,8 +76,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-                  413: "Request too large", 503: "Service unavailable"}
+        titles = {
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Request too large",
+            503: "Service unavailable",
+        }
         resp = problem(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
         for key, value in (exc.headers or {}).items():
             resp.headers[key] = value
@@ -88,7 +96,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if any(e["type"] == "json_invalid" for e in errors):
-            return problem(request, 400, "Malformed JSON", "the request body is not valid JSON", errors=errors)
+            return problem(
+                request, 400, "Malformed JSON", "the request body is not valid JSON", errors=errors
+            )
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
         return problem(request, 422, "Request validation failed", detail, errors=errors)
 
@@ -102,5 +112,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
-        return problem(request, 500, "Internal server error",
-                       "an unexpected error happened; quote the request id when reporting it")
+        return problem(
+            request,
+            500,
+            "Internal server error",
+            "an unexpected error happened; quote the request id when reporting it",
+        )

@@ -22,8 +22,14 @@ class ServingSettings(Settings):
     forecast_dir: Path = Field(
         default=Path(".salesplan/forecasts"), description="Batch forecasts (Parquet) served by /forecasts."
     )
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed browser origins; none by default.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Allowed browser origins; none by default."
+    )
     max_body_bytes: int = Field(default=8_000_000, description="Requests with larger bodies get 413.")
     max_batch: int = Field(default=10_000, description="Most deals one batch-score call may carry.")
-    registry_timeout_s: float = Field(default=5.0, description="Give up on the model registry after this long.")
-    load_models: bool = Field(default=True, description="Load champion models at start (off for DB-only tests).")
+    registry_timeout_s: float = Field(
+        default=5.0, description="Give up on the model registry after this long."
+    )
+    load_models: bool = Field(
+        default=True, description="Load champion models at start (off for DB-only tests)."
+    )

@@ -6,6 +6,7 @@ import os
 
 import pandas as pd
 import pytest
+from conftest_pg import pg_url  # noqa: F401  (the PostgreSQL fixture, shared by every test module)
 
 from salesplan.config import get_settings
 

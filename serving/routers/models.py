@@ -36,8 +36,13 @@ def status(services: ServicesDep) -> dict[str, ModelStatus]:
 
 
 @router.post(
-    "/reload", dependencies=[require("models:admin")], responses=ERRORS, summary="Reload champions from the registry"
+    "/reload",
+    dependencies=[require("models:admin")],
+    responses=ERRORS,
+    summary="Reload champions from the registry",
 )
 def reload(services: ServicesDep) -> ReloadResult:
     outcome = services.models.load_all()
-    return ReloadResult(outcome=outcome, models={k: ModelStatus(**v) for k, v in services.models.status().items()})
+    return ReloadResult(
+        outcome=outcome, models={k: ModelStatus(**v) for k, v in services.models.status().items()}
+    )

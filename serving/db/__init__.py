@@ -1,0 +1,1 @@
+"""Application database: engine and migrations, ORM tables, repositories (typed dataclasses in and out)."""

@@ -1,0 +1,156 @@
+"""API keys: issued once in plaintext, stored only as a hash, verified in constant time.
+
+Keys look like ``sp_<prefix>_<secret>``: an 8-character lookup prefix and a 43-character base62 secret
+(256 random bits). Only SHA-256 of the whole key is stored. A slow password hash (scrypt, PBKDF2) protects
+*guessable* secrets; a 256-bit random one cannot be brute-forced, so a fast hash is as safe and keeps
+per-request verification cheap. The plaintext is never stored, logged or put in the audit log.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import hmac
+import re
+import secrets
+import string
+import uuid
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from salesplan.errors import ConfigError, ConflictError, NotFoundError
+from serving.db.audit import AuditRepository, Clock, utcnow
+from serving.db.records import ApiKeyRecord, Role
+from serving.db.tables import API_KEY_ROLES, ApiKey
+
+
+class ApiKeyRepository:
+    """API keys: issued once in plaintext, stored as a hash, verified in constant time."""
+
+    PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+    SECRET_ALPHABET = string.ascii_letters + string.digits
+    KEY_RE = re.compile(r"sp_([a-z0-9]{8})_([A-Za-z0-9]{43})")
+
+    def __init__(
+        self, session: Session, clock: Clock = utcnow, touch_every: timedelta = timedelta(seconds=60)
+    ) -> None:
+        """``touch_every``: ``last_used_at`` is rewritten at most this often per key, so a busy key does
+        not turn every authenticated request into a write (SQLite has a single writer)."""
+        self.session = session
+        self.clock = clock
+        self.touch_every = touch_every
+        self.audit = AuditRepository(session, clock)
+
+    @staticmethod
+    def hash_key(plaintext: str) -> str:
+        return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+    def create(self, name: str, role: Role, actor: str = "system") -> tuple[str, ApiKeyRecord]:
+        """New key; the plaintext is returned here and nowhere else — show it once, it cannot be recovered."""
+        if role not in API_KEY_ROLES:
+            raise ConfigError(f"role must be one of {', '.join(API_KEY_ROLES)}, got {role!r}")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise ConfigError(f"API key name must be a non-empty string of at most 200 characters: {name!r}")
+        for _ in range(5):  # 36^8 prefixes: a clash is rare, but the column is unique
+            prefix = "".join(secrets.choice(self.PREFIX_ALPHABET) for _ in range(8))
+            if self.session.scalar(select(ApiKey.id).where(ApiKey.key_prefix == prefix)) is None:
+                break
+        else:  # pragma: no cover - would need ~10^12 keys
+            raise ConflictError("could not find a free API key prefix; retry")
+        secret = "".join(secrets.choice(self.SECRET_ALPHABET) for _ in range(43))
+        plaintext = f"sp_{prefix}_{secret}"
+        key_id = str(uuid.uuid4())
+        now = self.clock()
+        self.session.execute(
+            insert(ApiKey).values(
+                id=key_id,
+                name=name,
+                role=role,
+                key_prefix=prefix,
+                key_hash=self.hash_key(plaintext),
+                created_at=now,
+                revoked_at=None,
+                last_used_at=None,
+            )
+        )
+        self.audit.write(
+            actor, "api_key.create", "api_key", key_id, {"name": name, "role": role, "prefix": prefix}
+        )
+        return plaintext, ApiKeyRecord(key_id, name, role, prefix, now, None, None)
+
+    def verify(self, plaintext: str) -> ApiKeyRecord | None:
+        """The key's record if it is valid and not revoked, else None (never says which part was wrong)."""
+        match = self.KEY_RE.fullmatch(plaintext) if isinstance(plaintext, str) else None
+        if match is None:
+            return None
+        digest = self.hash_key(plaintext)
+        key = self.session.scalars(
+            select(ApiKey)
+            .where(ApiKey.key_prefix == match.group(1))
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        stored = key.key_hash if key is not None else "0" * 64
+        if (
+            not hmac.compare_digest(stored.encode(), digest.encode())
+            or key is None
+            or key.revoked_at is not None
+        ):
+            return None
+        now = self.clock()
+        if key.last_used_at is None or now - key.last_used_at >= self.touch_every:
+            self.session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key.id)
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return _key_record(key, last_used_at=now)
+        return _key_record(key)
+
+    def revoke(self, id_or_prefix: str, actor: str = "system") -> ApiKeyRecord:
+        """Revoke by id or prefix; revoking twice keeps the first revocation time."""
+        key = self.session.scalars(
+            select(ApiKey)
+            .where(or_(ApiKey.id == id_or_prefix, ApiKey.key_prefix == id_or_prefix))
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if key is None:
+            raise NotFoundError(
+                f"API key {id_or_prefix!r} does not exist (give its id or 8-character prefix)"
+            )
+        if key.revoked_at is not None:
+            return _key_record(key)
+        now = self.clock()
+        self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key.id)
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        self.audit.write(
+            actor, "api_key.revoke", "api_key", key.id, {"name": key.name, "prefix": key.key_prefix}
+        )
+        return _key_record(key, revoked_at=now)
+
+    def list(self, include_revoked: bool = True) -> builtins.list[ApiKeyRecord]:
+        """All keys, oldest first (for an admin screen: names, roles, prefixes, last use)."""
+        stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id).execution_options(populate_existing=True)
+        if not include_revoked:
+            stmt = stmt.where(ApiKey.revoked_at.is_(None))
+        return [_key_record(k) for k in self.session.scalars(stmt)]
+
+
+def _key_record(k: ApiKey, **overrides: Any) -> ApiKeyRecord:
+    values = {
+        "id": k.id,
+        "name": k.name,
+        "role": cast(Role, k.role),
+        "key_prefix": k.key_prefix,
+        "created_at": k.created_at,
+        "revoked_at": k.revoked_at,
+        "last_used_at": k.last_used_at,
+    }
+    return ApiKeyRecord(**{**values, **overrides})

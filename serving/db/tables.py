@@ -1,0 +1,174 @@
+"""ORM tables of the application database (proposals, API keys, audit log).
+
+The Alembic migrations own the schema; these classes must match them exactly (a test compares an upgraded
+empty database with this metadata). Constraint names come from one naming convention so that future
+migrations can refer to them on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+PROPOSAL_STATUSES = ("draft", "approved", "rejected")
+API_KEY_ROLES = ("planner", "crm", "analyst", "admin")
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend: SQLite has no time zones, so it stores naive UTC and we
+    re-attach UTC on read; naive input is refused rather than silently guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime (e.g. datetime.now(UTC))")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Money = Numeric(18, 2)
+"""Currency amounts: exact cents on PostgreSQL; SQLite keeps them as REAL (exact to the cent up to ~1e13)."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        Decimal: Money,
+    }
+
+
+class Proposal(Base):
+    """Header of a target proposal; ``version`` is bumped by every change (optimistic locking)."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", PROPOSAL_STATUSES), name="status"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_proposals_quarter_status", "quarter", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(6))
+    method: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]]
+    input_models: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    rows: Mapped[list[ProposalRow]] = relationship(
+        back_populates="proposal",
+        order_by="ProposalRow.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class ProposalRow(Base):
+    """One unit of the hierarchy in a proposal; ``position`` keeps the order the planner produced."""
+
+    __tablename__ = "proposal_rows"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "level", "unit_id"),
+        CheckConstraint("p_hit IS NULL OR (p_hit >= 0 AND p_hit <= 1)", name="p_hit_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    proposal_id: Mapped[str] = mapped_column(String(36), ForeignKey("proposals.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(String(200))
+    target: Mapped[Decimal]
+    forecast_q50: Mapped[Decimal | None]
+    p_hit: Mapped[float | None] = mapped_column(Double)
+    last_period_actual: Mapped[Decimal | None]
+    phasing: Mapped[dict[str, Any]]
+    overridden: Mapped[bool] = mapped_column(Boolean)
+
+    proposal: Mapped[Proposal] = relationship(back_populates="rows")
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored; ``key_prefix`` finds the row and is safe to display."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(_in_list("role", API_KEY_ROLES), name="role"),
+        UniqueConstraint("key_prefix"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    key_prefix: Mapped[str] = mapped_column(String(8))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed what, when: written in the same transaction as the change it records."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_object_type_object_id", "object_type", "object_id"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]
