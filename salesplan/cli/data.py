@@ -161,13 +161,14 @@ def describe_cmd(
     if path.is_dir():
         crm = read_crm(path)
         for name, frame in crm.frames().items():
-            console.print(_describe_frame(frame, f"{path}/{name}"))
+            _describe_frame(frame, f"{path}/{name}")
         return
-    console.print(_describe_frame(read_table(path), str(path)))
+    _describe_frame(read_table(path), str(path))
 
 
-def _describe_frame(df: pd.DataFrame, title: str) -> Table:
-    t = Table(title=f"{title}: {len(df):,} rows × {df.shape[1]} columns")
+def _describe_frame(df: pd.DataFrame, title: str) -> None:
+    console.print(f"{title}: {len(df):,} rows × {df.shape[1]} columns", soft_wrap=True)
+    t = Table()
     for col in ("column", "type", "missing", "distinct", "min", "max"):
         t.add_column(col)
     for col in df.columns:
@@ -179,4 +180,4 @@ def _describe_frame(df: pd.DataFrame, title: str) -> Table:
             vals = s.dropna().astype(str)
             lo, hi = vals.min()[:24], vals.max()[:24]
         t.add_row(str(col), str(s.dtype), f"{s.isna().sum():,}", f"{s.nunique():,}", lo, hi)
-    return t
+    console.print(t)
