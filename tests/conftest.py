@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +18,17 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings are cached per process; tests that change env vars must see a fresh copy."""
     get_settings.cache_clear()
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A throw-away MLflow store (SQLite + ./mlartifacts) in a temporary working folder."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    yield tmp_path
+    mlflow.end_run()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from salesplan.cli import app
@@ -17,15 +16,7 @@ from training.deals_job import train_deals
 runner = CliRunner()
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
-    yield tmp_path
-    mlflow.end_run()
-
-
-def test_gate_keeps_a_worse_model_out(store: Path) -> None:
+def test_gate_keeps_a_worse_model_out(mlflow_store: Path) -> None:
     crm = simulate(SimConfig(seed=1)).crm
     first = train_deals(crm, source="sim")
     assert first.ref.alias == "champion" and first.holdout["auc"] > 0.7
@@ -39,15 +30,17 @@ def test_gate_keeps_a_worse_model_out(store: Path) -> None:
     assert {"report/calibration.png", "report/reliability.csv", "report/feature_importance.csv"} <= artifacts
 
 
-def test_cli_train_score_and_pipeline(store: Path) -> None:
+def test_cli_train_score_and_pipeline(mlflow_store: Path) -> None:
     res = runner.invoke(app, ["train", "deals", "--simulated", "--seed", "3"])
     assert res.exit_code == 0, res.output
     assert "champion" in res.output and "auc" in res.output
     world = simulate(SimConfig(seed=3))
-    world.write(store / "world", fmt="csv")
-    res = runner.invoke(app, ["score", "deals", "--crm", str(store / "world" / "crm"), "--out", "scored.csv"])
+    world.write(mlflow_store / "world", fmt="csv")
+    res = runner.invoke(
+        app, ["score", "deals", "--crm", str(mlflow_store / "world" / "crm"), "--out", "scored.csv"]
+    )
     assert res.exit_code == 0, res.output
-    scored = pd.read_csv(store / "scored.csv")
+    scored = pd.read_csv(mlflow_store / "scored.csv")
     n_open = int((world.crm.opportunities["outcome"] == "open").sum())
     assert len(scored) == n_open and scored["score"].between(1, 99).all()
     assert set(scored["grade"]) <= {"A", "B", "C", "D"} and scored["model_version"].eq(1).all()
@@ -67,11 +60,11 @@ def test_cli_train_score_and_pipeline(store: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    pipe = pd.read_csv(store / "pipe.csv")
+    pipe = pd.read_csv(mlflow_store / "pipe.csv")
     assert (pipe["q10"] <= pipe["expected_value"]).all() and (pipe["expected_value"] <= pipe["q90"]).all()
 
 
-def test_cli_errors_are_clean(store: Path) -> None:
+def test_cli_errors_are_clean(mlflow_store: Path) -> None:
     res = runner.invoke(app, ["score", "deals", "--input", "x.csv", "--out", "s.csv"])
     assert res.exit_code == 1 and "no model 'salesplan-deals'" in res.output
     res = runner.invoke(app, ["train", "deals", "--simulated", "--min-won", "100000"])

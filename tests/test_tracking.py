@@ -25,14 +25,6 @@ class TinyScorer:
         return pd.DataFrame({"opportunity_id": df["opportunity_id"], "p_win": p})
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
-    yield tmp_path
-    mlflow.end_run()
-
-
 def _train(slope: float, auc: float, ece: float) -> tracking.ModelRef:
     tracking.setup("test-deals")
     with mlflow.start_run():
@@ -47,7 +39,7 @@ def _train(slope: float, auc: float, ece: float) -> tracking.ModelRef:
         return tracking.apply_decision(ref, champion_gate({"auc": auc, "ece": ece}, champ_metrics, rules))
 
 
-def test_gate_promotes_first_and_keeps_worse_out(store: Path) -> None:
+def test_gate_promotes_first_and_keeps_worse_out(mlflow_store: Path) -> None:
     first = _train(0.5, auc=0.80, ece=0.02)
     assert first.alias == "champion" and first.version == "1"
     worse = _train(0.7, auc=0.70, ece=0.02)
@@ -56,23 +48,23 @@ def test_gate_promotes_first_and_keeps_worse_out(store: Path) -> None:
     assert champ is not None and champ.version == "1"
     better = _train(0.9, auc=0.805, ece=0.015)
     assert better.alias == "champion"
-    assert (store / "mlartifacts").is_dir()
+    assert (mlflow_store / "mlartifacts").is_dir()
 
 
-def test_logged_model_loads_back_with_same_numbers(store: Path) -> None:
+def test_logged_model_loads_back_with_same_numbers(mlflow_store: Path) -> None:
     ref = _train(0.5, auc=0.8, ece=0.02)
     deals = pd.DataFrame({"opportunity_id": ["a", "b"], "amount": [100.0, 5000.0]})
     expected = TinyScorer(0.5).score_frame(deals)
-    est, loaded = tracking.load_estimator(tracking.DEALS_MODEL, "champion", cache_dir=store / "cache")
+    est, loaded = tracking.load_estimator(tracking.DEALS_MODEL, "champion", cache_dir=mlflow_store / "cache")
     assert loaded.version == ref.version and loaded.run_id == ref.run_id
     pd.testing.assert_frame_equal(est.score_frame(deals), expected)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{tracking.DEALS_MODEL}@champion")
     pd.testing.assert_frame_equal(pyfunc.predict(deals), expected)
-    cached = tracking.load_cached(tracking.DEALS_MODEL, store / "cache")
+    cached = tracking.load_cached(tracking.DEALS_MODEL, mlflow_store / "cache")
     assert cached is not None and cached[1].version == ref.version
 
 
-def test_missing_model_is_clear(store: Path) -> None:
+def test_missing_model_is_clear(mlflow_store: Path) -> None:
     tracking.setup("empty")
     assert tracking.find_version("nothing-here") is None
     with pytest.raises(ModelNotFoundError, match="train one first"):

@@ -1,0 +1,225 @@
+"""Forecasters on simulated data with known truth: contract, errors, quantile coverage, price/promo
+what-ifs, cold start and the backtest-weighted default."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
+from models.forecast.coldstart import ColdStartForecaster
+from models.forecast.ensemble import SalesplanForecaster, learn_weights
+from models.forecast.global_lgbm import GlobalLGBM
+from models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
+from models.forecast.whatif import what_if
+from salesplan.contracts import SelloutSpec
+from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError
+from salesplan.simulator import SimConfig, simulate
+
+H = 13
+
+
+@pytest.fixture(scope="module")
+def world():  # type: ignore[no-untyped-def]
+    # no launches/discontinuations: every series spans the whole history, so splits stay simple
+    cfg = SimConfig(seed=7, n_products=8, n_stores=4, n_weeks=130, launch_share=0.0, discontinue_share=0.0)
+    return simulate(cfg)
+
+
+@pytest.fixture(scope="module")
+def split(world):  # type: ignore[no-untyped-def]
+    df = world.sellout.df
+    n = df.groupby("unique_id").size()
+    df = df[df["unique_id"].isin(n.index[n == n.max()])]
+    cut = df["ds"].max() - pd.Timedelta(weeks=H)
+    train, test = df[df["ds"] <= cut], df[df["ds"] > cut]
+    return train, test, test.drop(columns=["y", "revenue"]), world.sellout.spec
+
+
+@pytest.fixture(scope="module")
+def lgbm(split):  # type: ignore[no-untyped-def]
+    train, _, _, spec = split
+    return GlobalLGBM(n_estimators=150, learning_rate=0.08, num_leaves=31).fit(train, spec)
+
+
+def _tiny(n_weeks: int = 30, season: int = 4) -> pd.DataFrame:
+    ds = pd.date_range("2024-01-01", periods=n_weeks, freq="7D")
+    rng = np.random.default_rng(1)
+    parts = [
+        pd.DataFrame(
+            {
+                "unique_id": u,
+                "ds": ds,
+                "y": 10 + 5 * np.sin(np.arange(n_weeks) * 2 * np.pi / season) + rng.normal(0, 1, n_weeks),
+            }
+        )
+        for u in ("a", "b")
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+FAST = [
+    Naive(season_length=4, calib_windows=2, calib_horizon=3),
+    SeasonalNaive(season_length=4, calib_windows=2, calib_horizon=3),
+    WindowAverage(window_size=3, season_length=4, calib_windows=2, calib_horizon=3),
+    AutoETS(season_length=4, calib_windows=2, calib_horizon=3),
+    AutoTheta(season_length=4, calib_windows=2, calib_horizon=3),
+    AutoARIMA(seasonal=False, season_length=4, calib_windows=2, calib_horizon=3),
+    MSTLETS(season_length=4, calib_windows=2, calib_horizon=3),
+    GlobalLGBM(n_estimators=20, season_length=4, calib_windows=2, calib_horizon=3),
+]
+
+
+@pytest.mark.parametrize("est", FAST, ids=lambda e: type(e).__name__)
+def test_estimator_contract(est) -> None:  # type: ignore[no-untyped-def]
+    model = clone(est)
+    assert model.get_params()["season_length"] == 4
+    with pytest.raises(NotFittedError):
+        model.predict(3)
+    assert not hasattr(model, "last_ds_")  # __init__ stores params only
+    df = _tiny()
+    assert model.fit(df) is model
+    fc = model.predict(3)
+    assert list(fc.columns[:6]) == ["unique_id", "ds", "yhat", "q10", "q50", "q90"]
+    assert len(fc) == 6 and (fc[["yhat", "q10", "q50", "q90"]] >= 0).all().all()
+    assert (fc["q10"] <= fc["q50"]).all() and (fc["q50"] <= fc["q90"]).all()
+    assert (fc["ds"] > df["ds"].max()).all()
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_custom_quantiles_and_predict_quantiles() -> None:
+    m = SeasonalNaive(season_length=4, quantiles=(0.05, 0.5, 0.95), calib_windows=3, calib_horizon=3).fit(
+        _tiny()
+    )
+    fc = m.predict(3)
+    assert {"q5", "q50", "q95"} <= set(fc.columns)
+    wide = m.predict_quantiles(3, quantiles=(0.025, 0.975))
+    assert (wide["q97.5"] - wide["q2.5"] >= fc["q95"] - fc["q5"] - 1e-9).all()
+    with pytest.raises(ConfigError, match="quantiles"):
+        SeasonalNaive(quantiles=(0.1, 1.5)).fit(_tiny())
+
+
+def test_too_short_history_is_a_clear_error() -> None:
+    with pytest.raises(InsufficientDataError, match=r"fewer than 60 periods.*a \(30"):
+        SeasonalNaive(season_length=52, calib_windows=2, calib_horizon=4).fit(_tiny())
+    with pytest.raises(ConfigError, match="positive integer"):
+        Naive(season_length=4, calib_windows=0).fit(_tiny()).predict(0)
+
+
+def test_missing_future_regressors_are_named(split, lgbm) -> None:  # type: ignore[no-untyped-def]
+    _, _, X, _ = split
+    assert "price" in lgbm.required_regressors and "promo" in lgbm.required_regressors
+    with pytest.raises(DataValidationError, match="X_future is required"):
+        lgbm.predict(H)
+    with pytest.raises(DataValidationError, match=r"lacks column\(s\) \['price'\]"):
+        lgbm.predict(H, X.drop(columns=["price"]))
+    with pytest.raises(DataValidationError, match="no value for"):
+        lgbm.predict(H, X[X["ds"] < X["ds"].max()])
+
+
+def test_global_model_intervals_cover_near_nominal(split, lgbm) -> None:  # type: ignore[no-untyped-def]
+    _, test, X, _ = split
+    fc = lgbm.predict(H, X).merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+    cover = ((fc["y"] >= fc["q10"]) & (fc["y"] <= fc["q90"])).mean()
+    assert 0.70 <= cover <= 0.90
+    below = (fc["y"] < fc["q50"]).mean()
+    assert 0.35 <= below <= 0.65
+    # and it beats seasonal naive on the same holdout
+    train = split[0]
+    sn = SeasonalNaive().fit(train).predict(H).merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"])
+    assert (fc["y"] - fc["yhat"]).abs().sum() < (sn["y"] - sn["yhat"]).abs().sum()
+
+
+def test_price_cut_raises_units_by_about_the_true_elasticity(world, split, lgbm) -> None:  # type: ignore[no-untyped-def]
+    _, _, X, _ = split
+    ids = sorted(X["unique_id"].unique())
+    out = what_if(lgbm, H, X, ids, price_change=-0.10)
+    assert out["changed"].all() and {"baseline", "scenario", "difference", "pct_change"} <= set(out.columns)
+    effect = np.log(out["scenario"].sum() / out["baseline"].sum()) / np.log(0.9)
+    prod = pd.Series(ids).str.split("/").str[1]
+    true = float(world.truth.elasticity.reindex(prod).mean())
+    assert effect < 0  # a price cut raises units
+    assert 0.4 * abs(true) <= abs(effect) <= 1.6 * abs(true)
+
+
+def test_promo_what_if_raises_its_weeks_and_returns_siblings(split, lgbm) -> None:  # type: ignore[no-untyped-def]
+    _, _, X, _ = split
+    free = X.groupby("unique_id")["promo"].sum()
+    sid = str(free.idxmin())
+    weeks = sorted(X["ds"].unique())[3:5]
+    weeks = [w for w in weeks if X.loc[(X["unique_id"] == sid) & (X["ds"] == w), "promo"].iloc[0] == 0]
+    out = what_if(lgbm, H, X, [sid], promo_weeks=weeks, promo_depth=0.2)
+    mine = out[out["changed"] & out["ds"].isin(weeks)]
+    assert (mine["difference"] > 0).all()
+    assert mine["scenario"].sum() > 1.2 * mine["baseline"].sum()
+    assert (~out["changed"]).any()  # category siblings in the same store come back for cannibalisation
+
+
+def test_what_if_errors(split, lgbm) -> None:  # type: ignore[no-untyped-def]
+    train, _, X, _ = split
+    with pytest.raises(DataValidationError, match="NOPE/P999"):
+        what_if(lgbm, H, X, ["NOPE/P999"], price_change=-0.1)
+    with pytest.raises(ConfigError, match="not in the 13-period forecast horizon"):
+        what_if(lgbm, H, X, [X["unique_id"].iloc[0]], promo_weeks=["2001-01-01"])
+    snaive = SeasonalNaive(calib_windows=0).fit(train)
+    with pytest.raises(ConfigError, match="ignores price"):
+        what_if(snaive, H, X, [X["unique_id"].iloc[0]], price_change=-0.1)
+
+
+def test_cold_start_flags_short_and_new_series(split) -> None:  # type: ignore[no-untyped-def]
+    train, test, X, spec = split
+    ids = sorted(train["unique_id"].unique())
+    short, new = ids[0], ids[1]
+    last = train["ds"].max()
+    tr = train[
+        (train["unique_id"] != new)
+        & ((train["unique_id"] != short) | (train["ds"] > last - pd.Timedelta(weeks=6)))
+    ]
+    base = GlobalLGBM(n_estimators=60, learning_rate=0.1)
+    model = ColdStartForecaster(base=base).fit(tr, spec)
+    assert model.cold_ids_ == [short]
+    fc = model.predict(H, X)  # X carries category/store, the attributes the new series is matched on
+    cold = fc[fc["cold_start"]]
+    assert set(cold["unique_id"]) == {short, new}
+    assert len(cold) == 2 * H and (cold["yhat"] > 0).all() and cold[["q10", "q90"]].notna().all().all()
+    assert not fc.loc[~fc["cold_start"], "unique_id"].isin([short, new]).any()
+    # a brand-new series' level comes from its analogues: same order of magnitude as its true sales
+    actual = test.loc[test["unique_id"] == new, "y"].mean()
+    assert 0.2 * actual <= cold.loc[cold["unique_id"] == new, "yhat"].mean() <= 5 * actual
+    with pytest.raises(DataValidationError, match="attribute"):
+        model.predict(H, X.drop(columns=["category", "store"]))
+
+
+def test_default_blend_learns_weights_and_beats_members_on_its_backtest(split) -> None:  # type: ignore[no-untyped-def]
+    train, _, X, spec = split
+    members = [GlobalLGBM(n_estimators=80, learning_rate=0.1), SeasonalNaive(), WindowAverage()]
+    model = SalesplanForecaster(members=members, calib_windows=2).fit(train, spec)
+    w = model.weights
+    assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
+    scores = model.member_scores_
+    assert scores["blend"] <= scores.drop("blend").min() + 1e-12
+    assert model.required_regressors == sorted(model.members_[0].required_regressors)
+    fc = model.predict(H, X)
+    assert (fc["model"] == "SalesplanForecaster").all() and len(fc) == len(X)
+    assert set(model.member_forecasts(H, X)) == {"GlobalLGBM", "SeasonalNaive", "WindowAverage"}
+    with pytest.raises(ConfigError, match="calib_windows"):
+        SalesplanForecaster(members=members, calib_windows=0).fit(train, spec)
+
+
+def test_learn_weights_recovers_the_better_member() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(100, 10, 500)
+    good, bad = y + rng.normal(0, 1, 500), y + rng.normal(0, 20, 500)
+    w = learn_weights(np.column_stack([good, bad]), y, np.ones(500), step=0.1)
+    assert w[0] >= 0.9
+
+
+def test_spec_roles_and_unknown_roles_inference(split) -> None:  # type: ignore[no-untyped-def]
+    train = split[0]
+    m = GlobalLGBM(n_estimators=10, calib_windows=0).fit(train.drop(columns=["revenue"]))
+    assert {"price", "promo", "holiday"} <= set(m.required_regressors)
+    assert "revenue" not in m.required_regressors
+    m2 = GlobalLGBM(n_estimators=10, calib_windows=0).fit(train, SelloutSpec(freq="W"))
+    assert m2.required_regressors == ["price"]
