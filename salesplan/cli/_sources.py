@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from salesplan.contracts import CRMData, SelloutDataset, StageMap, validate_crm
 from salesplan.errors import ConfigError
 
@@ -54,15 +56,16 @@ def crm_source(
 
 def sellout_source(
     data: Path | None, simulated: bool, dataset: str | None, seed: int = 42, scale: str = "small"
-) -> tuple[SelloutDataset, str]:
-    """A validated sell-out data set (frame + spec) and a short name of where it came from."""
+) -> tuple[SelloutDataset, str, pd.DataFrame | None]:
+    """A validated sell-out data set, a short name of where it came from, and its known future regressors
+    when the source has them (the simulator's planned prices and promotions)."""
     _one_source(data, simulated, dataset)
     if simulated:
         from salesplan.simulator import SimConfig, simulate
 
         _check_scale(scale)
         world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
-        return world.sellout, f"simulated-{scale}-seed{seed}"
+        return world.sellout, f"simulated-{scale}-seed{seed}", world.future
     if dataset:
         from salesplan.loaders import SELLOUT_SETS, load
 
@@ -72,8 +75,8 @@ def sellout_source(
             )
         ds = load(dataset)
         assert isinstance(ds, SelloutDataset)
-        return ds, dataset
+        return ds, dataset, None
     raise ConfigError(
-        "--data for sell-out needs its column roles; validate it first with 'salesplan data validate PATH "
-        "--out clean.parquet ...' and train with --dataset/--simulated, or use the Python API"
+        "sell-out from your own file: validate it with 'salesplan data validate PATH --out clean.parquet ...' "
+        "and use the Python API (models.forecast) for now; the CLI trains on --simulated or --dataset"
     )

@@ -25,10 +25,14 @@ app.add_typer(backtest_app, name="backtest")
 
 def _register() -> None:
     # Imported here so each command module can import ``app`` from this module.
-    from salesplan.cli import data, deals, funnel, serve, simulate  # noqa: F401
+    from salesplan.cli import data, deals, forecast, funnel, serve, simulate  # noqa: F401
 
 
 def main() -> None:
+    import warnings
+
+    # Expected while a series has under a year of history (lag-52 features are empty there): not news to a user.
+    warnings.filterwarnings("ignore", message="Found null values in lag", category=UserWarning)
     app()
 
 

@@ -51,8 +51,29 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     console.print("[green]all three data sets meet their contracts[/]")
 
     quarter = next_quarter(pd.Timestamp(sellout["ds"].max()))
-    _deals_and_pipeline(crm, quarter, f"simulated-{scale}-seed{seed}")
+    source = f"simulated-{scale}-seed{seed}"
+    _forecast(world, out, source)
+    _deals_and_pipeline(crm, quarter, source)
     _funnel(crm, out)
+
+
+def _forecast(world: object, out: Path, source: str) -> None:
+    from salesplan.cli.forecast import print_forecast_training
+    from salesplan.simulator import SimulatedWorld
+    from training.forecast_job import alive, train_forecast
+
+    assert isinstance(world, SimulatedWorld)
+    console.print(Rule("3. train the sell-out forecaster (backtest, MLflow, gated against the champion)"))
+    with progress("backtesting and training the forecaster"):
+        result = train_forecast(world.sellout, h=13, n_origins=3, source=source)
+    print_forecast_training(result)
+    fc = result.model.predict(13, X_future=world.future)
+    fc.assign(model=result.ref.name, model_version=result.ref.version).to_parquet(out / "forecast.parquet")
+    n_live = alive(world.sellout.df)["unique_id"].nunique()
+    console.print(
+        f"forecast of the next 13 weeks for {n_live} live series (P10/P50/P90) → {out / 'forecast.parquet'}",
+        soft_wrap=True,
+    )
 
 
 def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
@@ -63,12 +84,12 @@ def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
     from training.deals_job import train_deals
 
     assert isinstance(crm, CRMData)
-    console.print(Rule("3. train the deal-win model (tracked in MLflow, gated against the champion)"))
+    console.print(Rule("4. train the deal-win model (tracked in MLflow, gated against the champion)"))
     with progress("training the deal model"):
         result = train_deals(crm, source=source)
     print_deals_training(result)
 
-    console.print(Rule(f"4. score open deals and forecast the weighted pipeline of {quarter}"))
+    console.print(Rule(f"5. score open deals and forecast the weighted pipeline of {quarter}"))
     scores = result.scorer.score_frame(features_asof(crm))
     top = scores.sort_values("p_win", ascending=False).head(3)
     for _, r in top.iterrows():
@@ -89,7 +110,7 @@ def _funnel(crm: object, out: Path) -> None:
     from salesplan.contracts import CRMData
 
     assert isinstance(crm, CRMData)
-    console.print(Rule("5. funnel Find → Meet → Pitch → Sign → Deliver → Operate"))
+    console.print(Rule("6. funnel Find → Meet → Pitch → Sign → Deliver → Operate"))
     paths = deal_paths(crm)
     fun = funnel(paths)
     vel = velocity(paths)

@@ -1,0 +1,190 @@
+"""Training job of the sell-out forecaster: rolling-origin backtest, gate against the champion on the same
+folds, log to MLflow, register, move the alias.
+
+Gate protocol (why): a forecaster's quality is its backtest, so the candidate and a clone of the champion's
+configuration are backtested on the same data and origins; the candidate becomes champion only if its
+MASE is no worse. The registered model is then refit on all history."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from models.forecast import ColdStartForecaster, SalesplanForecaster
+from salesplan.contracts import SelloutDataset
+from training import tracking
+from training.backtest import BacktestResult, backtest
+
+EXPERIMENT = "salesplan-forecast"
+GATE_RULES = (tracking.GateRule("mase", "lower", 0.0),)
+"""The candidate's backtest MASE must be at most the champion's on the same folds."""
+METRICS = ("mase", "rmsse", "wape", "bias", "coverage80", "pinball")
+
+
+@dataclass(frozen=True)
+class ForecastTraining:
+    ref: tracking.ModelRef
+    decision: tracking.GateDecision
+    backtest: BacktestResult
+    overall: Mapping[str, float]
+    by_level: Mapping[str, pd.DataFrame]
+    model: ColdStartForecaster
+
+
+def fingerprint(df: pd.DataFrame) -> str:
+    digest = pd.util.hash_pandas_object(df[["unique_id", "ds", "y"]], index=False).to_numpy()
+    return hashlib.sha256(digest.tobytes()).hexdigest()[:16]
+
+
+def alive(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the series still selling at the last date: discontinued series get no forecast."""
+    last = df.groupby("unique_id", sort=False)["ds"].transform("max")
+    return df[last == df["ds"].max()]
+
+
+def production_model(params: Mapping[str, Any] | None) -> ColdStartForecaster:
+    """The registered model: the default blend for established series, analogues for new ones."""
+    base = SalesplanForecaster(**dict(params or {}))
+    return ColdStartForecaster(
+        base=base,
+        season_length=base.season_length,
+        freq=base.freq,
+        quantiles=base.quantiles,
+        n_jobs=base.n_jobs,
+    )
+
+
+def backtested_part(model: Any) -> Any:
+    """What the backtest compares: the base blend of a cold-start wrapper (its cold series cannot be
+    scored at past origins), else the model itself."""
+    return model.base if isinstance(model, ColdStartForecaster) and model.base is not None else model
+
+
+def _overall(bt: BacktestResult) -> dict[str, float]:
+    row = bt.metrics().iloc[0]
+    return {k: float(row[k]) for k in METRICS if k in row.index and pd.notna(row[k])}
+
+
+def run_backtest(
+    dataset: SelloutDataset, model: Any, h: int, n_origins: int, season_length: int
+) -> BacktestResult:
+    """Backtest ``model`` with the hierarchy columns kept, so metrics can be cut by level."""
+    keep = dataset.spec.hierarchy.columns if dataset.spec.hierarchy else []
+    return backtest(
+        model,
+        dataset.df,
+        h=h,
+        n_origins=n_origins,
+        spec=dataset.spec,
+        season_length=season_length,
+        keep_cols=keep,
+    )
+
+
+def train_forecast(
+    dataset: SelloutDataset,
+    *,
+    h: int = 13,
+    n_origins: int = 3,
+    params: Mapping[str, Any] | None = None,
+    source: str = "unknown",
+    experiment: str = EXPERIMENT,
+) -> ForecastTraining:
+    """Backtest, gate, log and register a ``SalesplanForecaster`` on a validated sell-out data set."""
+    tracking.setup(experiment)
+    production = production_model(params)
+    model = backtested_part(production)
+    season = int(model.season_length)
+    with mlflow.start_run(run_name=f"forecast-{source}") as run:
+        mlflow.log_params(
+            {
+                **{k: v for k, v in model.get_params().items() if k != "members"},
+                "h": h,
+                "n_origins": n_origins,
+                "source": source,
+                "data_fingerprint": fingerprint(dataset.df),
+                "n_series": int(dataset.df["unique_id"].nunique()),
+            }
+        )
+        bt = run_backtest(dataset, model, h, n_origins, season)
+        overall = _overall(bt)
+        champion = tracking.find_version(tracking.FORECAST_MODEL)
+        champ_metrics = None
+        if champion is not None:
+            stored, _ = tracking.load_estimator(tracking.FORECAST_MODEL, champion.version)
+            champ_metrics = _overall(
+                run_backtest(dataset, clone(backtested_part(stored)), h, n_origins, season)
+            )
+            mlflow.log_metrics({f"champion_backtest_{k}": v for k, v in champ_metrics.items()})
+        decision = tracking.champion_gate(overall, champ_metrics, GATE_RULES)
+        by_level = {
+            c: bt.metrics(by=c) for c in (dataset.spec.hierarchy.columns if dataset.spec.hierarchy else [])
+        }
+        mlflow.log_metrics(
+            {
+                **{f"backtest_{k}": v for k, v in overall.items()},
+                **overall,
+                "backtest_seconds": bt.total_seconds,
+            }
+        )
+        final = clone(production).fit(alive(dataset.df), dataset.spec)
+        _log_artifacts(bt, by_level)
+        ref = tracking.log_estimator(
+            final,
+            "forecast",
+            tracking.FORECAST_MODEL,
+            tags={"source": source, "run_id": run.info.run_id, "h": str(h)},
+        )
+        ref = tracking.apply_decision(ref, decision)
+    return ForecastTraining(ref, decision, bt, overall, by_level, final)
+
+
+def _log_artifacts(bt: BacktestResult, by_level: Mapping[str, pd.DataFrame]) -> None:
+    """Backtest rows, metrics per level, forecast-vs-actual plot of sample series, coverage by level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        bt.forecasts.to_parquet(d / "backtest_forecasts.parquet", index=False)
+        bt.metrics(by="cutoff").to_csv(d / "metrics_by_origin.csv", index=False)
+        for level, table in by_level.items():
+            table.to_csv(d / f"metrics_by_{level}.csv", index=False)
+        f = bt.forecasts
+        top = f.groupby("unique_id")["y"].sum().sort_values(ascending=False).index[:4]
+        fig, axes = plt.subplots(len(top), 1, figsize=(8, 2.2 * len(top)), squeeze=False)
+        for ax, uid in zip(axes[:, 0], top, strict=False):
+            s = f[f["unique_id"] == uid].sort_values("ds")
+            ax.plot(s["ds"], s["y"], color="#222", lw=1.2, label="actual")
+            ax.plot(s["ds"], s["yhat"], color="#1f6feb", lw=1.2, label="forecast")
+            if {"q10", "q90"} <= set(s.columns):
+                ax.fill_between(s["ds"], s["q10"], s["q90"], color="#1f6feb", alpha=0.2, label="P10–P90")
+            ax.set_title(str(uid), fontsize=9)
+        axes[0, 0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(d / "forecast_vs_actual.png", dpi=100)
+        plt.close(fig)
+        levels = {k: v for k, v in by_level.items() if "coverage" in v.columns}
+        if levels:
+            fig, ax = plt.subplots(figsize=(6, 3))
+            names = [f"{k}={v}" for k, t in levels.items() for v in t[k].astype(str)]
+            cov = np.concatenate([t["coverage"].to_numpy() for t in levels.values()])
+            ax.bar(range(len(cov)), cov, color="#1f6feb")
+            ax.axhline(0.8, color="#c00", lw=1, ls="--")
+            ax.set_xticks(range(len(cov)), names, rotation=90, fontsize=6)
+            ax.set_ylabel("P10–P90 coverage")
+            fig.tight_layout()
+            fig.savefig(d / "coverage_by_level.png", dpi=100)
+            plt.close(fig)
+        mlflow.log_artifacts(str(d), artifact_path="report")
