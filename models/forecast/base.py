@@ -1,0 +1,309 @@
+"""Common base of every salesplan forecaster: column roles, future grid, input checks, conformal quantiles.
+
+Subclasses implement ``_fit_point(data)``, ``_predict_point(h, X)`` and (for speed) ``_cross_validate``;
+the base turns point forecasts into the Forecast frame ``unique_id, ds, yhat, q10, q50, q90, model``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from models.forecast.conformal import ConformalCalibrator, series_scale
+from salesplan.contracts import SelloutSpec
+from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
+
+NOT_FEATURES = ("unique_id", "ds", "y", "revenue")  # revenue = y · price: not known in advance
+
+
+@dataclass
+class Roles:
+    """Which columns of a sell-out frame a model may use, and how."""
+
+    regressors: list[str] = field(default_factory=list)  # known-future numeric (price, promo, exog)
+    statics: list[str] = field(default_factory=list)  # one value per series (hierarchy, attributes)
+    promo: list[str] = field(default_factory=list)
+    hierarchy: dict[str, list[str]] = field(default_factory=dict)
+
+
+def resolve_roles(df: pd.DataFrame, spec: SelloutSpec | None) -> Roles:
+    """Roles from the spec when given; otherwise numeric columns that vary within a series are regressors
+    and everything else (strings, per-series constants) is static."""
+    if spec is not None:
+        regs = [c for c in ("price", *spec.regressors) if c in df.columns]
+        hier = spec.hierarchy.to_dict() if spec.hierarchy else {}
+        statics = [c for c in (*spec.static_cols, *(spec.hierarchy.columns if spec.hierarchy else ()))]
+        return Roles(regs, [c for c in statics if c in df.columns], list(spec.promo_cols), hier)
+    regs, statics = [], []
+    for c in df.columns:
+        if c in NOT_FEATURES:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        varies = bool((df.groupby("unique_id", sort=False)[c].nunique(dropna=False) > 1).any())
+        (regs if numeric and varies else statics).append(c)
+    promo = [c for c in regs if "promo" in c or c in ("deal", "feat")]
+    return Roles(regs, statics, promo, {})
+
+
+def pandas_freq(freq: str, ds: pd.Series) -> str:
+    """Pandas offset alias of the contract freq; weekly dates keep their weekday (Monday → ``W-MON``)."""
+    if freq == "W":
+        return "W-" + ds.iloc[0].day_name()[:3].upper()
+    if freq == "M":
+        return "MS"
+    if freq == "D":
+        return "D"
+    raise ConfigError(f"freq must be one of 'D', 'W', 'M', got {freq!r}")
+
+
+class BaseForecaster(BaseEstimator):
+    """Parameters shared by all forecasters.
+
+    season_length: periods per season (52 for weekly yearly seasonality).
+    freq: contract frequency ``"W"``, ``"D"`` or ``"M"``.
+    quantiles: levels returned as ``q10``-style columns (conformal, see ``conformal.py``).
+    n_jobs: worker processes/threads for the underlying library.
+    calib_windows / calib_horizon: rolling origins (each ``calib_horizon`` long) used to calibrate the
+    quantiles at fit time; 0 windows → no quantile columns."""
+
+    uses_regressors: ClassVar[bool] = False
+    min_seasons: ClassVar[float] = 0.0  # history needed, in seasons (SeasonalNaive needs one)
+    min_obs: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        season_length: int = 52,
+        freq: str = "W",
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        n_jobs: int = 1,
+        calib_windows: int = 3,
+        calib_horizon: int = 13,
+    ) -> None:
+        self.season_length = season_length
+        self.freq = freq
+        self.quantiles = quantiles
+        self.n_jobs = n_jobs
+        self.calib_windows = calib_windows
+        self.calib_horizon = calib_horizon
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def fit(self, df: pd.DataFrame, spec: SelloutSpec | None = None) -> BaseForecaster:
+        """Fit on a validated sell-out frame (``validate_sellout`` output); ``spec`` names column roles."""
+        self._check_params()
+        data = self._prepare(df, spec)
+        self._check_length(data, extra=self.calib_windows * self.calib_horizon)
+        self._fit_point(data)
+        self.calibrator_: ConformalCalibrator | None = None
+        if self.calib_windows > 0 and self.quantiles:
+            self.calib_cv_ = add_step(self._cross_validate(data, self.calib_horizon, self.calib_windows))
+            self.calibrator_ = ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_)
+        return self
+
+    def predict(self, h: int, X_future: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Forecast ``h`` periods after each series' last date: ``unique_id, ds, yhat, q.., model``."""
+        self._check_fitted()
+        if not isinstance(h, int | np.integer) or h < 1:
+            raise ConfigError(f"{self.name}.predict: h must be a positive integer, got {h!r}")
+        X = self._check_future(h, X_future)
+        fc = self._predict_point(int(h), X)
+        return self._finish(fc)
+
+    def predict_quantiles(
+        self, h: int, X_future: pd.DataFrame | None = None, quantiles: Sequence[float] | None = None
+    ) -> pd.DataFrame:
+        """Like ``predict`` but for any quantile levels (re-read from the stored calibration residuals)."""
+        self._check_fitted()
+        fc = self.predict(h, X_future)
+        if quantiles is None or self.calibrator_ is None:
+            return fc
+        cal = ConformalCalibrator(quantiles).fit(self.calib_cv_, self.scale_)
+        base = fc[["unique_id", "ds", "yhat", "model"]]
+        return cal.apply(add_step(base), self.scale_, self.nonneg_).drop(columns="step")
+
+    def make_future_frame(self, h: int) -> pd.DataFrame:
+        """The ``unique_id, ds`` grid ``predict(h)`` forecasts; fill it with future regressors."""
+        self._check_fitted()
+        return future_grid(self.last_ds_, h, self.pfreq_)
+
+    @property
+    def required_regressors(self) -> list[str]:
+        """Columns ``X_future`` must hold (empty for univariate models)."""
+        self._check_fitted()
+        return list(self.roles_.regressors) if self.uses_regressors else []
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _fit_point(self, data: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _cross_validate(self, data: pd.DataFrame, h: int, n_windows: int) -> pd.DataFrame:
+        """Rolling-origin forecasts ``unique_id, ds, cutoff, y, yhat`` by refitting a clone per window;
+        library-backed subclasses override this with a faster no-refit version."""
+        dates = np.sort(data["ds"].unique())
+        out = []
+        for w in range(n_windows, 0, -1):
+            cutoff = dates[-w * h - 1]
+            train = data[data["ds"] <= cutoff]
+            test = data[(data["ds"] > cutoff) & (data["ds"] <= dates[-(w - 1) * h - 1 if w > 1 else -1])]
+            model = clone(self).set_params(calib_windows=0)
+            model.fit(train, self.spec_)
+            X = test[["unique_id", "ds", *self.roles_.regressors]] if self.uses_regressors else None
+            fc = model._predict_point(h, model._check_future(h, X))
+            fc = fc.merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="inner")
+            out.append(fc.assign(cutoff=pd.Timestamp(cutoff)))
+        return pd.concat(out, ignore_index=True)
+
+    def _min_length(self) -> int:
+        return max(self.min_obs, int(np.ceil(self.min_seasons * self.season_length)))
+
+    def min_history(self) -> int:
+        """Periods of history each series needs: the model's minimum plus the calibration windows."""
+        return self._min_length() + self.calib_windows * self.calib_horizon
+
+    # ------------------------------------------------------------------ helpers
+    def _check_params(self) -> None:
+        qs = list(self.quantiles)
+        if any(not 0 < q < 1 for q in qs):
+            raise ConfigError(f"{self.name}: quantiles must lie in (0, 1), got {qs}")
+        if self.season_length < 1:
+            raise ConfigError(f"{self.name}: season_length must be >= 1, got {self.season_length}")
+        if self.calib_windows < 0 or self.calib_horizon < 1:
+            raise ConfigError(f"{self.name}: calib_windows >= 0 and calib_horizon >= 1 are required")
+
+    def _prepare(self, df: pd.DataFrame, spec: SelloutSpec | None) -> pd.DataFrame:
+        missing = [c for c in ("unique_id", "ds", "y") if c not in df.columns]
+        if missing:
+            raise DataValidationError(
+                [Problem(None, f"missing column(s) {missing}", fix="pass a validate_sellout() frame")],
+                source=f"{self.name}.fit",
+            )
+        data = df.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+        data["unique_id"] = data["unique_id"].astype(str)
+        if data["y"].isna().any():
+            raise DataValidationError(
+                [
+                    Problem(
+                        "y",
+                        "missing unit values",
+                        [str(u) for u in data.loc[data["y"].isna(), "unique_id"].unique()[:5]],
+                        int(data["y"].isna().sum()),
+                        fix="fill gaps (fill_gaps or the loader's gaps='interpolate') before fitting",
+                    )
+                ],
+                source=f"{self.name}.fit",
+            )
+        self.spec_ = spec
+        self.roles_ = resolve_roles(data, spec)
+        self.pfreq_ = pandas_freq(spec.freq if spec is not None else self.freq, data["ds"])
+        self.last_ds_ = data.groupby("unique_id", sort=False)["ds"].max()
+        self.scale_ = series_scale(data)
+        self.nonneg_ = bool((data["y"] >= 0).all())
+        self.n_series_ = int(data["unique_id"].nunique())
+        return data
+
+    def _check_length(self, data: pd.DataFrame, extra: int = 0) -> None:
+        need = self._min_length() + extra
+        n = data.groupby("unique_id", sort=False).size()
+        short = n[n < need]
+        if len(short):
+            rows = [f"{u} ({k} periods)" for u, k in short.sort_values().items()]
+            raise InsufficientDataError(
+                f"{self.name}: {len(short)} series have fewer than {need} periods of history "
+                f"({self._min_length()} for the model + {extra} for {self.calib_windows} calibration "
+                f"windows of {self.calib_horizon}), e.g. {', '.join(rows[:5])}. Fix: drop or cold-start "
+                "them (models.forecast.coldstart), lower calib_windows, or use a model that needs less history"
+            )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "last_ds_"):
+            raise NotFittedError(f"{self.name} is not fitted yet; call fit(df) before predict")
+
+    def _check_future(self, h: int, X_future: pd.DataFrame | None) -> pd.DataFrame | None:
+        """Return the future regressors on the forecast grid, or raise naming what is missing."""
+        needed = self.required_regressors
+        if not needed:
+            return None
+        if X_future is None:
+            raise DataValidationError(
+                [
+                    Problem(
+                        None,
+                        f"X_future is required: the model uses known-future regressors {needed}",
+                        fix="pass X_future with unique_id, ds and those columns (make_future_frame(h) "
+                        "gives the grid)",
+                    )
+                ],
+                source=f"{self.name}.predict",
+            )
+        absent = [c for c in ("unique_id", "ds", *needed) if c not in X_future.columns]
+        if absent:
+            raise DataValidationError(
+                [
+                    Problem(
+                        None, f"X_future lacks column(s) {absent}", fix=f"add {absent} for every future row"
+                    )
+                ],
+                source=f"{self.name}.predict",
+            )
+        grid = future_grid(self.last_ds_, h, self.pfreq_)
+        X = X_future[["unique_id", "ds", *needed]].copy()
+        X["unique_id"] = X["unique_id"].astype(str)
+        X["ds"] = pd.to_datetime(X["ds"])
+        X = grid.merge(
+            X.drop_duplicates(["unique_id", "ds"], keep="last"), on=["unique_id", "ds"], how="left"
+        )
+        bad = X[needed].isna().any(axis=1)
+        if bad.any():
+            keys = (X.loc[bad, "unique_id"] + "@" + X.loc[bad, "ds"].dt.strftime("%Y-%m-%d")).tolist()
+            cols = [c for c in needed if X.loc[bad, c].isna().any()]
+            raise DataValidationError(
+                [
+                    Problem(
+                        ", ".join(cols),
+                        f"X_future has no value for {cols} on forecast rows",
+                        keys[:5],
+                        len(keys),
+                        fix="give every series a row for each of the next h periods (make_future_frame(h))",
+                    )
+                ],
+                source=f"{self.name}.predict",
+            )
+        return X
+
+    def _finish(self, fc: pd.DataFrame) -> pd.DataFrame:
+        fc = fc[["unique_id", "ds", "yhat"]].copy()
+        if self.nonneg_:
+            fc["yhat"] = fc["yhat"].clip(lower=0.0)
+        if self.calibrator_ is not None:
+            fc = self.calibrator_.apply(add_step(fc), self.scale_, self.nonneg_).drop(columns="step")
+        fc["model"] = self.name
+        return fc.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+def add_step(fc: pd.DataFrame) -> pd.DataFrame:
+    """Horizon step 1..h of each row within its series (and cutoff, when present)."""
+    keys = ["unique_id", "cutoff"] if "cutoff" in fc.columns else ["unique_id"]
+    fc = fc.sort_values([*keys, "ds"])
+    return fc.assign(step=fc.groupby(keys, sort=False).cumcount() + 1)
+
+
+def future_grid(last_ds: pd.Series, h: int, pfreq: str) -> pd.DataFrame:
+    """``unique_id, ds`` for the ``h`` periods after each series' last date."""
+    offset = pd.tseries.frequencies.to_offset(pfreq)
+    uids = np.repeat(last_ds.index.to_numpy(), h)
+    ds = [d + k * offset for d in last_ds for k in range(1, h + 1)]
+    return pd.DataFrame({"unique_id": uids.astype(str), "ds": pd.DatetimeIndex(ds)})
+
+
+def kwargs_of(est: Any, names: Sequence[str]) -> dict[str, Any]:
+    return {n: getattr(est, n) for n in names}
