@@ -28,8 +28,8 @@ from training import tracking
 from training.reports import reliability_plot, reliability_table
 
 EXPERIMENT = "salesplan-deals"
-GATE_RULES = (tracking.GateRule("auc", "higher", 0.01), tracking.GateRule("ece", "lower", 0.005))
-"""AUC may drop by at most 0.01 and ECE rise by at most 0.005 against the champion."""
+GATE_RULES = (tracking.GateRule("auc", "higher", 0.01), tracking.GateRule("ece", "lower", 0.0))
+"""AUC may drop by at most 0.01 against the champion; calibration (ECE) must be no worse."""
 
 
 @dataclass(frozen=True)
