@@ -41,14 +41,20 @@ def simplex_grid(k: int, step: float) -> np.ndarray:
     return np.array(pts, dtype=float) / n
 
 
-def learn_weights(preds: np.ndarray, y: np.ndarray, scale: np.ndarray, step: float = 0.05) -> np.ndarray:
+def learn_weights(
+    preds: np.ndarray,
+    y: np.ndarray,
+    scale: np.ndarray,
+    step: float = 0.05,
+    row_weight: np.ndarray | None = None,
+) -> np.ndarray:
     """Weights minimising the scaled absolute error (a MASE-like loss) over the backtest rows.
 
     A lattice search rather than a solver: it is exact on the lattice, cannot overfit to negative weights,
     and includes every single member, so the learned blend is never worse than the best member on the
     rows it was learned on. Chunked so memory stays at ~64 × rows floats."""
     grid = simplex_grid(preds.shape[1], step)
-    inv = 1.0 / scale
+    inv = (row_weight if row_weight is not None else 1.0) / scale
     loss = np.concatenate(
         [np.abs(y[None, :] - g @ preds.T) @ inv for g in np.array_split(grid, max(1, len(grid) // 64))]
     )
@@ -60,7 +66,7 @@ class SalesplanForecaster(BaseForecaster):
 
     Members that need more history than the shortest series are left out (``dropped_members_``).
     At fit, every member runs ``calib_windows`` rolling origins of ``calib_horizon``; weights are learned
-    on those errors (``learn_weights``), the blend's errors on the same origins calibrate the quantiles,
+    on those errors (``learn_weights``; each older origin counts ``recency`` times the next), the blend's errors on the same origins calibrate the quantiles,
     and the members are refit on all data. ``member_scores_`` holds the backtest MASE-like loss of each
     member and of the blend."""
 
@@ -68,6 +74,7 @@ class SalesplanForecaster(BaseForecaster):
         self,
         members: Sequence[BaseForecaster] | None = None,
         weight_step: float = 0.05,
+        recency: float = 0.5,
         season_length: int = 52,
         freq: str = "W",
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
@@ -78,6 +85,7 @@ class SalesplanForecaster(BaseForecaster):
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.members = members
         self.weight_step = weight_step
+        self.recency = recency
 
     def _members(self) -> list[BaseForecaster]:
         base = self.members if self.members is not None else default_members(self.season_length, self.n_jobs)
@@ -115,7 +123,9 @@ class SalesplanForecaster(BaseForecaster):
         preds = cv[names].to_numpy(dtype=float)
         y = cv["y"].to_numpy(dtype=float)
         scale = cv["unique_id"].map(self.scale_).to_numpy(dtype=float)
-        self.weights_ = learn_weights(preds, y, scale, self.weight_step)
+        # recent origins count more (×recency per older window): the blend serves the next weeks
+        age = cv["cutoff"].rank(method="dense", ascending=False).to_numpy() - 1
+        self.weights_ = learn_weights(preds, y, scale, self.weight_step, self.recency**age)
         cv["yhat"] = preds @ self.weights_
         self.member_scores_ = pd.Series(
             np.abs(y[:, None] - np.column_stack([preds, cv["yhat"]])).T @ (1 / scale) / len(y),

@@ -190,7 +190,8 @@ class GlobalLGBM(BaseForecaster):
 
     def _cross_validate(self, data: pd.DataFrame, h: int, n_windows: int) -> pd.DataFrame:
         train = self._train_frame(data)
-        # refit=False: one model trained before the first origin, rolled over the later windows
+        # refit per window: each window's model sees all data before it, as in real use (a single fit
+        # before the first window badly understates models that need a season of history, e.g. sdiff)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Found null values")
             cv = self._engine().cross_validation(
@@ -199,7 +200,7 @@ class GlobalLGBM(BaseForecaster):
                 h=h,
                 step_size=h,
                 static_features=self.statics_,
-                refit=False,
+                refit=True,
                 dropna=False,
             )
         cv["yhat"] = self._back(cv["lgbm"].to_numpy())

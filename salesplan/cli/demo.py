@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.rule import Rule
+from rich.table import Table
 
 from salesplan.cli._common import console, progress
 from salesplan.cli.data import _crm_summary, _sellout_summary, _spend_summary
@@ -61,6 +62,7 @@ def _forecast(world: object, out: Path, source: str) -> None:
     from salesplan.cli.forecast import print_forecast_training
     from salesplan.simulator import SimulatedWorld
     from training.forecast_job import alive, train_forecast
+    from training.forecast_levels import forecast_all_levels
 
     assert isinstance(world, SimulatedWorld)
     console.print(Rule("3. train the sell-out forecaster (backtest, MLflow, gated against the champion)"))
@@ -68,12 +70,30 @@ def _forecast(world: object, out: Path, source: str) -> None:
         result = train_forecast(world.sellout, h=13, n_origins=3, source=source)
     print_forecast_training(result)
     fc = result.model.predict(13, X_future=world.future)
-    fc.assign(model=result.ref.name, model_version=result.ref.version).to_parquet(out / "forecast.parquet")
+    levels = forecast_all_levels(fc, result.backtest, world.sellout)
+    stamp = {"model": result.ref.name, "model_version": result.ref.version}
+    fc.assign(**stamp).to_parquet(out / "forecast.parquet")
+    levels.assign(**stamp).to_parquet(out / "forecast_levels.parquet")
     n_live = alive(world.sellout.df)["unique_id"].nunique()
     console.print(
-        f"forecast of the next 13 weeks for {n_live} live series (P10/P50/P90) → {out / 'forecast.parquet'}",
+        f"forecast of the next 13 weeks for {n_live} live series → {out / 'forecast.parquet'}; every level "
+        f"of the hierarchy by week, month and quarter → {out / 'forecast_levels.parquet'}",
         soft_wrap=True,
     )
+    quarters = levels[(levels["freq"] == "Q") & levels["level"].isin(["total", "region"])]
+    table = Table(title="quarterly forecast (units; coverage = share of the quarter the 13 weeks reach)")
+    for col in ("unit", "quarter", "coverage", "P10", "P50", "P90"):
+        table.add_column(col, justify="left" if col in ("unit", "quarter") else "right")
+    for _, r in quarters.iterrows():
+        table.add_row(
+            str(r["unique_id"]),
+            str(r["period"]),
+            f"{r['coverage']:.0%}",
+            f"{r['q10']:,.0f}",
+            f"{r['q50']:,.0f}",
+            f"{r['q90']:,.0f}",
+        )
+    console.print(table)
 
 
 def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
