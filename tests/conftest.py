@@ -27,6 +27,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
     yield tmp_path
     mlflow.end_run()
 

@@ -37,9 +37,11 @@ def test_simulate_bad_options(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end(mlflow_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # delenv records the values, so both are restored after the demo sets its own in os.environ
+    # The demo points MLflow at its own folder through os.environ; these calls record the variables so
+    # that monkeypatch restores (or removes) them afterwards and no later test inherits the demo's store.
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
+    monkeypatch.setenv("SALESPLAN_ARTIFACT_ROOT", "unset-by-test")
+    monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT")
     res = runner.invoke(app, ["demo", "--out", str(mlflow_store / "demo")])
     assert res.exit_code == 0, res.output
     for step in (
