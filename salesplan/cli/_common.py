@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +15,10 @@ from salesplan.errors import SalesplanError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulator.")]
+SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
+ScaleOpt = Annotated[str, typer.Option(help="Simulator scale: small, medium or large.")]
 
 console = Console()
 err_console = Console(stderr=True)

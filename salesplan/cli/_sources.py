@@ -9,8 +9,6 @@ import pandas as pd
 from salesplan.contracts import CRMData, SelloutDataset, StageMap, validate_crm
 from salesplan.errors import ConfigError
 
-SCALES = ("small", "medium", "large")
-
 
 def _one_source(data: Path | None, simulated: bool, dataset: str | None) -> None:
     given = [name for name, v in (("--data", data), ("--simulated", simulated), ("--dataset", dataset)) if v]
@@ -20,9 +18,12 @@ def _one_source(data: Path | None, simulated: bool, dataset: str | None) -> None
         )
 
 
-def _check_scale(scale: str) -> None:
-    if scale not in SCALES:
-        raise ConfigError(f"--scale must be one of {list(SCALES)}, got {scale!r}")
+def check_scale(scale: str) -> None:
+    """The simulator's presets are the only valid ``--scale`` values."""
+    from salesplan.simulator import PRESETS
+
+    if scale not in PRESETS:
+        raise ConfigError(f"--scale must be one of {list(PRESETS)}, got {scale!r}")
 
 
 def crm_source(
@@ -38,7 +39,7 @@ def crm_source(
     if simulated:
         from salesplan.simulator import SimConfig, simulate
 
-        _check_scale(scale)
+        check_scale(scale)
         return simulate(SimConfig(seed=seed, scale=scale)).crm, f"simulated-{scale}-seed{seed}"  # type: ignore[arg-type]
     if dataset:
         from salesplan.loaders import CRM_SETS, load
@@ -63,7 +64,7 @@ def sellout_source(
     if simulated:
         from salesplan.simulator import SimConfig, simulate
 
-        _check_scale(scale)
+        check_scale(scale)
         world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
         return world.sellout, f"simulated-{scale}-seed{seed}", world.future
     if dataset:

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
 from rich.table import Table
 
-from salesplan.cli._common import clean_errors, console, progress
+from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
 from salesplan.cli._sources import crm_source
 from salesplan.cli.app import app, score_app, train_app
 from salesplan.errors import ConfigError
 
+if TYPE_CHECKING:
+    from salesplan.contracts import CRMData
+
 DataOpt = Annotated[Path | None, typer.Option(help="A CRM folder (reps, opportunities, ... as CSV/Parquet).")]
-SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulator.")]
 DatasetOpt = Annotated[
     str | None, typer.Option(help="A real CRM set from SALESPLAN_DATA_DIR: maven, salvirt.")
 ]
-SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
-ScaleOpt = Annotated[str, typer.Option(help="Simulator scale.")]
 
 
 @train_app.command("deals")
@@ -116,21 +116,28 @@ def pipeline_cmd(
     out: Annotated[Path | None, typer.Option(help="Also write the table (.csv/.parquet).")] = None,
 ) -> None:
     """Weighted pipeline of a period: Σ p × amount of open deals expected to close in it, P10–P90, categories."""
-    from models.deals.features import features_asof
-    from planning.pipeline import pipeline_deals, weighted_pipeline
     from salesplan.io import write_table
     from training.tracking import DEALS_MODEL, load_estimator
 
     crm_data, source = crm_source(data, simulated, dataset, seed, scale)
     scorer, ref = load_estimator(DEALS_MODEL, model)
     scorer.model_version = ref.version
-    scores = scorer.score_frame(features_asof(crm_data))
-    deals = pipeline_deals(crm_data.opportunities, scores)
     cuts = [c.strip() for c in by.split(",")] if by else None
-    table = weighted_pipeline(deals, quarter, by=cuts)
+    _, table = score_and_pipeline(crm_data, scorer, quarter, cuts)
     print_pipeline(table, f"weighted pipeline {quarter} ({source}, {DEALS_MODEL} v{ref.version})")
     if out is not None:
         write_table(table, out)
+
+
+def score_and_pipeline(
+    crm: CRMData, scorer: Any, period: str, by: str | list[str] | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score the CRM's open deals as of its last date, then their weighted pipeline for ``period``."""
+    from models.deals.features import features_asof
+    from planning.pipeline import pipeline_deals, weighted_pipeline
+
+    scores = scorer.score_frame(features_asof(crm))
+    return scores, weighted_pipeline(pipeline_deals(crm.opportunities, scores), period, by=by)
 
 
 def print_pipeline(table: pd.DataFrame, title: str) -> None:

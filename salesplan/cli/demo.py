@@ -97,9 +97,7 @@ def _forecast(world: object, out: Path, source: str) -> None:
 
 
 def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
-    from models.deals.features import features_asof
-    from planning.pipeline import pipeline_deals, weighted_pipeline
-    from salesplan.cli.deals import print_deals_training, print_pipeline
+    from salesplan.cli.deals import print_deals_training, print_pipeline, score_and_pipeline
     from salesplan.contracts import CRMData
     from training.deals_job import train_deals
 
@@ -110,14 +108,13 @@ def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
     print_deals_training(result)
 
     console.print(Rule(f"5. score open deals and forecast the weighted pipeline of {quarter}"))
-    scores = result.scorer.score_frame(features_asof(crm))
+    scores, table = score_and_pipeline(crm, result.scorer, quarter, "region")
     top = scores.sort_values("p_win", ascending=False).head(3)
     for _, r in top.iterrows():
         reasons = "; ".join(map(str, r["reasons"][:2]))
         console.print(
             f"{r['opportunity_id']}: score {r['score']} grade {r['grade']} — {reasons}", soft_wrap=True
         )
-    table = weighted_pipeline(pipeline_deals(crm.opportunities, scores), quarter, by="region")
     print_pipeline(table, f"weighted pipeline {quarter} by region")
 
 

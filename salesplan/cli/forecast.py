@@ -10,15 +10,12 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from salesplan.cli._common import clean_errors, console, progress
+from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
 from salesplan.cli._sources import sellout_source
 from salesplan.cli.app import app, backtest_app, train_app
 from salesplan.errors import ConfigError
 
-SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulator.")]
 DatasetOpt = Annotated[str | None, typer.Option(help="A real sell-out set: walmart, dominicks, avocado, ...")]
-SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
-ScaleOpt = Annotated[str, typer.Option(help="Simulator scale.")]
 HorizonOpt = Annotated[int, typer.Option("--horizon", "--h", help="Periods ahead.")]
 OriginsOpt = Annotated[int, typer.Option(help="Rolling origins of the backtest.")]
 SeasonOpt = Annotated[

@@ -8,15 +8,9 @@ from typing import Annotated
 import typer
 
 from salesplan.cli._common import clean_errors, console, progress
+from salesplan.cli._sources import check_scale
 from salesplan.cli.app import app
 from salesplan.errors import ConfigError
-
-SCALES = ("small", "medium", "large")
-
-
-def _check_scale(scale: str) -> None:
-    if scale not in SCALES:
-        raise ConfigError(f"--scale must be one of {list(SCALES)}, got {scale!r}")
 
 
 @app.command("simulate")
@@ -30,7 +24,7 @@ def simulate_cmd(
     """Generate a seeded, realistic sales world (sell-out, CRM, spend) with its ground truth."""
     from salesplan.simulator import SimConfig, simulate
 
-    _check_scale(scale)
+    check_scale(scale)
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"--format must be csv or parquet, got {fmt!r}")
     with progress(f"simulating ({scale}, seed {seed})"):
@@ -54,5 +48,5 @@ def demo_cmd(
     """Run the main job end to end on the built-in simulator and print what each step produced."""
     from salesplan.cli.demo import run_demo
 
-    _check_scale(scale)
+    check_scale(scale)
     run_demo(out=out, seed=seed, scale=scale)
