@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install demo test lint typecheck pytest clean mlflow-server mlflow-server-stop
 
 install: $(STAMP)
 
@@ -30,6 +30,14 @@ pytest: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
 
 test: lint typecheck pytest
+
+# A shared tracking server: PostgreSQL backend store + served artifacts, on 127.0.0.1:5055.
+# Point clients at it with: export MLFLOW_TRACKING_URI=$$(scripts/mlflow_server.sh url)
+mlflow-server: install
+	bash scripts/mlflow_server.sh start
+
+mlflow-server-stop:
+	bash scripts/mlflow_server.sh stop
 
 clean:
 	rm -rf $(VENV) demo_out mlruns mlruns.db mlartifacts .pytest_cache .mypy_cache .ruff_cache

@@ -12,11 +12,18 @@
   history and the plan is scored on the *true* curves against the proportional-to-last-quarter split and
   the true optimum.
 
-Writes ``benchmarks/results/planning.json`` (keys ``allocation``, ``budget``; other keys already in the
-file, such as ``target_backtest``, are kept) and ``planning.md``, and prints the table."""
+- target_backtest: past quarters replayed with the data known at each quarter start, targets at hit
+  probability 0.6 (and 0.5 / 0.8), hit rate against the promise and fairness, on the simulator, Maven and
+  Walmart (see :mod:`benchmarks.target_backtest`).
+
+    python -m benchmarks.planning --only target_backtest   # one section; the others are kept from the file
+
+Writes ``benchmarks/results/planning.json`` (keys ``allocation``, ``budget``, ``target_backtest``; sections
+not run are kept from the file) and ``planning.md``, and prints the table."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable
@@ -26,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks import target_backtest as tb
 from planning.allocation import allocate, check_totals
 from planning.budget import curves_from_params, fit_response, grid_optimum, optimise_budget, response
 from planning.fairness import fairness_report
@@ -236,10 +244,17 @@ def bench_budget() -> dict[str, Any]:
 
 
 def markdown(res: dict[str, Any]) -> str:
+    lines = ["# Planning benchmark", ""]
+    if "allocation" in res and "budget" in res:
+        lines += _markdown_allocation(res)
+    if "target_backtest" in res:
+        lines += tb.markdown(res["target_backtest"])
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_allocation(res: dict[str, Any]) -> list[str]:
     a, b = res["allocation"], res["budget"]
     lines = [
-        "# Planning benchmark",
-        "",
         f"Allocation: {a['reps']:,} reps × {a['quarters']} quarters × {a['levels']} levels "
         f"({a['units']:,} units); median of 3 runs.",
         "",
@@ -269,15 +284,25 @@ def markdown(res: dict[str, Any]) -> str:
         f"| simulator: optimiser on true curves vs grid optimum | {m['optimiser_vs_grid_on_true_curves']:+.4%} |",
         f"| simulator: predicted outcome (q10–q90) | {m['predicted_outcome']:,.0f} ({m['predicted_range_q10_q90'][0]:,.0f}–{m['predicted_range_q10_q90'][1]:,.0f}) |",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def main() -> None:
+SECTIONS: dict[str, Callable[[], dict[str, Any]]] = {
+    "allocation": bench_allocation,
+    "budget": bench_budget,
+    "target_backtest": tb.bench_target_backtest,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Planning benchmark (allocation, budget, target backtest)")
+    ap.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only this section")
+    args = ap.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "planning.json"
     res: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    res["allocation"] = bench_allocation()
-    res["budget"] = bench_budget()
+    for name in args.only or list(SECTIONS):
+        res[name] = SECTIONS[name]()
     path.write_text(json.dumps(res, indent=2, default=str) + "\n")
     md = markdown(res)
     (RESULTS / "planning.md").write_text(md)
