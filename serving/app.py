@@ -9,9 +9,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from serving import web
 from serving.middleware import RequestContextMiddleware, configure_logging
 from serving.problems import install_problem_handlers
-from serving.routers import health, models
+from serving.routers import (
+    budgets,
+    deals,
+    forecasts,
+    funnel,
+    health,
+    me,
+    models,
+    pipeline,
+    proposals,
+    proposals_plan,
+)
 from serving.services import Services
 from serving.settings import ServingSettings
 
@@ -37,8 +49,21 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="salesplan", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app)
-    for router in (health.router, models.router):
-        app.include_router(router)
+    routers = (
+        health,
+        me,
+        models,
+        deals,
+        forecasts,
+        pipeline,
+        funnel,
+        budgets,
+        proposals_plan,
+        proposals,
+        web,
+    )
+    for module in routers:
+        app.include_router(module.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

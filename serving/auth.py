@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -15,18 +15,28 @@ Role = Literal["planner", "crm", "analyst", "admin"]
 bearer = HTTPBearer(auto_error=False, description="API key as a bearer token: `Authorization: Bearer sp_...`")
 header_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key in the X-API-Key header")
 
-# Which roles may do what (admin may do everything).
+# Which roles may do what (admin may do everything). crm is an integration key: it scores deals and reads
+# the pipeline, nothing about targets; only admin rejects proposals and reloads models.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "deals:score": frozenset({"crm", "planner", "analyst", "admin"}),
-    "pipeline:read": frozenset({"planner", "analyst", "admin"}),
+    "deals:read": frozenset({"crm", "planner", "analyst", "admin"}),
+    "pipeline:read": frozenset({"crm", "planner", "analyst", "admin"}),
     "forecasts:read": frozenset({"planner", "analyst", "admin"}),
     "proposals:read": frozenset({"planner", "analyst", "admin"}),
     "proposals:write": frozenset({"planner", "admin"}),
     "proposals:approve": frozenset({"planner", "admin"}),
+    "proposals:reject": frozenset({"admin"}),
     "budgets:run": frozenset({"planner", "analyst", "admin"}),
     "funnel:read": frozenset({"planner", "analyst", "admin"}),
+    "models:read": frozenset({"analyst", "admin"}),
     "models:admin": frozenset({"admin"}),
 }
+
+
+def permissions_of(role: str) -> list[str]:
+    """Every permission ``role`` holds, sorted (what GET /api/v1/me returns for role-aware navigation)."""
+    return sorted(p for p, roles in PERMISSIONS.items() if role in roles)
+
 
 UNAUTHORIZED = HTTPException(
     status_code=401,
@@ -52,9 +62,9 @@ def current_key(
     return record
 
 
-def require(permission: str) -> object:
+def require(permission: str) -> Any:
     """Dependency factory: the caller's key must have a role allowed ``permission``."""
-    allowed = PERMISSIONS[permission]
+    allowed = PERMISSIONS[permission]  # KeyError at import time for a misspelt permission
 
     def check(key: Annotated[ApiKeyRecord, Depends(current_key)]) -> ApiKeyRecord:
         if key.role not in allowed:

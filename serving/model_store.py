@@ -1,5 +1,7 @@
 """Champion models held by the service: loaded from the MLflow registry at start and on reload, with short
-timeouts; if the registry is unreachable the last loaded (or locally cached) model stays in service."""
+timeouts; if the registry is unreachable the last loaded (or locally cached) model stays in service. The
+forecast champion's batch outputs (every hierarchy level by week, month and quarter, contract C1) are
+loaded next to it: forecasts and target proposals are read from them, never computed per request."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
+from training.batch_outputs import BatchForecast, load_batch
 from training.tracking import CHAMPION, DEALS_MODEL, FORECAST_MODEL, ModelRef, load_cached, load_estimator
 
 MODEL_NAMES = (DEALS_MODEL, FORECAST_MODEL)
+BATCH = f"{FORECAST_MODEL} batch"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class ModelStore:
         self.alias = alias
         self._models: dict[str, LoadedModel] = {}
         self._errors: dict[str, str] = {}
+        self._batch: BatchForecast | None = None
+        self._batch_error: str | None = None
         self._lock = threading.Lock()
         # Fail fast against a dead tracking server instead of MLflow's long default retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -39,7 +45,42 @@ class ModelStore:
 
     def load_all(self) -> dict[str, str]:
         """(Re)load every champion; returns per model 'loaded vN', 'kept vN (...)' or the error."""
-        return {name: self._load(name) for name in MODEL_NAMES}
+        outcome = {name: self._load(name) for name in MODEL_NAMES}
+        outcome[BATCH] = self._load_batch()
+        return outcome
+
+    def _load_batch(self) -> str:
+        """The forecast champion's batch outputs; on failure the previous batch stays in service."""
+        pool = cf.ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(load_batch, FORECAST_MODEL, self.alias, self.cache_dir)
+        try:
+            batch = future.result(timeout=self.timeout_s * 4)  # Parquet files, not one small object
+        except (cf.TimeoutError, Exception) as exc:
+            pool.shutdown(wait=False, cancel_futures=True)
+            reason = (
+                "registry timed out" if isinstance(exc, cf.TimeoutError) else str(exc).splitlines()[0][:300]
+            )
+            with self._lock:
+                if self._batch is not None:
+                    self._batch_error = f"reload failed ({reason}); serving version {self._batch.ref.version}"
+                else:
+                    self._batch_error = reason
+                return self._batch_error
+        pool.shutdown(wait=False)
+        with self._lock:
+            self._batch, self._batch_error = batch, None
+        return f"loaded version {batch.ref.version}" + (" from cache" if batch.source == "cache" else "")
+
+    def batch(self) -> BatchForecast:
+        """The loaded batch forecast, or 503 saying why there is none."""
+        with self._lock:
+            batch, error = self._batch, self._batch_error
+        if batch is None:
+            raise ServiceUnavailableError(
+                f"no batch forecast loaded: {error or 'not loaded yet'}; train the forecaster "
+                "(salesplan train forecast ...) and call POST /api/v1/models/reload"
+            )
+        return batch
 
     def _load(self, name: str) -> str:
         pool = cf.ThreadPoolExecutor(max_workers=1)
@@ -97,4 +138,12 @@ class ModelStore:
                     "source": m.source if m else None,
                     "problem": self._errors.get(name),
                 }
+            b = self._batch
+            out[BATCH] = {
+                "loaded": b is not None,
+                "version": b.ref.version if b else None,
+                "run_id": b.ref.run_id if b else None,
+                "source": b.source if b else None,
+                "problem": self._batch_error,
+            }
             return out

@@ -15,11 +15,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from salesplan.errors import ServiceUnavailableError
+from salesplan.errors import SalesplanError, ServiceUnavailableError
 from serving.db.engine import make_engine, migrate, ping, session_factory
 from serving.db.records import ApiKeyRecord
 from serving.db.repository import ApiKeyRepository
-from serving.model_store import MODEL_NAMES, ModelStore
+from serving.model_store import BATCH, DEALS_MODEL, MODEL_NAMES, ModelStore
+from serving.planner import PlanCache
+from serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
 from serving.settings import ServingSettings
 
 log = logging.getLogger("salesplan.serving")
@@ -61,6 +63,10 @@ class Services:
         self.models = ModelStore(settings.model_cache_dir, settings.registry_timeout_s)
         self.keys = KeyCache()
         self.db_problem: str | None = None
+        self.planning: PlanningData | None = None
+        self.planning_problem: str | None = None
+        self.plan_cache = PlanCache()
+        self._reload_lock = threading.Lock()
 
     def start(self) -> None:
         """Migrate the database and load the champions; failures are recorded for /ready, not raised."""
@@ -70,9 +76,50 @@ class Services:
         except (SQLAlchemyError, OSError) as exc:
             self.db_problem = f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
             log.error("database not ready", extra={"problem": self.db_problem})
-        if self.settings.load_models:
-            for name, outcome in self.models.load_all().items():
-                log.info("model load", extra={"model": name, "outcome": outcome})
+        self.reload(models=self.settings.load_models)
+
+    def reload(self, models: bool = True) -> dict[str, str]:
+        """(Re)load the champions, then the planning data (its open deals are scored with the deal
+        champion just loaded). One reload at a time; requests keep the old objects until the swap.
+        ``models=False`` (start with ``load_models`` off) loads only the planning data."""
+        with self._reload_lock:
+            outcome = self.models.load_all() if models else {}
+            for name, result in outcome.items():
+                log.info("model load", extra={"model": name, "outcome": result})
+            outcome["planning_data"] = self.load_planning()
+            return outcome
+
+    def load_planning(self) -> str:
+        path = self.settings.planning_data
+        if path is None:
+            self.planning, self.planning_problem = None, None
+            return f"not configured ({SETTING} unset)"
+        try:
+            deals = self.models.get(DEALS_MODEL)
+            deals_model = (deals.estimator, deals.ref)
+        except ServiceUnavailableError:
+            deals_model = None
+        try:
+            data = load_planning_data(path, deals_model)
+        except SalesplanError as exc:
+            # Keep serving what was loaded before rather than dropping it for a broken folder.
+            self.planning_problem = str(exc).splitlines()[0][:300]
+            return f"failed: {self.planning_problem}" + ("; kept the previous data" if self.planning else "")
+        self.planning, self.planning_problem = data, None
+        missing = sorted(data.problems)
+        return f"loaded from {path}" + (f" without {', '.join(missing)}" if missing else "")
+
+    def planning_data(self) -> PlanningData:
+        """The loaded planning data, or 503 naming the setting."""
+        data = self.planning
+        if data is None:
+            if self.planning_problem:
+                raise ServiceUnavailableError(
+                    f"planning data from {SETTING}={self.settings.planning_data} failed to load: "
+                    f"{self.planning_problem}; fix the folder and call POST /api/v1/models/reload"
+                )
+            raise not_configured()
+        return data
 
     def stop(self) -> None:
         self.engine.dispose()
@@ -112,7 +159,7 @@ class Services:
             ok, detail = False, self.db_problem
         checks: dict[str, dict[str, Any]] = {"database": {"ok": ok, "detail": detail}}
         status = self.models.status()
-        for name in MODEL_NAMES:
+        for name in (*MODEL_NAMES, BATCH):
             s = status[name]
             checks[name] = {
                 "ok": bool(s["loaded"]),
@@ -121,4 +168,19 @@ class Services:
                 "version": s["version"],
                 "source": s["source"],
             }
+        checks["planning_data"] = self._planning_check()
         return checks
+
+    def _planning_check(self) -> dict[str, Any]:
+        """Unset is fine (scoring works without it); set but unreadable is not ready."""
+        path = self.settings.planning_data
+        if path is None:
+            return {"ok": True, "detail": f"not configured ({SETTING} unset); planning endpoints answer 503"}
+        data = self.planning
+        if data is None:
+            return {
+                "ok": False,
+                "detail": f"{path}: {self.planning_problem or 'not loaded'}",
+                "path": str(path),
+            }
+        return {"ok": True, "detail": f"loaded from {path}", "path": str(path), "parts": data.summary()}

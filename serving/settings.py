@@ -22,6 +22,11 @@ class ServingSettings(Settings):
     forecast_dir: Path = Field(
         default=Path(".salesplan/forecasts"), description="Batch forecasts (Parquet) served by /forecasts."
     )
+    planning_data: Path | None = Field(
+        default=None,
+        description="Folder of planning data (sell-out, crm/, spend, future) as `salesplan simulate` writes it; "
+        "needed by pipeline, funnel, budgets, what-if and proposals.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Allowed browser origins; none by default."
     )

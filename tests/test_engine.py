@@ -68,3 +68,23 @@ def test_engine_errors_are_clear() -> None:
         PartitionedForecaster().fit(
             pd.DataFrame({"unique_id": ["a"], "ds": [pd.Timestamp("2026-01-05")], "y": [1.0]})
         )
+
+
+def test_training_job_on_dask_registers_a_local_model(mlflow_store, world) -> None:  # type: ignore[no-untyped-def]
+    from training import tracking
+    from training.engine import ScaleOut
+    from training.forecast_job import backtested_part, production_model, run_backtest, train_forecast
+
+    params = {"members": [GlobalLGBM(n_estimators=40, learning_rate=0.1), SeasonalNaive(), WindowAverage()]}
+    scale = ScaleOut("dask", workers=2, partition_by="category")
+    result = train_forecast(
+        world.sellout, h=8, n_origins=2, params=params, source="sim", scale=scale, batch=False
+    )
+    loaded, ref = tracking.load_estimator(tracking.FORECAST_MODEL, "champion")
+    assert ref.version == result.ref.version
+    assert isinstance(loaded, PartitionedForecaster) and loaded.engine == "local"
+    fc = loaded.predict(8, world.future)
+    assert set(fc["unique_id"]) == set(alive(world.sellout.df)["unique_id"])
+    local = production_model(params, ScaleOut(partition_by="category"))
+    bt = run_backtest(world.sellout, backtested_part(local), 8, 2, 52)
+    assert bt.metrics().iloc[0]["mase"] == pytest.approx(result.overall["mase"], rel=1e-9)

@@ -35,10 +35,15 @@ def test_gate_keeps_a_worse_forecaster_out(mlflow_store: Path, world) -> None:  
     assert champ is not None and champ.version == first.ref.version
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first.ref.run_id, "report")}
     assert {"report/forecast_vs_actual.png", "report/backtest_forecasts.parquet"} <= artifacts
+    batch = {a.path for a in mlflow.MlflowClient().list_artifacts(first.ref.run_id, "batch")}
+    assert batch == {f"batch/{n}_{k}.parquet" for n, k in (("forecast", "levels"), ("history", "levels"))} | {
+        "batch/future_regressors.parquet"
+    }
 
 
 def test_logged_forecaster_loads_back_and_predicts_the_same(mlflow_store: Path, world) -> None:  # type: ignore[no-untyped-def]
-    result = train_forecast(world.sellout, h=8, n_origins=2, source="sim")
+    result = train_forecast(world.sellout, h=8, n_origins=2, source="sim", batch=False)
+    assert result.batch is None and "disabled" in result.batch_status
     expected = result.model.predict(8, X_future=world.future)
     loaded, ref = tracking.load_estimator(tracking.FORECAST_MODEL, "champion")
     assert ref.version == result.ref.version
@@ -55,10 +60,28 @@ def test_cli_train_and_forecast(mlflow_store: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "champion" in res.output and "mase" in res.output
+    assert "batch forecast (all levels, W/M/Q): logged: 18 weeks to 2027-03-29" in res.output
+    assert "5 of 18 weeks had no planned regressors" in res.output
     res = runner.invoke(app, ["forecast", "--simulated", "--seed", "5", "--h", "13", "--out", "fc.csv"])
     assert res.exit_code == 0, res.output
+    assert "from the batch of run" in res.output  # same data, h inside the batch: no refit
     fc = pd.read_csv(mlflow_store / "fc.csv")
-    assert fc.groupby("unique_id").size().eq(13).all() and fc["model_version"].eq(1).all()
+    weeks = fc[fc["freq"] == "W"]
+    assert weeks.groupby("unique_id").size().eq(13).all() and fc["model_version"].eq(1).all()
+    assert weeks["level"].nunique() == 9 and set(fc["freq"]) == {"W", "M", "Q"}
+    # beyond the batch: refit on the data, quantiles of every level calibrated on the run's backtest
+    args = ["forecast", "--simulated", "--seed", "5", "--h", "20", "--freq", "W,Q", "--level", "total,store"]
+    res = runner.invoke(app, [*args, "--out", "fc20.parquet"])
+    assert res.exit_code == 0, res.output
+    assert "refit on simulated-small-seed5" in res.output
+    fc20 = pd.read_parquet(mlflow_store / "fc20.parquet")
+    assert set(fc20["level"]) == {"total", "store"} and set(fc20["freq"]) == {"W", "Q"}
+    w20 = fc20[fc20["freq"] == "W"]
+    assert w20.groupby("unique_id").size().eq(20).all()
+    assert (w20["q05"] <= w20["q95"]).all() and (w20["q05"] >= 0).all()
+    store_sum = w20[w20["level"] == "store"].groupby("ds")["yhat"].sum()
+    total = w20[w20["level"] == "total"].set_index("ds")["yhat"]
+    np.testing.assert_allclose(store_sum.to_numpy(), total.loc[store_sum.index].to_numpy(), rtol=1e-9)
 
 
 def test_cli_errors_are_clean(mlflow_store: Path) -> None:

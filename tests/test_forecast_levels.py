@@ -168,3 +168,20 @@ def test_bad_inputs_raise_clear_errors(world: Any, fitted: Any) -> None:
         forecast_all_levels(fc, bt, world.sellout, quantiles=(0.1, 0.9))
     with pytest.raises(InsufficientDataError, match="min_samples"):
         forecast_all_levels(fc, bt, world.sellout, min_samples=10_000)
+
+
+def test_weeks_starting_on_saturday_split_by_their_own_days(world: Any, fitted: Any) -> None:
+    """Walmart's weeks start on Saturdays: months and quarters must split them by their own 7 days."""
+    fc, bt, _ = fitted
+    shift = pd.Timedelta(days=-2)
+    sat = dataclasses.replace(world.sellout, df=world.sellout.df.assign(ds=world.sellout.df["ds"] + shift))
+    moved = bt.forecasts.assign(ds=bt.forecasts["ds"] + shift, cutoff=bt.forecasts["cutoff"] + shift)
+    out = forecast_all_levels(fc.assign(ds=fc["ds"] + shift), dataclasses.replace(bt, forecasts=moved), sat)
+    weekly = out[out["freq"] == "W"].reset_index(drop=True)
+    assert (weekly["ds"].dt.dayofweek == 5).all()
+    days = _daily(weekly, "yhat")
+    expected = days.groupby(["unique_id", days["day"].dt.to_period("M").astype(str)])["yhat"].sum()
+    got = out[out["freq"] == "M"].set_index(["unique_id", "period"])["yhat"]
+    pd.testing.assert_series_equal(
+        got.sort_index(), expected.rename_axis(["unique_id", "period"]).sort_index(), check_names=False
+    )

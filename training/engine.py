@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,40 @@ from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, NotFittedError, Problem
 
 ENGINES = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """How the training job spreads per-series work: ``engine`` local or dask (``workers`` local worker
+    processes, or ``address`` of a running scheduler), partitions by ``partition_by`` and/or ``max_series``.
+    The default (local, one partition) is exactly the unpartitioned model."""
+
+    engine: str = "local"
+    workers: int | None = None
+    address: str | None = None
+    partition_by: str | None = None
+    max_series: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if self.max_series is not None and self.max_series < 1:
+            raise ConfigError(f"max_series must be >= 1, got {self.max_series}")
+
+    @property
+    def trivial(self) -> bool:
+        return self.engine == "local" and self.partition_by is None and self.max_series is None
+
+    def wrap(self, model: Any) -> Any:
+        """``model`` itself when trivial, else a ``PartitionedForecaster`` around it."""
+        if self.trivial:
+            return model
+        return PartitionedForecaster(
+            model, self.partition_by, self.max_series, self.engine, self.workers, self.address
+        )
+
 
 _clients: dict[tuple[str | None, int | None], Any] = {}
 _lock = threading.Lock()
@@ -204,6 +239,11 @@ class PartitionedForecaster(BaseEstimator):  # type: ignore[misc]
             tasks.append((model, h, x))
         out = run_tasks(_predict_part, tasks, engine=self.engine, workers=self.workers, address=self.address)
         return pd.concat(out, ignore_index=True)
+
+    def local(self) -> PartitionedForecaster:
+        """The same fitted model predicting in this process (what is stored and served: a cluster is for
+        fitting, not a dependency of every forecast)."""
+        return self.set_params(engine="local", workers=None, address=None)
 
     @property
     def required_regressors(self) -> list[str]:

@@ -3,7 +3,8 @@ folds, log to MLflow, register, move the alias.
 
 Gate protocol (why): a forecaster's quality is its backtest, so the candidate and a clone of the champion's
 configuration are backtested on the same data and origins; the candidate becomes champion only if its
-MASE is no worse. The registered model is then refit on all history."""
+MASE is no worse. The registered model is then refit on all history, and the same run logs its batch
+forecast of every hierarchy level (``training.batch_outputs``, contract C1) for the planner and the API."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from models.forecast import ColdStartForecaster, SalesplanForecaster
 from salesplan.contracts import SelloutDataset
 from training import tracking
 from training.backtest import BacktestResult, backtest
+from training.batch_outputs import BatchBuild, build_batch, log_batch
+from training.engine import PartitionedForecaster, ScaleOut
 
 EXPERIMENT = "salesplan-forecast"
 GATE_RULES = (tracking.GateRule("mase", "lower", 0.0),)
@@ -37,7 +40,9 @@ class ForecastTraining:
     backtest: BacktestResult
     overall: Mapping[str, float]
     by_level: Mapping[str, pd.DataFrame]
-    model: ColdStartForecaster
+    model: Any  # ColdStartForecaster, or a PartitionedForecaster of them
+    batch: BatchBuild | None = None
+    batch_status: str = "not built"
 
 
 def fingerprint(df: pd.DataFrame) -> str:
@@ -51,22 +56,33 @@ def alive(df: pd.DataFrame) -> pd.DataFrame:
     return df[last == df["ds"].max()]
 
 
-def production_model(params: Mapping[str, Any] | None) -> ColdStartForecaster:
-    """The registered model: the default blend for established series, analogues for new ones."""
+def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = None) -> Any:
+    """The registered model: the default blend for established series, analogues for new ones; with a
+    non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (training.engine)."""
     base = SalesplanForecaster(**dict(params or {}))
-    return ColdStartForecaster(
+    model = ColdStartForecaster(
         base=base,
         season_length=base.season_length,
         freq=base.freq,
         quantiles=base.quantiles,
         n_jobs=base.n_jobs,
     )
+    return (scale or ScaleOut()).wrap(model)
 
 
 def backtested_part(model: Any) -> Any:
     """What the backtest compares: the base blend of a cold-start wrapper (its cold series cannot be
-    scored at past origins), else the model itself."""
+    scored at past origins), else the model itself; partitioned models keep their partitions."""
+    if isinstance(model, PartitionedForecaster):
+        return clone(model).set_params(base=backtested_part(model.base))
     return model.base if isinstance(model, ColdStartForecaster) and model.base is not None else model
+
+
+def on_engine(model: Any, scale: ScaleOut | None) -> Any:
+    """A partitioned model set to run on ``scale``'s engine (the champion's refit runs where we run)."""
+    if isinstance(model, PartitionedForecaster) and scale is not None:
+        model.set_params(engine=scale.engine, workers=scale.workers, address=scale.address)
+    return model
 
 
 def _overall(bt: BacktestResult) -> dict[str, float]:
@@ -98,16 +114,26 @@ def train_forecast(
     params: Mapping[str, Any] | None = None,
     source: str = "unknown",
     experiment: str = EXPERIMENT,
+    future: pd.DataFrame | None = None,
+    batch: bool = True,
+    scale: ScaleOut | None = None,
 ) -> ForecastTraining:
-    """Backtest, gate, log and register a ``SalesplanForecaster`` on a validated sell-out data set."""
+    """Backtest, gate, log and register a ``SalesplanForecaster`` on a validated sell-out data set.
+
+    ``future``: planned price/promotion/exogenous rows after the data (``unique_id, ds, ...``; the
+    simulator's ``world.future``); weeks it does not cover follow ``batch_outputs.FUTURE_ASSUMPTION``.
+    ``batch``: also forecast every level to the end of the next quarter and log it under ``batch/``
+    (skipped, with the reason in the ``batch_status`` tag, for data that is not weekly or has no
+    hierarchy). A batch that fails on supported data fails the job before anything is registered."""
     tracking.setup(experiment)
-    production = production_model(params)
+    production = production_model(params, scale)
     model = backtested_part(production)
     season = int(model.season_length)
     with mlflow.start_run(run_name=f"forecast-{source}") as run:
         mlflow.log_params(
             {
-                **{k: v for k, v in model.get_params().items() if k != "members"},
+                **{k: v for k, v in model.get_params().items() if k != "members" and "__" not in k},
+                **_scale_params(scale),
                 "h": h,
                 "n_origins": n_origins,
                 "source": source,
@@ -122,7 +148,7 @@ def train_forecast(
         if champion is not None:
             stored, _ = tracking.load_estimator(tracking.FORECAST_MODEL, champion.version)
             champ_metrics = _overall(
-                run_backtest(dataset, clone(backtested_part(stored)), h, n_origins, season)
+                run_backtest(dataset, on_engine(clone(backtested_part(stored)), scale), h, n_origins, season)
             )
             mlflow.log_metrics({f"champion_backtest_{k}": v for k, v in champ_metrics.items()})
         decision = tracking.champion_gate(overall, champ_metrics, GATE_RULES)
@@ -136,16 +162,42 @@ def train_forecast(
                 "backtest_seconds": bt.total_seconds,
             }
         )
-        final = clone(production).fit(alive(dataset.df), dataset.spec)
+        live = alive(dataset.df)
+        final = clone(production).fit(live, dataset.spec)
+        if isinstance(final, PartitionedForecaster):
+            final = final.local()
         _log_artifacts(bt, by_level)
+        built, status = None, _batch_unsupported(dataset) if batch else "disabled (batch=False)"
+        if status is None:
+            ids = sorted(live["unique_id"].astype(str).unique())
+            built = build_batch(final, bt, dataset, h=h, future=future, series=ids)
+            status = f"logged: {built.info['horizon_weeks']} weeks to {built.info['last_week']}"
         ref = tracking.log_estimator(
             final,
             "forecast",
             tracking.FORECAST_MODEL,
             tags={"source": source, "run_id": run.info.run_id, "h": str(h)},
         )
+        if built is not None:
+            log_batch(built, ref)
+        else:
+            mlflow.set_tag("batch_status", status)
         ref = tracking.apply_decision(ref, decision)
-    return ForecastTraining(ref, decision, bt, overall, by_level, final)
+    return ForecastTraining(ref, decision, bt, overall, by_level, final, built, status)
+
+
+def _scale_params(scale: ScaleOut | None) -> dict[str, Any]:
+    s = scale or ScaleOut()
+    return {"engine": s.engine, "partition_by": s.partition_by, "max_series": s.max_series}
+
+
+def _batch_unsupported(dataset: SelloutDataset) -> str | None:
+    """Why the batch outputs cannot be built for this data set (None when they can)."""
+    if dataset.spec.freq != "W":
+        return f"skipped: batch outputs need weekly data, {dataset.name!r} is {dataset.spec.freq!r}"
+    if dataset.spec.hierarchy is None:
+        return f"skipped: {dataset.name!r} has no hierarchy in its spec"
+    return None
 
 
 def _log_artifacts(bt: BacktestResult, by_level: Mapping[str, pd.DataFrame]) -> None:

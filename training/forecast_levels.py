@@ -127,8 +127,13 @@ def _levels_wide(
     return agg[["unique_id", "level", "ds", *cols]]
 
 
+def week_start(ds: pd.Series) -> int:
+    """Weekday the data's weeks start on (0 = Monday; Walmart's weeks start on Saturday, 5)."""
+    return int(pd.to_datetime(pd.Series(ds)).iloc[0].dayofweek) if len(ds) else 0
+
+
 def _backtest_aggregates(
-    bt: BacktestResult, hierarchy: Hierarchy, keys: pd.DataFrame, freqs: Sequence[str]
+    bt: BacktestResult, hierarchy: Hierarchy, keys: pd.DataFrame, freqs: Sequence[str], ws: int = 0
 ) -> dict[str, pd.DataFrame]:
     """Per frequency, backtest aggregates ``unique_id, level, cutoff, step, y, yhat`` (step: weeks ahead
     for W, 0 for M/Q), each fold aggregated on its own so one origin's forecasts are summed together."""
@@ -143,7 +148,7 @@ def _backtest_aggregates(
         if "W" in out:
             out["W"].append(weekly)
         for freq in (x for x in freqs if x != "W"):
-            per = to_periods(weekly, freq, ["y", "yhat"], ["unique_id", "level"])  # type: ignore[arg-type]
+            per = to_periods(weekly, freq, ["y", "yhat"], ["unique_id", "level"], week_start=ws)  # type: ignore[arg-type]
             whole = per[per["coverage"] >= 1.0 - 1e-9]
             if whole.empty and freq == "Q" and weekly["step"].max() >= QUARTER_LIKE_WEEKS:
                 whole = weekly.groupby(["unique_id", "level"], as_index=False)[["y", "yhat"]].sum()
@@ -252,7 +257,8 @@ def forecast_all_levels(
         unique_id=bottom_forecast["unique_id"].astype(str)
     )
     depth = {lv.name: len(lv.prefix) for lv in hierarchy_levels(hierarchy)}
-    calib = _backtest_aggregates(backtest, hierarchy, keys, [*dict.fromkeys(["W", *freqs])])
+    ws = week_start(bottom["ds"])
+    calib = _backtest_aggregates(backtest, hierarchy, keys, [*dict.fromkeys(["W", *freqs])], ws)
 
     weekly = _levels_wide(bottom, hierarchy, keys, ["yhat"])
     origin = weekly["ds"].min() - pd.Timedelta(days=7)
@@ -268,14 +274,14 @@ def forecast_all_levels(
     if "W" in freqs:
         parts.append(weekly_q.assign(freq="W", period=weekly_q["ds"].dt.strftime("%Y-%m-%d"), coverage=1.0))
     for freq in (f for f in freqs if f != "W"):
-        per = to_periods(weekly, freq, ["yhat"], ["unique_id", "level"])  # type: ignore[arg-type]
+        per = to_periods(weekly, freq, ["yhat"], ["unique_id", "level"], week_start=ws)  # type: ignore[arg-type]
         table, uncalibrated = _error_table(calib[freq], depth, quantiles, False, min_samples)
         per = _apply(per.rename(columns={"period_start": "ds"}), table, quantiles, None)
         rows = per["level"].isin(uncalibrated).to_numpy()
         if partial_from_weeks:
             rows |= per["coverage"].to_numpy() < 1.0 - 1e-9
         if rows.any():
-            per = _fallback(per, rows, weekly_q, backtest, hierarchy, keys, freq, qnames)
+            per = _fallback(per, rows, weekly_q, backtest, hierarchy, keys, freq, qnames, ws)
         parts.append(per.assign(freq=freq))
     out = pd.concat(parts, ignore_index=True)
     q = np.maximum.accumulate(out[qnames].to_numpy(dtype=float), axis=1)  # monotone after the 0 clip
@@ -295,6 +301,7 @@ def _fallback(
     keys: pd.DataFrame,
     freq: str,
     qnames: list[str],
+    ws: int = 0,
 ) -> pd.DataFrame:
     """Month/quarter quantiles for ``rows`` (levels without enough backtest aggregates, and partial
     periods, whose spread a whole-period pool does not describe): the level's calibrated weekly quantiles
@@ -314,7 +321,7 @@ def _fallback(
         # centred on the weekly medians (not yhat) so the median correction carries over from the weeks
         period: Literal["M", "Q"] = "Q" if freq == "Q" else "M"
         agg = aggregate_quantiles(
-            wk[["unique_id", "level", "ds", *qnames]], period, rho=rho, nonnegative=True
+            wk[["unique_id", "level", "ds", *qnames]], period, rho=rho, nonnegative=True, week_start=ws
         )
         idx = out.index[rows & (out["level"] == level).to_numpy()]
         merged = out.loc[idx, ["unique_id", "ds"]].merge(
@@ -323,3 +330,42 @@ def _fallback(
         out.loc[idx, qnames] = merged[qnames].to_numpy()
         out.loc[idx, "source"] = f"weekly-aggregated(rho={rho:.2f})"
     return out
+
+
+def history_levels(dataset: SelloutDataset, freqs: Sequence[str] = FREQS) -> pd.DataFrame:
+    """Actuals of every hierarchy level for weeks, calendar months and quarters, whole periods only:
+    ``unique_id, level, freq, period, ds, y``. A month or quarter is whole when the data's weeks cover
+    all of its days (judged on the data's calendar, not per series, so a product launched mid-quarter
+    still adds its sales to the quarter and parents stay the sum of their children)."""
+    hierarchy = dataset.spec.hierarchy
+    if hierarchy is None:
+        raise ConfigError(
+            f"history_levels: data set {dataset.name!r} has no hierarchy in its spec. "
+            "Fix: give SelloutSpec(hierarchy=Hierarchy({...}))"
+        )
+    bad = [f for f in freqs if f not in FREQS]
+    if bad or not freqs:
+        raise ConfigError(f"history_levels: freqs must be a non-empty subset of {FREQS}, got {freqs}")
+    df = dataset.df
+    keys = df[["unique_id", *hierarchy.columns]].drop_duplicates("unique_id").astype(str)
+    weekly = _levels_wide(
+        df[["unique_id", "ds", "y"]].assign(unique_id=df["unique_id"].astype(str)), hierarchy, keys, ["y"]
+    )
+    ws = week_start(df["ds"])
+    dates = pd.Series(np.sort(df["ds"].unique()))
+    parts = []
+    if "W" in freqs:
+        parts.append(weekly.assign(freq="W", period=weekly["ds"].dt.strftime("%Y-%m-%d")))
+    for f in (f for f in freqs if f != "W"):
+        freq: Literal["M", "Q"] = "Q" if f == "Q" else "M"
+        calendar = pd.DataFrame({"unique_id": "all", "ds": dates, "y": 0.0})
+        cover = to_periods(calendar, freq, ["y"], ["unique_id"], week_start=ws)
+        whole = set(cover.loc[cover["coverage"] >= 1.0 - 1e-9, "period"])
+        per = to_periods(weekly, freq, ["y"], ["unique_id", "level"], week_start=ws)
+        per = per[per["period"].isin(whole)].rename(columns={"period_start": "ds"})
+        parts.append(per.assign(freq=freq))
+    out = pd.concat(parts, ignore_index=True)
+    order = {lv.name: i for i, lv in enumerate(hierarchy_levels(hierarchy))}
+    out = out.assign(_o=out["level"].map(order), _f=out["freq"].map({f: i for i, f in enumerate(FREQS)}))
+    out = out.sort_values(["_f", "_o", "unique_id", "ds"], kind="stable")
+    return out[["unique_id", "level", "freq", "period", "ds", "y"]].reset_index(drop=True)

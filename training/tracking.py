@@ -55,6 +55,13 @@ def setup(experiment: str) -> str:
     quiet_mlflow()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
+    outer = os.environ.get("MLFLOW_RUN_ID")
+    if outer:
+        # Under `mlflow run` the job logs into the run MLflow Projects opened: keep that run's experiment,
+        # or start_run() would try to resume the run in another experiment and fail.
+        exp_id = client.get_run(outer).info.experiment_id
+        mlflow.set_experiment(experiment_id=exp_id)
+        return str(exp_id)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         location = None

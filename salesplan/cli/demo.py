@@ -25,16 +25,23 @@ def next_quarter(day: pd.Timestamp) -> str:
 
 
 def run_demo(out: Path, seed: int, scale: str) -> None:
+    from salesplan.config import get_settings
     from salesplan.simulator import SimConfig, simulate
+    from training.batch_outputs import batch_weeks
 
     out.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(out / 'mlruns.db').resolve()}"
         os.environ.setdefault("SALESPLAN_ARTIFACT_ROOT", str((out / "mlartifacts").resolve()))
+    if not os.environ.get("SALESPLAN_DATABASE_URL"):  # proposals too stay in the demo's folder
+        os.environ["SALESPLAN_DATABASE_URL"] = f"sqlite:///{(out / 'salesplan.db').resolve()}"
+        get_settings.cache_clear()
 
     console.print(Rule("1. simulate"))
+    # planned prices and promotions through the end of the next quarter, so its targets rest on no assumption
+    horizon = batch_weeks(SimConfig().end_ts, 13)
     with progress(f"simulating a {scale} world (seed {seed})"):
-        world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
+        world = simulate(SimConfig(seed=seed, scale=scale, horizon=horizon))  # type: ignore[arg-type]
         world.write(out / "data", fmt="parquet")
     console.print(f"wrote the simulated world to {out / 'data'}", soft_wrap=True)
 
@@ -56,32 +63,40 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     _forecast(world, out, source)
     _deals_and_pipeline(crm, quarter, source)
     _funnel(crm, out)
+    _targets(crm, quarter, out)
 
 
 def _forecast(world: object, out: Path, source: str) -> None:
     from salesplan.cli.forecast import print_forecast_training
     from salesplan.simulator import SimulatedWorld
     from training.forecast_job import alive, train_forecast
-    from training.forecast_levels import forecast_all_levels
 
     assert isinstance(world, SimulatedWorld)
     console.print(Rule("3. train the sell-out forecaster (backtest, MLflow, gated against the champion)"))
-    with progress("backtesting and training the forecaster"):
-        result = train_forecast(world.sellout, h=13, n_origins=3, source=source)
+    with progress(
+        "backtesting and training the forecaster, forecasting every level to the next quarter's end"
+    ):
+        result = train_forecast(world.sellout, h=13, n_origins=3, source=source, future=world.future)
     print_forecast_training(result)
-    fc = result.model.predict(13, X_future=world.future)
-    levels = forecast_all_levels(fc, result.backtest, world.sellout)
+    if result.batch is None:
+        raise DataNotFoundError(f"the forecast job logged no batch forecast: {result.batch_status}")
+    levels = result.batch.forecast
     stamp = {"model": result.ref.name, "model_version": result.ref.version}
-    fc.assign(**stamp).to_parquet(out / "forecast.parquet")
+    bottom = levels[(levels["freq"] == "W") & (levels["level"] == result.batch.info["levels"][-1])]
+    bottom.assign(**stamp).to_parquet(out / "forecast.parquet")
     levels.assign(**stamp).to_parquet(out / "forecast_levels.parquet")
     n_live = alive(world.sellout.df)["unique_id"].nunique()
+    weeks = result.batch.info["horizon_weeks"]
     console.print(
-        f"forecast of the next 13 weeks for {n_live} live series → {out / 'forecast.parquet'}; every level "
-        f"of the hierarchy by week, month and quarter → {out / 'forecast_levels.parquet'}",
+        f"forecast of the next {weeks} weeks for {n_live} live series → {out / 'forecast.parquet'}; every "
+        f"level of the hierarchy by week, month and quarter → {out / 'forecast_levels.parquet'} (also logged "
+        "with the model as its batch forecast)",
         soft_wrap=True,
     )
     quarters = levels[(levels["freq"] == "Q") & levels["level"].isin(["total", "region"])]
-    table = Table(title="quarterly forecast (units; coverage = share of the quarter the 13 weeks reach)")
+    table = Table(
+        title=f"quarterly forecast (units; coverage = share of the quarter the {weeks} weeks reach)"
+    )
     for col in ("unit", "quarter", "coverage", "P10", "P50", "P90"):
         table.add_column(col, justify="left" if col in ("unit", "quarter") else "right")
     for _, r in quarters.iterrows():
@@ -135,3 +150,20 @@ def _funnel(crm: object, out: Path) -> None:
     html = funnel_report(fun, vel, productivity(crm), stalled=stalled(paths))
     (out / "funnel_report.html").write_text(html, encoding="utf-8")
     console.print(f"wrote {out / 'funnel_report.html'}", soft_wrap=True)
+
+
+def _targets(crm: object, quarter: str, out: Path) -> None:
+    from salesplan.cli.plan import make_request, propose
+
+    console.print(Rule(f"7. propose the targets of {quarter} (stored as drafts for review)"))
+    for by in (("region", "team", "rep"), ("region", "store")):
+        what = (
+            "bookings (won value) from the CRM and deal scores"
+            if "rep" in by
+            else "sell-out units from the batch forecast"
+        )
+        console.print(f"[bold]by {' → '.join(by)}[/]: {what}", soft_wrap=True)
+        request = make_request(
+            quarter=quarter, by=by, probability=0.6, method="blended", mode="probability", over_assignment=0.1
+        )
+        propose(request, out=out, author="demo", crm=crm if "rep" in by else None)  # type: ignore[arg-type]

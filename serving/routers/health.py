@@ -26,7 +26,6 @@ def ready(request: Request) -> Any:
     services = request.app.state.services
     checks = services.readiness()
     missing = [name for name, c in checks.items() if not c["ok"]]
-    body = {"status": "ready" if not missing else "not ready", "checks": checks}
     if missing:
         return JSONResponse(
             {
@@ -35,9 +34,9 @@ def ready(request: Request) -> Any:
                 "status": 503,
                 "detail": "not ready: " + "; ".join(f"{m}: {checks[m]['detail']}" for m in missing),
                 "instance": "/ready",
-                **body,
+                "checks": checks,
             },
             status_code=503,
             media_type=PROBLEM_JSON,
         )
-    return body
+    return {"status": "ready", "checks": checks}

@@ -1,20 +1,17 @@
-"""Model administration: which champions are loaded, and reload after retraining without a restart."""
+"""Model administration: which champions are loaded, and reload after retraining without a restart
+(the reload also re-reads the planning data and re-scores its open deals with the new deal champion)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from serving.auth import require
 from serving.deps import ServicesDep
-from serving.problems import PROBLEM_JSON, ProblemDetails
+from serving.routers._common import errors
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemDetails, "content": {PROBLEM_JSON: {}}} for code in (401, 403)
-}
 
 
 class ModelStatus(BaseModel):
@@ -26,11 +23,18 @@ class ModelStatus(BaseModel):
 
 
 class ReloadResult(BaseModel):
-    outcome: dict[str, str] = Field(examples=[{"salesplan-deals": "loaded version 3"}])
+    outcome: dict[str, str] = Field(
+        examples=[{"salesplan-deals": "loaded version 3", "planning_data": "loaded from /data/plan"}]
+    )
     models: dict[str, ModelStatus]
 
 
-@router.get("", dependencies=[require("models:admin")], responses=ERRORS, summary="Loaded champion models")
+@router.get(
+    "",
+    dependencies=[require("models:read")],
+    responses=errors(401, 403, 503),
+    summary="Loaded champion models",
+)
 def status(services: ServicesDep) -> dict[str, ModelStatus]:
     return {k: ModelStatus(**v) for k, v in services.models.status().items()}
 
@@ -38,11 +42,11 @@ def status(services: ServicesDep) -> dict[str, ModelStatus]:
 @router.post(
     "/reload",
     dependencies=[require("models:admin")],
-    responses=ERRORS,
-    summary="Reload champions from the registry",
+    responses=errors(401, 403, 413, 503),
+    summary="Reload champions and planning data",
 )
-def reload(services: ServicesDep) -> ReloadResult:
-    outcome = services.models.load_all()
+async def reload(services: ServicesDep) -> ReloadResult:
+    outcome = await run_in_threadpool(services.reload)
     return ReloadResult(
         outcome=outcome, models={k: ModelStatus(**v) for k, v in services.models.status().items()}
     )

@@ -1,0 +1,276 @@
+"""Forecasts of every hierarchy level by week, month and quarter (read from the forecast champion's batch
+outputs, loaded at start: no model runs per read) and what-if scenarios on price and promotion (these do
+run the champion, twice: baseline and scenario)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.concurrency import run_in_threadpool
+
+from models.forecast.whatif import what_if
+from salesplan.errors import ConfigError, NotFoundError
+from serving.auth import require
+from serving.deps import ServicesDep
+from serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
+from training.batch_outputs import QCOLS
+from training.tracking import FORECAST_MODEL
+
+router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"], dependencies=[require("forecasts:read")])
+
+Freq = Literal["W", "M", "Q"]
+MAX_IDS = 200
+UnitId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Level(BaseModel):
+    name: str = Field(examples=["region"])
+    units: list[str] = Field(examples=[["North", "South"]])
+
+
+class LevelsOut(BaseModel):
+    levels: list[Level]
+    freqs: list[str] = Field(examples=[["W", "M", "Q"]])
+    hierarchy: dict[str, list[str]] = Field(examples=[{"geo": ["region", "store"]}])
+    bottom: str = Field(examples=["store/product"], description="Level what-if scenarios take ids from")
+    first_week: str | None = Field(default=None, examples=["2026-11-30"])
+    last_week: str | None = Field(default=None, examples=["2027-03-29"])
+    model: ModelInfo
+
+
+class ForecastRow(BaseModel):
+    model_config = ConfigDict(extra="allow")  # q05 … q95, assumed_share
+
+    unique_id: str = Field(examples=["North"])
+    level: str = Field(examples=["region"])
+    freq: str = Field(examples=["M"])
+    period: str = Field(examples=["2027-01"])
+    ds: str = Field(examples=["2027-01-01"])
+    yhat: float = Field(examples=[1520.4])
+    coverage: float | None = Field(default=None, description="Share of the period inside the horizon")
+
+
+class HistoryRow(BaseModel):
+    unique_id: str
+    period: str
+    ds: str
+    y: float
+
+
+class ForecastsOut(BaseModel):
+    level: str
+    freq: Freq
+    rows: list[ForecastRow]
+    history: list[HistoryRow]
+    model: ModelInfo
+
+
+class WhatIfIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ids": ["S01/P001"],
+                    "start": "2026-12-07",
+                    "end": "2026-12-21",
+                    "promo": 1,
+                    "promo_depth": 0.2,
+                }
+            ]
+        },
+    )
+
+    ids: list[UnitId] = Field(min_length=1, max_length=MAX_IDS, description="Bottom-level unique_ids")
+    start: date = Field(description="First week (any day of it) of the scenario")
+    end: date = Field(description="Last week (any day of it) of the scenario")
+    price_change_pct: float | None = Field(default=None, gt=-100, le=500, description="e.g. -10 = 10 % cut")
+    price: float | None = Field(default=None, gt=0, le=1e9, description="Absolute price (one id only)")
+    promo: Literal[0, 1] = Field(default=0, description="1 puts the weeks on promotion")
+    promo_depth: float | None = Field(default=None, gt=0, lt=1, description="Discount of the promotion")
+
+    @model_validator(mode="after")
+    def _check(self) -> WhatIfIn:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.price is not None and self.price_change_pct is not None:
+            raise ValueError("give price_change_pct or price, not both")
+        if self.price is not None and len(self.ids) != 1:
+            raise ValueError("an absolute price applies to one id; use price_change_pct for several")
+        if self.promo_depth is not None and self.promo != 1:
+            raise ValueError("promo_depth needs promo = 1")
+        if self.price is None and self.price_change_pct is None and self.promo == 0:
+            raise ValueError("nothing changes: give price_change_pct, price or promo = 1")
+        return self
+
+
+class WhatIfRow(BaseModel):
+    unique_id: str
+    ds: str
+    baseline: float
+    scenario: float
+    diff: float
+    changed: bool = Field(description="False for promotion-group siblings (cannibalisation)")
+
+
+class WhatIfSummary(BaseModel):
+    baseline: float = Field(description="Units of the chosen ids over the scenario weeks")
+    scenario: float
+    lift_pct: float | None
+    siblings_diff: float = Field(description="Units the siblings gain (+) or lose (−) over those weeks")
+
+
+class WhatIfOut(BaseModel):
+    rows: list[WhatIfRow]
+    summary: WhatIfSummary
+    weeks: list[str]
+    model: ModelInfo
+
+
+@router.get("/levels", responses=errors(*AUTH_ERRORS), summary="Hierarchy levels and their units")
+def levels(services: ServicesDep) -> LevelsOut:
+    batch = services.models.batch()
+    fc = batch.forecast
+    info = dict(batch.info)
+    order = list(info.get("levels") or dict.fromkeys(fc["level"]))
+    units = fc.groupby("level", sort=False)["unique_id"].unique()
+    return LevelsOut(
+        levels=[Level(name=lv, units=sorted(map(str, units[lv]))) for lv in order if lv in units.index],
+        freqs=[f for f in ("W", "M", "Q") if f in set(fc["freq"])],
+        hierarchy={k: list(v) for k, v in (info.get("hierarchy") or {}).items()},
+        bottom=order[-1],
+        first_week=info.get("first_week"),
+        last_week=info.get("last_week"),
+        model=ModelInfo.of(batch.ref),
+    )
+
+
+@router.get("", responses=errors(404, *AUTH_ERRORS), summary="Forecast and actuals of units of one level")
+def forecasts(
+    services: ServicesDep,
+    level: Annotated[str, Query(min_length=1, max_length=64, examples=["region"])] = "total",
+    ids: Annotated[
+        str | None,
+        Query(max_length=20_000, description="Comma-separated unit ids; default all", examples=["North"]),
+    ] = None,
+    freq: Annotated[Freq, Query()] = "W",
+    start: Annotated[date | None, Query(description="Periods starting on or after")] = None,
+    end: Annotated[date | None, Query(description="Periods starting on or before")] = None,
+) -> ForecastsOut:
+    batch = services.models.batch()
+    fc, hist = batch.forecast, batch.history
+    known_levels = list(dict.fromkeys(fc["level"]))
+    if level not in known_levels:
+        raise ConfigError(f"level {level!r} is not one of {known_levels}")
+    fc = fc[(fc["level"] == level) & (fc["freq"] == freq)]
+    hist = hist[(hist["level"] == level) & (hist["freq"] == freq)]
+    units = set(map(str, fc["unique_id"]))
+    wanted = [i.strip() for i in ids.split(",") if i.strip()] if ids else sorted(units)
+    if len(wanted) > MAX_IDS:
+        raise ConfigError(
+            f"{len(wanted)} units asked at level {level!r}; ask for at most {MAX_IDS} (ids=...)"
+        )
+    missing = [i for i in wanted if i not in units]
+    if missing:
+        raise NotFoundError(
+            f"unit(s) {missing[:10]} not at level {level!r}; GET /api/v1/forecasts/levels lists them"
+        )
+    fc, hist = fc[fc["unique_id"].isin(wanted)], hist[hist["unique_id"].isin(wanted)]
+    if start is not None:
+        fc, hist = fc[fc["ds"] >= pd.Timestamp(start)], hist[hist["ds"] >= pd.Timestamp(start)]
+    if end is not None:
+        fc, hist = fc[fc["ds"] <= pd.Timestamp(end)], hist[hist["ds"] <= pd.Timestamp(end)]
+    cols = ["unique_id", "level", "freq", "period", "ds", "yhat", *QCOLS, "coverage", "assumed_share"]
+    return ForecastsOut(
+        level=level,
+        freq=freq,
+        rows=[ForecastRow(**r) for r in records(fc.sort_values(["unique_id", "ds"]), cols)],
+        history=[
+            HistoryRow(**r)
+            for r in records(hist.sort_values(["unique_id", "ds"]), ["unique_id", "period", "ds", "y"])
+        ],
+        model=ModelInfo.of(batch.ref),
+    )
+
+
+def _weeks(grid: pd.DatetimeIndex, start: date, end: date) -> list[pd.Timestamp]:
+    """Forecast weeks whose 7 days touch [start, end]."""
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    weeks = [w for w in grid if w <= hi and w + pd.Timedelta(days=6) >= lo]
+    if not weeks:
+        raise ConfigError(
+            f"{start} .. {end} is outside the forecast horizon {grid.min().date()} .. "
+            f"{(grid.max() + pd.Timedelta(days=6)).date()}; pick weeks inside it"
+        )
+    return weeks
+
+
+def _run_what_if(body: WhatIfIn, services: Any) -> WhatIfOut:
+    batch = services.models.batch()
+    model = services.models.get(FORECAST_MODEL)
+    if batch.future is None:
+        raise NotFoundError(f"the batch of {FORECAST_MODEL} v{batch.ref.version} has no future regressors")
+    X = batch.future.drop(columns=["assumed"], errors="ignore").assign(ds=lambda d: pd.to_datetime(d["ds"]))
+    grid = pd.DatetimeIndex(sorted(X["ds"].unique()))
+    weeks = _weeks(grid, body.start, body.end)
+    known = set(map(str, X["unique_id"]))
+    unknown = [i for i in body.ids if i not in known]
+    if unknown:
+        raise NotFoundError(
+            f"unique_id(s) {unknown[:10]} are not forecast bottom series; see /forecasts/levels"
+        )
+    price_change = None if body.price_change_pct is None else body.price_change_pct / 100
+    if body.price is not None:
+        now = X[(X["unique_id"] == body.ids[0]) & X["ds"].isin(weeks)]["price"].mean()
+        price_change = body.price / float(now) - 1
+    out = what_if(
+        model.estimator,
+        len(grid),
+        X,
+        body.ids,
+        price_change=price_change,
+        promo_weeks=weeks if body.promo == 1 else None,
+        promo_depth=body.promo_depth,
+        weeks=weeks if price_change is not None else None,
+    )
+    out = out[out["ds"].isin(weeks)].sort_values(
+        ["changed", "unique_id", "ds"], ascending=[False, True, True]
+    )
+    mine = out[out["changed"]]
+    base, scen = float(mine["baseline"].sum()), float(mine["scenario"].sum())
+    return WhatIfOut(
+        rows=[
+            WhatIfRow(
+                unique_id=str(r["unique_id"]),
+                ds=str(r["ds"]),
+                baseline=r["baseline"],
+                scenario=r["scenario"],
+                diff=r["scenario"] - r["baseline"],
+                changed=bool(r["changed"]),
+            )
+            for r in records(out, ["unique_id", "ds", "baseline", "scenario", "changed"])
+        ],
+        summary=WhatIfSummary(
+            baseline=base,
+            scenario=scen,
+            lift_pct=(scen / base - 1) * 100 if base > 0 else None,
+            siblings_diff=float(
+                (out.loc[~out["changed"], "scenario"] - out.loc[~out["changed"], "baseline"]).sum()
+            ),
+        ),
+        weeks=[w.date().isoformat() for w in weeks],
+        model=ModelInfo.of(model.ref),
+    )
+
+
+@router.post(
+    "/what-if",
+    responses=errors(400, 404, 413, *AUTH_ERRORS),
+    summary="Forecast under a price/promotion change",
+)
+async def post_what_if(body: WhatIfIn, services: ServicesDep) -> WhatIfOut:
+    return await run_in_threadpool(_run_what_if, body, services)

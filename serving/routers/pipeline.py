@@ -1,0 +1,103 @@
+"""Weighted pipeline of a quarter from the open deals of the planning data, scored once with the deal
+champion: expected won value, its P10–P90 range and the Commit / Best case / Pipeline split."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from planning.funnel import data_end
+from planning.pipeline import weighted_pipeline
+from serving.auth import require
+from serving.deps import ServicesDep
+from serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
+
+router = APIRouter(prefix="/api/v1", tags=["pipeline"], dependencies=[require("pipeline:read")])
+
+QUARTER_PATTERN = r"^\d{4}Q[1-4]$"
+PipelineCut = Literal["total", "region", "team", "rep", "product"]
+ROW_COLUMNS = [
+    "n_deals", "pipeline_value", "expected_value", "q10", "q50", "q90", "commit_value",
+    "best_case_value", "pipeline_rest_value", "commit_expected", "best_case_expected", "method",
+]  # fmt: skip
+
+
+class PipelineRow(BaseModel):
+    """One group; its key column is named after the cut (``region``, ``team``, ``rep_id``, ``product``),
+    or ``group`` = "total"."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"region": "North", "n_deals": 41, "pipeline_value": 812000.0, "expected_value": 301500.0,
+                 "q10": 220000.0, "q50": 300000.0, "q90": 385000.0, "commit_value": 250000.0,
+                 "best_case_value": 310000.0, "pipeline_rest_value": 252000.0, "commit_expected": 190000.0,
+                 "best_case_expected": 80000.0, "method": "monte_carlo"}
+            ]
+        },
+    )  # fmt: skip
+
+    n_deals: int
+    pipeline_value: float = Field(description="Σ amount of the open deals expected to close in the quarter")
+    expected_value: float = Field(description="Σ p_win × amount")
+    q10: float | None = None
+    q50: float | None = None
+    q90: float | None = None
+    commit_value: float | None = Field(default=None, description="Σ amount of deals with p_win ≥ 0.7")
+    best_case_value: float | None = Field(
+        default=None, description="Σ amount of deals with 0.4 ≤ p_win < 0.7"
+    )
+    pipeline_rest_value: float | None = None
+    commit_expected: float | None = None
+    best_case_expected: float | None = None
+    method: str | None = Field(
+        default=None, examples=["monte_carlo"], description="How q10–q90 were computed"
+    )
+
+
+class PipelineOut(BaseModel):
+    quarter: str = Field(examples=["2027Q1"])
+    by: PipelineCut = Field(examples=["region"])
+    as_of: str = Field(examples=["2026-11-23"], description="Date of the CRM data the deals were scored at")
+    rows: list[PipelineRow]
+    model: ModelInfo
+
+
+def next_quarter(day: pd.Timestamp) -> str:
+    return str(pd.Timestamp(day).to_period("Q") + 1)
+
+
+@router.get(
+    "/pipeline", responses=errors(*AUTH_ERRORS), summary="Weighted pipeline of a quarter, in total or by cut"
+)
+async def pipeline(
+    services: ServicesDep,
+    quarter: Annotated[
+        str | None,
+        Query(
+            pattern=QUARTER_PATTERN, examples=["2027Q1"], description="Default: the quarter after the data"
+        ),
+    ] = None,
+    by: Annotated[PipelineCut, Query(description="Split of the rows")] = "total",
+) -> PipelineOut:
+    data = services.planning_data()
+    crm, scores = data.need("crm"), data.need("deal_scores")
+    assert data.scores_ref is not None
+    as_of = data_end(crm)
+    q = quarter or next_quarter(as_of)
+    cut = None if by == "total" else by
+    table = await run_in_threadpool(weighted_pipeline, scores, q, by=cut)
+    keys = ["group"] if cut is None else ["rep_id" if cut == "rep" else cut]
+    rows: list[dict[str, Any]] = records(table, [*keys, *ROW_COLUMNS])
+    return PipelineOut(
+        quarter=q,
+        by=by,
+        as_of=as_of.date().isoformat(),
+        rows=[PipelineRow(**r) for r in rows],
+        model=ModelInfo.of(data.scores_ref),
+    )

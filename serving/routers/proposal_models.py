@@ -1,0 +1,152 @@
+"""Request and response bodies of the target-proposal endpoints, and the mapping from stored proposals.
+
+A stored proposal's ``parameters`` JSON holds ``{"request": <what the planner asked>, "summary": <company
+target, slider curve, fairness, measure, months>}``: the summary is computed once at creation (it needs the
+models) and read back unchanged, so GET never re-runs the planner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.db.records import ProposalHeader, StoredProposal
+from serving.routers._common import ModelInfo
+
+Status = Literal["draft", "approved", "rejected"]
+UNIT_ID = Field(min_length=1, max_length=200)
+
+
+class ProposalRowOut(BaseModel):
+    level: str = Field(examples=["region"])
+    unit_id: str = Field(examples=["North"])
+    parent_id: str | None = Field(default=None, examples=["total"])
+    target: float = Field(examples=[152000.0])
+    forecast_q50: float | None = Field(default=None, examples=[140000.0])
+    p_hit: float | None = Field(default=None, examples=[0.6], description="P(actual ≥ target) when proposed")
+    last_period_actual: float | None = Field(default=None, examples=[131000.0])
+    phasing: dict[str, float] = Field(
+        default_factory=dict, examples=[{"2027-01": 50000.0, "2027-02": 49000.0, "2027-03": 53000.0}]
+    )
+    overridden: bool = False
+
+
+class CompanyTarget(BaseModel):
+    unit_id: str = Field(examples=["total"])
+    mode: str = Field(examples=["probability"])
+    target: float = Field(examples=[610000.0])
+    p_hit: float | None = Field(examples=[0.6], description="null after an override it cannot be priced for")
+    forecast_q50: float = Field(examples=[590000.0])
+    last_period_actual: float | None = None
+
+
+class CurvePoint(BaseModel):
+    p_hit: float = Field(examples=[0.6])
+    target: float = Field(examples=[610000.0])
+
+
+class ProposalHeaderOut(BaseModel):
+    id: str = Field(examples=["0b6f7c1e-2f55-4a8e-9d0c-1d2e3f4a5b6c"])
+    quarter: str = Field(examples=["2027Q1"])
+    method: str = Field(examples=["blended"])
+    status: Status
+    version: int = Field(examples=[1], description="Send it back with PATCH/approve/reject (optimistic lock)")
+    author: str = Field(examples=["north-planning"])
+    created_at: datetime
+    updated_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    note: str | None = None
+    parameters: dict[str, Any] = Field(description="What the planner asked for")
+    plan: dict[str, Any] = Field(default_factory=dict, description="Settings and facts the engine used")
+    input_models: dict[str, Any] = Field(description="Model versions the numbers came from")
+    model: ModelInfo | None = Field(default=None, description="The main model behind the numbers")
+
+
+class ProposalOut(ProposalHeaderOut):
+    measure: str | None = Field(default=None, examples=["units"], description="units or won_value")
+    months: list[str] = Field(default_factory=list, examples=[["2027-01", "2027-02", "2027-03"]])
+    company: CompanyTarget | None = None
+    curve: list[CurvePoint] = Field(default_factory=list, description="Top target for each P(hit)")
+    fairness: dict[str, Any] = Field(default_factory=dict, description="Spread of target vs potential")
+    rows: list[ProposalRowOut]
+
+
+class ProposalList(BaseModel):
+    items: list[ProposalHeaderOut]
+    total: int = Field(examples=[12])
+    limit: int = Field(examples=[50])
+    offset: int = Field(examples=[0])
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 1}]})
+
+    version: int = Field(ge=1, le=2**31 - 1, description="The version you read")
+
+
+class RejectIn(VersionIn):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"version": 1, "reason": "too aggressive in South"}]}
+    )
+
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+def _model(input_models: dict[str, Any]) -> ModelInfo | None:
+    for name, info in input_models.items():
+        if isinstance(info, dict) and info.get("version") is not None and info.get("run_id"):
+            return ModelInfo(name=name, version=str(info["version"]), run_id=str(info["run_id"]))
+    return None
+
+
+def header_out(h: ProposalHeader) -> ProposalHeaderOut:
+    return ProposalHeaderOut(
+        id=h.id,
+        quarter=h.quarter,
+        method=h.method,
+        status=h.status,
+        version=h.version,
+        author=h.author,
+        created_at=h.created_at,
+        updated_at=h.updated_at,
+        approved_by=h.approved_by,
+        approved_at=h.approved_at,
+        note=h.note,
+        parameters=dict(h.parameters.get("request", h.parameters)),
+        plan=dict(h.parameters.get("plan") or {}),
+        input_models=h.input_models,
+        model=_model(h.input_models),
+    )
+
+
+def proposal_out(p: StoredProposal) -> ProposalOut:
+    summary: dict[str, Any] = dict(p.parameters.get("summary") or {})
+    company = dict(summary.get("company") or {})
+    root = next((r for r in p.rows if r.parent_id is None), None)
+    if company and root is not None and root.unit_id == company.get("unit_id"):
+        # a planner may have overridden the top unit since: the stored row is the truth
+        company.update(target=float(root.target), p_hit=root.p_hit)
+    return ProposalOut(
+        **header_out(p.header).model_dump(),
+        measure=summary.get("measure"),
+        months=list(summary.get("months") or []),
+        company=CompanyTarget(**company) if company else None,
+        curve=[CurvePoint(**c) for c in summary.get("curve") or []],
+        fairness=dict(summary.get("fairness") or {}),
+        rows=[
+            ProposalRowOut(
+                level=r.level,
+                unit_id=r.unit_id,
+                parent_id=r.parent_id,
+                target=float(r.target),
+                forecast_q50=None if r.forecast_q50 is None else float(r.forecast_q50),
+                p_hit=r.p_hit,
+                last_period_actual=None if r.last_period_actual is None else float(r.last_period_actual),
+                phasing=dict(r.phasing),
+                overridden=r.overridden,
+            )
+            for r in p.rows
+        ],
+    )

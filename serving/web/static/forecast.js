@@ -1,0 +1,127 @@
+// Forecast page: hierarchy level + units + period → actuals and the P10–P90 fan; price/promo what-if.
+"use strict";
+
+(() => {
+  const { $, el, get, post, busy, fmt } = SP;
+  let levels = [];
+
+  function fillUnits(levelName) {
+    const level = levels.find((l) => l.name === levelName);
+    const units = level ? level.units : [];
+    $("#fc-units").replaceChildren(...units.map((u, i) => el("option", { value: u, selected: i < 3 }, u)));
+  }
+
+  function bottomLevel() {
+    // The bottom of the hierarchy is the level with the most units (product × store for sell-out).
+    return levels.reduce((best, l) => (!best || l.units.length > best.units.length ? l : best), null);
+  }
+
+  function addWeeks(iso, n) {
+    const d = new Date(`${iso}T00:00:00Z`);
+    d.setUTCDate(d.getUTCDate() + 7 * n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  async function showForecast(button) {
+    const ids = Array.from($("#fc-units").selectedOptions).map((o) => o.value);
+    const level = $("#fc-level").value;
+    const freq = $("#fc-freq").value;
+    if (!ids.length) {
+      SP.showProblem($("#fc-error"), { title: "Pick a unit", detail: "select at least one unit of the level" });
+      return;
+    }
+    await busy($("#fc-section"), button, $("#fc-error"), async () => {
+      const data = await get("/api/v1/forecasts", { level, ids, freq });
+      const series = ids.map((id) => ({
+        name: id,
+        history: data.history.filter((r) => r.unique_id === id),
+        // partial periods (the horizon covers only part of them) would look like a collapse: table only
+        forecast: data.rows.filter((r) => r.unique_id === id && !(r.coverage < 0.999)),
+      }));
+      const names = { W: "weekly", M: "monthly", Q: "quarterly" };
+      Charts.fan($("#fc-chart"), series, `${level}: actuals and ${names[freq]} forecast`);
+      $("#fc-model").textContent = modelText(data.model);
+      const tbody = $("#fc-table tbody");
+      tbody.replaceChildren(...data.rows.slice(0, 60).map((r) => el("tr", {},
+        el("td", {}, r.unique_id),
+        el("td", {}, r.coverage < 0.999 ? `${r.period || r.ds} (partial: ${Math.round(r.coverage * 100)} % of the period)` : (r.period || r.ds)),
+        el("td", { class: "num" }, fmt(r.q10)), el("td", { class: "num" }, fmt(r.q50 ?? r.yhat)),
+        el("td", { class: "num" }, fmt(r.q90)))));
+      $("#fc-table").hidden = !data.rows.length;
+    });
+  }
+
+  async function runWhatIf(button) {
+    const ids = Array.from($("#wi-ids").selectedOptions).map((o) => o.value);
+    if (!ids.length) {
+      SP.showProblem($("#wi-error"), { title: "Pick products", detail: "select at least one product × store" });
+      return;
+    }
+    const body = { ids, start: $("#wi-start").value, end: $("#wi-end").value, promo: Number($("#wi-promo").value) };
+    const price = $("#wi-price").value;
+    if (price !== "") body.price_change_pct = Number(price);
+    const depth = $("#wi-depth").value;
+    if (depth !== "") body.promo_depth = Number(depth) / 100;
+    await busy($("#wi-section"), button, $("#wi-error"), async () => {
+      const data = await post("/api/v1/forecasts/what-if", body);
+      const s = data.summary;
+      const units = (v) => fmt(v, Math.abs(v) < 100 ? 2 : 0); // slow sellers: keep the decimals
+      $("#wi-summary").replaceChildren(
+        kpi("Baseline units", units(s.baseline)), kpi("Scenario units", units(s.scenario)),
+        kpi("Difference", `${s.scenario - s.baseline >= 0 ? "+" : ""}${units(s.scenario - s.baseline)}`),
+        kpi("Lift", s.lift_pct === null || s.lift_pct === undefined ? "–" : `${s.lift_pct >= 0 ? "+" : ""}${Number(s.lift_pct).toFixed(1)} %`),
+        kpi("Other products in the promotion group", `${s.siblings_diff >= 0 ? "+" : ""}${units(s.siblings_diff)}`));
+      const byDs = new Map();
+      for (const r of data.rows.filter((row) => row.changed !== false)) {
+        const acc = byDs.get(r.ds) || { baseline: 0, scenario: 0 };
+        acc.baseline += r.baseline; acc.scenario += r.scenario;
+        byDs.set(r.ds, acc);
+      }
+      const ds = Array.from(byDs.keys()).sort();
+      Charts.lines($("#wi-chart"), [
+        { name: "Baseline", x: ds, y: ds.map((d) => byDs.get(d).baseline) },
+        { name: "Scenario", x: ds, y: ds.map((d) => byDs.get(d).scenario) },
+        { name: "Difference", x: ds, y: ds.map((d) => byDs.get(d).scenario - byDs.get(d).baseline), dash: "dot" },
+      ], { title: "What-if: units per week", yTitle: "units" });
+    });
+  }
+
+  function modelText(m) {
+    return m ? `Model ${m.name} version ${m.version} (run ${String(m.run_id).slice(0, 8)})` : "";
+  }
+
+  function kpi(label, value) {
+    return el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, label), el("span", { class: "kpi-value" }, value));
+  }
+
+  SP.page(async () => {
+    $("#fc-level").addEventListener("change", (e) => fillUnits(e.target.value));
+    $("#fc-form").addEventListener("submit", (e) => { e.preventDefault(); showForecast($("#fc-show")); });
+    $("#wi-form").addEventListener("submit", (e) => { e.preventDefault(); runWhatIf($("#wi-run")); });
+    await busy($("#fc-section"), $("#fc-show"), $("#fc-error"), async () => {
+      const data = await get("/api/v1/forecasts/levels");
+      levels = data.levels;
+      $("#fc-level").replaceChildren(...levels.map((l) => el("option", { value: l.name }, `${l.name} (${l.units.length})`)));
+      const start = levels.find((l) => l.name === "region") || levels[0];
+      if (start) { $("#fc-level").value = start.name; fillUnits(start.name); }
+      const bottom = levels.find((l) => l.name === data.bottom) || bottomLevel();
+      if (data.first_week) {
+        for (const id of ["#wi-start", "#wi-end"]) {
+          $(id).min = data.first_week;
+          if (data.last_week) $(id).max = data.last_week;
+        }
+        $("#wi-start").value = data.first_week;
+        const end = addWeeks(data.first_week, 3);
+        $("#wi-end").value = data.last_week && end > data.last_week ? data.last_week : end;
+      }
+      $("#fc-model").textContent = modelText(data.model);
+      if (bottom) {
+        $("#wi-ids").replaceChildren(...bottom.units.map((u, i) => el("option", { value: u, selected: i === 0 }, u)));
+      }
+      if (data.freqs) {
+        for (const o of Array.from($("#fc-freq").options)) o.disabled = !data.freqs.includes(o.value);
+      }
+    });
+    if (levels.length) await showForecast($("#fc-show"));
+  });
+})();

@@ -1,0 +1,181 @@
+// Renders one target proposal: header, company target, fairness, and the allocation tree with editable
+// targets (drafts, proposals:write) and monthly phasing. Kept apart from targets.js to keep both small.
+"use strict";
+
+const ProposalView = (() => {
+  const { $, el, fmt, pct, can } = SP;
+
+  // Rows in tree order (parent, then its children), with their depth; roots are rows whose parent is absent.
+  function treeOrder(rows) {
+    const ids = new Set(rows.map((r) => r.unit_id));
+    const kids = new Map();
+    for (const r of rows) {
+      const p = r.parent_id && ids.has(r.parent_id) ? r.parent_id : null;
+      if (!kids.has(p)) kids.set(p, []);
+      kids.get(p).push(r);
+    }
+    const out = [];
+    const walk = (parent, depth) => {
+      const list = (kids.get(parent) || []).slice().sort((a, b) => String(a.unit_id).localeCompare(String(b.unit_id)));
+      for (const r of list) { out.push({ row: r, depth }); walk(r.unit_id, depth + 1); }
+    };
+    walk(null, 0);
+    return { out, kids };
+  }
+
+  function childSum(kids, unitId) {
+    const list = kids.get(unitId);
+    return list && list.length ? list.reduce((s, r) => s + r.target, 0) : null;
+  }
+
+  function header(p) {
+    const by = (p.parameters && p.parameters.by) || [];
+    const when = new Date(p.created_at).toLocaleString();
+    const parts = [
+      el("span", { class: `badge status-${p.status}`, id: "p-status" }, p.status),
+      ` ${p.quarter} · ${by.join(" → ")} · ${p.method} · version `, el("span", { id: "p-version" }, String(p.version)),
+      ` · by ${p.author}, ${when}`,
+    ];
+    if (p.approved_by) parts.push(` · ${p.status} by ${p.approved_by}`);
+    if (p.model) parts.push(` · model ${p.model.name} v${p.model.version}`);
+    if (p.note) parts.push(el("br"), el("em", {}, p.note));
+    return parts;
+  }
+
+  function kpis(p) {
+    const out = [];
+    const c = p.company;
+    const unit = p.measure === "won_value" ? "won value" : "units";
+    if (c) {
+      out.push(kpi("Company target", `${fmt(c.target)} ${unit}`, "p-company"));
+      out.push(kpi("Probability to hit", pct(c.p_hit)));
+      out.push(kpi("Forecast median", fmt(c.forecast_q50)));
+      const plan = p.plan || {};
+      if (c.last_period_actual !== null && c.last_period_actual !== undefined) {
+        out.push(kpi(`Actual ${plan.last_period || "last period"}`, fmt(c.last_period_actual)));
+      }
+      if (typeof plan.last_year_actual === "number") out.push(kpi("Same quarter last year", fmt(plan.last_year_actual)));
+    }
+    return out;
+  }
+
+  function kpi(label, value, id) {
+    return el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, label),
+      el("span", { class: "kpi-value", id }, value));
+  }
+
+  // The stored fairness summary is computed when the proposal is created; overrides change the leaf targets,
+  // so the figures are recomputed here from the current rows with the same definitions as
+  // planning/fairness.py (potential per leaf from the stored summary, else its forecast median).
+  function liveFairness(p) {
+    const f = p.fairness || {};
+    const parents = new Set(p.rows.map((r) => r.parent_id));
+    const potential = new Map((f.per_unit || []).map((u) => [u.unit_id, u.potential]));
+    const leaves = p.rows.filter((r) => !parents.has(r.unit_id));
+    if (!leaves.length) return { summary: f, ratio: new Map() };
+    const ratio = new Map();
+    let quota = 0, pot = 0, above = 0, aboveN = 0;
+    for (const r of leaves) {
+      const v = potential.has(r.unit_id) ? potential.get(r.unit_id) : r.forecast_q50;
+      quota += r.target; pot += v || 0;
+      if (v > 0) ratio.set(r.unit_id, r.target / v);
+      if (r.forecast_q50 !== null && r.forecast_q50 !== undefined) { aboveN += 1; above += r.target > r.forecast_q50 ? 1 : 0; }
+    }
+    const x = Array.from(ratio.values()).sort((a, b) => a - b);
+    const n = x.length, sum = x.reduce((a, b) => a + b, 0), mean = n ? sum / n : NaN;
+    const gini = n && sum > 0 ? x.reduce((acc, v, i) => acc + (2 * (i + 1) - n - 1) * v, 0) / (n * sum) : NaN;
+    const sd = n ? Math.sqrt(x.reduce((acc, v) => acc + (v - mean) ** 2, 0) / n) : NaN;
+    const summary = { units: leaves.length, gini, cv: mean > 0 ? sd / mean : NaN,
+      share_above_p50: aboveN ? above / aboveN : NaN, max_min_ratio: n && x[0] > 0 ? x[n - 1] / x[0] : NaN,
+      quota, potential: pot };
+    return { summary, ratio };
+  }
+
+  // Fairness of the leaf split: spread of target / potential.
+  function fairness(f) {
+    if (!f || !Object.keys(f).length) return [];
+    const names = { units: "Units", gini: "Gini of target / potential", cv: "CV of target / potential",
+      share_above_p50: "Share above own median", max_min_ratio: "Max / min ratio", quota: "Σ leaf targets",
+      potential: "Σ leaf potential" };
+    const items = [];
+    for (const [k, v] of Object.entries(names)) {
+      const x = f[k];
+      if (typeof x !== "number" || Number.isNaN(x)) continue;
+      const shown = k === "share_above_p50" ? pct(x) : ["units", "quota", "potential"].includes(k) ? fmt(x) : fmt(x, 3);
+      items.push(el("li", {}, el("span", {}, v), " ", el("strong", {}, shown)));
+    }
+    return items.length ? [el("h3", {}, "Fairness"), el("ul", { class: "inline-list", id: "p-fairness-list" }, items)] : [];
+  }
+
+  function table(p, editable, onEdit) {
+    const months = p.months && p.months.length ? p.months : Object.keys((p.rows[0] || {}).phasing || {});
+    const { out, kids } = treeOrder(p.rows);
+    const { ratio } = liveFairness(p);
+    // children are set to sum to their parent × (1 + over-assignment), at every level
+    const over = Number(((p.plan || {}).over_assignment ?? (p.parameters || {}).over_assignment) || 0);
+    const head = el("tr", {},
+      el("th", { scope: "col" }, "Unit"), el("th", { scope: "col" }, "Level"),
+      el("th", { scope: "col", class: "num" }, "Target"), el("th", { scope: "col", class: "num",
+        title: `Children sum to the parent × (1 + over-assignment ${pct(over)})` }, `Σ children (= target × ${(1 + over).toFixed(2)})`),
+      el("th", { scope: "col", class: "num" }, "Forecast median"), el("th", { scope: "col", class: "num" }, "P(hit)"),
+      el("th", { scope: "col", class: "num" }, `Actual ${(p.plan || {}).last_period || "last period"}`),
+      el("th", { scope: "col", class: "num", title: "Target divided by the unit's potential (fairness)" }, "Target / potential"),
+      ...months.map((m) => el("th", { scope: "col", class: "num" }, m)));
+    const body = out.map(({ row, depth }) => {
+      const sum = childSum(kids, row.unit_id);
+      const want = row.target * (1 + over);
+      const ok = sum === null || Math.abs(sum - want) <= Math.max(0.05, 1e-6 * Math.abs(want));
+      const target = editable
+        ? el("input", { type: "number", step: "any", min: "0", value: String(Math.round(row.target * 100) / 100),
+          class: "target-input", "data-unit": row.unit_id, "data-original": String(row.target),
+          "aria-label": `Target for ${row.unit_id}`, oninput: onEdit })
+        : el("span", {}, fmt(row.target));
+      return el("tr", { "data-unit": row.unit_id, "data-level": row.level, "data-parent": row.parent_id, class: row.overridden ? "overridden" : null },
+        el("th", { scope: "row", style: `padding-left:${0.5 + depth * 1.2}rem` }, row.unit_id,
+          row.overridden ? el("span", { class: "badge fixed", title: "Set by a planner" }, "fixed") : null),
+        el("td", {}, row.level),
+        el("td", { class: "num", "data-target": String(row.target) }, target),
+        el("td", { class: `num ${ok ? "" : "bad"}`, "data-children-sum": sum === null ? "" : String(sum) },
+          sum === null ? "" : `${fmt(sum)}${ok ? " ✓" : " ≠"}`),
+        el("td", { class: "num" }, fmt(row.forecast_q50)),
+        el("td", { class: "num" }, pct(row.p_hit)),
+        el("td", { class: "num" }, fmt(row.last_period_actual)),
+        el("td", { class: "num" }, ratio.has(row.unit_id) ? fmt(ratio.get(row.unit_id), 2) : ""),
+        ...months.map((m) => el("td", { class: "num" }, fmt((row.phasing || {})[m]))));
+    });
+    return { head, body };
+  }
+
+  function render(p, onEdit) {
+    const editable = p.status === "draft" && can("proposals:write");
+    $("#prop-section").hidden = false;
+    $("#prop-section").dataset.proposalId = p.id;
+    $("#prop-header").replaceChildren(...header(p));
+    $("#prop-kpis").replaceChildren(...kpis(p));
+    $("#prop-fairness").replaceChildren(...fairness(liveFairness(p).summary));
+    const { head, body } = table(p, editable, onEdit);
+    $("#p-table thead").replaceChildren(head);
+    $("#p-table tbody").replaceChildren(...body);
+    $("#p-apply").hidden = !editable;
+    $("#p-reset").hidden = !editable;
+    $("#p-hint").hidden = !editable;
+    $("#p-apply").disabled = true;
+    $("#p-reset").disabled = true;
+    const draft = p.status === "draft";
+    $("#p-approve").hidden = !(draft && can("proposals:approve"));
+    for (const n of SP.$$("[data-perm='proposals:reject']")) n.hidden = !(draft && can("proposals:reject"));
+  }
+
+  function edits() {
+    const out = {};
+    for (const input of SP.$$(".target-input")) {
+      const v = input.valueAsNumber;
+      const orig = Number(input.dataset.original);
+      if (!Number.isNaN(v) && Math.abs(v - orig) > 0.005) out[input.dataset.unit] = v;
+    }
+    return out;
+  }
+
+  return { render, edits, treeOrder };
+})();
+window.ProposalView = ProposalView;

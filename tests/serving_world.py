@@ -1,0 +1,93 @@
+"""A small simulated world for the API tests: planning data written to disk and both champions trained
+into a throw-away MLflow store, built once per test process (training takes about a minute) and shared by
+tests/test_serving_api.py, tests/test_schemathesis.py and tests/test_serving_pg.py."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from salesplan.simulator import SimConfig, simulate
+from serving.db.repository import ApiKeyRepository
+from serving.settings import ServingSettings
+
+ROLES = ("planner", "crm", "analyst", "admin")
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    plan: Path
+    tracking_uri: str
+    artifact_root: Path
+
+
+@contextmanager
+def mlflow_env(world: World) -> Iterator[None]:
+    """Point MLflow at the world's store for the duration (the service reads it at start and reload)."""
+    old = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "SALESPLAN_ARTIFACT_ROOT")}
+    os.environ["MLFLOW_TRACKING_URI"] = world.tracking_uri
+    os.environ["SALESPLAN_ARTIFACT_ROOT"] = str(world.artifact_root)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def world_dir(tmp_path_factory: object) -> Path:
+    """Where the world lives: ``SALESPLAN_TEST_SERVING_WORLD`` (kept between runs, for quick iteration on
+    the API) or the session's temporary folder."""
+    kept = os.environ.get("SALESPLAN_TEST_SERVING_WORLD")
+    if kept:
+        return Path(kept)
+    return Path(tmp_path_factory.getbasetemp()) / "serving-world"  # type: ignore[attr-defined]
+
+
+@functools.cache
+def build_world(root: Path) -> World:
+    """Simulate, write the planning-data folder, train the deal and forecast champions (with batch)."""
+    from training.deals_job import train_deals
+    from training.forecast_job import train_forecast
+
+    world = World(root, root / "plan", f"sqlite:///{root / 'mlruns.db'}", root / "mlartifacts")
+    if (root / "built.ok").exists():
+        return world
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    sim = simulate(SimConfig(seed=7, n_products=4, n_stores=3, n_opportunities=600, n_reps=8))
+    sim.write(world.plan)
+    with mlflow_env(world):
+        train_deals(sim.crm, source="sim-serving-tests")
+        train_forecast(sim.sellout, h=8, n_origins=2, source="sim-serving-tests", future=sim.future)
+    (root / "built.ok").write_text("trained\n")
+    return world
+
+
+def settings_for(world: World, tmp: Path, **overrides: object) -> ServingSettings:
+    values: dict[str, object] = {
+        "database_url": f"sqlite:///{tmp / 'app.db'}",
+        "model_cache_dir": tmp / "cache",
+        "planning_data": world.plan,
+        "registry_timeout_s": 60.0,  # a loaded CI machine must not turn a slow load into a "timeout"
+    }
+    values.update(overrides)
+    return ServingSettings(**values)  # type: ignore[arg-type]
+
+
+def make_keys(services: object) -> dict[str, str]:
+    """One API key per role: ``{"planner": "sp_...", ...}``."""
+    keys = {}
+    with services.session() as session:  # type: ignore[attr-defined]
+        repo = ApiKeyRepository(session)
+        for role in ROLES:
+            keys[role], _ = repo.create(f"test-{role}", role)  # type: ignore[arg-type]
+    return keys

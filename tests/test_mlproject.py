@@ -1,0 +1,101 @@
+"""The MLproject entry points: each wraps the ``salesplan`` CLI (checked fast with ``--help`` on the rendered
+command) and really runs under ``mlflow run --env-manager local`` (slow)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the venv's bin: salesplan and mlflow live next to python
+ENTRY_POINTS = {
+    "simulate",
+    "train_forecast",
+    "backtest_forecast",
+    "train_deals",
+    "plan_targets",
+    "plan_budget",
+}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
+    env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def _commands() -> dict[str, str]:
+    from mlflow.projects import _project_spec
+
+    project = _project_spec.load_project(str(ROOT))
+    return {name: ep.compute_command({}, None) for name, ep in project._entry_points.items()}
+
+
+def test_every_entry_point_is_declared_with_defaults() -> None:
+    from mlflow.projects import _project_spec
+
+    project = _project_spec.load_project(str(ROOT))
+    assert set(project._entry_points) == ENTRY_POINTS
+    for name, ep in project._entry_points.items():
+        for pname, p in ep.parameters.items():
+            assert p.default is not None, f"{name}.{pname} has no default"
+            assert p.type in ("string", "float", "path", "uri"), f"{name}.{pname}: {p.type}"
+        assert "salesplan " in ep.command, name
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_entry_point_command_parses(name: str) -> None:
+    """The command rendered with its defaults is accepted by the CLI (``--help`` stops before running)."""
+    cmd = _commands()[name]
+    res = subprocess.run(
+        ["bash", "-c", f"{cmd} --help"], capture_output=True, text=True, env=_env(), timeout=120
+    )
+    assert res.returncode == 0, (cmd, res.stdout, res.stderr)
+    assert "Usage:" in res.stdout
+
+
+def _mlflow_run(tmp: Path, entry: str, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [str(BIN / "mlflow"), "run", str(ROOT), "-e", entry, "--env-manager", "local", *args]
+    env = _env(
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlruns.db'}",
+        SALESPLAN_ARTIFACT_ROOT=str(tmp / "mlartifacts"),
+        SALESPLAN_DATABASE_URL=f"sqlite:///{tmp / 'plans.db'}",
+    )
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp, timeout=900)
+
+
+@pytest.mark.slow
+def test_mlflow_run_train_forecast_train_deals_then_plan_budget(tmp_path: Path) -> None:
+    """``mlflow run`` opens a run; the training job logs into it and registers the model; plan_budget logs
+    its CSV and report to its own run."""
+    from mlflow.tracking import MlflowClient
+
+    res = _mlflow_run(tmp_path, "train_forecast", "-P", "data=simulated", "-P", "horizon=8", "-P", "origins=2")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    fv = client.get_model_version_by_alias("salesplan-forecast", "champion")
+    assert client.get_run(fv.run_id).data.tags.get("mlflow.project.entryPoint") == "train_forecast"
+
+    res = _mlflow_run(tmp_path, "train_deals", "-P", "data=simulated")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    mv = client.get_model_version_by_alias("salesplan-deals", "champion")
+    run = client.get_run(mv.run_id)
+    assert run.data.tags.get("mlflow.project.entryPoint") == "train_deals"  # the project's own run
+    assert run.data.params["data"] == "simulated" and "auc" in run.data.metrics
+
+    out = tmp_path / "budget"
+    res = _mlflow_run(tmp_path, "plan_budget", "-P", "total=500000", "-P", f"out={out}")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert pd.read_csv(out / "budget.csv")["spend_total"].sum() == pytest.approx(5e5, rel=1e-6)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        "tags.`mlflow.project.entryPoint` = 'plan_budget'",
+    )
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(runs[0].info.run_id)} >= {"budget.csv", "budget.html"}
+    assert runs[0].data.metrics["uplift"] > -1

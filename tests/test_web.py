@@ -1,0 +1,387 @@
+"""The planner web page in a real browser: a live uvicorn server on loopback (temp DB, temp MLflow store
+with champions trained on a small simulated world, SALESPLAN_PLANNING_DATA = its folder) driven by
+Playwright with Debian's Chromium (scripts/browser.sh installs it; never Playwright's own downloads).
+Screenshots of every page go to tests/.artifacts/screenshots for reviewers."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.settings import ServingSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "tests" / ".artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KEY_STORAGE = "salesplan.apiKey"
+
+
+# ---------- cheap checks of the router (no browser, no models) ----------
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = ServingSettings(
+        database_url=f"sqlite:///{tmp_path / 'app.db'}", model_cache_dir=tmp_path / "cache", load_models=False
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_pages_and_static_files_are_served(client: TestClient) -> None:
+    assert client.get("/app", follow_redirects=False).headers["location"] == "/app/forecast"
+    for page in ("forecast", "targets", "budget", "deals"):
+        res = client.get(f"/app/{page}")
+        assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
+        assert res.headers["x-frame-options"] == "DENY"
+        html = res.text
+        # every form control has a label (for=...) or an aria-label
+        ids = set(re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', html))
+        labelled = set(re.findall(r'<label[^>]*\bfor="([^"]+)"', html))
+        assert ids <= labelled, f"{page}: controls without a label: {sorted(ids - labelled)}"
+    js = client.get("/app/static/plotly.min.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert len(js.content) > 1_000_000 and b"plotly" in js.content[:5000].lower()
+    assert client.get("/app/static/app.js").status_code == 200
+    for bad in ("..%2Fapp.py", ".hidden.js", "nothing.js", "__init__.py"):
+        res = client.get(f"/app/static/{bad}")
+        assert res.status_code == 404 and res.headers["content-type"].startswith("application/problem+json")
+
+
+# ---------- the browser run ----------
+
+
+def _chromium() -> str:
+    """Install Debian's Chromium if missing (scripts/browser.sh); skip, saying why, only if that fails."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed: pip install -e '.[dev]'")
+    res = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "browser.sh")], capture_output=True, text=True, timeout=900
+    )
+    if res.returncode != 0 or not os.access(CHROMIUM, os.X_OK):
+        reason = f"chromium could not be installed: {(res.stderr or res.stdout).strip()[-500:]}"
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """uvicorn on a random loopback port, serving the small simulated world; yields url + keys per role."""
+    from serving_world import ROLES, build_world, world_dir
+
+    from serving.db.api_keys import ApiKeyRepository
+    from serving.db.engine import make_engine, migrate, session_factory
+
+    _chromium()
+    tmp = tmp_path_factory.mktemp("web")
+    world = build_world(world_dir(tmp_path_factory))  # shared with the API tests of this process
+    db_url = f"sqlite:///{tmp / 'app.db'}"
+    engine = make_engine(db_url)
+    migrate(engine)
+    keys: dict[str, str] = {}
+    with session_factory(engine)() as session:
+        repo = ApiKeyRepository(session)
+        for role in ROLES:
+            keys[role], _ = repo.create(f"web-{role}", role)  # type: ignore[arg-type]
+        session.commit()
+    engine.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SALESPLAN_DATABASE_URL": db_url,
+        "SALESPLAN_PLANNING_DATA": str(world.plan),
+        "SALESPLAN_MODEL_CACHE_DIR": str(tmp / "cache"),
+        "SALESPLAN_REGISTRY_TIMEOUT_S": "120",
+        "MLFLOW_TRACKING_URI": world.tracking_uri,
+        "SALESPLAN_ARTIFACT_ROOT": str(world.artifact_root),
+    }
+    log = (tmp / "server.log").open("w")
+    cmd = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline, ready = time.monotonic() + 300, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                ready = httpx.get(f"{url}/ready", timeout=5)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        if ready is None or ready.status_code != 200:
+            log.flush()
+            tail = (tmp / "server.log").read_text()[-3000:]
+            pytest.fail(f"server not ready: {ready.text if ready is not None else 'no answer'}\n{tail}")
+        yield {"url": url, "keys": keys}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_context(server: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1366, "height": 900},
+        )
+        ctx.set_default_timeout(60_000)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _sign_in(page: Any, url: str, key: str, path: str = "/app/forecast") -> None:
+    page.goto(f"{url}{path}")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#who-name").wait_for(state="visible")
+
+
+def _num(text: str) -> float:
+    return float(re.sub(r"[^\d.\-]", "", text))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -> None:
+    url, keys = server["url"], server["keys"]
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(f"console: {m.text}")
+            if m.type == "error" and "Failed to load resource" not in m.text
+            else None
+        ),
+    )
+
+    # sign in: the key lives in sessionStorage, never in the URL; navigation follows the role
+    page.goto(f"{url}/app/forecast")
+    _shot(page, "00-sign-in")
+    _sign_in(page, url, keys["planner"])
+    assert "planner" in page.locator("#who-name").inner_text()
+    assert page.evaluate(f"sessionStorage.getItem('{KEY_STORAGE}')") == keys["planner"]
+    assert keys["planner"] not in page.url
+    nav = page.locator("#nav li:not([hidden]) a").all_inner_texts()
+    assert nav == ["Forecast", "Targets", "Budget", "Deals"]
+
+    # forecast: actuals + P10–P90 fan with the model version
+    page.locator("#fc-model").filter(has_text="version").wait_for()
+    page.wait_for_function("() => (document.getElementById('fc-chart').data || []).length > 0")
+    n_traces = page.evaluate("document.getElementById('fc-chart').data.length")
+    names = page.evaluate("document.getElementById('fc-chart').data.map(t => t.name || '')")
+    assert n_traces >= 4 and any("P10–P90" in n for n in names) and any("actual" in n for n in names)
+    page.get_by_label("Period").select_option("Q")
+    page.get_by_role("button", name="Show forecast").click()
+    page.locator("#fc-chart .main-svg").first.wait_for()
+    _shot(page, "01-forecast")
+
+    # targets: the slider shows the implied company target live
+    page.get_by_role("link", name="Targets").click()
+    implied = page.locator("#t-implied")
+    implied.filter(has_text="hit with probability").wait_for()
+    page.get_by_label("Allocate over").select_option("region,store")
+    implied.filter(has_text="hit with probability").wait_for()
+
+    def slide(p: float) -> float:
+        page.locator("#t-prob").evaluate(
+            "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", str(p)
+        )
+        text = implied.inner_text()
+        assert f"{round(p * 100)} %" in text
+        return _num(text.split(":")[1].split("—")[0])
+
+    at_90, at_60 = slide(0.9), slide(0.6)
+    assert at_90 < at_60, "a surer target must be lower"
+
+    # create a proposal at 60 %
+    page.get_by_role("button", name="Create proposal").click()
+    page.locator("#p-status").filter(has_text="draft").wait_for()
+    assert page.locator("#p-version").inner_text() == "1"
+    assert "60 %" in page.locator("#prop-kpis").inner_text()
+    company = _num(page.locator("#p-company").inner_text())
+    assert company == pytest.approx(at_60, rel=0.02)
+
+    # override one store: its siblings re-balance, the region total is kept
+    store = page.locator("#p-table tbody tr[data-level='store']").first
+    unit = store.get_attribute("data-unit")
+    parent_row = _parent_row(page, unit)
+    parent_before = float(parent_row.locator("td[data-target]").get_attribute("data-target"))
+    before = float(store.locator("td[data-target]").get_attribute("data-target"))
+    new_value = round(before * 1.15, 2)
+    page.get_by_label(f"Target for {unit}").fill(str(new_value))
+    page.get_by_role("button", name=re.compile(r"Apply overrides \(1\)")).click()
+    page.locator("#p-version").filter(has_text="2").wait_for()
+    store = page.locator(f"#p-table tbody tr[data-unit='{unit}']")
+    assert "overridden" in (store.get_attribute("class") or "")
+    assert float(store.locator("td[data-target]").get_attribute("data-target")) == pytest.approx(new_value)
+    parent_row = _parent_row(page, unit)
+    assert float(parent_row.locator("td[data-target]").get_attribute("data-target")) == pytest.approx(
+        parent_before, abs=0.01
+    )
+    sums = page.locator("#p-table td[data-children-sum]:not([data-children-sum=''])")
+    assert sums.count() > 0
+    for i in range(sums.count()):  # children sum to parent × (1 + over-assignment 10 %) at every level
+        cell = sums.nth(i)
+        row_target = float(cell.locator("xpath=../td[@data-target]").get_attribute("data-target"))
+        assert float(cell.get_attribute("data-children-sum")) == pytest.approx(row_target * 1.1, abs=0.05)
+    assert page.locator("#p-table td.bad").count() == 0
+    _shot(page, "02-targets-overridden")
+
+    # a CRM-role key that tries to approve sees the problem details on the page
+    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['crm']}')")
+    page.get_by_role("button", name="Approve").click()
+    problem = page.locator("#prop-error")
+    problem.filter(has_text="Forbidden").wait_for()
+    assert "role 'crm' may not" in problem.inner_text()
+    assert page.locator("#p-status").inner_text() == "draft"
+    _shot(page, "03-targets-crm-forbidden")
+
+    # the planner approves
+    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
+    page.get_by_role("button", name="Approve").click()
+    page.locator("#p-status").filter(has_text="approved").wait_for()
+    assert page.locator("#prop-error").is_hidden()
+    assert page.locator(".target-input").count() == 0  # approved proposals are read-only
+    page.locator("#l-table tbody tr").first.filter(has_text="approved").wait_for()
+    assert "Gini" in page.locator("#p-fairness-list").inner_text()
+    _shot(page, "04-targets-approved")
+
+    # a second, surer proposal; list both and compare them unit by unit
+    slide(0.8)
+    page.get_by_role("button", name="Create proposal").click()
+    page.locator("#p-status").filter(has_text="draft").wait_for()
+    page.locator("#l-table tbody tr").nth(1).wait_for()
+    for i in range(2):
+        page.locator("#l-table tbody tr").nth(i).get_by_role("checkbox").check()
+    page.get_by_role("button", name="Compare selected (2)").click()
+    page.locator("#c-table tbody tr").first.wait_for()
+    total = page.locator("#c-table tbody tr").filter(has_text="total").first
+    cells = total.locator("td.num").all_inner_texts()
+    assert _num(cells[0]) != _num(cells[1]), "a 80 % target differs from a 60 % one"
+    _shot(page, "04b-targets-compare")
+
+    # budget: optimal split vs last period with response curves
+    page.get_by_role("link", name="Budget").click()
+    page.get_by_label("Total budget over the plan").fill("400000")
+    page.get_by_role("button", name="Optimise").click()
+    page.locator("#b-table").wait_for(state="visible")
+    assert page.locator("#b-table tbody tr").count() > 0
+    assert page.locator("#b-caps-rows input").count() > 0
+    _shot(page, "05-budget")
+
+    # deals: scored open deals with reasons, weighted pipeline
+    page.get_by_role("link", name="Deals").click()
+    page.locator("#open-table tbody tr .badge").first.wait_for()
+    page.locator("#pipe-table").wait_for(state="visible")
+    assert page.locator("#open-table tbody tr").count() > 0
+    _shot(page, "06-deals")
+
+    # tablet width: no sideways scrolling of the page itself
+    page.set_viewport_size({"width": 820, "height": 1180})
+    page.get_by_role("link", name="Targets").click()
+    page.locator("#l-table tbody tr").first.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    _shot(page, "07-targets-tablet")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_price_promotion_what_if(server: dict[str, Any], browser_context: Any) -> None:
+    page = browser_context.new_page()
+    _sign_in(page, server["url"], server["keys"]["analyst"])
+    ids = page.locator("#wi-ids option").evaluate_all("options => options.map(o => o.value)")
+    page.get_by_label("Products in stores").select_option(ids)
+    page.get_by_label("Price change %").fill("-15")
+    page.get_by_label("Promotion", exact=True).select_option("1")
+    page.get_by_role("button", name="Run what-if").click()
+    summary = page.locator("#wi-summary")
+    page.locator("#wi-summary .kpi, #wi-error:not([hidden])").first.wait_for()
+    assert page.locator("#wi-error").is_hidden(), page.locator("#wi-error").inner_text()
+    baseline = _num(summary.locator(".kpi-value").nth(0).inner_text())
+    scenario = _num(summary.locator(".kpi-value").nth(1).inner_text())
+    assert scenario > baseline > 0, "a price cut on promotion must sell more"
+    page.wait_for_function("() => (document.getElementById('wi-chart').data || []).length === 3")
+    _shot(page, "01b-forecast-what-if")
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_crm_key_sees_only_its_pages(server: dict[str, Any], browser_context: Any) -> None:
+    url, keys = server["url"], server["keys"]
+    page = browser_context.new_page()
+    page.goto(f"{url}/app/targets")  # keyboard only: the key field has the focus, Enter signs in
+    page.keyboard.type(keys["crm"])
+    page.keyboard.press("Enter")
+    page.locator("#who-name").wait_for(state="visible")
+    assert page.locator("#nav li:not([hidden]) a").all_inner_texts() == ["Deals"]
+    assert "may not use this page" in page.locator("#forbidden").inner_text()
+    assert page.locator("#page-body").is_hidden()
+    _shot(page, "08-crm-targets-forbidden")
+    page.get_by_role("button", name="Sign out").click()
+    assert page.evaluate(f"sessionStorage.getItem('{KEY_STORAGE}')") is None
+    page.get_by_label("API key").fill("sp_not-a-key")
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#signin-error").filter(has_text="Unauthorized").wait_for()
+    page.close()
+
+
+def _parent_row(page: Any, unit: str) -> Any:
+    parent = page.locator(f"#p-table tbody tr[data-unit='{unit}']").get_attribute("data-parent")
+    assert parent, f"{unit} has no parent row"
+    return page.locator(f"#p-table tbody tr[data-unit='{parent}']")
