@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from planning.distributions import QuarterDistribution
@@ -18,6 +17,7 @@ from planning.proposals import ProposalRequest, ProposalResult, build_proposal
 from planning.proposals_inputs import bookings_inputs, sellout_inputs
 from planning.proposals_tree import TOTAL
 from planning.types import RAMP_BY_QUARTER
+from serving.db.proposal_frames import frame_to_rows, rows_to_frame
 from serving.db.records import ProposalRowData, StoredProposal
 from serving.routers._common import clean, records
 from training.tracking import DEALS_MODEL, ModelRef
@@ -139,45 +139,12 @@ def stored_distribution(services: Any, p: StoredProposal) -> QuarterDistribution
 # ------------------------------------------------------------------------------------------ stored form
 def to_rows(frame: pd.DataFrame, months: Sequence[str]) -> list[ProposalRowData]:
     """Planner rows (``m1..m3``) → repository rows (``phasing`` by month label)."""
-    out = []
-    for r in records(frame):
-        phasing = {
-            m: float(r[c]) for m, c in zip(months, ("m1", "m2", "m3"), strict=True) if r.get(c) is not None
-        }
-        out.append(
-            ProposalRowData(
-                level=str(r["level"]),
-                unit_id=str(r["unit_id"]),
-                parent_id=None if r.get("parent_id") is None else str(r["parent_id"]),
-                target=r["target"],
-                forecast_q50=r.get("forecast_q50"),
-                p_hit=None if r.get("p_hit") is None else min(max(float(r["p_hit"]), 0.0), 1.0),
-                last_period_actual=r.get("last_period_actual"),
-                phasing=phasing,
-                overridden=bool(r.get("overridden") or False),
-            )
-        )
-    return out
+    return frame_to_rows(frame, months)
 
 
 def to_frame(p: StoredProposal, months: Sequence[str]) -> pd.DataFrame:
     """Repository rows → the planner's row frame (what ``rebalance_rows`` takes)."""
-    rows = []
-    for r in p.rows:
-        row: dict[str, Any] = {
-            "level": r.level,
-            "unit_id": r.unit_id,
-            "parent_id": r.parent_id,
-            "target": float(r.target),
-            "forecast_q50": None if r.forecast_q50 is None else float(r.forecast_q50),
-            "p_hit": np.nan if r.p_hit is None else r.p_hit,
-            "last_period_actual": None if r.last_period_actual is None else float(r.last_period_actual),
-            "overridden": r.overridden,
-        }
-        for m, c in zip(months, ("m1", "m2", "m3"), strict=True):
-            row[c] = r.phasing.get(m, np.nan)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return rows_to_frame(p.rows, months)
 
 
 def summary(result: ProposalResult) -> dict[str, Any]:

@@ -34,7 +34,11 @@ def test_gate_keeps_a_worse_forecaster_out(mlflow_store: Path, world) -> None:  
     champ = tracking.find_version(tracking.FORECAST_MODEL)
     assert champ is not None and champ.version == first.ref.version
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first.ref.run_id, "report")}
-    assert {"report/forecast_vs_actual.png", "report/backtest_forecasts.parquet"} <= artifacts
+    assert {
+        "report/forecast_vs_actual.png",
+        "report/coverage_by_level.png",
+        "report/backtest_forecasts.parquet",
+    } <= artifacts
     batch = {a.path for a in mlflow.MlflowClient().list_artifacts(first.ref.run_id, "batch")}
     assert batch == {f"batch/{n}_{k}.parquet" for n, k in (("forecast", "levels"), ("history", "levels"))} | {
         "batch/future_regressors.parquet"

@@ -227,11 +227,11 @@ def _log_artifacts(bt: BacktestResult, by_level: Mapping[str, pd.DataFrame]) -> 
         fig.tight_layout()
         fig.savefig(d / "forecast_vs_actual.png", dpi=100)
         plt.close(fig)
-        levels = {k: v for k, v in by_level.items() if "coverage" in v.columns}
+        levels = {k: v for k, v in by_level.items() if "coverage80" in v.columns}
         if levels:
             fig, ax = plt.subplots(figsize=(6, 3))
             names = [f"{k}={v}" for k, t in levels.items() for v in t[k].astype(str)]
-            cov = np.concatenate([t["coverage"].to_numpy() for t in levels.values()])
+            cov = np.concatenate([t["coverage80"].to_numpy() for t in levels.values()])
             ax.bar(range(len(cov)), cov, color="#1f6feb")
             ax.axhline(0.8, color="#c00", lw=1, ls="--")
             ax.set_xticks(range(len(cov)), names, rotation=90, fontsize=6)

@@ -93,6 +93,7 @@ def json_safe(value: Any) -> Any:
 
 
 def _num(v: Any) -> float | None:
+    """A finite float, or None for blanks, text and NaN/inf (the tables print a dash)."""
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -100,43 +101,11 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _target(r: Mapping[str, Any]) -> float:
-    t = _num(r.get("target"))
-    if t is None:  # never store a made-up number
-        raise ConfigError(f"unit {r.get('unit_id')!r} ({r.get('level')}) has no target; nothing was stored")
-    return t
-
-
 def to_row_data(rows: pd.DataFrame, months: Sequence[str]) -> list[ProposalRowData]:
-    """Planning rows (``level, unit_id, parent_id, target, forecast_q50, p_hit, last_period_actual,
-    m1..m3[, overridden]``) as the store's row records (money to the cent, phasing keyed by month)."""
-    from serving.db.records import ProposalRowData
+    """Planning rows as the store's row records (see ``serving.db.proposal_frames``)."""
+    from serving.db.proposal_frames import frame_to_rows
 
-    out = []
-    for r in rows.to_dict("records"):
-        parent = r.get("parent_id")
-        p_hit = _num(r.get("p_hit"))
-        phasing = {
-            m: v
-            for m, key in zip(months, ("m1", "m2", "m3"), strict=False)
-            if (v := _num(r.get(key))) is not None
-        }
-        out.append(
-            ProposalRowData(
-                level=str(r["level"]),
-                unit_id=str(r["unit_id"]),
-                target=_target(r),  # type: ignore[arg-type]
-                parent_id=None
-                if parent is None or (isinstance(parent, float) and math.isnan(parent))
-                else str(parent),
-                forecast_q50=_num(r.get("forecast_q50")),  # type: ignore[arg-type]
-                p_hit=None if p_hit is None else min(max(p_hit, 0.0), 1.0),
-                last_period_actual=_num(r.get("last_period_actual")),  # type: ignore[arg-type]
-                phasing=phasing,
-                overridden=bool(r.get("overridden", False) or False),
-            )
-        )
-    return out
+    return frame_to_rows(rows, months)
 
 
 def stored_months(rows: Sequence[ProposalRowData], header: Mapping[str, Any] | None = None) -> list[str]:
@@ -148,24 +117,10 @@ def stored_months(rows: Sequence[ProposalRowData], header: Mapping[str, Any] | N
 
 
 def rows_frame(rows: Sequence[ProposalRowData], months: Sequence[str]) -> pd.DataFrame:
-    """Stored rows as the planning frame (``m1..m3`` in month order) — what ``rebalance_rows`` takes."""
-    recs = []
-    for r in rows:
-        rec: dict[str, Any] = {
-            "level": r.level,
-            "unit_id": r.unit_id,
-            "parent_id": r.parent_id,
-            "target": float(r.target),
-            "forecast_q50": None if r.forecast_q50 is None else float(r.forecast_q50),
-            "p_hit": r.p_hit,
-            "last_period_actual": None if r.last_period_actual is None else float(r.last_period_actual),
-        }
-        for i, m in enumerate(months[:3], 1):
-            rec[f"m{i}"] = r.phasing.get(m)
-        rec["overridden"] = r.overridden
-        recs.append(rec)
-    cols = ["level", "unit_id", "parent_id", "target", "forecast_q50", "p_hit", "last_period_actual"]
-    return pd.DataFrame(recs, columns=[*cols, "m1", "m2", "m3", "overridden"])
+    """Stored rows as the planning frame — what ``rebalance_rows`` takes (``serving.db.proposal_frames``)."""
+    from serving.db.proposal_frames import rows_to_frame
+
+    return rows_to_frame(rows, months)
 
 
 def csv_frame(rows: Sequence[ProposalRowData], months: Sequence[str]) -> pd.DataFrame:
