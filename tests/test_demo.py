@@ -4,6 +4,7 @@ forecaster's batch, the proposal database) then serve the sell-out side of ``sal
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,28 @@ from salesplan.config import get_settings
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 ID_RE = re.compile(r"stored proposal ([0-9a-f-]{36})")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CALL_RE = re.compile(r"^  (GET|POST|PATCH) +(\S+)  (\d{3})( \(expected\))?  (.+)$", re.MULTILINE)
+# step 8: every endpoint once, in order, with the status it must answer
+SERVE_CALLS = [
+    ("GET", "/health", 200),
+    ("GET", "/ready", 200),
+    ("GET", "/api/v1/me", 200),
+    ("GET", "/api/v1/models", 200),
+    ("POST", "/api/v1/deals/score", 200),
+    ("POST", "/api/v1/deals/score:batch", 200),
+    ("GET", "/api/v1/pipeline?quarter=2027Q1&by=region", 200),
+    ("GET", "/api/v1/funnel?by=team", 200),
+    ("GET", "/api/v1/forecasts/levels", 200),
+    ("GET", "/api/v1/forecasts?level=region&freq=Q&start=2027-01-01&end=2027-03-31", 200),
+    ("POST", "/api/v1/forecasts/what-if", 200),
+    ("POST", "/api/v1/targets/proposals", 201),
+    ("PATCH", "/api/v1/targets/proposals/{id}", 200),
+    ("POST", "/api/v1/targets/proposals/{id}:approve", 200),
+    ("GET", "/api/v1/targets/proposals?quarter=2027Q1", 200),
+    ("POST", "/api/v1/budgets/allocate", 200),
+    ("GET", "/api/v1/targets/proposals/{id}", 403),
+]
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +130,37 @@ def test_sellout_plan_on_the_demo_champion(stores: Path) -> None:
 )
 def test_sellout_plan_bad_input(stores: Path, args: list[str], message: str) -> None:
     assert message in _run(["plan", "targets", *args, "--no-save", "--out", str(stores / "bad")], ok=False)
+
+
+def test_demo_serves_every_endpoint_and_stops_the_server(demo: tuple[Path, str]) -> None:
+    from serving.db.engine import make_engine, session_factory
+    from serving.db.repository import ApiKeyRepository, ProposalRepository
+
+    root, output = demo
+    step = output[output.index("8. serve") :]
+    calls = CALL_RE.findall(step)
+    assert [(m, UUID_RE.sub("{id}", path), int(code)) for m, path, code, _, _ in calls] == SERVE_CALLS, step
+    figures = {(m, UUID_RE.sub("{id}", path)): (expected, fig) for m, path, _, expected, fig in calls}
+    assert figures[("GET", "/api/v1/targets/proposals/{id}")][0] == " (expected)"
+    assert "role 'crm' may not proposals read" in figures[("GET", "/api/v1/targets/proposals/{id}")][1]
+    assert all(not e for k, (e, _) in figures.items() if k[1] != "/api/v1/targets/proposals/{id}")
+    assert "demo-planner (planner," in figures[("GET", "/api/v1/me")][1]
+    assert "at P(hit) 0.60" in figures[("POST", "/api/v1/targets/proposals")][1]
+    assert figures[("POST", "/api/v1/targets/proposals/{id}:approve")][1].startswith(
+        "approved by demo-planner"
+    )
+    assert "server stopped: shut down cleanly on SIGTERM; port closed" in step
+
+    port = int(re.search(r"--port (\d+)'", step).group(1))  # type: ignore[union-attr]
+    with socket.socket() as s:  # nothing listens there any more
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    # the calls went to the demo's own database: its keys, and the proposal the API created and approved
+    pid = UUID_RE.search(calls[12][1]).group(0)  # type: ignore[union-attr]
+    engine = make_engine(f"sqlite:///{root / 'plans.db'}")
+    with session_factory(engine)() as session:
+        stored = ProposalRepository(session).get(pid)
+        names = {k.name: k.role for k in ApiKeyRepository(session).list()}
+    engine.dispose()
+    assert (stored.status, stored.version, stored.approved_by) == ("approved", 3, "demo-planner")
+    assert stored.note == "demo, via the API" and sum(r.overridden for r in stored.rows) == 1
+    assert {"demo-planner": "planner", "demo-crm": "crm"}.items() <= names.items()

@@ -13,6 +13,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from salesplan.cli._common import console, progress
+from salesplan.cli._demo_serve import serve_demo
 from salesplan.cli.data import _crm_summary, _sellout_summary, _spend_summary
 from salesplan.contracts import validate_crm, validate_sellout, validate_spend
 from salesplan.errors import DataNotFoundError
@@ -64,6 +65,7 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     _deals_and_pipeline(crm, quarter, source)
     _funnel(crm, out)
     _targets(crm, quarter, out)
+    serve_demo(out, crm, spend, quarter)
 
 
 def _forecast(world: object, out: Path, source: str) -> None:

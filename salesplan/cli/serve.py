@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -10,6 +10,9 @@ from rich.table import Table
 from salesplan.cli._common import clean_errors, console
 from salesplan.cli.app import app
 from salesplan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from serving.db.records import ApiKeyRecord
 
 ROLES = ("planner", "crm", "analyst", "admin")
 apikey_app = typer.Typer(help="Create, list and revoke API keys (hashed at rest).", no_args_is_help=True)
@@ -29,6 +32,16 @@ def serve_cmd(
 
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be between 1 and 65535, got {port}")
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    console.print(
+        f"serving on {url} with {workers} worker(s): API docs {url}/docs, planner page {url}/app, "
+        f"readiness {url}/ready; Ctrl+C stops",
+        soft_wrap=True,
+        highlight=False,
+    )
+    # An import string (not an app object) is what lets uvicorn start several worker processes.
     uvicorn.run(
         "serving.app:create_app",
         factory=True,
@@ -40,13 +53,28 @@ def serve_cmd(
     )
 
 
-def _repo_session():  # type: ignore[no-untyped-def]
+def _repo_session() -> tuple[Any, Any]:
     from serving.db.engine import make_engine, migrate, session_factory
     from serving.settings import ServingSettings
 
     engine = make_engine(ServingSettings().database_url)
     migrate(engine)
     return engine, session_factory(engine)
+
+
+def create_key(role: str, name: str, actor: str = "cli") -> tuple[str, ApiKeyRecord]:
+    """A new key in the database of ``SALESPLAN_DATABASE_URL``: (plaintext, record); only the hash is stored.
+    Shared by ``salesplan apikey create`` and the demo, so both make keys the same way."""
+    from serving.db.repository import ApiKeyRepository
+
+    if role not in ROLES:
+        raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
+    engine, sessions = _repo_session()
+    try:
+        with sessions.begin() as session:
+            return ApiKeyRepository(session).create(name, role, actor=actor)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
 
 
 @apikey_app.command("create")
@@ -56,14 +84,7 @@ def apikey_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "cli",
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
-    from serving.db.repository import ApiKeyRepository
-
-    if role not in ROLES:
-        raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
-    engine, sessions = _repo_session()
-    with sessions.begin() as session:
-        plaintext, record = ApiKeyRepository(session).create(name, role, actor="cli")  # type: ignore[arg-type]
-    engine.dispose()
+    plaintext, record = create_key(role, name, actor="cli")
     console.print(
         f"created {record.role} key {record.key_prefix!r} for {record.name!r}; store it now, it is not shown again:"
     )
