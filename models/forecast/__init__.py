@@ -10,6 +10,7 @@ from models.forecast.coldstart import ColdStartForecaster
 from models.forecast.conformal import ConformalCalibrator
 from models.forecast.ensemble import SalesplanForecaster, default_members
 from models.forecast.global_lgbm import GlobalLGBM
+from models.forecast.seasonal import SeasonalLevel
 from models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
 from models.forecast.whatif import apply_scenario, what_if
 
@@ -24,6 +25,7 @@ __all__ = [
     "GlobalLGBM",
     "Naive",
     "SalesplanForecaster",
+    "SeasonalLevel",
     "SeasonalNaive",
     "WindowAverage",
     "apply_scenario",

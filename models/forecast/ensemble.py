@@ -15,6 +15,7 @@ from models.forecast.base import BaseForecaster
 from models.forecast.baselines import SeasonalNaive, WindowAverage
 from models.forecast.conformal import ConformalCalibrator
 from models.forecast.global_lgbm import GlobalLGBM
+from models.forecast.seasonal import SeasonalLevel
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError
 
@@ -23,12 +24,14 @@ KEYS = ["unique_id", "ds", "cutoff"]
 
 def default_members(season_length: int = 52, n_jobs: int = 1) -> list[BaseForecaster]:
     """Two global LightGBMs carry the drivers (price, promotion, calendar): one on levels, one on the
-    change from the same week last season; seasonal naive and a 4-week mean are robust anchors. (AutoTheta
-    got weight 0–0.1 on Walmart/Dominick's backtests for ~40 % of the fit time, so it is not a default
-    member; pass it in ``members`` to try.)"""
+    change from the same week last season; the seasonal profile at the current level (``SeasonalLevel``,
+    the closed-form counterpart of MSTL, which beat the blend without it on Walmart), seasonal naive and a
+    4-week mean are robust anchors. (AutoTheta got weight 0–0.1 on Walmart/Dominick's backtests for ~40 %
+    of the fit time, so it is not a default member; pass it in ``members`` to try.)"""
     return [
         GlobalLGBM(season_length=season_length, n_jobs=n_jobs),
         GlobalLGBM(seasonal_diff=True, season_length=season_length, n_jobs=n_jobs),
+        SeasonalLevel(season_length=season_length, n_jobs=n_jobs),
         SeasonalNaive(season_length=season_length, n_jobs=n_jobs),
         WindowAverage(window_size=4, season_length=season_length, n_jobs=n_jobs),
     ]
