@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from serving.db.records import ApiKeyRecord
 from serving.deps import ServicesDep
@@ -46,7 +47,7 @@ UNAUTHORIZED = HTTPException(
 )
 
 
-def current_key(
+async def current_key(
     services: ServicesDep,
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -55,7 +56,10 @@ def current_key(
     plaintext = creds.credentials if creds is not None else x_api_key
     if not plaintext:
         raise UNAUTHORIZED
-    record = services.verify_key(plaintext)
+    # Cached keys are checked on the event loop; only a cache miss goes to the database, in a thread.
+    record = services.cached_key(plaintext)
+    if record is None:
+        record = await run_in_threadpool(services.verify_key, plaintext)
     if record is None:
         raise UNAUTHORIZED
     request.state.actor = f"{record.name} ({record.role}, {record.key_prefix})"
@@ -66,7 +70,7 @@ def require(permission: str) -> Any:
     """Dependency factory: the caller's key must have a role allowed ``permission``."""
     allowed = PERMISSIONS[permission]  # KeyError at import time for a misspelt permission
 
-    def check(key: Annotated[ApiKeyRecord, Depends(current_key)]) -> ApiKeyRecord:
+    async def check(key: Annotated[ApiKeyRecord, Depends(current_key)]) -> ApiKeyRecord:
         if key.role not in allowed:
             raise HTTPException(
                 status_code=403,

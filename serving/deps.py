@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from serving.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async on purpose: a sync dependency costs a thread-pool hop on every request (the scoring hot path)."""
     services: Services = request.app.state.services
     return services
 

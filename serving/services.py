@@ -142,6 +142,10 @@ class Services:
         finally:
             session.close()
 
+    def cached_key(self, plaintext: str) -> ApiKeyRecord | None:
+        """The key's record if it was verified within the cache TTL (no database access)."""
+        return self.keys.get(ApiKeyRepository.hash_key(plaintext))
+
     def verify_key(self, plaintext: str) -> ApiKeyRecord | None:
         digest = ApiKeyRepository.hash_key(plaintext)
         cached = self.keys.get(digest)
