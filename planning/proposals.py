@@ -313,6 +313,15 @@ def build_proposal(
     return _plan(request, inputs, input_model_versions)
 
 
+def build_from_inputs(
+    request: ProposalRequest, inputs: PlanInputs, input_model_versions: Mapping[str, str] | None = None
+) -> ProposalResult:
+    """The same proposal from inputs already built by :func:`plan_inputs` for the same quarter and ``by``:
+    the distributions are the costly part (the bookings replay), and they do not depend on the probability,
+    method or bounds a planner tries, so a caller may keep them. ``inputs`` is not modified."""
+    return _plan(request, inputs, input_model_versions)
+
+
 def implied_probability_for(
     result_or_dist: ProposalResult | QuarterDistribution, unit_id: str, value: float
 ) -> float:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from planning.distributions import QuarterDistribution
-from planning.proposals import ProposalRequest, ProposalResult, build_proposal
-from planning.proposals_inputs import bookings_inputs, sellout_inputs
+from planning.proposals import ProposalRequest, ProposalResult, build_from_inputs
+from planning.proposals_inputs import PlanInputs, bookings_inputs, sellout_inputs
 from planning.proposals_tree import TOTAL
 from planning.types import RAMP_BY_QUARTER
 from serving.db.proposal_frames import frame_to_rows, rows_to_frame
@@ -61,63 +61,72 @@ def inputs_for(services: Any, domain: Literal["sellout", "bookings"]) -> Inputs:
 def build(
     services: Any, request: ProposalRequest, domain: Literal["sellout", "bookings"]
 ) -> tuple[ProposalResult, Inputs]:
-    inputs = inputs_for(services, domain)
+    plan, inputs = cached_inputs(services, request.quarter, request.by, domain, request.ramp)
     versions = {name: v["version"] for name, v in inputs.input_models.items()}
-    result = build_proposal(request, input_model_versions=versions, **inputs.kwargs)
-    services.plan_cache.put(_key(request.quarter, request.by, domain, inputs), result.distribution)
-    return result, inputs
+    return build_from_inputs(request, plan, input_model_versions=versions), inputs
 
 
-def _key(quarter: str, by: Sequence[str], domain: str, inputs: Inputs) -> tuple[Any, ...]:
+def _key(
+    quarter: str, by: Sequence[str], domain: str, inputs: Inputs, ramp: Sequence[float]
+) -> tuple[Any, ...]:
     versions = tuple(sorted((k, v["run_id"]) for k, v in inputs.input_models.items()))
-    return (str(quarter), tuple(by), domain, versions)
+    data = id(inputs.kwargs.get("crm")) if domain == "bookings" else None  # reloaded data → new key
+    return (str(quarter), tuple(by), domain, versions, data, tuple(ramp) if domain == "bookings" else ())
 
 
 class PlanCache:
-    """The last few quarter distributions by (quarter, by, domain, input runs); thread-safe LRU."""
+    """The last few proposal inputs (quarter distributions, unit tree, monthly shape) by (quarter, by,
+    domain, input runs, loaded data, ramp); thread-safe LRU. Creating proposals, the slider curve and
+    implied probabilities then reuse them instead of replaying the history per call."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[Any, ...], QuarterDistribution] = OrderedDict()
+        self._items: OrderedDict[tuple[Any, ...], PlanInputs] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> QuarterDistribution | None:
+    def get(self, key: tuple[Any, ...]) -> PlanInputs | None:
         with self._lock:
-            dist = self._items.get(key)
-            if dist is not None:
+            plan = self._items.get(key)
+            if plan is not None:
                 self._items.move_to_end(key)
-            return dist
+            return plan
 
-    def put(self, key: tuple[Any, ...], dist: QuarterDistribution | None) -> None:
-        if dist is None:
-            return
+    def put(self, key: tuple[Any, ...], plan: PlanInputs) -> None:
         with self._lock:
-            self._items[key] = dist
+            self._items[key] = plan
             self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+def cached_inputs(
+    services: Any,
+    quarter: str,
+    by: Sequence[str],
+    domain: Literal["sellout", "bookings"],
+    ramp: Sequence[float] = RAMP_BY_QUARTER,
+) -> tuple[PlanInputs, Inputs]:
+    """Proposal inputs of the (quarter, by) tree from the service's loaded state, built once per state."""
+    inputs = inputs_for(services, domain)
+    key = _key(quarter, by, domain, inputs, ramp)
+    plan = services.plan_cache.get(key)
+    if plan is None:
+        if domain == "sellout":
+            plan = sellout_inputs(quarter, tuple(by), inputs.kwargs["forecast"], inputs.kwargs["history"])
+        else:
+            plan = bookings_inputs(
+                quarter, tuple(by), inputs.kwargs["crm"], scores=inputs.kwargs.get("scores"), ramp=tuple(ramp)
+            )
+        services.plan_cache.put(key, plan)
+    return plan, inputs
 
 
 def distribution(
     services: Any, quarter: str, by: Sequence[str], domain: Literal["sellout", "bookings"]
 ) -> tuple[QuarterDistribution, str, Inputs]:
     """Quarter distributions of every unit of the (quarter, by) tree, its top unit, and the inputs."""
-    inputs = inputs_for(services, domain)
-    key = _key(quarter, by, domain, inputs)
-    dist = services.plan_cache.get(key)
-    if dist is None:
-        if domain == "sellout":
-            plan = sellout_inputs(quarter, tuple(by), inputs.kwargs["forecast"], inputs.kwargs["history"])
-        else:
-            plan = bookings_inputs(
-                quarter,
-                tuple(by),
-                inputs.kwargs["crm"],
-                scores=inputs.kwargs.get("scores"),
-                ramp=RAMP_BY_QUARTER,
-            )
-        dist = plan.dist
-        services.plan_cache.put(key, dist)
+    plan, inputs = cached_inputs(services, quarter, by, domain)
+    dist = plan.dist
     return dist, TOTAL if TOTAL in dist.unit_ids else dist.unit_ids[0], inputs
 
 

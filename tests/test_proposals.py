@@ -15,7 +15,13 @@ import pytest
 from scipy import stats
 
 from planning.distributions import from_quantile_frame
-from planning.proposals import ProposalRequest, build_proposal, implied_probability_for, plan_inputs
+from planning.proposals import (
+    ProposalRequest,
+    build_from_inputs,
+    build_proposal,
+    implied_probability_for,
+    plan_inputs,
+)
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
 
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -394,3 +400,19 @@ def test_bookings_domain_from_the_simulated_crm() -> None:
         assert row["p_hit"] == pytest.approx(implied_probability_for(res, row["unit_id"], row["target"]))
     assert rows.set_index("unit_id").loc["North-1", "parent_id"] == "North"
     assert res.proposal.parameters["ramp_applied_in"].startswith("bookings")
+
+
+def test_inputs_built_once_serve_many_requests_unchanged(frames: Any) -> None:
+    forecast, history = frames
+    base = ProposalRequest(quarter="2027Q1", by=("region", "store"))
+    inputs = plan_inputs(base, forecast=forecast, history=history)
+    units_before = inputs.units.copy()
+    for req in (
+        base,
+        ProposalRequest(quarter="2027Q1", by=("region", "store"), probability=0.8, method="top_down"),
+    ):
+        got = build_from_inputs(req, inputs)
+        want = build_proposal(req, forecast=forecast, history=history)
+        pd.testing.assert_frame_equal(got.proposal.rows, want.proposal.rows)
+        assert got.company == want.company
+    pd.testing.assert_frame_equal(inputs.units, units_before)
