@@ -95,3 +95,28 @@ def pg_url() -> Iterator[str]:
             if not _live_leases(folder) and owner.exists() and owner.read_text() == "fixture":
                 _run("stop", timeout=120)
                 owner.unlink(missing_ok=True)
+
+
+@contextmanager
+def fresh_schema(pg_url: str) -> Iterator[str]:
+    """A URL whose connections see only a new, empty schema of the test server; dropped afterwards, so
+    tests (and xdist workers) never see each other's tables."""
+    import uuid
+
+    from sqlalchemy import text
+
+    from serving.db.engine import make_engine, normalize_url
+
+    base = normalize_url(pg_url)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -5,7 +5,6 @@ Each PostgreSQL test gets its own schema, so runs can share one server (xdist, s
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,11 +13,12 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select, text
+from conftest_pg import fresh_schema
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from salesplan.errors import ConfigError, ConflictError, DataValidationError
-from serving.db.engine import make_engine, migrate, normalize_url, ping, session_factory
+from serving.db.engine import make_engine, migrate, ping, session_factory
 from serving.db.repository import (
     ApiKeyRepository,
     AuditRepository,
@@ -38,19 +38,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}"
         return
-    base = normalize_url(request.getfixturevalue("pg_url"))
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(request.getfixturevalue("pg_url")) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,18 +6,16 @@ update (exactly one writer per version wins, the others get 409), and a dead dat
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_pg import fresh_schema
 from fastapi.testclient import TestClient
 from serving_world import World, build_world, make_keys, mlflow_env, settings_for, world_dir
-from sqlalchemy import text
 
 from serving.app import create_app
-from serving.db.engine import make_engine, normalize_url
 from serving.db.repository import ProposalRepository
 
 pytestmark = pytest.mark.slow
@@ -30,19 +28,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture
 def pg_schema_url(pg_url: str) -> Iterator[str]:
-    base = normalize_url(pg_url)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(pg_url) as url:
+        yield url
 
 
 @pytest.fixture
