@@ -30,6 +30,8 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
     yield tmp_path
     mlflow.end_run()
+    # mlflow.set_experiment() exports the experiment id; it must not leak into the next test's store
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

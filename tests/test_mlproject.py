@@ -25,7 +25,9 @@ ENTRY_POINTS = {
 
 def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
-    env.pop("MLFLOW_RUN_ID", None)
+    # mlflow.set_experiment() in earlier in-process tests leaves MLFLOW_EXPERIMENT_ID in os.environ
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(var, None)
     return env
 
 

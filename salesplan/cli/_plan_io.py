@@ -194,7 +194,8 @@ def crm_end(crm: CRMData) -> pd.Timestamp:
 
 def print_headers(headers: Sequence[ProposalHeader]) -> None:
     t = Table(title=f"{len(headers)} proposal(s), newest first")
-    for col in ("id", "quarter", "by", "method", "status", "version", "author", "created", "approved by"):
+    t.add_column("id", no_wrap=True, min_width=36)  # ids are what `plan show ID` takes: never cut them
+    for col in ("quarter", "by", "method", "status", "version", "author", "created", "approved by"):
         t.add_column(col)
     for h in headers:
         by = h.parameters.get("by")
