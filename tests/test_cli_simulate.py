@@ -33,27 +33,3 @@ def test_simulate_bad_options(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "--scale must be one of" in res.output
     res = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--format", "xlsx"])
     assert res.exit_code == 1 and "--format must be csv or parquet" in res.output
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end(mlflow_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The demo points MLflow at its own folder through os.environ; these calls record the variables so
-    # that monkeypatch restores (or removes) them afterwards and no later test inherits the demo's store.
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    monkeypatch.setenv("SALESPLAN_ARTIFACT_ROOT", "unset-by-test")
-    monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT")
-    res = runner.invoke(app, ["demo", "--out", str(mlflow_store / "demo")])
-    assert res.exit_code == 0, res.output
-    for step in (
-        "1. simulate",
-        "2. validate",
-        "3. train the sell-out forecaster",
-        "4. train the deal-win model",
-        "5. score open deals",
-        "6. funnel",
-    ):
-        assert step in res.output, step
-    assert (mlflow_store / "demo" / "mlruns.db").exists()  # the demo keeps its own MLflow store
-    assert not (mlflow_store / "mlruns.db").exists()
-    assert (mlflow_store / "demo" / "forecast.parquet").exists()
-    assert (mlflow_store / "demo" / "funnel_report.html").read_text().startswith("<!")

@@ -47,8 +47,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
     root = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
-        mp.setenv("SALESPLAN_ARTIFACT_ROOT", str(root / "mlartifacts"))
+        # No tracking URI: the demo must keep its own MLflow store in demo_out. The demo sets these in
+        # os.environ; setenv-then-delenv makes monkeypatch restore (remove) them afterwards.
+        for var in ("MLFLOW_TRACKING_URI", "SALESPLAN_ARTIFACT_ROOT"):
+            mp.setenv(var, "unset-by-test")
+            mp.delenv(var)
         mp.setenv("SALESPLAN_DATABASE_URL", f"sqlite:///{root / 'plans.db'}")
         get_settings.cache_clear()
         res = runner.invoke(app, ["demo", "--out", str(root / "demo_out")])
@@ -60,7 +63,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
 @pytest.fixture
 def stores(demo: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> Path:
     root = demo[0]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'demo_out' / 'mlruns.db'}")
+    monkeypatch.setenv("SALESPLAN_ARTIFACT_ROOT", str(root / "demo_out" / "mlartifacts"))
     monkeypatch.setenv("SALESPLAN_DATABASE_URL", f"sqlite:///{root / 'plans.db'}")
     get_settings.cache_clear()
     return root
@@ -74,6 +78,16 @@ def _run(args: list[str], ok: bool = True) -> str:
         assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.output
         assert "Traceback" not in res.output
     return res.output
+
+
+def test_demo_runs_every_step_with_its_own_mlflow_store(demo: tuple[Path, str]) -> None:
+    root, output = demo
+    for step in ("1. simulate", "2. validate", "3. train the sell-out forecaster", "4. train the deal-win model",
+                 "5. score open deals", "6. funnel", "7. propose the targets", "8. serve"):  # fmt: skip
+        assert step in output, step
+    assert (root / "demo_out" / "mlruns.db").exists() and not (root / "mlruns.db").exists()
+    assert (root / "demo_out" / "forecast.parquet").exists()
+    assert (root / "demo_out" / "funnel_report.html").read_text().startswith("<!")
 
 
 def test_demo_ends_with_stored_target_proposals(demo: tuple[Path, str]) -> None:
