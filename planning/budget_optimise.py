@@ -134,6 +134,10 @@ def optimise_budget(
     prm = curves.params.reset_index(drop=True)
     if total <= 0 or periods < 1:
         raise ConfigError(f"total must be > 0 and periods ≥ 1, got total={total}, periods={periods}")
+    if total / periods < 0.01:  # below a cent per period the split is meaningless (and 0/0 in the solver)
+        raise ConfigError(
+            f"total {total:g} over {periods} periods is under a cent per period; plan a larger budget"
+        )
     if objective not in ("outcome", "profit"):
         raise ConfigError(f"objective must be 'outcome' or 'profit', got {objective!r}")
     if objective == "profit" and margin <= 0:

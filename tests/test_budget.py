@@ -113,6 +113,11 @@ def test_bounds_roi_floor_and_profit_objective() -> None:
         optimise_budget(curves, budget, max_change=0.0)
     with pytest.raises(ConfigError, match="unknown channel"):
         optimise_budget(curves, budget, channel_bounds={"nope": (1.0, None)})
+    for total in (0.0, -5.0):
+        with pytest.raises(ConfigError, match="total must be > 0"):
+            optimise_budget(curves, total)
+    with pytest.raises(ConfigError, match="under a cent per period"):
+        optimise_budget(curves, 1e-300)
 
 
 def test_fit_recovers_log_curve() -> None:
