@@ -55,6 +55,11 @@ def period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
+def next_quarter(day: Any) -> str:
+    """The quarter after the one holding ``day``, like '2027Q1' (what planners plan in late November)."""
+    return str(pd.Timestamp(day).to_period("Q") + 1)
+
+
 def forecast_category(p: Any, commit: float = COMMIT_AT, best_case: float = BEST_CASE_AT) -> np.ndarray:
     """Commit (p ≥ commit) / Best case (p ≥ best_case) / Pipeline (the rest) per deal."""
     if not 0 < best_case < commit <= 1:

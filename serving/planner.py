@@ -70,13 +70,12 @@ def _key(
     quarter: str, by: Sequence[str], domain: str, inputs: Inputs, ramp: Sequence[float]
 ) -> tuple[Any, ...]:
     versions = tuple(sorted((k, v["run_id"]) for k, v in inputs.input_models.items()))
-    data = id(inputs.kwargs.get("crm")) if domain == "bookings" else None  # reloaded data → new key
-    return (str(quarter), tuple(by), domain, versions, data, tuple(ramp) if domain == "bookings" else ())
+    return (str(quarter), tuple(by), domain, versions, tuple(ramp) if domain == "bookings" else ())
 
 
 class PlanCache:
     """The last few proposal inputs (quarter distributions, unit tree, monthly shape) by (quarter, by,
-    domain, input runs, loaded data, ramp); thread-safe LRU. Creating proposals, the slider curve and
+    domain, input runs, ramp); thread-safe LRU, emptied when the planning data are reloaded. Creating proposals, the slider curve and
     implied probabilities then reuse them instead of replaying the history per call."""
 
     def __init__(self, size: int = 32) -> None:
@@ -90,6 +89,10 @@ class PlanCache:
             if plan is not None:
                 self._items.move_to_end(key)
             return plan
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
     def put(self, key: tuple[Any, ...], plan: PlanInputs) -> None:
         with self._lock:

@@ -93,6 +93,7 @@ class Services:
         path = self.settings.planning_data
         if path is None:
             self.planning, self.planning_problem = None, None
+            self.plan_cache.clear()
             return f"not configured ({SETTING} unset)"
         try:
             deals = self.models.get(DEALS_MODEL)
@@ -106,6 +107,7 @@ class Services:
             self.planning_problem = str(exc).splitlines()[0][:300]
             return f"failed: {self.planning_problem}" + ("; kept the previous data" if self.planning else "")
         self.planning, self.planning_problem = data, None
+        self.plan_cache.clear()  # cached proposal inputs were built from the data just replaced
         missing = sorted(data.problems)
         return f"loaded from {path}" + (f" without {', '.join(missing)}" if missing else "")
 

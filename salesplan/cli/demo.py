@@ -20,12 +20,8 @@ from salesplan.errors import DataNotFoundError
 from salesplan.io import find_table, read_crm, read_table
 
 
-def next_quarter(day: pd.Timestamp) -> str:
-    """The quarter after the one holding ``day``, like '2027Q1' (what planners plan in late November)."""
-    return str(day.to_period("Q") + 1)
-
-
 def run_demo(out: Path, seed: int, scale: str) -> None:
+    from planning.pipeline import next_quarter
     from salesplan.config import get_settings
     from salesplan.simulator import SimConfig, simulate
     from training.batch_outputs import batch_weeks

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from planning.funnel import data_end
-from planning.pipeline import weighted_pipeline
+from planning.pipeline import next_quarter, weighted_pipeline
 from serving.auth import require
 from serving.deps import ServicesDep
 from serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
@@ -66,10 +65,6 @@ class PipelineOut(BaseModel):
     as_of: str = Field(examples=["2026-11-23"], description="Date of the CRM data the deals were scored at")
     rows: list[PipelineRow]
     model: ModelInfo
-
-
-def next_quarter(day: pd.Timestamp) -> str:
-    return str(pd.Timestamp(day).to_period("Q") + 1)
 
 
 @router.get(
