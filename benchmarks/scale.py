@@ -71,8 +71,15 @@ def world_of(n_series: int, seed: int = 0) -> Any:
 
 def run_one(world: Any, engine: str, workers: int, max_series: int) -> dict[str, float]:
     df = alive(world.sellout.df)
+    # the same cores either way: one process whose LightGBM/statsforecast use ``workers`` threads/processes,
+    # or ``workers`` single-threaded Dask worker processes each fitting whole partitions
+    params = {"n_jobs": workers} if engine == "local" else None
     model = PartitionedForecaster(
-        production_model(None), partition_by="category", max_series=max_series, engine=engine, workers=workers
+        production_model(params),
+        partition_by="category",
+        max_series=max_series,
+        engine=engine,
+        workers=workers,
     )
     if engine == "dask":
         dask_client(workers)  # start the cluster before the clock: a running cluster is the steady state
@@ -90,9 +97,9 @@ def markdown(res: dict[str, Any]) -> str:
         "# Scale benchmark",
         "",
         f"Default forecaster fit + {H}-week predict on the simulator (104 weeks of history), partitions of "
-        f"at most {res['protocol']['max_series']} series by category; Dask LocalCluster with "
-        f"{res['protocol']['workers']} single-threaded worker processes. Load average at start: "
-        f"{res['protocol']['loadavg']}.",
+        f"at most {res['protocol']['max_series']} series by category. Local: one process, n_jobs="
+        f"{res['protocol']['workers']}; Dask: LocalCluster with {res['protocol']['workers']} single-threaded "
+        f"worker processes. Load average at start: {res['protocol']['loadavg']}.",
         "",
         "| series | rows | local s | dask s | local peak RSS MB | dask peak RSS MB (incl. workers) | local s per 1k series |",
         "|---|---|---|---|---|---|---|",
@@ -114,6 +121,7 @@ def main() -> None:
     res: dict[str, Any] = {
         "protocol": {
             "model": "PartitionedForecaster(production model: cold start over the default blend)",
+            "local_n_jobs": args.workers,
             "h": H,
             "history_weeks": 104,
             "workers": args.workers,
@@ -143,12 +151,16 @@ def main() -> None:
             "peak_rss_mb": max(local["peak_rss_mb"], dask["peak_rss_mb"]),
         }
         print(json.dumps({n: res["sizes"][str(n)]}), flush=True)
+        write(out, res)  # after every size: a long run stopped part-way still leaves what it measured
     close_clients()
+    print(markdown(res))
+
+
+def write(out: dict[str, Any], res: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     # the shape first ({"<n>": {local_s, dask_s, peak_rss_mb}}), details under "detail"
     (RESULTS / "scale.json").write_text(json.dumps({**out, "detail": res}, indent=2) + "\n")
     (RESULTS / "scale.md").write_text(markdown(res))
-    print(markdown(res))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,12 @@ class ProposalRepository:
             pid,
             {"quarter": header.quarter, "method": header.method, "rows": len(rows), "version": 1},
         )
-        return self.get(pid)
+        # The header is read back (timestamps as the database keeps them); the rows are the validated ones
+        # just inserted, in order: re-reading and re-validating 1,000 rows cost ~40 % of a proposal's time.
+        stored = self.session.scalars(
+            select(Proposal).where(Proposal.id == pid).execution_options(populate_existing=True)
+        ).one()
+        return StoredProposal(**_header(stored).__dict__, rows=list(rows))
 
     def get(self, proposal_id: str) -> StoredProposal:
         """Header and rows; raises ``NotFoundError`` for an unknown id."""
