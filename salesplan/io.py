@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -11,6 +13,15 @@ from salesplan.errors import DataNotFoundError, DataValidationError, Problem
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.zip")
 CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events", "close_date_changes")
+
+
+def finite_or_none(v: Any) -> float | None:
+    """A finite float, or None for blanks, text and NaN/inf (tables print a dash, JSON gets null)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 def _suffix(path: Path) -> str:

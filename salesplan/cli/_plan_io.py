@@ -18,6 +18,7 @@ from rich.table import Table
 
 from salesplan.cli._common import console
 from salesplan.errors import ConfigError, ServiceUnavailableError
+from salesplan.io import finite_or_none
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
@@ -92,15 +93,6 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _num(v: Any) -> float | None:
-    """A finite float, or None for blanks, text and NaN/inf (the tables print a dash)."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def to_row_data(rows: pd.DataFrame, months: Sequence[str]) -> list[ProposalRowData]:
     """Planning rows as the store's row records (see ``serving.db.proposal_frames``)."""
     from serving.db.proposal_frames import frame_to_rows
@@ -136,12 +128,12 @@ def write_csv(rows: Sequence[ProposalRowData], months: Sequence[str], path: Path
 
 
 def _money(x: Any) -> str:
-    f = _num(x)
+    f = finite_or_none(x)
     return "–" if f is None else f"{f:,.0f}"
 
 
 def _pct(x: Any) -> str:
-    f = _num(x)
+    f = finite_or_none(x)
     return "–" if f is None else f"{f:.0%}"
 
 
@@ -218,7 +210,7 @@ def pairs(values: Sequence[str] | None, option: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for v in values or []:
         name, sep, amount = v.partition("=")
-        value = _num(amount) if sep else None
+        value = finite_or_none(amount) if sep else None
         if not name.strip() or value is None:
             raise ConfigError(f"{option} {v!r}: write NAME=AMOUNT, e.g. {option} tv=200000")
         out[name.strip()] = value

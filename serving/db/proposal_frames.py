@@ -11,22 +11,15 @@ from typing import Any
 import pandas as pd
 
 from salesplan.errors import ConfigError
+from salesplan.io import finite_or_none
 from serving.db.records import ProposalRowData
 
 MONTH_COLS = ("m1", "m2", "m3")
 FRAME_COLS = ["level", "unit_id", "parent_id", "target", "forecast_q50", "p_hit", "last_period_actual"]
 
 
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _target(r: Mapping[str, Any]) -> float:
-    t = _num(r.get("target"))
+    t = finite_or_none(r.get("target"))
     if t is None:  # never store a made-up number
         raise ConfigError(f"unit {r.get('unit_id')!r} ({r.get('level')}) has no target; nothing was stored")
     return t
@@ -40,9 +33,11 @@ def frame_to_rows(rows: pd.DataFrame, months: Sequence[str]) -> list[ProposalRow
     """Planning rows as the store's row records (money to the cent, phasing keyed by month label)."""
     out = []
     for r in rows.to_dict("records"):
-        p_hit = _num(r.get("p_hit"))
+        p_hit = finite_or_none(r.get("p_hit"))
         phasing = {
-            m: v for m, key in zip(months, MONTH_COLS, strict=False) if (v := _num(r.get(key))) is not None
+            m: v
+            for m, key in zip(months, MONTH_COLS, strict=False)
+            if (v := finite_or_none(r.get(key))) is not None
         }
         out.append(
             ProposalRowData(
@@ -50,9 +45,9 @@ def frame_to_rows(rows: pd.DataFrame, months: Sequence[str]) -> list[ProposalRow
                 unit_id=str(r["unit_id"]),
                 target=_target(r),  # type: ignore[arg-type]
                 parent_id=_text_or_none(r.get("parent_id")),
-                forecast_q50=_num(r.get("forecast_q50")),  # type: ignore[arg-type]
+                forecast_q50=finite_or_none(r.get("forecast_q50")),  # type: ignore[arg-type]
                 p_hit=None if p_hit is None else min(max(p_hit, 0.0), 1.0),
-                last_period_actual=_num(r.get("last_period_actual")),  # type: ignore[arg-type]
+                last_period_actual=finite_or_none(r.get("last_period_actual")),  # type: ignore[arg-type]
                 phasing=phasing,
                 overridden=bool(r.get("overridden", False) or False),
             )
