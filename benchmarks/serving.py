@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--probe", type=int, default=500, help="requests per server-variant probe")
+    ap.add_argument("--probe", type=int, default=2000, help="requests per server-variant probe")
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--open-seconds", type=float, default=30.0)
     ap.add_argument("--max-s", type=float, default=120.0, help="time bound of each closed-loop load")

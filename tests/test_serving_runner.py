@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from serving.runner import listening_socket
@@ -41,7 +42,7 @@ def test_serve_with_two_workers_answers_and_stops(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "salesplan", "serve", "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        pids: set[str] = set()
+        pids: set[int] = set()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             try:
@@ -53,9 +54,9 @@ def test_serve_with_two_workers_answers_and_stops(tmp_path: Path) -> None:
         else:
             out = proc.stdout.read().decode() if proc.stdout and proc.poll() is not None else ""
             pytest.fail(f"salesplan serve --workers 2 did not answer /health: {out[-2000:]}")
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        children = psutil.Process(proc.pid).children()
         # multiprocessing's resource tracker is a child too; the workers are the spawned ones
-        pids.update(c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text())
+        pids.update(c.pid for c in children if "spawn_main" in " ".join(c.cmdline()))
         assert len(pids) == 2, f"expected 2 worker processes under the supervisor, found {children}"
     finally:
         proc.terminate()
