@@ -276,3 +276,34 @@ def test_spec_roles_and_unknown_roles_inference(split) -> None:  # type: ignore[
     assert "revenue" not in m.required_regressors
     m2 = GlobalLGBM(n_estimators=10, calib_windows=0).fit(train, SelloutSpec(freq="W"))
     assert m2.required_regressors == ["price"]
+
+
+def test_short_series_get_their_own_tier_instead_of_switching_members_off(split) -> None:  # type: ignore[no-untyped-def]
+    """New products with under a season of history must not drop the seasonal members for everyone: each
+    member fits the series long enough for it and short series blend only the members that cover them."""
+    train, test, X, spec = split
+    ids = sorted(train["unique_id"].unique())
+    short = ids[:4]
+    start = train["ds"].max() - pd.Timedelta(weeks=59)
+    train = train[~train["unique_id"].isin(short) | (train["ds"] >= start)]
+    members = [GlobalLGBM(n_estimators=60, learning_rate=0.1), SeasonalNaive(), WindowAverage()]
+    model = SalesplanForecaster(members=members, calib_windows=2).fit(train, spec)
+    assert model.dropped_members_ == []
+    assert set(model.members_[1].last_ds_.index) == set(ids) - set(short)  # seasonal naive: long ones only
+    assert len(model.tier_weights_) == 2
+    for tier, w in model.tier_weights_.items():
+        assert w.sum() == pytest.approx(1.0) and (w[~np.array(tier)] == 0).all()
+    fc = model.predict(H, X)
+    assert len(fc) == len(ids) * H and np.isfinite(fc["yhat"]).all() and (fc["yhat"] >= 0).all()
+    assert {"q10", "q90"} <= set(fc.columns)
+    # a short series is its tier's blend of the members that cover it
+    w = model.tier_weights_[(True, False, True)]
+    parts = model.member_forecasts(H, X)
+    u = short[0]
+    expect = sum(
+        wi * parts[name].loc[parts[name]["unique_id"] == u, "yhat"].to_numpy()
+        for wi, name in zip(w, ["GlobalLGBM", "SeasonalNaive", "WindowAverage"], strict=True)
+        if wi > 0
+    )
+    got = fc.loc[fc["unique_id"] == u, "yhat"].to_numpy()
+    np.testing.assert_allclose(got, expect, rtol=1e-9)

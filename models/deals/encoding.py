@@ -128,13 +128,40 @@ class FeatureEncoder:
                 Z[:, j] = np.sign(Z[:, j]) * np.log1p(np.abs(Z[:, j]))
         return Z
 
+    def _standardised(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Numeric block of the design (log where due, median-imputed, standardised, clipped) and its NaN mask."""
+        Z = self._transform_numeric(M[:, : len(self.numeric)])
+        miss = np.isnan(Z)
+        return np.clip((np.where(miss, self.medians_, Z) - self.mu_) / self.sd_, -6.0, 6.0), miss
+
     def design(self, M: np.ndarray) -> np.ndarray:
         """Logistic design matrix of an encoded matrix; columns map to features by ``design_groups_``."""
         k = len(self.numeric)
-        Z = self._transform_numeric(M[:, :k])
-        miss = np.isnan(Z)
-        Z = np.clip((np.where(miss, self.medians_, Z) - self.mu_) / self.sd_, -6.0, 6.0)
+        Z, miss = self._standardised(M)
         parts = [Z, miss[:, self.flag_].astype(float)]
         for j, lv in enumerate(self.onehot_):
             parts.append((M[:, k + j][:, None] == lv[None, :]).astype(float))
         return np.concatenate(parts, axis=1)
+
+    def linear_contributions(self, M: np.ndarray, coef: np.ndarray, centre: np.ndarray) -> np.ndarray:
+        """Per-feature terms ``sum over the feature's design columns of (D - centre) * coef`` without building
+        the dense one-hot design (a 1,000-rep model has ~1,100 design columns: 10k rows took ~90 MB and most
+        of a batch's scoring time). A category's term is its level's coefficient (0 for unkept or unknown
+        levels) minus ``centre · coef`` over its columns; equal to the dense product up to rounding."""
+        k = len(self.numeric)
+        Z, miss = self._standardised(M)
+        out = np.empty((len(M), len(self.features)))
+        out[:, :k] = (Z - centre[:k]) * coef[:k]
+        pos = k
+        for j in np.flatnonzero(self.flag_):
+            out[:, j] += (miss[:, j] - centre[pos]) * coef[pos]
+            pos += 1
+        for j, lv in enumerate(self.onehot_):
+            n = len(lv)
+            c = coef[pos : pos + n]
+            codes = M[:, k + j]
+            at = np.minimum(np.searchsorted(lv, codes), max(n - 1, 0))  # lv ascending; NaN sorts last
+            hit = lv[at] == codes if n else np.zeros(len(M), dtype=bool)
+            out[:, k + j] = np.where(hit, c[at] if n else 0.0, 0.0) - float(centre[pos : pos + n] @ c)
+            pos += n
+        return out

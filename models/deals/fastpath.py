@@ -302,13 +302,16 @@ def deal_features(
     return f, fallbacks
 
 
-def unseen_levels(encoder: Any, features: Mapping[str, Any]) -> list[str]:
-    """Category values the model never saw in training (scored as unknown): worth telling the caller."""
-    out = []
-    for c in encoder.categorical:
-        v = features.get(c)
-        if v is not None and v == v and str(v) not in encoder.codes_[c]:
-            out.append(f"{c} {str(v)!r} not seen in training: treated as unknown")
+def unseen_levels(encoder: Any, rows: Sequence[Mapping[str, Any]], M: np.ndarray) -> list[list[str]]:
+    """Per row, the category values the model never saw in training (scored as unknown): worth telling the
+    caller. Only cells whose code in the encoded ``M`` is missing are looked at (few), not every cell."""
+    out: list[list[str]] = [[] for _ in rows]
+    k = len(encoder.numeric)
+    for j, c in enumerate(encoder.categorical):
+        for i in np.flatnonzero(np.isnan(M[:, k + j])).tolist():
+            v = rows[i].get(c)
+            if v is not None and v == v:
+                out[i].append(f"{c} {str(v)!r} not seen in training: treated as unknown")
     return out
 
 
@@ -343,21 +346,16 @@ def reason_records(pts: np.ndarray, M: np.ndarray, encoder: Any, n_reasons: int 
     ii, jj = np.nonzero(v * sign >= MIN_POINTS)
     feat = cols[ii, jj]
     vals = M[ii, feat]
-    texts: dict[tuple[int, float], str] = {}
+    texts: dict[tuple[int, float | None], str] = {}  # NaN keyed as None: NaN != NaN would never hit
+    names = encoder.features
     out: list[list[dict]] = [[] for _ in range(n)]
     for i, j, x, c in zip(ii.tolist(), feat.tolist(), vals.tolist(), v[ii, jj].tolist(), strict=True):
-        key = (j, x)
-        text = texts.get(key) if x == x else None
+        key = (j, x if x == x else None)
+        text = texts.get(key)
         if text is None:
-            text = describe(encoder.features[j], encoder.value_text(j, x))
-            texts[key] = text
+            text = texts[key] = describe(names[j], encoder.value_text(j, x))
         out[i].append(
-            {
-                "feature": encoder.features[j],
-                "direction": "-" if c < 0 else "+",
-                "contribution": c,
-                "text": text,
-            }
+            {"feature": names[j], "direction": "-" if c < 0 else "+", "contribution": c, "text": text}
         )
     return out
 

@@ -286,9 +286,6 @@ class DealScorer(ClassifierMixin, BaseEstimator):
         self.coef_ = lr.coef_[0].copy()
         self.intercept_ = float(lr.intercept_[0])
         self.design_mean_ = D.mean(axis=0)
-        G = np.zeros((D.shape[1], len(self.encoder_.features)))
-        G[np.arange(D.shape[1]), self.encoder_.design_groups_] = 1.0
-        self.design_to_feature_ = G
 
     # -------------------------------------------------------------- scoring
     def _check_fitted(self) -> None:
@@ -306,8 +303,7 @@ class DealScorer(ClassifierMixin, BaseEstimator):
             return c[:, :-1], c[:, -1]
         if self.kind_ == "lightgbm":
             return path_contributions(self.booster_, M, self.leaf_table_, self.leaf_offsets_, self.leaf_base_)
-        D = self.encoder_.design(M)
-        contrib = ((D - self.design_mean_) * self.coef_) @ self.design_to_feature_
+        contrib = self.encoder_.linear_contributions(M, self.coef_, self.design_mean_)
         base = np.full(len(M), self.intercept_ + float(self.design_mean_ @ self.coef_))
         return contrib, base
 

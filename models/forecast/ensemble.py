@@ -20,6 +20,7 @@ from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError
 
 KEYS = ["unique_id", "ds", "cutoff"]
+MIN_MEMBER_SHARE = 0.1  # a member covering fewer of the series (too little history) sits out
 
 
 def default_members(season_length: int = 52, n_jobs: int = 1) -> list[BaseForecaster]:
@@ -67,7 +68,10 @@ def learn_weights(
 class SalesplanForecaster(BaseForecaster):
     """Backtest-weighted blend of ``members`` (default: ``default_members()``).
 
-    Members that need more history than the shortest series are left out (``dropped_members_``).
+    Each member fits the series with enough history for it; series covered by different sets of members
+    (tiers: e.g. new products without a season for the seasonal-difference model) are blended with their
+    tier's own weights (``tier_weights_``); a member covering under 10 % of the series sits out
+    (``dropped_members_``).
     At fit, every member runs ``calib_windows`` rolling origins of ``calib_horizon``; weights are learned
     on those errors (``learn_weights``; each older origin counts ``recency`` times the next), the blend's errors on the same origins calibrate the quantiles,
     and the members are refit on all data. ``member_scores_`` holds the backtest MASE-like loss of each
@@ -112,33 +116,100 @@ class SalesplanForecaster(BaseForecaster):
             )
         data = self._prepare(df, spec)
         self._check_length(data, extra=self.calib_windows * self.calib_horizon)
-        shortest = int(data.groupby("unique_id", sort=False).size().min())
-        # members needing more history than the shortest series (SeasonalNaive on < 1 season) sit out
-        usable = [m for m in self._members() if m.min_history() <= shortest]
-        self.dropped_members_ = [m.name for m in self._members() if m.min_history() > shortest]
-        self.members_ = [m.fit(data, spec) for m in usable]
+        n = data.groupby("unique_id", sort=False).size()
+        members = self._members()
+        # Each member fits the series long enough for it (a new product must not switch LightGBM off for
+        # the whole catalogue); one covering too few series sits out (``dropped_members_``).
+        covered = [n >= m.min_history() for m in members]
+        keep = [bool(c.sum() >= max(1, MIN_MEMBER_SHARE * len(n))) for c in covered]
+        self.dropped_members_ = [m.name for m, k in zip(members, keep, strict=True) if not k]
+        usable = [(m, c) for m, c, k in zip(members, covered, keep, strict=True) if k]
+        self.members_ = [
+            m.fit(data if c.all() else data[data["unique_id"].isin(n.index[c.to_numpy()])], spec) for m, c in usable
+        ]
         names = [f"{i}:{m.name}" for i, m in enumerate(self.members_)]
+        mask = np.column_stack([c.to_numpy() for _, c in usable])  # series × member: member covers series
+        if mask.all():
+            self._fit_one_tier(names)
+        else:
+            self._fit_tiers(names, pd.Series([tuple(r) for r in mask.tolist()], index=n.index.astype(str)))
+        self.calibrator_ = (
+            ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_) if self.quantiles else None
+        )
+        return self
+
+    def _cv_wide(self, names: list[str], how: str) -> pd.DataFrame:
         cv = None
         for name, m in zip(names, self.members_, strict=True):
             part = m.calib_cv_[[*KEYS, "step", "y", "yhat"]].rename(columns={"yhat": name})
-            cv = part if cv is None else cv.merge(part.drop(columns=["y", "step"]), on=KEYS, how="inner")
+            if cv is None:
+                cv = part
+            elif how == "inner":
+                cv = cv.merge(part.drop(columns=["y", "step"]), on=KEYS, how="inner")
+            else:
+                cv = cv.merge(part, on=KEYS, how="outer", suffixes=("", "_r"))
+                for c in ("y", "step"):
+                    cv[c] = cv[c].fillna(cv.pop(f"{c}_r"))
         assert cv is not None
+        return cv
+
+    def _recency(self, cv: pd.DataFrame) -> np.ndarray:
+        # recent origins count more (×recency per older window): the blend serves the next weeks
+        age = cv["cutoff"].rank(method="dense", ascending=False).to_numpy() - 1
+        return np.asarray(self.recency**age, dtype=float)
+
+    def _fit_one_tier(self, names: list[str]) -> None:
+        """Every member covers every series: one weight vector learned on all backtest rows."""
+        cv = self._cv_wide(names, "inner")
         preds = cv[names].to_numpy(dtype=float)
         y = cv["y"].to_numpy(dtype=float)
         scale = cv["unique_id"].map(self.scale_).to_numpy(dtype=float)
-        # recent origins count more (×recency per older window): the blend serves the next weeks
-        age = cv["cutoff"].rank(method="dense", ascending=False).to_numpy() - 1
-        self.weights_ = learn_weights(preds, y, scale, self.weight_step, self.recency**age)
+        self.weights_ = learn_weights(preds, y, scale, self.weight_step, self._recency(cv))
+        self.tier_weights_ = {tuple([True] * len(names)): self.weights_}
+        self.tier_of_ = None
         cv["yhat"] = preds @ self.weights_
         self.member_scores_ = pd.Series(
             np.abs(y[:, None] - np.column_stack([preds, cv["yhat"]])).T @ (1 / scale) / len(y),
             index=[*names, "blend"],
         )
         self.calib_cv_ = cv[[*KEYS, "step", "y", "yhat"]]
-        self.calibrator_ = (
-            ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_) if self.quantiles else None
+
+    def _fit_tiers(self, names: list[str], tier_of: pd.Series) -> None:
+        """Series differ in which members cover them (history length): each tier (set of covering members)
+        gets weights learned on the backtest rows where all its members forecast (so on the longer series
+        too), and each series is blended with its tier's weights."""
+        cv = self._cv_wide(names, "outer")
+        preds = cv[names].to_numpy(dtype=float)
+        y = cv["y"].to_numpy(dtype=float)
+        scale = cv["unique_id"].map(self.scale_).to_numpy(dtype=float)
+        recency = self._recency(cv)
+        self.tier_weights_ = {}
+        for tier in sorted(set(tier_of), key=sum, reverse=True):
+            cols = np.flatnonzero(tier)
+            rows = ~np.isnan(preds[:, cols]).any(axis=1)
+            w = np.zeros(len(names))
+            w[cols] = learn_weights(
+                preds[rows][:, cols], y[rows], scale[rows], self.weight_step, recency[rows]
+            )
+            self.tier_weights_[tier] = w
+        self.tier_of_ = tier_of
+        full = tuple([True] * len(names))
+        self.weights_ = self.tier_weights_.get(full, self.tier_weights_[max(self.tier_weights_, key=sum)])
+        W = np.array([self.tier_weights_[t] for t in cv["unique_id"].map(tier_of)])
+        cv["yhat"] = np.nansum(W * np.nan_to_num(preds), axis=1)
+        own = ~np.isnan(np.where(W > 0, preds, 0.0)).any(
+            axis=1
+        )  # rows where the series' members all forecast
+        both = ~np.isnan(preds).any(axis=1)
+        self.member_scores_ = pd.Series(
+            np.abs(y[both, None] - np.column_stack([preds[both], cv["yhat"].to_numpy()[both]])).T
+            @ (1 / scale[both])
+            / max(int(both.sum()), 1),
+            index=[*names, "blend"],
         )
-        return self
+        self.calib_cv_ = cv.loc[own, [*KEYS, "step", "y", "yhat"]].assign(
+            step=lambda d: d["step"].astype(int)
+        )
 
     @property
     def required_regressors(self) -> list[str]:
@@ -152,14 +223,31 @@ class SalesplanForecaster(BaseForecaster):
         return pd.Series(self.weights_, index=[m.name for m in self.members_])
 
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
-        out: pd.DataFrame | None = None
-        for w, m in zip(self.weights_, self.members_, strict=True):
-            if w == 0:
+        if self.tier_of_ is None:
+            out: pd.DataFrame | None = None
+            for w, m in zip(self.weights_, self.members_, strict=True):
+                if w == 0:
+                    continue
+                fc = m._predict_point(h, m._check_future(h, X))[["unique_id", "ds", "yhat"]]
+                fc["yhat"] = w * fc["yhat"].clip(lower=0.0 if self.nonneg_ else None)
+                out = fc if out is None else _add(out, fc)
+            assert out is not None
+            return out
+        W = np.array(list(self.tier_weights_.values()))
+        wide: pd.DataFrame | None = None
+        for i, m in enumerate(self.members_):
+            if not (W[:, i] > 0).any():
                 continue
             fc = m._predict_point(h, m._check_future(h, X))[["unique_id", "ds", "yhat"]]
-            fc["yhat"] = w * fc["yhat"].clip(lower=0.0 if self.nonneg_ else None)
-            out = fc if out is None else _add(out, fc)
-        assert out is not None
+            fc = fc.assign(yhat=fc["yhat"].clip(lower=0.0 if self.nonneg_ else None)).rename(
+                columns={"yhat": i}
+            )
+            wide = fc if wide is None else wide.merge(fc, on=["unique_id", "ds"], how="outer")
+        assert wide is not None
+        cols = [c for c in wide.columns if c not in ("unique_id", "ds")]
+        weights = np.array([self.tier_weights_[t] for t in wide["unique_id"].map(self.tier_of_)])[:, cols]
+        out = wide[["unique_id", "ds"]].copy()
+        out["yhat"] = (weights * np.nan_to_num(wide[cols].to_numpy(dtype=float))).sum(axis=1)
         return out
 
     def member_forecasts(self, h: int, X_future: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:

@@ -111,17 +111,23 @@ def _score(model: LoadedModel, ctx: DealContext | None, deals: list[DealIn]) -> 
     """Features → one matrix → p, score, grade, reasons; one code path for 1 and 10,000 deals."""
     scorer = model.estimator
     today = day_ns(datetime.now(UTC).date())
+    names = scorer.encoder_.features
+    needed = frozenset(names)
     feats, notes = [], []
     for deal in deals:
         f, why = deal_features(vars(deal), ctx, _ns(deal.as_of, today))
-        absent = [c for c in scorer.encoder_.features if c not in f]
-        for c in absent:  # e.g. account attributes with no CRM loaded, or extra opportunity columns
-            f[c] = None
-        if absent and ctx is not None:
-            why.append(f"not given, treated as unknown: {', '.join(absent)} (send them in 'attributes')")
+        if not needed <= f.keys():
+            absent = [c for c in names if c not in f]
+            for c in absent:  # e.g. account attributes with no CRM loaded, or extra opportunity columns
+                f[c] = None
+            if ctx is not None:
+                why.append(f"not given, treated as unknown: {', '.join(absent)} (send them in 'attributes')")
         feats.append(f)
-        notes.append(why + unseen_levels(scorer.encoder_, f))
-    out = score_matrix(scorer, encode_rows(scorer.encoder_, feats))
+        notes.append(why)
+    M = encode_rows(scorer.encoder_, feats)
+    for why, unseen in zip(notes, unseen_levels(scorer.encoder_, feats, M), strict=True):
+        why.extend(unseen)
+    out = score_matrix(scorer, M)
     return [
         {
             "opportunity_id": deal.opportunity_id,
