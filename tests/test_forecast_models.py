@@ -281,7 +281,7 @@ def test_spec_roles_and_unknown_roles_inference(split) -> None:  # type: ignore[
 def test_short_series_get_their_own_tier_instead_of_switching_members_off(split) -> None:  # type: ignore[no-untyped-def]
     """New products with under a season of history must not drop the seasonal members for everyone: each
     member fits the series long enough for it and short series blend only the members that cover them."""
-    train, test, X, spec = split
+    train, _, X, spec = split
     ids = sorted(train["unique_id"].unique())
     short = ids[:4]
     start = train["ds"].max() - pd.Timedelta(weeks=59)
