@@ -125,7 +125,8 @@ class SalesplanForecaster(BaseForecaster):
         self.dropped_members_ = [m.name for m, k in zip(members, keep, strict=True) if not k]
         usable = [(m, c) for m, c, k in zip(members, covered, keep, strict=True) if k]
         self.members_ = [
-            m.fit(data if c.all() else data[data["unique_id"].isin(n.index[c.to_numpy()])], spec) for m, c in usable
+            m.fit(data if c.all() else data[data["unique_id"].isin(n.index[c.to_numpy()])], spec)
+            for m, c in usable
         ]
         names = [f"{i}:{m.name}" for i, m in enumerate(self.members_)]
         mask = np.column_stack([c.to_numpy() for _, c in usable])  # series × member: member covers series
