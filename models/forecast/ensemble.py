@@ -224,7 +224,7 @@ class SalesplanForecaster(BaseForecaster):
         return pd.Series(self.weights_, index=[m.name for m in self.members_])
 
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
-        if self.tier_of_ is None:
+        if getattr(self, "tier_of_", None) is None:  # one tier (also models fitted before tiers existed)
             out: pd.DataFrame | None = None
             for w, m in zip(self.weights_, self.members_, strict=True):
                 if w == 0:
