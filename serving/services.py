@@ -3,6 +3,7 @@ cache. Built in the lifespan, reached by routers through dependencies, never imp
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -53,6 +54,15 @@ class KeyCache:
             self._items.clear()
 
 
+def freeze_heap(collect: bool = True) -> None:
+    """Move everything loaded so far (models, planning data, caches) out of the cyclic GC's reach. A 10k-deal
+    batch allocates ~10^5-10^6 objects, and every full collection it triggers would walk the whole loaded
+    heap again: in-process a 10k batch took 570-1,090 ms without this and 420-640 ms with it."""
+    if collect:
+        gc.collect()
+    gc.freeze()
+
+
 class Services:
     """Long-lived state of one app instance."""
 
@@ -83,10 +93,12 @@ class Services:
         champion just loaded). One reload at a time; requests keep the old objects until the swap.
         ``models=False`` (start with ``load_models`` off) loads only the planning data."""
         with self._reload_lock:
+            gc.unfreeze()  # what this reload replaces must be collectable again
             outcome = self.models.load_all() if models else {}
             for name, result in outcome.items():
                 log.info("model load", extra={"model": name, "outcome": result})
             outcome["planning_data"] = self.load_planning()
+            freeze_heap()
             return outcome
 
     def load_planning(self) -> str:

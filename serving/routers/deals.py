@@ -30,7 +30,7 @@ from serving.deps import ServicesDep
 from serving.model_store import LoadedModel
 from serving.routers._common import clean, errors
 from serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore, OpenDeals
-from serving.services import Services
+from serving.services import Services, freeze_heap
 from training.tracking import DEALS_MODEL
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
@@ -64,6 +64,7 @@ class _ContextCache:
         with self._lock:
             if crm is not self._crm:
                 self._ctx, self._crm = deal_context(crm), crm
+                freeze_heap(collect=False)  # the summary lives as long as the CRM: keep GC off it too
             return self._ctx
 
 
