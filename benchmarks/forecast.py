@@ -66,6 +66,19 @@ def load(dataset: str, sim_scale: str) -> tuple[pd.DataFrame, SelloutSpec, int, 
     raise SystemExit(f"unknown dataset {dataset!r}; use walmart, dominicks or simulated")
 
 
+def fold_split(
+    df: pd.DataFrame, dates: np.ndarray, cutoff: pd.Timestamp, need: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
+    """Train (to ``cutoff``), test (the next H dates) and the scored series: alive at the origin, ``need``
+    periods of history, H actuals after it (the same set for every method)."""
+    end = dates[np.searchsorted(dates, np.datetime64(cutoff)) + H]
+    train, test = df[df["ds"] <= cutoff], df[(df["ds"] > cutoff) & (df["ds"] <= end)]
+    n_tr = train.groupby("unique_id").size()
+    last = train.groupby("unique_id")["ds"].max()
+    n_te = test.groupby("unique_id").size().reindex(n_tr.index).fillna(0)
+    return train, test, n_tr.index[(n_tr >= need) & (last == cutoff) & (n_te == H)]
+
+
 def _regressors(spec: SelloutSpec, df: pd.DataFrame) -> list[str]:
     return [c for c in ("price", *spec.regressors) if c in df.columns]
 
@@ -187,12 +200,7 @@ def run(
     secs = dict.fromkeys(methods, 0.0)
     cpu = dict.fromkeys(methods, 0.0)
     for cutoff in cutoffs:
-        end = dates[np.searchsorted(dates, np.datetime64(cutoff)) + H]
-        train, test = df[df["ds"] <= cutoff], df[(df["ds"] > cutoff) & (df["ds"] <= end)]
-        n_tr = train.groupby("unique_id").size()
-        last = train.groupby("unique_id")["ds"].max()
-        n_te = test.groupby("unique_id").size().reindex(n_tr.index).fillna(0)
-        ok = n_tr.index[(n_tr >= need) & (last == cutoff) & (n_te == H)]
+        train, test, ok = fold_split(df, dates, cutoff, need)
         train, test = train[train["unique_id"].isin(ok)], test[test["unique_id"].isin(ok)]
         future = test.drop(columns=[c for c in ("y", "revenue") if c in test.columns])
         scales = seasonal_scales(train, m)

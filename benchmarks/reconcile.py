@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.forecast import N_ORIGINS, RESULTS, H, load
+from benchmarks.forecast import N_ORIGINS, RESULTS, H, fold_split, load
 from models.forecast.ensemble import SalesplanForecaster
 from models.reconcile import aggregate, bottom_level, choose_method
 from salesplan.contracts.sellout import Hierarchy
@@ -64,20 +64,14 @@ def run(dataset: str, n_jobs: int, sim_scale: str) -> dict[str, Any]:
     # history the default needs, 13 weeks of actuals after it), as in the forecast benchmark
     ok: set[str] | None = None
     for cutoff in cutoffs:
-        end = dates[np.searchsorted(dates, np.datetime64(cutoff)) + H]
-        train, test = df[df["ds"] <= cutoff], df[(df["ds"] > cutoff) & (df["ds"] <= end)]
-        n_tr = train.groupby("unique_id").size()
-        last = train.groupby("unique_id")["ds"].max()
-        n_te = test.groupby("unique_id").size().reindex(n_tr.index).fillna(0)
-        here = set(n_tr.index[(n_tr >= need) & (last == cutoff) & (n_te == H)])
+        here = set(fold_split(df, dates, cutoff, need)[2])
         ok = here if ok is None else ok & here
     assert ok is not None
     df = df[df["unique_id"].isin(ok)]
     keys = df[["unique_id", *hier.columns]].drop_duplicates("unique_id").reset_index(drop=True)
     frames, seconds = [], []
     for cutoff in cutoffs:
-        end = dates[np.searchsorted(dates, np.datetime64(cutoff)) + H]
-        train, test = df[df["ds"] <= cutoff], df[(df["ds"] > cutoff) & (df["ds"] <= end)]
+        train, test, _ = fold_split(df, dates, cutoff, need)
         print(f"origin {pd.Timestamp(cutoff).date()}: {len(ok)} bottom series", flush=True)
         out, secs = fold(train, test, spec, hier, n_jobs)
         frames.append(out.assign(cutoff=cutoff))
