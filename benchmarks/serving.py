@@ -159,14 +159,14 @@ def measure_api(proc: Proc, base: str, prep: dict[str, Any], args: argparse.Name
             answers.append(c.post(f"{url}:batch", content=prep["batch"]))
 
         ms = timed(batch, 6)[2:]  # the first calls build each worker's caches
-        statuses = [r.status_code for r in answers]
-        for r in answers:
-            results = r.json()["results"] if r.status_code == 200 else []
-            assert len(results) == 10_000 and results[0]["reasons"], r.text[:300]
+        # a wrong answer is counted and shown, not asserted: one bad call must not throw away the whole run
+        bad = [r for r in answers[2:] if not complete_batch(r)]
+        good_ms = [m for m, r in zip(ms, answers[2:], strict=True) if complete_batch(r)]
         out["score_batch_10k"] = {
-            "ms": round(statistics.median(ms), 1),
+            "ms": round(statistics.median(good_ms), 1) if good_ms else None,
             "runs_ms": [round(m, 1) for m in ms],
-            "errors": sum(s != 200 for s in statuses),
+            "errors": len(bad),
+            **({"first_error": f"{bad[0].status_code}: {bad[0].text[:300]}"} if bad else {}),
         }
         proposal = {
             "quarter": prep["quarter"],
@@ -185,6 +185,14 @@ def measure_api(proc: Proc, base: str, prep: dict[str, Any], args: argparse.Name
             c, "GET", f"{base}/api/v1/forecasts?level=region&freq=W", paths, 200, 50
         )
     return out  # fmt: skip
+
+
+def complete_batch(r: httpx.Response) -> bool:
+    """200 with a score and reasons for each of the 10,000 deals sent."""
+    if r.status_code != 200:
+        return False
+    results = r.json().get("results", [])
+    return len(results) == 10_000 and bool(results[0].get("reasons"))
 
 
 def endpoint(
@@ -265,7 +273,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                      f"{result['score_single']['rps'] / peer['rps']:.1f}x"),
         "open_loop_p99_under_50ms": _met(result["score_single_open_loop_200rps"]["p99_ms"] < 50,
                                          f"{result['score_single_open_loop_200rps']['p99_ms']} ms"),
-        "batch_10k_under_1s": _met(result["score_batch_10k"]["ms"] < 1000, f"{result['score_batch_10k']['ms']} ms"),
+        "batch_10k_under_1s": "missed (no complete answer)" if result["score_batch_10k"]["ms"] is None
+        else _met(result["score_batch_10k"]["ms"] < 1000, f"{result['score_batch_10k']['ms']} ms"),
         "proposal_1000_reps_p50_under_500ms": "skipped" if "skipped" in prop
         else _met(prop["p50_ms"] < 500, f"{prop['p50_ms']} ms"),
     }  # fmt: skip

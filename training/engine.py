@@ -127,8 +127,20 @@ def run_tasks(
     if engine == "local" or len(args) == 0:
         return [fn(*a) for a in args]
     client = dask_client(workers, address)
-    futures = [client.submit(fn, *a, pure=False) for a in args]
-    return list(client.gather(futures))
+    # Frames and models go to the workers once, by scatter, instead of inside the task graph: the scheduler
+    # then never holds the data (Dask's advice for "large graph" warnings), and an object shared by every
+    # task (the unfitted base) is sent once, not once per task.
+    sent: dict[int, Any] = {}
+
+    def ship(v: Any) -> Any:
+        if v is None or isinstance(v, int | float | str | bool):
+            return v
+        if id(v) not in sent:
+            sent[id(v)] = client.scatter(v, hash=False)
+        return sent[id(v)]
+
+    futures = [client.submit(fn, *[ship(v) for v in a], pure=False) for a in args]
+    return list(client.gather(futures))  # the futures go out of scope here, which frees the workers' copies
 
 
 def partition_ids(

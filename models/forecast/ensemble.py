@@ -224,17 +224,11 @@ class SalesplanForecaster(BaseForecaster):
         return pd.Series(self.weights_, index=[m.name for m in self.members_])
 
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
-        if getattr(self, "tier_of_", None) is None:  # one tier (also models fitted before tiers existed)
-            out: pd.DataFrame | None = None
-            for w, m in zip(self.weights_, self.members_, strict=True):
-                if w == 0:
-                    continue
-                fc = m._predict_point(h, m._check_future(h, X))[["unique_id", "ds", "yhat"]]
-                fc["yhat"] = w * fc["yhat"].clip(lower=0.0 if self.nonneg_ else None)
-                out = fc if out is None else _add(out, fc)
-            assert out is not None
-            return out
-        W = np.array(list(self.tier_weights_.values()))
+        # one path for one tier and many: a fit with every member on every series has tier_of_ None and one
+        # tier (models pickled before tiers existed have no tier_weights_ and blend with weights_)
+        tier_of = getattr(self, "tier_of_", None)
+        tiers = getattr(self, "tier_weights_", None) or {tuple([True] * len(self.members_)): self.weights_}
+        W = np.array(list(tiers.values()))
         wide: pd.DataFrame | None = None
         for i, m in enumerate(self.members_):
             if not (W[:, i] > 0).any():
@@ -246,7 +240,12 @@ class SalesplanForecaster(BaseForecaster):
             wide = fc if wide is None else wide.merge(fc, on=["unique_id", "ds"], how="outer")
         assert wide is not None
         cols = [c for c in wide.columns if c not in ("unique_id", "ds")]
-        weights = np.array([self.tier_weights_[t] for t in wide["unique_id"].map(self.tier_of_)])[:, cols]
+        if tier_of is None:
+            weights = W[:1, cols]
+        else:
+            code = {t: k for k, t in enumerate(tiers)}
+            tier_code = pd.Series([code[t] for t in tier_of], index=tier_of.index)
+            weights = W[wide["unique_id"].map(tier_code).to_numpy(dtype=int)][:, cols]
         out = wide[["unique_id", "ds"]].copy()
         out["yhat"] = (weights * np.nan_to_num(wide[cols].to_numpy(dtype=float))).sum(axis=1)
         return out
@@ -255,9 +254,3 @@ class SalesplanForecaster(BaseForecaster):
         """Each member's own forecast (with its own conformal quantiles), for inspection."""
         self._check_fitted()
         return {m.name: m.predict(h, X_future) for m in self.members_}
-
-
-def _add(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    m = a.merge(b, on=["unique_id", "ds"], how="inner", suffixes=("", "_b"))
-    m["yhat"] = m["yhat"] + m.pop("yhat_b")
-    return m

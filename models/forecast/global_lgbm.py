@@ -184,7 +184,9 @@ class GlobalLGBM(BaseForecaster):
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
         X_df = self._dynamic(X) if X is not None else None
         has_dyn = X_df is not None and X_df.shape[1] > 2
-        fc = self.mlf_.predict(h=h, X_df=X_df if has_dyn else None)
+        with warnings.catch_warnings():  # a series younger than a lag has NaN there, as it had in training
+            warnings.filterwarnings("ignore", message="Found null values")
+            fc = self.mlf_.predict(h=h, X_df=X_df if has_dyn else None)
         fc["yhat"] = self._back(fc["lgbm"].to_numpy())
         return fc[["unique_id", "ds", "yhat"]]
 
@@ -203,8 +205,8 @@ class GlobalLGBM(BaseForecaster):
                 refit=True,
                 dropna=False,
             )
-        cv["yhat"] = self._back(cv["lgbm"].to_numpy())
-        cv["y"] = self._back(cv["y"].to_numpy())
+        # assign, not item-set: the frame mlforecast returns can be a view of another (SettingWithCopy)
+        cv = cv.assign(yhat=self._back(cv["lgbm"].to_numpy()), y=self._back(cv["y"].to_numpy()))
         return cv[CV_COLS]
 
     def feature_importance(self) -> pd.Series:
