@@ -34,7 +34,7 @@ H = 13
 WARM_SERIES = 60
 
 
-class PeakRSS:
+class PeakMemory:
     """Peak memory of this process tree while the block runs: the sum of RSS (counts pages shared between
     forked workers once per process, so it overstates) and the sum of PSS (each shared page split among
     the processes that map it: the tree's real footprint)."""
@@ -64,7 +64,7 @@ class PeakRSS:
             self._sample()
             time.sleep(0.05)
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> PeakMemory:
         self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -108,7 +108,7 @@ def run_one(world: Any, engine: str, workers: int, max_series: int) -> dict[str,
         dask_client(workers).run(warm, model.base, few, world.sellout.spec)  # on every worker
     else:
         warm(model.base, few, world.sellout.spec)
-    with PeakRSS() as mem:
+    with PeakMemory() as mem:
         t0 = time.perf_counter()
         model.fit(df, world.sellout.spec)
         fc = model.predict(H, world.future)

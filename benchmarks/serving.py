@@ -160,8 +160,9 @@ def measure_api(proc: Proc, base: str, prep: dict[str, Any], args: argparse.Name
 
         ms = timed(batch, 6)[2:]  # the first calls build each worker's caches
         # a wrong answer is counted and shown, not asserted: one bad call must not throw away the whole run
-        bad = [r for r in answers[2:] if not complete_batch(r)]
-        good_ms = [m for m, r in zip(ms, answers[2:], strict=True) if complete_batch(r)]
+        ok = [complete_batch(r) for r in answers[2:]]
+        bad = [r for r, good in zip(answers[2:], ok, strict=True) if not good]
+        good_ms = [m for m, good in zip(ms, ok, strict=True) if good]
         out["score_batch_10k"] = {
             "ms": round(statistics.median(good_ms), 1) if good_ms else None,
             "runs_ms": [round(m, 1) for m in ms],

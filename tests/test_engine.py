@@ -59,6 +59,17 @@ def test_backtest_runs_unchanged_on_dask(world) -> None:  # type: ignore[no-unty
     pd.testing.assert_frame_equal(local.metrics(), dask.metrics(), check_exact=False, rtol=1e-9)
 
 
+def _describe(xs: list[int], d: dict[str, int], k: int) -> tuple[list[int], dict[str, int], int]:
+    return xs, d, k
+
+
+def test_dask_tasks_get_each_argument_whole() -> None:
+    # Each argument is scattered as one object: Dask scatters a list's items one by one and keys a dict's
+    # values by the dict's keys, so two tasks' {"a": …} arguments would share one value
+    args = [([1, 2, 3], {"a": 1, "b": 2}, 7), ([4], {"a": 9}, 8)]
+    assert run_tasks(_describe, args, engine="dask", workers=2) == [tuple(a) for a in args]
+
+
 def test_engine_errors_are_clear() -> None:
     with pytest.raises(ConfigError, match="engine must be one of"):
         run_tasks(print, [("x",)], engine="spark")

@@ -136,7 +136,8 @@ def run_tasks(
         if v is None or isinstance(v, int | float | str | bool):
             return v
         if id(v) not in sent:
-            sent[id(v)] = client.scatter(v, hash=False)
+            # wrapped in a list: scatter spreads a list's or dict's items, and the task wants the object
+            sent[id(v)] = client.scatter([v], hash=False)[0]
         return sent[id(v)]
 
     futures = [client.submit(fn, *[ship(v) for v in a], pure=False) for a in args]

@@ -4,8 +4,9 @@ panel, which local models cannot, so it also powers what-if scenarios."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import lightgbm as lgb
@@ -20,6 +21,16 @@ from models.forecast.base import BaseForecaster
 CV_COLS = ["unique_id", "ds", "cutoff", "y", "yhat"]
 DEFAULT_LAGS = (1, 2, 3, 4, 8, 13, 26, 52)
 MIN_ROWS_AFTER_LAG = 8  # keep a lag only if the median series still has this many rows with it
+
+
+@contextlib.contextmanager
+def _null_lags_expected() -> Iterator[None]:
+    """Silence mlforecast's "Found null values" around fit, predict and cross-validation: a series younger
+    than a lag has NaN there, on purpose (training keeps those rows, ``dropna=False``, so LightGBM learns its
+    missing-value branches)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Found null values")
+        yield
 
 
 def week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
@@ -177,15 +188,13 @@ class GlobalLGBM(BaseForecaster):
         self._setup(data)
         train = self._train_frame(data)
         self.statics_ = list(self.roles_.statics)
-        with warnings.catch_warnings():  # NaN lags on early rows are intended (LightGBM splits on missing)
-            warnings.filterwarnings("ignore", message="Found null values")
+        with _null_lags_expected():
             self.mlf_ = self._engine().fit(train, static_features=self.statics_, dropna=False)
 
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
         X_df = self._dynamic(X) if X is not None else None
         has_dyn = X_df is not None and X_df.shape[1] > 2
-        with warnings.catch_warnings():  # a series younger than a lag has NaN there, as it had in training
-            warnings.filterwarnings("ignore", message="Found null values")
+        with _null_lags_expected():
             fc = self.mlf_.predict(h=h, X_df=X_df if has_dyn else None)
         fc["yhat"] = self._back(fc["lgbm"].to_numpy())
         return fc[["unique_id", "ds", "yhat"]]
@@ -194,8 +203,7 @@ class GlobalLGBM(BaseForecaster):
         train = self._train_frame(data)
         # refit per window: each window's model sees all data before it, as in real use (a single fit
         # before the first window badly understates models that need a season of history, e.g. sdiff)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Found null values")
+        with _null_lags_expected():
             cv = self._engine().cross_validation(
                 train,
                 n_windows=n_windows,

@@ -29,10 +29,6 @@ def _register() -> None:
 
 
 def main() -> None:
-    import warnings
-
-    # Expected while a series has under a year of history (lag-52 features are empty there): not news to a user.
-    warnings.filterwarnings("ignore", message="Found null values in lag", category=UserWarning)
     app()
 
 
