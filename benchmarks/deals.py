@@ -41,11 +41,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from models.deals.calibration import group_folds, metrics
-from models.deals.features import KEY_COLUMNS, build_features, features_asof, training_set
-from models.deals.scorer import DealScorer
 from salesplan.contracts.crm import STAGES
 from salesplan.errors import DataNotFoundError
+from salesplan.models.deals.calibration import group_folds, metrics
+from salesplan.models.deals.features import KEY_COLUMNS, build_features, features_asof, training_set
+from salesplan.models.deals.scorer import DealScorer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT = "deal_scorer"

@@ -30,13 +30,13 @@ from mlforecast.utils import PredictionIntervals
 from statsforecast import StatsForecast
 from statsforecast.models import MSTL, AutoETS, AutoTheta, Naive, SeasonalNaive
 
-from models.forecast.base import pandas_freq
-from models.forecast.ensemble import SalesplanForecaster
-from models.forecast.global_lgbm import month, week_of_year
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import DataNotFoundError
-from training.backtest import origins
-from training.metrics import evaluate, seasonal_scales
+from salesplan.models.forecast.base import pandas_freq
+from salesplan.models.forecast.ensemble import SalesplanForecaster
+from salesplan.models.forecast.global_lgbm import month, week_of_year
+from salesplan.training.backtest import origins
+from salesplan.training.metrics import evaluate, seasonal_scales
 
 RESULTS = Path(__file__).parent / "results"
 H, N_ORIGINS, SEED = 13, 3, 0

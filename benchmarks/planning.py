@@ -34,10 +34,16 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import target_backtest as tb
-from planning.allocation import allocate, check_totals
-from planning.budget import curves_from_params, fit_response, grid_optimum, optimise_budget, response
-from planning.fairness import fairness_report
-from planning.types import AllocationConfig
+from salesplan.planning.allocation import allocate, check_totals
+from salesplan.planning.budget import (
+    curves_from_params,
+    fit_response,
+    grid_optimum,
+    optimise_budget,
+    response,
+)
+from salesplan.planning.fairness import fairness_report
+from salesplan.planning.types import AllocationConfig
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUARTERS = ("2026Q1", "2026Q2", "2026Q3", "2026Q4")

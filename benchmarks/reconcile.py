@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.forecast import N_ORIGINS, RESULTS, H, fold_split, load
-from models.forecast.ensemble import SalesplanForecaster
-from models.reconcile import aggregate, bottom_level, choose_method
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import DataNotFoundError
-from training.backtest import origins
+from salesplan.models.forecast.ensemble import SalesplanForecaster
+from salesplan.models.reconcile import aggregate, bottom_level, choose_method
+from salesplan.training.backtest import origins
 
 METHODS = ("bottom_up", "mint_shrink")
 

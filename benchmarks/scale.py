@@ -26,8 +26,8 @@ import psutil
 from sklearn.base import clone
 
 from salesplan.simulator import SimConfig, simulate
-from training.engine import PartitionedForecaster, close_clients, dask_client
-from training.forecast_job import alive, production_model
+from salesplan.training.engine import PartitionedForecaster, close_clients, dask_client
+from salesplan.training.forecast_job import alive, production_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 H = 13

@@ -56,26 +56,26 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def server_cmd(variant: str, port: int) -> list[str]:
     py = sys.executable
-    uv = [py, "-m", "uvicorn", "serving.app:create_app", "--factory", "--host", HOST, "--port", str(port),
+    uv = [py, "-m", "uvicorn", "salesplan.serving.app:create_app", "--factory", "--host", HOST, "--port", str(port),
           "--log-level", "warning", "--no-access-log"]  # fmt: skip
     return {
         "uvicorn-1": [*uv, "--workers", "1"],
         "uvicorn-2": [*uv, "--workers", "2"],
         # `salesplan serve --workers 2`: uvicorn's supervisor on a TCP_NODELAY socket (serving.runner)
         "salesplan-serve-2": [py, "-m", "salesplan", "serve", "--host", HOST, "--port", str(port), "--workers", "2"],
-        "gunicorn-2": [py, "-m", "gunicorn", "serving.app:create_app()", "-k", "uvicorn.workers.UvicornWorker",
+        "gunicorn-2": [py, "-m", "gunicorn", "salesplan.serving.app:create_app()", "-k", "uvicorn.workers.UvicornWorker",
                        "-w", "2", "-b", f"{HOST}:{port}", "--log-level", "warning"],
     }[variant]  # fmt: skip
 
 
 def prepare(root: Path, n_reps: int, n_opportunities: int, forecast: bool) -> dict[str, Any]:
     """World, deal champion, planning-data folder, admin key and request bodies, all under ``root``."""
-    from models.deals.fastpath import open_deal_fields
-    from models.deals.features import features_asof
+    from salesplan.models.deals.fastpath import open_deal_fields
+    from salesplan.models.deals.features import features_asof
+    from salesplan.serving.db.engine import make_engine, migrate, session_factory
+    from salesplan.serving.db.repository import ApiKeyRepository
     from salesplan.simulator import SimConfig, simulate
-    from serving.db.engine import make_engine, migrate, session_factory
-    from serving.db.repository import ApiKeyRepository
-    from training.deals_job import train_deals
+    from salesplan.training.deals_job import train_deals
 
     os.chdir(root)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlruns.db'}"
@@ -83,7 +83,7 @@ def prepare(root: Path, n_reps: int, n_opportunities: int, forecast: bool) -> di
     world = simulate(SimConfig(seed=0, scale="small", n_reps=n_reps, n_opportunities=n_opportunities))
     trained = train_deals(world.crm, source="benchmark")
     if forecast:  # the batch forecast behind GET /forecasts
-        from training.forecast_job import train_forecast
+        from salesplan.training.forecast_job import train_forecast
 
         train_forecast(world.sellout, h=13, source="benchmark", future=world.future)
     world.write(root / "world", fmt="parquet")
@@ -116,8 +116,8 @@ def prepare(root: Path, n_reps: int, n_opportunities: int, forecast: bool) -> di
 
 def app_paths() -> dict[str, set[str]]:
     """Routes and methods the app declares (to know whether E's endpoints exist yet)."""
-    from serving.app import create_app
-    from serving.settings import ServingSettings
+    from salesplan.serving.app import create_app
+    from salesplan.serving.settings import ServingSettings
 
     spec = create_app(ServingSettings(database_url="sqlite://", load_models=False)).openapi()
     return {p: {m.upper() for m in ops} for p, ops in spec["paths"].items()}

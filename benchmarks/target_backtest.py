@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.bookings import bookings_actuals, bookings_distributions
-from planning.distributions import QuarterDistribution
-from planning.target_backtest import conformal_distributions, target_backtest
 from salesplan.contracts import CRMData, SelloutDataset
+from salesplan.planning.bookings import bookings_actuals, bookings_distributions
+from salesplan.planning.distributions import QuarterDistribution
+from salesplan.planning.target_backtest import conformal_distributions, target_backtest
 
 PROBABILITY = 0.6
 OTHER_P = (0.5, 0.8)

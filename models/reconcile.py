@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from models.reconcile_frames import (
+from salesplan.contracts.sellout import Hierarchy
+from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError
+from salesplan.models.reconcile_frames import (
     check_complete,
     monotone_around_median,
     problem,
@@ -27,7 +29,7 @@ from models.reconcile_frames import (
     quantile_name,
     to_matrix,
 )
-from models.reconcile_hierarchy import (
+from salesplan.models.reconcile_hierarchy import (
     TOTAL,
     LevelSpec,
     SummingMatrix,
@@ -37,9 +39,7 @@ from models.reconcile_hierarchy import (
     level_label,
     summing_matrix,
 )
-from models.reconcile_math import GLSProjection, Weights, floor_variances, shrunk_weights
-from salesplan.contracts.sellout import Hierarchy
-from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError
+from salesplan.models.reconcile_math import GLSProjection, Weights, floor_variances, shrunk_weights
 
 __all__ = [
     "METHODS",

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from models.reconcile_hierarchy import SummingMatrix
 from salesplan.errors import DataValidationError, Problem
+from salesplan.models.reconcile_hierarchy import SummingMatrix
 
 _QCOL = re.compile(r"^q(\d+(?:\.\d+)?)$")
 

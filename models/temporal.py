@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from models.reconcile import monotone_around_median, quantile_columns, quantile_name
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.models.reconcile import monotone_around_median, quantile_columns, quantile_name
 
 Period = Literal["M", "Q"]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]

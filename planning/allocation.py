@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.allocation_solve import _fix_sum, _round_exact, _solve_exact, _solve_highs
-from planning.allocation_tree import (
+from salesplan.errors import DataValidationError, Problem
+from salesplan.planning.allocation_solve import _fix_sum, _round_exact, _solve_exact, _solve_highs
+from salesplan.planning.allocation_tree import (
     METHODS,
     SOLVERS,
     _bounds,
@@ -41,8 +42,7 @@ from planning.allocation_tree import (
     _top,
     _tree,
 )
-from planning.types import Allocation, AllocationConfig
-from salesplan.errors import DataValidationError, Problem
+from salesplan.planning.types import Allocation, AllocationConfig
 
 __all__ = ["LP_MAX_VARS", "METHODS", "PASS_THROUGH", "SOLVERS", "allocate", "check_totals", "rebalance"]
 LP_MAX_VARS = 2_000

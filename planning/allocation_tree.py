@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.types import AllocationConfig
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError, Problem
+from salesplan.planning.types import AllocationConfig
 
 METHODS = ("top_down", "bottom_up", "blended")
 SOLVERS = ("auto", "highs", "exact")

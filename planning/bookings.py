@@ -36,12 +36,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.bookings_book import MONTH_DAYS, Book, deals_frame, parse_quarter, quarter_units, window
-from planning.distributions import COMBINED_LEVELS, QuarterDistribution
-from planning.target_backtest import conformal_distributions
-from planning.types import RAMP_BY_QUARTER
 from salesplan.contracts.crm import CRMData
 from salesplan.errors import ConfigError, InsufficientDataError
+from salesplan.planning.bookings_book import (
+    MONTH_DAYS,
+    Book,
+    deals_frame,
+    parse_quarter,
+    quarter_units,
+    window,
+)
+from salesplan.planning.distributions import COMBINED_LEVELS, QuarterDistribution
+from salesplan.planning.target_backtest import conformal_distributions
+from salesplan.planning.types import RAMP_BY_QUARTER
 
 LEVELS: tuple[str, ...] = ("region", "team", "rep")
 RATE_QUARTERS = 4

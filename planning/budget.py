@@ -17,7 +17,7 @@ to the grid step). At an interior optimum every channel's marginal return d outc
 
 from __future__ import annotations
 
-from planning.budget_curves import (
+from salesplan.planning.budget_curves import (
     HILL_PARAMS,
     LOG_PARAMS,
     THETA_STARTS,
@@ -25,7 +25,7 @@ from planning.budget_curves import (
     fit_response,
     response,
 )
-from planning.budget_optimise import grid_optimum, optimise_budget
+from salesplan.planning.budget_optimise import grid_optimum, optimise_budget
 
 __all__ = [
     "HILL_PARAMS",

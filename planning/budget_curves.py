@@ -13,8 +13,8 @@ import pandas as pd
 from scipy.optimize import curve_fit
 from scipy.signal import lfilter
 
-from planning.types import ResponseCurves
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, Problem
+from salesplan.planning.types import ResponseCurves
 
 HILL_PARAMS = ("baseline", "beta", "alpha", "half", "theta")
 LOG_PARAMS = ("baseline", "beta", "theta")

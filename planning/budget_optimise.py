@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from planning.budget_curves import HILL_PARAMS, LOG_PARAMS, _arrays, _f
-from planning.types import BudgetPlan, ResponseCurves
 from salesplan.errors import ConfigError, InfeasibleError
+from salesplan.planning.budget_curves import HILL_PARAMS, LOG_PARAMS, _arrays, _f
+from salesplan.planning.types import BudgetPlan, ResponseCurves
 
 
 def _box(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planning.types import Allocation, FairnessReport
 from salesplan.errors import ConfigError
+from salesplan.planning.types import Allocation, FairnessReport
 
 
 def gini(x: np.ndarray) -> float:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from planning.funnel import FUNNEL_STAGES, FunnelResult
-from planning.productivity import Productivity
-from planning.velocity import DURATION_STAGES, Velocity
+from salesplan.planning.funnel import FUNNEL_STAGES, FunnelResult
+from salesplan.planning.productivity import Productivity
+from salesplan.planning.velocity import DURATION_STAGES, Velocity
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

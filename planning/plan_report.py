@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from planning.budget import response
-from planning.funnel_report import CSS, _figure, _png, _table
-from planning.types import BudgetPlan, FairnessReport, ResponseCurves, TargetChoice
+from salesplan.planning.budget import response
+from salesplan.planning.funnel_report import CSS, _figure, _png, _table
+from salesplan.planning.types import BudgetPlan, FairnessReport, ResponseCurves, TargetChoice
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from planning.types import Allocation, BudgetPlan, PnL
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.planning.types import Allocation, BudgetPlan, PnL
 
 KEYS = ["region", "quarter"]
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import isotonic_regression
 
-from planning.funnel import DealPaths, deal_paths
 from salesplan.contracts.crm import CRMData
 from salesplan.errors import ConfigError, InsufficientDataError
+from salesplan.planning.funnel import DealPaths, deal_paths
 
 MONTH_DAYS = 30.44
 RampMetric = Literal["created", "won", "won_value"]

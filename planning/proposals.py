@@ -17,20 +17,26 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from planning.allocation import allocate
-from planning.distributions import QuarterDistribution
-from planning.fairness import fairness_report
-from planning.phasing import phase
-from planning.proposals_inputs import PlanInputs, bookings_inputs, sellout_inputs
-from planning.targets import (
+from salesplan.errors import ConfigError
+from salesplan.planning.allocation import allocate
+from salesplan.planning.distributions import QuarterDistribution
+from salesplan.planning.fairness import fairness_report
+from salesplan.planning.phasing import phase
+from salesplan.planning.proposals_inputs import PlanInputs, bookings_inputs, sellout_inputs
+from salesplan.planning.targets import (
     implied_probability,
     probability_curve,
     proposal,
     target_for_probability,
     unit_target,
 )
-from planning.types import RAMP_BY_QUARTER, AllocationConfig, FairnessReport, TargetChoice, TargetProposal
-from salesplan.errors import ConfigError
+from salesplan.planning.types import (
+    RAMP_BY_QUARTER,
+    AllocationConfig,
+    FairnessReport,
+    TargetChoice,
+    TargetProposal,
+)
 
 Mode = Literal["probability", "growth", "value"]
 Method = Literal["top_down", "bottom_up", "blended"]

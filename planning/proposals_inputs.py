@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.distributions import QuarterDistribution, from_quantile_frame, quantile_columns
-from planning.proposals_tree import TOTAL, check_tree, infer_tree, tree_from_columns
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.planning.distributions import QuarterDistribution, from_quantile_frame, quantile_columns
+from salesplan.planning.proposals_tree import TOTAL, check_tree, infer_tree, tree_from_columns
 
 FORECAST_COLS = ("unique_id", "level", "freq", "period", "ds", "yhat")
 HISTORY_COLS = ("unique_id", "level", "freq", "period", "y")
@@ -205,7 +205,9 @@ def bookings_inputs(
 ) -> PlanInputs:
     """Distributions and tree from :func:`planning.bookings.bookings_distributions` (ramp applied there,
     in the point forecast, so the allocation must not ramp again)."""
-    from planning.bookings import bookings_distributions  # B's module; loaded only for bookings plans
+    from salesplan.planning.bookings import (
+        bookings_distributions,  # B's module; loaded only for bookings plans
+    )
 
     dists, tree = bookings_distributions(crm, quarter, scores=scores, levels=tuple(by), ramp=tuple(ramp))
     order = [TOTAL, *by]

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.distributions import QuarterDistribution
-from planning.phasing import split_cents
-from planning.proposals import implied_probability_for
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError, Problem
+from salesplan.planning.distributions import QuarterDistribution
+from salesplan.planning.phasing import split_cents
+from salesplan.planning.proposals import implied_probability_for
 
 __all__ = ["implied_probability_for", "rebalance_rows"]
 MONTHS = ("m1", "m2", "m3")

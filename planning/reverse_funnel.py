@@ -18,11 +18,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from planning.funnel import CUTS, FUNNEL_STAGES, DealPaths, FunnelResult, deal_paths, funnel
-from planning.productivity import Productivity, Ramp
-from planning.velocity import velocity
 from salesplan.contracts.crm import CRMData
 from salesplan.errors import ConfigError, InsufficientDataError
+from salesplan.planning.funnel import CUTS, FUNNEL_STAGES, DealPaths, FunnelResult, deal_paths, funnel
+from salesplan.planning.productivity import Productivity, Ramp
+from salesplan.planning.velocity import velocity
 
 PRE_SIGN: tuple[str, ...] = FUNNEL_STAGES[:-1]  # Find, Meet, Pitch: the stages a deal converts out of
 

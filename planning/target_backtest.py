@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planning.allocation import METHODS, allocate
-from planning.distributions import COMBINED_LEVELS, QuarterDistribution
-from planning.fairness import fairness_report
-from planning.types import Allocation, AllocationConfig
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.planning.allocation import METHODS, allocate
+from salesplan.planning.distributions import COMBINED_LEVELS, QuarterDistribution
+from salesplan.planning.fairness import fairness_report
+from salesplan.planning.types import Allocation, AllocationConfig
 
 ALL_METHODS: tuple[str, ...] = ("own_quantile", *METHODS)
 MIN_RATIOS = 8

@@ -14,9 +14,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from planning.distributions import QuarterDistribution
-from planning.types import Allocation, TargetChoice, TargetProposal
 from salesplan.errors import ConfigError
+from salesplan.planning.distributions import QuarterDistribution
+from salesplan.planning.types import Allocation, TargetChoice, TargetProposal
 
 Mode = Literal["probability", "growth", "value"]
 

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from planning.funnel import (
+from salesplan.contracts.crm import STAGES, CRMData
+from salesplan.errors import ConfigError
+from salesplan.planning.funnel import (
     DealPaths,
     cumulative_incidence,
     deal_paths,
@@ -26,8 +28,6 @@ from planning.funnel import (
     resolve_cut,
     stage_spells,
 )
-from salesplan.contracts.crm import STAGES, CRMData
-from salesplan.errors import ConfigError
 
 DURATION_STAGES: tuple[str, ...] = STAGES[:-1]
 """Stages with a time in them (Operate is the last, it is never left)."""

@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from serving import web
-from serving.middleware import RequestContextMiddleware, configure_logging
-from serving.problems import install_problem_handlers
-from serving.routers import (
+from salesplan.serving import web
+from salesplan.serving.middleware import RequestContextMiddleware, configure_logging
+from salesplan.serving.problems import install_problem_handlers
+from salesplan.serving.routers import (
     budgets,
     deals,
     forecasts,
@@ -24,8 +24,8 @@ from serving.routers import (
     proposals,
     proposals_plan,
 )
-from serving.services import Services
-from serving.settings import ServingSettings
+from salesplan.serving.services import Services
+from salesplan.serving.settings import ServingSettings
 
 API_DESCRIPTION = """Forecasts, deal-win scores, weighted pipeline, quarterly target proposals and budgets.
 

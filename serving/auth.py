@@ -8,8 +8,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from serving.db.records import ApiKeyRecord
-from serving.deps import ServicesDep
+from salesplan.serving.db.records import ApiKeyRecord
+from salesplan.serving.deps import ServicesDep
 
 Role = Literal["planner", "crm", "analyst", "admin"]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from serving.services import Services
+from salesplan.serving.services import Services
 
 
 async def get_services(request: Request) -> Services:

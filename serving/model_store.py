@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
-from training.batch_outputs import BatchForecast, load_batch
-from training.tracking import CHAMPION, DEALS_MODEL, FORECAST_MODEL, ModelRef, load_cached, load_estimator
+from salesplan.training.batch_outputs import BatchForecast, load_batch
+from salesplan.training.tracking import (
+    CHAMPION,
+    DEALS_MODEL,
+    FORECAST_MODEL,
+    ModelRef,
+    load_cached,
+    load_estimator,
+)
 
 MODEL_NAMES = (DEALS_MODEL, FORECAST_MODEL)
 BATCH = f"{FORECAST_MODEL} batch"

@@ -12,15 +12,15 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from planning.distributions import QuarterDistribution
-from planning.proposals import ProposalRequest, ProposalResult, build_from_inputs
-from planning.proposals_inputs import PlanInputs, bookings_inputs, sellout_inputs
-from planning.proposals_tree import TOTAL
-from planning.types import RAMP_BY_QUARTER
-from serving.db.proposal_frames import frame_to_rows, rows_to_frame
-from serving.db.records import ProposalRowData, StoredProposal
-from serving.routers._common import clean, records
-from training.tracking import DEALS_MODEL, ModelRef
+from salesplan.planning.distributions import QuarterDistribution
+from salesplan.planning.proposals import ProposalRequest, ProposalResult, build_from_inputs
+from salesplan.planning.proposals_inputs import PlanInputs, bookings_inputs, sellout_inputs
+from salesplan.planning.proposals_tree import TOTAL
+from salesplan.planning.types import RAMP_BY_QUARTER
+from salesplan.serving.db.proposal_frames import frame_to_rows, rows_to_frame
+from salesplan.serving.db.records import ProposalRowData, StoredProposal
+from salesplan.serving.routers._common import clean, records
+from salesplan.training.tracking import DEALS_MODEL, ModelRef
 
 Domain = Literal["auto", "sellout", "bookings"]
 MAX_FAIRNESS_UNITS = 1000

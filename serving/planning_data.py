@@ -14,9 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from planning.budget import fit_response
-from planning.funnel import DealPaths, deal_paths
-from planning.types import ResponseCurves
 from salesplan.contracts import (
     CRMData,
     Hierarchy,
@@ -27,7 +24,10 @@ from salesplan.contracts import (
 )
 from salesplan.errors import ConfigError, DataNotFoundError, SalesplanError, ServiceUnavailableError
 from salesplan.io import find_table, read_crm, read_table
-from training.tracking import ModelRef
+from salesplan.planning.budget import fit_response
+from salesplan.planning.funnel import DealPaths, deal_paths
+from salesplan.planning.types import ResponseCurves
+from salesplan.training.tracking import ModelRef
 
 log = logging.getLogger("salesplan.serving")
 SETTING = "SALESPLAN_PLANNING_DATA"
@@ -175,7 +175,7 @@ def load_planning_data(path: Path, deals_model: tuple[Any, ModelRef] | None) -> 
 def score_open_deals(crm: CRMData, scorer: Any, ref: ModelRef) -> pd.DataFrame:
     """p_win, score, grade and reasons of every open deal as of the CRM's last date, joined to the deal's
     attributes (amount, expected close, rep, team, region, product) for the pipeline."""
-    from models.deals.features import features_asof
+    from salesplan.models.deals.features import features_asof
 
     scorer.model_version = ref.version
     scores = scorer.score_frame(features_asof(crm))

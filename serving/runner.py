@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 
-APP = "serving.app:create_app"
+APP = "salesplan.serving.app:create_app"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from salesplan.contracts.crm import STAGES
-from serving.routers._common import ModelInfo
+from salesplan.serving.routers._common import ModelInfo
 
 Stage = Literal["Find", "Meet", "Pitch", "Sign", "Deliver", "Operate"]
 assert set(Stage.__args__) == set(STAGES)  # type: ignore[attr-defined]

@@ -17,13 +17,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
-from serving.db.engine import make_engine, migrate, ping, session_factory
-from serving.db.records import ApiKeyRecord
-from serving.db.repository import ApiKeyRepository
-from serving.model_store import BATCH, DEALS_MODEL, MODEL_NAMES, ModelStore
-from serving.planner import PlanCache
-from serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
-from serving.settings import ServingSettings
+from salesplan.serving.db.engine import make_engine, migrate, ping, session_factory
+from salesplan.serving.db.records import ApiKeyRecord
+from salesplan.serving.db.repository import ApiKeyRepository
+from salesplan.serving.model_store import BATCH, DEALS_MODEL, MODEL_NAMES, ModelStore
+from salesplan.serving.planner import PlanCache
+from salesplan.serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
+from salesplan.serving.settings import ServingSettings
 
 log = logging.getLogger("salesplan.serving")
 

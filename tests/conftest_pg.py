@@ -105,7 +105,7 @@ def fresh_schema(pg_url: str) -> Iterator[str]:
 
     from sqlalchemy import text
 
-    from serving.db.engine import make_engine, normalize_url
+    from salesplan.serving.db.engine import make_engine, normalize_url
 
     base = normalize_url(pg_url)
     schema = f"t_{uuid.uuid4().hex[:12]}"

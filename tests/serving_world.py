@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from salesplan.serving.db.repository import ApiKeyRepository
+from salesplan.serving.settings import ServingSettings
 from salesplan.simulator import SimConfig, simulate
-from serving.db.repository import ApiKeyRepository
-from serving.settings import ServingSettings
 
 ROLES = ("planner", "crm", "analyst", "admin")
 
@@ -55,8 +55,8 @@ def world_dir(tmp_path_factory: object) -> Path:
 @functools.cache
 def build_world(root: Path) -> World:
     """Simulate, write the planning-data folder, train the deal and forecast champions (with batch)."""
-    from training.deals_job import train_deals
-    from training.forecast_job import train_forecast
+    from salesplan.training.deals_job import train_deals
+    from salesplan.training.forecast_job import train_forecast
 
     world = World(root, root / "plan", f"sqlite:///{root / 'mlruns.db'}", root / "mlartifacts")
     if (root / "built.ok").exists():

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.allocation import allocate, check_totals, rebalance
-from planning.fairness import fairness_report, gini
-from planning.types import AllocationConfig
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
+from salesplan.planning.allocation import allocate, check_totals, rebalance
+from salesplan.planning.fairness import fairness_report, gini
+from salesplan.planning.types import AllocationConfig
 
 QUARTERS = ("2026Q1", "2026Q2")
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.forecast.baselines import SeasonalNaive
 from salesplan.errors import DataValidationError, InsufficientDataError
-from training.backtest import backtest, origins
-from training.metrics import evaluate, pinball, seasonal_scales, series_metrics
+from salesplan.models.forecast.baselines import SeasonalNaive
+from salesplan.training.backtest import backtest, origins
+from salesplan.training.metrics import evaluate, pinball, seasonal_scales, series_metrics
 
 
 def _panel(n_weeks: int = 40, season: int = 4) -> pd.DataFrame:

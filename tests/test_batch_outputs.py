@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.forecast import SeasonalNaive, WindowAverage
-from models.reconcile import aggregate, bottom_level
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, ModelNotFoundError, ServiceUnavailableError
+from salesplan.models.forecast import SeasonalNaive, WindowAverage
+from salesplan.models.reconcile import aggregate, bottom_level
 from salesplan.simulator import SimConfig, simulate
-from training import batch_outputs as bo
-from training.forecast_job import _batch_unsupported, train_forecast
+from salesplan.training import batch_outputs as bo
+from salesplan.training.forecast_job import _batch_unsupported, train_forecast
 
 QCOLS = ["q05", "q10", "q20", "q30", "q40", "q50", "q60", "q70", "q80", "q90", "q95"]
 LEVELS = [

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.bookings import bookings_actuals, bookings_distributions, quarterly_bookings
 from salesplan.contracts import CRMData
 from salesplan.errors import ConfigError, InsufficientDataError
+from salesplan.planning.bookings import bookings_actuals, bookings_distributions, quarterly_bookings
 from salesplan.simulator import SimConfig, simulate
 
 Q, AS_OF = "2026Q1", pd.Timestamp("2026-01-01")

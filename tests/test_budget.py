@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.budget import curves_from_params, fit_response, grid_optimum, optimise_budget, response
 from salesplan.errors import ConfigError, InfeasibleError
+from salesplan.planning.budget import (
+    curves_from_params,
+    fit_response,
+    grid_optimum,
+    optimise_budget,
+    response,
+)
 from salesplan.simulator import SimConfig, simulate
 
 

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.forecast import GlobalLGBM, WindowAverage
 from salesplan.cli import app
+from salesplan.models.forecast import GlobalLGBM, WindowAverage
 from salesplan.simulator import SimConfig, simulate
-from training.forecast_job import train_forecast
+from salesplan.training.forecast_job import train_forecast
 
 runner = CliRunner()
 QCOLS = ["q05", "q10", "q20", "q30", "q40", "q50", "q60", "q70", "q80", "q90", "q95"]

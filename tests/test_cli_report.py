@@ -21,8 +21,8 @@ EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECAS
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An MLflow store with a small forecaster (with its batch) and a deal model, trained once."""
-    from training.deals_job import train_deals
-    from training.forecast_job import train_forecast
+    from salesplan.training.deals_job import train_deals
+    from salesplan.training.forecast_job import train_forecast
 
     root = tmp_path_factory.mktemp("report_store")
     with pytest.MonkeyPatch.context() as mp:

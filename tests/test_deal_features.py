@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.deals.features import (
+from salesplan.contracts.crm import CRMData, validate_crm
+from salesplan.errors import DataValidationError
+from salesplan.models.deals.features import (
     LEAKY_COLUMNS,
     PRIOR_DEALS,
     build_features,
@@ -16,8 +18,6 @@ from models.deals.features import (
     snapshot_times,
     training_set,
 )
-from salesplan.contracts.crm import CRMData, validate_crm
-from salesplan.errors import DataValidationError
 
 D = pd.Timestamp
 
@@ -120,7 +120,7 @@ def test_stage_features_as_of_the_snapshot() -> None:
 
 
 def test_typical_stage_age_uses_only_spells_finished_before(monkeypatch: pytest.MonkeyPatch) -> None:
-    import models.deals.features as f
+    import salesplan.models.deals.features as f
 
     monkeypatch.setattr(f, "MIN_SPELLS", 1)
     crm = _crm()

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.deals.calibration import ece, sigmoid
-from models.deals.features import TrainingSet, features_asof, training_set
-from models.deals.scorer import DealScorer
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError
+from salesplan.models.deals.calibration import ece, sigmoid
+from salesplan.models.deals.features import TrainingSet, features_asof, training_set
+from salesplan.models.deals.scorer import DealScorer
 from salesplan.simulator import SimConfig, simulate
 
 

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from salesplan.cli import app
 from salesplan.simulator import SimConfig, simulate
-from training import tracking
-from training.deals_job import train_deals
+from salesplan.training import tracking
+from salesplan.training.deals_job import train_deals
 
 runner = CliRunner()
 

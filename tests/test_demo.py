@@ -147,8 +147,8 @@ def test_sellout_plan_bad_input(stores: Path, args: list[str], message: str) -> 
 
 
 def test_demo_serves_every_endpoint_and_stops_the_server(demo: tuple[Path, str]) -> None:
-    from serving.db.engine import make_engine, session_factory
-    from serving.db.repository import ApiKeyRepository, ProposalRepository
+    from salesplan.serving.db.engine import make_engine, session_factory
+    from salesplan.serving.db.repository import ApiKeyRepository, ProposalRepository
 
     root, output = demo
     step = output[output.index("8. serve") :]

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.forecast import GlobalLGBM, SalesplanForecaster, SeasonalNaive, WindowAverage
 from salesplan.errors import ConfigError, DataValidationError, NotFittedError
+from salesplan.models.forecast import GlobalLGBM, SalesplanForecaster, SeasonalNaive, WindowAverage
 from salesplan.simulator import SimConfig, simulate
-from training.backtest import backtest
-from training.engine import PartitionedForecaster, partition_ids, run_tasks
-from training.forecast_job import alive
+from salesplan.training.backtest import backtest
+from salesplan.training.engine import PartitionedForecaster, partition_ids, run_tasks
+from salesplan.training.forecast_job import alive
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +82,14 @@ def test_engine_errors_are_clear() -> None:
 
 
 def test_training_job_on_dask_registers_a_local_model(mlflow_store, world) -> None:  # type: ignore[no-untyped-def]
-    from training import tracking
-    from training.engine import ScaleOut
-    from training.forecast_job import backtested_part, production_model, run_backtest, train_forecast
+    from salesplan.training import tracking
+    from salesplan.training.engine import ScaleOut
+    from salesplan.training.forecast_job import (
+        backtested_part,
+        production_model,
+        run_backtest,
+        train_forecast,
+    )
 
     params = {"members": [GlobalLGBM(n_estimators=40, learning_rate=0.1), SeasonalNaive(), WindowAverage()]}
     scale = ScaleOut("dask", workers=2, partition_by="category")

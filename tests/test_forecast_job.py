@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.forecast import Naive
 from salesplan.cli import app
+from salesplan.models.forecast import Naive
 from salesplan.simulator import SimConfig, simulate
-from training import tracking
-from training.forecast_job import alive, train_forecast
+from salesplan.training import tracking
+from salesplan.training.forecast_job import alive, train_forecast
 
 runner = CliRunner()
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.forecast import SalesplanForecaster, SeasonalNaive, WindowAverage
-from models.reconcile import aggregate, bottom_level
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
+from salesplan.models.forecast import SalesplanForecaster, SeasonalNaive, WindowAverage
+from salesplan.models.reconcile import aggregate, bottom_level
 from salesplan.simulator import SimConfig, simulate
-from training.backtest import BacktestResult
-from training.forecast_job import alive, run_backtest
-from training.forecast_levels import forecast_all_levels
+from salesplan.training.backtest import BacktestResult
+from salesplan.training.forecast_job import alive, run_backtest
+from salesplan.training.forecast_levels import forecast_all_levels
 
 Q = ["q10", "q50", "q90"]
 

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
-from models.forecast.coldstart import ColdStartForecaster
-from models.forecast.ensemble import SalesplanForecaster, learn_weights
-from models.forecast.global_lgbm import GlobalLGBM
-from models.forecast.seasonal import SeasonalLevel
-from models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
-from models.forecast.whatif import what_if
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError
+from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
+from salesplan.models.forecast.coldstart import ColdStartForecaster
+from salesplan.models.forecast.ensemble import SalesplanForecaster, learn_weights
+from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.seasonal import SeasonalLevel
+from salesplan.models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
+from salesplan.models.forecast.whatif import what_if
 from salesplan.simulator import SimConfig, simulate
 
 H = 13

@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 import salesplan.cli.funnel  # noqa: F401  (registers the command until app._register imports it)
-from planning.funnel import deal_paths, funnel, rates, wilson
-from planning.reverse_funnel import fit_beta_prior, shrink
 from salesplan.cli.app import app
 from salesplan.contracts import CRMData, StageMap, validate_crm
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
 from salesplan.io import write_crm
+from salesplan.planning.funnel import deal_paths, funnel, rates, wilson
+from salesplan.planning.reverse_funnel import fit_beta_prior, shrink
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 TRANSITIONS = {"Find": "Find→Meet", "Meet": "Meet→Pitch", "Pitch": "Pitch→Sign"}

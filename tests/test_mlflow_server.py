@@ -56,10 +56,10 @@ def tracking_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 def test_train_promote_and_serve_through_the_shared_server(
     tracking_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from serving.model_store import ModelStore
-    from training import tracking
-    from training.deals_job import train_deals
-    from training.forecast_job import train_forecast
+    from salesplan.serving.model_store import ModelStore
+    from salesplan.training import tracking
+    from salesplan.training.deals_job import train_deals
+    from salesplan.training.forecast_job import train_forecast
 
     monkeypatch.chdir(tmp_path)  # nothing may land in a local ./mlartifacts: the server keeps artifacts
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
@@ -81,7 +81,7 @@ def test_train_promote_and_serve_through_the_shared_server(
     outcome = store.load_all()
     assert all(v.startswith("loaded version") for v in outcome.values()), outcome
     scorer = store.get(tracking.DEALS_MODEL).estimator
-    from models.deals.features import features_asof
+    from salesplan.models.deals.features import features_asof
 
     scored = scorer.score_frame(features_asof(world.crm))
     assert len(scored) > 0 and scored["p_win"].between(0, 1).all()

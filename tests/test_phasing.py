@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.phasing import phase, split_cents, wide
 from salesplan.errors import ConfigError
+from salesplan.planning.phasing import phase, split_cents, wide
 
 
 def test_split_cents_is_exact_for_awkward_numbers() -> None:

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.pipeline import (
+from salesplan.errors import ConfigError, DataValidationError
+from salesplan.planning.pipeline import (
     forecast_category,
     period_bounds,
     pipeline_deals,
     weighted_pipeline,
     won_value_quantiles,
 )
-from salesplan.errors import ConfigError, DataValidationError
 
 
 def _deals(n: int = 300, seed: int = 0) -> pd.DataFrame:

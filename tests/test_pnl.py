@@ -6,10 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.allocation import allocate
-from planning.pnl import PayCurve, PnLInputs, marketing_from_budget, project, revenue_from_allocation
-from planning.types import AllocationConfig, BudgetPlan
 from salesplan.errors import ConfigError, DataValidationError
+from salesplan.planning.allocation import allocate
+from salesplan.planning.pnl import (
+    PayCurve,
+    PnLInputs,
+    marketing_from_budget,
+    project,
+    revenue_from_allocation,
+)
+from salesplan.planning.types import AllocationConfig, BudgetPlan
 
 
 def test_pay_curve_with_accelerator_threshold_and_cap() -> None:

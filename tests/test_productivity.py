@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.productivity import estimate_ramp, productivity
 from salesplan.contracts import CRMData, validate_crm
 from salesplan.errors import ConfigError, InsufficientDataError
+from salesplan.planning.productivity import estimate_ramp, productivity
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from salesplan.errors import ConfigError, ConflictError, DataValidationError
-from serving.db.engine import make_engine, migrate, ping, session_factory
-from serving.db.repository import (
+from salesplan.serving.db.engine import make_engine, migrate, ping, session_factory
+from salesplan.serving.db.repository import (
     ApiKeyRepository,
     AuditRepository,
     NewProposal,
@@ -27,7 +27,7 @@ from serving.db.repository import (
     ProposalRepository,
     ProposalRowData,
 )
-from serving.db.tables import ApiKey, AuditEntry, Base, ProposalRow
+from salesplan.serving.db.tables import ApiKey, AuditEntry, Base, ProposalRow
 
 DB = tuple[Engine, sessionmaker[Session]]
 

@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from planning.distributions import from_quantile_frame
-from planning.proposals import (
+from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
+from salesplan.planning.distributions import from_quantile_frame
+from salesplan.planning.proposals import (
     ProposalRequest,
     build_from_inputs,
     build_proposal,
     implied_probability_for,
     plan_inputs,
 )
-from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
 
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 QCOLS = [f"q{round(100 * lv):02d}" for lv in LEVELS]
@@ -348,12 +348,12 @@ def test_parameters_are_json_ready_and_complete(frames: Any) -> None:
 @pytest.mark.slow
 def test_real_forecast_of_a_simulated_world() -> None:
     """End to end on forecast_all_levels output: the tree comes from its sums, totals hold exactly."""
-    from models.forecast import SalesplanForecaster, SeasonalNaive, WindowAverage
-    from models.reconcile import aggregate
-    from models.temporal import to_periods
+    from salesplan.models.forecast import SalesplanForecaster, SeasonalNaive, WindowAverage
+    from salesplan.models.reconcile import aggregate
+    from salesplan.models.temporal import to_periods
     from salesplan.simulator import SimConfig, simulate
-    from training.forecast_job import alive, run_backtest
-    from training.forecast_levels import forecast_all_levels
+    from salesplan.training.forecast_job import alive, run_backtest
+    from salesplan.training.forecast_levels import forecast_all_levels
 
     world = simulate(SimConfig(seed=4, n_products=4, n_stores=3, horizon=19))
     model = lambda: SalesplanForecaster(members=[WindowAverage(), SeasonalNaive()])  # noqa: E731

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.distributions import from_quantile_frame
-from planning.rebalance import implied_probability_for, rebalance_rows
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
+from salesplan.planning.distributions import from_quantile_frame
+from salesplan.planning.rebalance import implied_probability_for, rebalance_rows
 
 OA = 0.1
 

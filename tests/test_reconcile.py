@@ -10,15 +10,6 @@ from scipy import linalg
 from scipy.optimize import lsq_linear
 from sklearn.base import clone
 
-from models.reconcile import (
-    METHODS,
-    HierarchicalReconciler,
-    aggregate,
-    choose_method,
-    hierarchy_levels,
-    summing_matrix,
-)
-from models.reconcile_math import GLSProjection, shrunk_covariance, shrunk_weights
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import (
     ConfigError,
@@ -26,6 +17,15 @@ from salesplan.errors import (
     InsufficientDataError,
     NotFittedError,
 )
+from salesplan.models.reconcile import (
+    METHODS,
+    HierarchicalReconciler,
+    aggregate,
+    choose_method,
+    hierarchy_levels,
+    summing_matrix,
+)
+from salesplan.models.reconcile_math import GLSProjection, shrunk_covariance, shrunk_weights
 
 H = Hierarchy({"geo": ["region", "store"], "product": ["category", "product"]})
 BOTTOM = "store/product"

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.productivity import productivity
-from planning.reverse_funnel import (
+from salesplan.errors import ConfigError
+from salesplan.planning.productivity import productivity
+from salesplan.planning.reverse_funnel import (
     FunnelInputs,
     capacity,
     forward_funnel,
@@ -18,7 +19,6 @@ from planning.reverse_funnel import (
     reverse_funnel,
     reverse_funnel_by,
 )
-from salesplan.errors import ConfigError
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 INPUTS = FunnelInputs(

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from serving_world import World, build_world, make_keys, mlflow_env, settings_for, world_dir
 
-from serving.app import create_app
-from serving.settings import ServingSettings
+from salesplan.serving.app import create_app
+from salesplan.serving.settings import ServingSettings
 
 pytestmark = pytest.mark.slow
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

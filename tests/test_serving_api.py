@@ -16,14 +16,14 @@ from serving_world import World, build_world, make_keys, mlflow_env, settings_fo
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
-from planning.funnel import data_end, funnel
-from planning.pipeline import weighted_pipeline
 from salesplan.contracts import validate_crm
 from salesplan.io import read_crm
-from serving.app import create_app
-from serving.db.repository import NewProposal, ProposalRepository, ProposalRowData
-from training.batch_outputs import load_batch
-from training.tracking import DEALS_MODEL, FORECAST_MODEL, find_version
+from salesplan.planning.funnel import data_end, funnel
+from salesplan.planning.pipeline import weighted_pipeline
+from salesplan.serving.app import create_app
+from salesplan.serving.db.repository import NewProposal, ProposalRepository, ProposalRowData
+from salesplan.training.batch_outputs import load_batch
+from salesplan.training.tracking import DEALS_MODEL, FORECAST_MODEL, find_version
 
 pytestmark = pytest.mark.slow  # trains two models once per process (about a minute)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
-from serving.db.repository import ApiKeyRepository
-from serving.settings import ServingSettings
+from salesplan.serving.app import create_app
+from salesplan.serving.db.repository import ApiKeyRepository
+from salesplan.serving.settings import ServingSettings
 
 
 @pytest.fixture

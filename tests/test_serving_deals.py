@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from models.deals.fastpath import label, open_deal_fields
-from models.deals.features import features_asof
+from salesplan.models.deals.fastpath import label, open_deal_fields
+from salesplan.models.deals.features import features_asof
+from salesplan.serving.app import create_app
+from salesplan.serving.db.repository import ApiKeyRepository
+from salesplan.serving.settings import ServingSettings
 from salesplan.simulator import SimConfig, simulate
-from serving.app import create_app
-from serving.db.repository import ApiKeyRepository
-from serving.settings import ServingSettings
-from training.deals_job import train_deals
-from training.tracking import DEALS_MODEL
+from salesplan.training.deals_job import train_deals
+from salesplan.training.tracking import DEALS_MODEL
 
 
 def _settings(root: Path, **kw: Any) -> ServingSettings:

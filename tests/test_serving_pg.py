@@ -15,8 +15,8 @@ from conftest_pg import fresh_schema
 from fastapi.testclient import TestClient
 from serving_world import World, build_world, make_keys, mlflow_env, settings_for, world_dir
 
-from serving.app import create_app
-from serving.db.repository import ProposalRepository
+from salesplan.serving.app import create_app
+from salesplan.serving.db.repository import ProposalRepository
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from serving.runner import listening_socket
+from salesplan.serving.runner import listening_socket
 
 
 def test_accepted_connections_inherit_tcp_nodelay() -> None:

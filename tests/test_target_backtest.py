@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.bookings import bookings_actuals, bookings_distributions
-from planning.distributions import QuarterDistribution
-from planning.target_backtest import conformal_distributions, target_backtest
 from salesplan.errors import ConfigError
+from salesplan.planning.bookings import bookings_actuals, bookings_distributions
+from salesplan.planning.distributions import QuarterDistribution
+from salesplan.planning.target_backtest import conformal_distributions, target_backtest
 from salesplan.simulator import SimConfig, simulate
 
 LEVELS = np.round(np.arange(0.05, 0.951, 0.05), 2)

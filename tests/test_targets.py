@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.distributions import QuarterDistribution, combine, from_forecast, from_quantile_frame
-from planning.targets import (
+from salesplan.errors import ConfigError, DataValidationError
+from salesplan.planning.distributions import QuarterDistribution, combine, from_forecast, from_quantile_frame
+from salesplan.planning.targets import (
     implied_probability,
     probability_curve,
     proposal,
@@ -15,7 +16,6 @@ from planning.targets import (
     unit_target,
     unit_targets,
 )
-from salesplan.errors import ConfigError, DataValidationError
 
 
 @pytest.fixture
@@ -135,9 +135,9 @@ def test_from_forecast_sums_months_of_the_quarter() -> None:
 
 
 def test_proposal_rows_from_allocation_distribution_and_phasing(frame: pd.DataFrame) -> None:
-    from planning.allocation import allocate
-    from planning.phasing import phase
-    from planning.types import AllocationConfig
+    from salesplan.planning.allocation import allocate
+    from salesplan.planning.phasing import phase
+    from salesplan.planning.types import AllocationConfig
 
     units = pd.DataFrame(
         {
@@ -168,7 +168,7 @@ def test_proposal_rows_from_allocation_distribution_and_phasing(frame: pd.DataFr
 
 
 def test_forecast_plus_weighted_pipeline_by_region() -> None:
-    from planning.pipeline import weighted_pipeline
+    from salesplan.planning.pipeline import weighted_pipeline
 
     deals = pd.DataFrame(
         {

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from models.reconcile import aggregate, quantile_columns
-from models.temporal import (
+from salesplan.contracts.sellout import Hierarchy
+from salesplan.errors import ConfigError, DataValidationError
+from salesplan.models.reconcile import aggregate, quantile_columns
+from salesplan.models.temporal import (
     aggregate_quantiles,
     aggregate_sample_paths,
     estimate_error_correlation,
@@ -19,8 +21,6 @@ from models.temporal import (
     to_periods,
     week_shares,
 )
-from salesplan.contracts.sellout import Hierarchy
-from salesplan.errors import ConfigError, DataValidationError
 
 Z90 = stats.norm.ppf(0.9)
 

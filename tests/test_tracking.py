@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from salesplan.errors import ConfigError, ModelNotFoundError
-from training import tracking
-from training.tracking import GateRule, champion_gate
+from salesplan.training import tracking
+from salesplan.training.tracking import GateRule, champion_gate
 
 
 class TinyScorer:

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planning.funnel import cumulative_incidence, deal_paths
-from planning.velocity import km_closed, stalled, time_to_move_on, velocity
 from salesplan.contracts import CRMData, validate_crm
+from salesplan.planning.funnel import cumulative_incidence, deal_paths
+from salesplan.planning.velocity import km_closed, stalled, time_to_move_on, velocity
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 

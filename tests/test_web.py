@@ -19,8 +19,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
-from serving.settings import ServingSettings
+from salesplan.serving.app import create_app
+from salesplan.serving.settings import ServingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "tests" / ".artifacts" / "screenshots"
@@ -100,8 +100,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     """uvicorn on a random loopback port, serving the small simulated world; yields url + keys per role."""
     from serving_world import ROLES, build_world, world_dir
 
-    from serving.db.api_keys import ApiKeyRepository
-    from serving.db.engine import make_engine, migrate, session_factory
+    from salesplan.serving.db.api_keys import ApiKeyRepository
+    from salesplan.serving.db.engine import make_engine, migrate, session_factory
 
     _chromium()
     tmp = tmp_path_factory.mktemp("web")
@@ -127,7 +127,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "SALESPLAN_ARTIFACT_ROOT": str(world.artifact_root),
     }
     log = (tmp / "server.log").open("w")
-    cmd = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory"]
+    cmd = [sys.executable, "-m", "uvicorn", "salesplan.serving.app:create_app", "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, InsufficientDataError
-from training.metrics import evaluate, seasonal_scales, series_metrics
+from salesplan.training.metrics import evaluate, seasonal_scales, series_metrics
 
 
 @dataclass

@@ -31,15 +31,15 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from models.reconcile import hierarchy_levels, summing_matrix
-from models.temporal import week_shares
 from salesplan.contracts import SelloutDataset
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, ModelNotFoundError, ServiceUnavailableError
+from salesplan.models.reconcile import hierarchy_levels, summing_matrix
+from salesplan.models.temporal import week_shares
 from salesplan.simulator.calendar import holiday_weeks
-from training import tracking
-from training.backtest import BacktestResult
-from training.forecast_levels import FREQS, forecast_all_levels, history_levels, week_start
+from salesplan.training import tracking
+from salesplan.training.backtest import BacktestResult
+from salesplan.training.forecast_levels import FREQS, forecast_all_levels, history_levels, week_start
 
 log = logging.getLogger(__name__)
 

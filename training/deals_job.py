@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from models.deals.calibration import metrics
-from models.deals.features import TrainingSet, training_set
-from models.deals.scorer import DealScorer
 from salesplan.contracts import CRMData
-from training import tracking
-from training.reports import reliability_plot, reliability_table
+from salesplan.models.deals.calibration import metrics
+from salesplan.models.deals.features import TrainingSet, training_set
+from salesplan.models.deals.scorer import DealScorer
+from salesplan.training import tracking
+from salesplan.training.reports import reliability_plot, reliability_table
 
 EXPERIMENT = "salesplan-deals"
 GATE_RULES = (tracking.GateRule("auc", "higher", 0.01), tracking.GateRule("ece", "lower", 0.0))

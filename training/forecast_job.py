@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from models.forecast import ColdStartForecaster, SalesplanForecaster
 from salesplan.contracts import SelloutDataset
-from training import tracking
-from training.backtest import BacktestResult, backtest
-from training.batch_outputs import BatchBuild, build_batch, log_batch
-from training.engine import PartitionedForecaster, ScaleOut
+from salesplan.models.forecast import ColdStartForecaster, SalesplanForecaster
+from salesplan.training import tracking
+from salesplan.training.backtest import BacktestResult, backtest
+from salesplan.training.batch_outputs import BatchBuild, build_batch, log_batch
+from salesplan.training.engine import PartitionedForecaster, ScaleOut
 
 EXPERIMENT = "salesplan-forecast"
 GATE_RULES = (tracking.GateRule("mase", "lower", 0.0),)

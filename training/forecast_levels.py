@@ -36,12 +36,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from models.reconcile import aggregate, hierarchy_levels, problem, quantile_name
-from models.temporal import aggregate_quantiles, estimate_error_correlation, to_periods
 from salesplan.contracts import SelloutDataset
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
-from training.backtest import BacktestResult
+from salesplan.models.reconcile import aggregate, hierarchy_levels, problem, quantile_name
+from salesplan.models.temporal import aggregate_quantiles, estimate_error_correlation, to_periods
+from salesplan.training.backtest import BacktestResult
 
 FREQS = ("W", "M", "Q")
 BUCKETS = ((1, 4), (5, 8), (9, 10_000))
@@ -118,7 +118,7 @@ def _check_inputs(
         raise InsufficientDataError(
             f"{src}: the backtest has {len(f)} rows and columns {sorted(set(f.columns) & need)} of "
             f"{sorted(need)}; quantiles are calibrated on it. Fix: pass the BacktestResult of "
-            "training.forecast_job.run_backtest on this data set"
+            "salesplan.training.forecast_job.run_backtest on this data set"
         )
     return hierarchy
 

@@ -18,11 +18,11 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from planning.types import BudgetPlan, ResponseCurves, TargetChoice
 from salesplan.errors import ModelNotFoundError, SalesplanError, ServiceUnavailableError
-from training import tracking
-from training.deals_job import EXPERIMENT as DEALS_EXPERIMENT
-from training.forecast_job import EXPERIMENT as FORECAST_EXPERIMENT
+from salesplan.planning.types import BudgetPlan, ResponseCurves, TargetChoice
+from salesplan.training import tracking
+from salesplan.training.deals_job import EXPERIMENT as DEALS_EXPERIMENT
+from salesplan.training.forecast_job import EXPERIMENT as FORECAST_EXPERIMENT
 
 TRAIN_FIRST = (
     "train first: salesplan train forecast --simulated --horizon 8 --origins 2 and "
@@ -136,7 +136,7 @@ def latest_run(experiment: str, model: str) -> RunSummary | None:
 
 def pipeline_table(crm: Any, scores: pd.DataFrame, period: str) -> pd.DataFrame:
     """Weighted pipeline of ``period`` by region and in total (open deals with their champion scores)."""
-    from planning.pipeline import pipeline_deals, weighted_pipeline
+    from salesplan.planning.pipeline import pipeline_deals, weighted_pipeline
 
     deals = pipeline_deals(crm.opportunities, scores)
     by_region = weighted_pipeline(deals, period, by="region")
@@ -154,8 +154,8 @@ def proposal_view(
 ) -> ProposalView:
     """The stored proposal with its fan: the distribution is rebuilt from the inputs it was planned on —
     the forecast batch of the version it records (sell-out) or the CRM and deal scores (bookings)."""
-    from planning.proposals import ProposalRequest, plan_inputs
-    from planning.targets import implied_probability, probability_curve
+    from salesplan.planning.proposals import ProposalRequest, plan_inputs
+    from salesplan.planning.targets import implied_probability, probability_curve
 
     params = dict(header.get("parameters") or {})
     quarter = str(header["quarter"])
@@ -180,7 +180,7 @@ def proposal_view(
                 )
             inputs = plan_inputs(request, crm=crm, scores=scores)
         else:
-            from training.batch_outputs import load_batch
+            from salesplan.training.batch_outputs import load_batch
 
             version = str((header.get("input_models") or {}).get(tracking.FORECAST_MODEL) or "champion")
             batch = load_batch(alias=version)
@@ -219,7 +219,7 @@ def _with_note(view: ProposalView, note: str) -> ProposalView:
 def budget_curves(spend: pd.DataFrame, periods: int = 13) -> tuple[ResponseCurves, BudgetPlan]:
     """Response curves fitted on ``spend`` and the optimal split of last quarter's budget (the last
     ``periods`` periods' spend) over the same ``periods``."""
-    from planning.budget import fit_response, optimise_budget
+    from salesplan.planning.budget import fit_response, optimise_budget
 
     curves = fit_response(spend, last_periods=periods)
     last = spend.sort_values("period").groupby(["channel", "region"]).tail(periods)

@@ -12,9 +12,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from planning.funnel_report import CSS, _figure, _png, _table
-from planning.plan_report import BLUE, GREY, RED, allocation_chart, curves_chart, fan_chart, phasing_chart
-from training.run_report import ProposalView, ReportData, RunSummary
+from salesplan.planning.funnel_report import CSS, _figure, _png, _table
+from salesplan.planning.plan_report import (
+    BLUE,
+    GREY,
+    RED,
+    allocation_chart,
+    curves_chart,
+    fan_chart,
+    phasing_chart,
+)
+from salesplan.training.run_report import ProposalView, ReportData, RunSummary
 
 FORECAST_METRICS = ("mase", "rmsse", "wape", "bias", "coverage80", "pinball")
 DEALS_METRICS = ("auc", "brier", "logloss", "ece", "n")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.forecast import apply_scenario
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.models.forecast import apply_scenario
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ exact per-feature reasons (``scorer``, ``reasons``, ``fastpath``) for the deal-s
     scorer.score_one(deal_dict)                         # one deal, no DataFrame
 """
 
-from models.deals.calibration import ece, metrics
-from models.deals.features import (
+from salesplan.models.deals.calibration import ece, metrics
+from salesplan.models.deals.features import (
     LEAKY_COLUMNS,
     TrainingSet,
     build_features,
@@ -18,7 +18,7 @@ from models.deals.features import (
     snapshot_times,
     training_set,
 )
-from models.deals.scorer import GRADE_THRESHOLDS, DealScorer
+from salesplan.models.deals.scorer import GRADE_THRESHOLDS, DealScorer
 
 __all__ = [
     "GRADE_THRESHOLDS",

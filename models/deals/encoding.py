@@ -57,7 +57,7 @@ class FeatureEncoder:
         if missing:
             raise DataValidationError(
                 [Problem(c, "required feature column missing", fix="build the frame with "
-                         "models.deals.features.features_asof (or pass every feature the model was fitted on)")
+                         "salesplan.models.deals.features.features_asof (or pass every feature the model was fitted on)")
                  for c in missing],
                 source="deal features",
             )  # fmt: skip

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from models.deals.features import _ACCOUNT_SKIP, LEAKY_COLUMNS, MIN_SPELLS, MONTH_DAYS, PRIOR_DEALS
-from models.deals.reasons import MIN_POINTS, describe
 from salesplan.contracts.crm import EVENT_RANK
+from salesplan.models.deals.features import _ACCOUNT_SKIP, LEAKY_COLUMNS, MIN_SPELLS, MONTH_DAYS, PRIOR_DEALS
+from salesplan.models.deals.reasons import MIN_POINTS, describe
 
 
 def leaf_tables(booster: lgb.Booster, n_features: int) -> tuple[np.ndarray, np.ndarray, float]:

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.deals.leakage import LEAKY_COLUMNS, check_no_leaky_columns, check_single_feature_leakage
 from salesplan.contracts.crm import EVENT_RANK, CRMData
 from salesplan.errors import DataValidationError, InsufficientDataError, Problem
+from salesplan.models.deals.leakage import LEAKY_COLUMNS, check_no_leaky_columns, check_single_feature_leakage
 
 __all__ = [
     "LEAKY_COLUMNS", "TrainingSet", "build_features", "check_no_leaky_columns", "check_single_feature_leakage",

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.deals.calibration import Calibrator, sigmoid
 from salesplan.contracts.crm import STAGES
+from salesplan.models.deals.calibration import Calibrator, sigmoid
 
 if TYPE_CHECKING:
-    from models.deals.encoding import FeatureEncoder
+    from salesplan.models.deals.encoding import FeatureEncoder
 
 MIN_POINTS = 0.5
 """Reasons smaller than half a score point are not worth a line."""

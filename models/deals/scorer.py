@@ -21,7 +21,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from models.deals.calibration import (
+from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
+from salesplan.models.deals.calibration import (
     CALIBRATIONS,
     Calibrator,
     choose_calibration,
@@ -30,11 +31,10 @@ from models.deals.calibration import (
     metrics,
     sigmoid,
 )
-from models.deals.encoding import FeatureEncoder
-from models.deals.fastpath import leaf_tables, path_contributions
-from models.deals.features import KEY_COLUMNS, check_no_leaky_columns, check_single_feature_leakage
-from models.deals.reasons import calibrated_contributions, points, reason_lists
-from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
+from salesplan.models.deals.encoding import FeatureEncoder
+from salesplan.models.deals.fastpath import leaf_tables, path_contributions
+from salesplan.models.deals.features import KEY_COLUMNS, check_no_leaky_columns, check_single_feature_leakage
+from salesplan.models.deals.reasons import calibrated_contributions, points, reason_lists
 
 MODELS: tuple[str, ...] = ("lightgbm", "logistic", "prior")
 """Candidates; ``prior`` (the training win rate for every deal) wins when no feature helps on held-out

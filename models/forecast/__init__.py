@@ -4,15 +4,15 @@
 ``SalesplanForecaster`` is the default (backtest-weighted blend); ``what_if`` and
 ``ColdStartForecaster`` build on it."""
 
-from models.forecast.base import BaseForecaster
-from models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
-from models.forecast.coldstart import ColdStartForecaster
-from models.forecast.conformal import ConformalCalibrator
-from models.forecast.ensemble import SalesplanForecaster, default_members
-from models.forecast.global_lgbm import GlobalLGBM
-from models.forecast.seasonal import SeasonalLevel
-from models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
-from models.forecast.whatif import apply_scenario, what_if
+from salesplan.models.forecast.base import BaseForecaster
+from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
+from salesplan.models.forecast.coldstart import ColdStartForecaster
+from salesplan.models.forecast.conformal import ConformalCalibrator
+from salesplan.models.forecast.ensemble import SalesplanForecaster, default_members
+from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.seasonal import SeasonalLevel
+from salesplan.models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
+from salesplan.models.forecast.whatif import apply_scenario, what_if
 
 __all__ = [
     "MSTLETS",

@@ -8,7 +8,7 @@ import pandas as pd
 from statsforecast import StatsForecast
 from statsforecast.models import Naive
 
-from models.forecast.base import BaseForecaster
+from salesplan.models.forecast.base import BaseForecaster
 
 CV_COLS = ["unique_id", "ds", "cutoff", "y", "yhat"]
 

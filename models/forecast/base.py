@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from models.forecast.conformal import ConformalCalibrator, series_scale
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
+from salesplan.models.forecast.conformal import ConformalCalibrator, series_scale
 
 NOT_FEATURES = ("unique_id", "ds", "y", "revenue")  # revenue = y · price: not known in advance
 

@@ -9,7 +9,7 @@ from statsforecast.models import Naive as _Naive
 from statsforecast.models import SeasonalNaive as _SeasonalNaive
 from statsforecast.models import WindowAverage as _WindowAverage
 
-from models.forecast._sf import StatsForecaster
+from salesplan.models.forecast._sf import StatsForecaster
 
 
 class Naive(StatsForecaster):

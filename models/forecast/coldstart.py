@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from models.forecast.base import BaseForecaster, add_step, future_grid
-from models.forecast.ensemble import SalesplanForecaster
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.models.forecast.base import BaseForecaster, add_step, future_grid
+from salesplan.models.forecast.ensemble import SalesplanForecaster
 
 LEVEL_WINDOW = 8  # recent periods that define a series' level
 

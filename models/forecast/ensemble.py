@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from models.forecast.base import BaseForecaster
-from models.forecast.baselines import SeasonalNaive, WindowAverage
-from models.forecast.conformal import ConformalCalibrator
-from models.forecast.global_lgbm import GlobalLGBM
-from models.forecast.seasonal import SeasonalLevel
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError
+from salesplan.models.forecast.base import BaseForecaster
+from salesplan.models.forecast.baselines import SeasonalNaive, WindowAverage
+from salesplan.models.forecast.conformal import ConformalCalibrator
+from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.seasonal import SeasonalLevel
 
 KEYS = ["unique_id", "ds", "cutoff"]
 MIN_MEMBER_SHARE = 0.1  # a member covering fewer of the series (too little history) sits out

@@ -16,7 +16,7 @@ from mlforecast import MLForecast
 from mlforecast.lag_transforms import RollingMean, RollingStd
 from mlforecast.target_transforms import Differences
 
-from models.forecast.base import BaseForecaster
+from salesplan.models.forecast.base import BaseForecaster
 
 CV_COLS = ["unique_id", "ds", "cutoff", "y", "yhat"]
 DEFAULT_LAGS = (1, 2, 3, 4, 8, 13, 26, 52)

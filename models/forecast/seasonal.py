@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from models.forecast.base import BaseForecaster, future_grid
+from salesplan.models.forecast.base import BaseForecaster, future_grid
 
 
 class SeasonalLevel(BaseForecaster):

@@ -10,7 +10,7 @@ from statsforecast.models import AutoARIMA as _AutoARIMA
 from statsforecast.models import AutoETS as _AutoETS
 from statsforecast.models import AutoTheta as _AutoTheta
 
-from models.forecast._sf import StatsForecaster
+from salesplan.models.forecast._sf import StatsForecaster
 
 
 class AutoETS(StatsForecaster):

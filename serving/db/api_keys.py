@@ -22,9 +22,9 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from salesplan.errors import ConfigError, ConflictError, NotFoundError
-from serving.db.audit import AuditRepository, Clock, utcnow
-from serving.db.records import ApiKeyRecord, Role
-from serving.db.tables import API_KEY_ROLES, ApiKey
+from salesplan.serving.db.audit import AuditRepository, Clock, utcnow
+from salesplan.serving.db.records import ApiKeyRecord, Role
+from salesplan.serving.db.tables import API_KEY_ROLES, ApiKey
 
 
 class ApiKeyRepository:

@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from salesplan.errors import ConfigError
-from serving.db.records import AuditRecord, json_copy
-from serving.db.tables import AuditEntry
+from salesplan.serving.db.records import AuditRecord, json_copy
+from salesplan.serving.db.tables import AuditEntry
 
 Clock = Callable[[], datetime]
 

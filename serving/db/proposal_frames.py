@@ -12,7 +12,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError
 from salesplan.io import finite_or_none
-from serving.db.records import ProposalRowData
+from salesplan.serving.db.records import ProposalRowData
 
 MONTH_COLS = ("m1", "m2", "m3")
 FRAME_COLS = ["level", "unit_id", "parent_id", "target", "forecast_q50", "p_hit", "last_period_actual"]

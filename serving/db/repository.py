@@ -21,9 +21,9 @@ from sqlalchemy import CursorResult, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from salesplan.errors import ConfigError, ConflictError, DataValidationError, NotFoundError, Problem
-from serving.db.api_keys import ApiKeyRepository
-from serving.db.audit import AuditRepository, Clock, check_limit, utcnow
-from serving.db.records import (
+from salesplan.serving.db.api_keys import ApiKeyRepository
+from salesplan.serving.db.audit import AuditRepository, Clock, check_limit, utcnow
+from salesplan.serving.db.records import (
     ApiKeyRecord,
     AuditRecord,
     NewProposal,
@@ -34,7 +34,7 @@ from serving.db.records import (
     check_quarter,
     to_money,
 )
-from serving.db.tables import PROPOSAL_STATUSES, Proposal, ProposalRow
+from salesplan.serving.db.tables import PROPOSAL_STATUSES, Proposal, ProposalRow
 
 __all__ = [
     "ApiKeyRecord",

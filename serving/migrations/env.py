@@ -9,8 +9,8 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from salesplan.config import get_settings
-from serving.db.engine import make_engine, normalize_url
-from serving.db.tables import Base
+from salesplan.serving.db.engine import make_engine, normalize_url
+from salesplan.serving.db.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

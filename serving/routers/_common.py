@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from serving.problems import PROBLEM_JSON, ProblemDetails
-from training.tracking import ModelRef
+from salesplan.serving.problems import PROBLEM_JSON, ProblemDetails
+from salesplan.training.tracking import ModelRef
 
 _WHY = {
     400: "Malformed JSON body",

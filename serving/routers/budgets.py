@@ -10,12 +10,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from planning.budget import optimise_budget, response
-from planning.types import BudgetPlan, ResponseCurves
 from salesplan.errors import ConfigError
-from serving.auth import require
-from serving.deps import ServicesDep
-from serving.routers._common import AUTH_ERRORS, errors, records
+from salesplan.planning.budget import optimise_budget, response
+from salesplan.planning.types import BudgetPlan, ResponseCurves
+from salesplan.serving.auth import require
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import AUTH_ERRORS, errors, records
 
 router = APIRouter(prefix="/api/v1/budgets", tags=["budgets"], dependencies=[require("budgets:run")])
 

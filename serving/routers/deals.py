@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from models.deals.fastpath import (
+from salesplan.models.deals.fastpath import (
     DealContext,
     day_ns,
     deal_context,
@@ -25,13 +25,13 @@ from models.deals.fastpath import (
     score_matrix,
     unseen_levels,
 )
-from serving.auth import require
-from serving.deps import ServicesDep
-from serving.model_store import LoadedModel
-from serving.routers._common import clean, errors
-from serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore, OpenDeals
-from serving.services import Services, freeze_heap
-from training.tracking import DEALS_MODEL
+from salesplan.serving.auth import require
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.model_store import LoadedModel
+from salesplan.serving.routers._common import clean, errors
+from salesplan.serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore, OpenDeals
+from salesplan.serving.services import Services, freeze_heap
+from salesplan.training.tracking import DEALS_MODEL
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
 SCORE_ERRORS = errors(400, 401, 403, 413, 422, 503)

@@ -12,13 +12,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from models.forecast.whatif import what_if
 from salesplan.errors import ConfigError, NotFoundError
-from serving.auth import require
-from serving.deps import ServicesDep
-from serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
-from training.batch_outputs import QCOLS
-from training.tracking import FORECAST_MODEL
+from salesplan.models.forecast.whatif import what_if
+from salesplan.serving.auth import require
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
+from salesplan.training.batch_outputs import QCOLS
+from salesplan.training.tracking import FORECAST_MODEL
 
 router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"], dependencies=[require("forecasts:read")])
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from planning.funnel import FUNNEL_STAGES, Method, funnel
 from salesplan.errors import ConfigError
-from serving.auth import require
-from serving.deps import ServicesDep
-from serving.routers._common import AUTH_ERRORS, errors, records
+from salesplan.planning.funnel import FUNNEL_STAGES, Method, funnel
+from salesplan.serving.auth import require
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import AUTH_ERRORS, errors, records
 
 router = APIRouter(prefix="/api/v1", tags=["funnel"], dependencies=[require("funnel:read")])
 

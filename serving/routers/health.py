@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from serving.problems import PROBLEM_JSON
+from salesplan.serving.problems import PROBLEM_JSON
 
 router = APIRouter(tags=["health"])
 

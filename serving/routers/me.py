@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from serving.auth import Role, current_key, permissions_of
-from serving.db.records import ApiKeyRecord
-from serving.routers._common import errors
+from salesplan.serving.auth import Role, current_key, permissions_of
+from salesplan.serving.db.records import ApiKeyRecord
+from salesplan.serving.routers._common import errors
 
 router = APIRouter(prefix="/api/v1", tags=["me"])
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from serving.auth import require
-from serving.deps import ServicesDep
-from serving.routers._common import errors
+from salesplan.serving.auth import require
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import errors
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 

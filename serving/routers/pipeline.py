@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from planning.funnel import data_end
-from planning.pipeline import next_quarter, weighted_pipeline
-from serving.auth import require
-from serving.deps import ServicesDep
-from serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
+from salesplan.planning.funnel import data_end
+from salesplan.planning.pipeline import next_quarter, weighted_pipeline
+from salesplan.serving.auth import require
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
 
 router = APIRouter(prefix="/api/v1", tags=["pipeline"], dependencies=[require("pipeline:read")])
 

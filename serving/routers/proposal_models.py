@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.db.records import ProposalHeader, StoredProposal
-from serving.routers._common import ModelInfo
+from salesplan.serving.db.records import ProposalHeader, StoredProposal
+from salesplan.serving.routers._common import ModelInfo
 
 Status = Literal["draft", "approved", "rejected"]
 UNIT_ID = Field(min_length=1, max_length=200)

@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from serving.auth import require
-from serving.db.records import ApiKeyRecord, ProposalStatus
-from serving.db.repository import ProposalRepository
-from serving.deps import ServicesDep
-from serving.routers._common import AUTH_ERRORS, errors
-from serving.routers.proposal_models import (
+from salesplan.serving.auth import require
+from salesplan.serving.db.records import ApiKeyRecord, ProposalStatus
+from salesplan.serving.db.repository import ProposalRepository
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import AUTH_ERRORS, errors
+from salesplan.serving.routers.proposal_models import (
     ProposalHeaderOut,
     ProposalList,
     ProposalOut,

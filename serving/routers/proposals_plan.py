@@ -13,18 +13,18 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from planning.proposals import ProposalRequest, implied_probability_for
-from planning.rebalance import rebalance_rows
-from planning.types import RAMP_BY_QUARTER
 from salesplan.errors import ConflictError, NotFoundError
-from serving import planner
-from serving.auth import require
-from serving.db.records import ApiKeyRecord, NewProposal
-from serving.db.repository import ProposalRepository
-from serving.deps import ServicesDep
-from serving.routers._common import AUTH_ERRORS, ModelInfo, errors
-from serving.routers.proposal_models import ProposalOut, proposal_out
-from serving.routers.proposals import ProposalId
+from salesplan.planning.proposals import ProposalRequest, implied_probability_for
+from salesplan.planning.rebalance import rebalance_rows
+from salesplan.planning.types import RAMP_BY_QUARTER
+from salesplan.serving import planner
+from salesplan.serving.auth import require
+from salesplan.serving.db.records import ApiKeyRecord, NewProposal
+from salesplan.serving.db.repository import ProposalRepository
+from salesplan.serving.deps import ServicesDep
+from salesplan.serving.routers._common import AUTH_ERRORS, ModelInfo, errors
+from salesplan.serving.routers.proposal_models import ProposalOut, proposal_out
+from salesplan.serving.routers.proposals import ProposalId
 
 router = APIRouter(prefix="/api/v1/targets", tags=["proposals"])
 
@@ -217,7 +217,7 @@ async def curve(
     ] = None,
     domain: Annotated[planner.Domain, Query()] = "auto",
 ) -> CurveOut:
-    from planning.targets import probability_curve
+    from salesplan.planning.targets import probability_curve
 
     levels = _by(by)
     dom = planner.resolve_domain(levels, domain)

@@ -75,10 +75,10 @@ def funnel_cmd(
     ] = None,
 ) -> None:
     """Stage conversion (with intervals), time in stage, rep productivity and ramp, as a table and HTML report."""
-    from planning.funnel import deal_paths, funnel
-    from planning.funnel_report import funnel_report
-    from planning.productivity import productivity
-    from planning.velocity import stalled, velocity
+    from salesplan.planning.funnel import deal_paths, funnel
+    from salesplan.planning.funnel_report import funnel_report
+    from salesplan.planning.productivity import productivity
+    from salesplan.planning.velocity import stalled, velocity
 
     with progress("reading the CRM"):
         crm = load_crm(data, simulated, dataset, seed, scale, stage_map)

@@ -22,8 +22,8 @@ from salesplan.io import finite_or_none
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
-    from serving.db.records import ProposalHeader, ProposalRowData
-    from serving.db.repository import ProposalRepository
+    from salesplan.serving.db.records import ProposalHeader, ProposalRowData
+    from salesplan.serving.db.repository import ProposalRepository
 
 PRINT_ROWS = 15
 """Rows printed per level; the CSV and the HTML report hold every unit."""
@@ -54,8 +54,8 @@ def proposal_store() -> Iterator[ProposalRepository]:
     commits when the block ends (and rolls back if it raises)."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-    from serving.db.engine import make_engine, migrate, session_factory
-    from serving.db.repository import ProposalRepository
+    from salesplan.serving.db.engine import make_engine, migrate, session_factory
+    from salesplan.serving.db.repository import ProposalRepository
 
     label = database_label()
     try:
@@ -95,7 +95,7 @@ def json_safe(value: Any) -> Any:
 
 def to_row_data(rows: pd.DataFrame, months: Sequence[str]) -> list[ProposalRowData]:
     """Planning rows as the store's row records (see ``serving.db.proposal_frames``)."""
-    from serving.db.proposal_frames import frame_to_rows
+    from salesplan.serving.db.proposal_frames import frame_to_rows
 
     return frame_to_rows(rows, months)
 
@@ -110,7 +110,7 @@ def stored_months(rows: Sequence[ProposalRowData], header: Mapping[str, Any] | N
 
 def rows_frame(rows: Sequence[ProposalRowData], months: Sequence[str]) -> pd.DataFrame:
     """Stored rows as the planning frame — what ``rebalance_rows`` takes (``serving.db.proposal_frames``)."""
-    from serving.db.proposal_frames import rows_to_frame
+    from salesplan.serving.db.proposal_frames import rows_to_frame
 
     return rows_to_frame(rows, months)
 

@@ -27,7 +27,7 @@ def scale_out_of(
     max_series: int | None,
 ) -> object:
     from salesplan.config import get_settings
-    from training.engine import ScaleOut
+    from salesplan.training.engine import ScaleOut
 
     eng = engine or get_settings().engine
     if eng == "dask" and partition_by is None and max_series is None:

@@ -12,7 +12,7 @@ from salesplan.cli.app import app
 from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
-    from serving.db.records import ApiKeyRecord
+    from salesplan.serving.db.records import ApiKeyRecord
 
 ROLES = ("planner", "crm", "analyst", "admin")
 apikey_app = typer.Typer(help="Create, list and revoke API keys (hashed at rest).", no_args_is_help=True)
@@ -29,7 +29,7 @@ def serve_cmd(
 ) -> None:
     """Run the FastAPI service (champion models are loaded at start; see /ready). Several workers share one
     listening socket with TCP_NODELAY (serving.runner says why plain ``uvicorn --workers`` is slower)."""
-    from serving.runner import run
+    from salesplan.serving.runner import run
 
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
@@ -51,8 +51,8 @@ def serve_cmd(
 
 
 def _repo_session() -> tuple[Any, Any]:
-    from serving.db.engine import make_engine, migrate, session_factory
-    from serving.settings import ServingSettings
+    from salesplan.serving.db.engine import make_engine, migrate, session_factory
+    from salesplan.serving.settings import ServingSettings
 
     engine = make_engine(ServingSettings().database_url)
     migrate(engine)
@@ -62,7 +62,7 @@ def _repo_session() -> tuple[Any, Any]:
 def create_key(role: str, name: str, actor: str = "cli") -> tuple[str, ApiKeyRecord]:
     """A new key in the database of ``SALESPLAN_DATABASE_URL``: (plaintext, record); only the hash is stored.
     Shared by ``salesplan apikey create`` and the demo, so both make keys the same way."""
-    from serving.db.repository import ApiKeyRepository
+    from salesplan.serving.db.repository import ApiKeyRepository
 
     if role not in ROLES:
         raise ConfigError(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -92,7 +92,7 @@ def apikey_create(
 @clean_errors
 def apikey_list() -> None:
     """List keys (prefix, name, role, created, last used, revoked); never the keys themselves."""
-    from serving.db.repository import ApiKeyRepository
+    from salesplan.serving.db.repository import ApiKeyRepository
 
     engine, sessions = _repo_session()
     with sessions.begin() as session:
@@ -115,7 +115,7 @@ def apikey_list() -> None:
 @clean_errors
 def apikey_revoke(key: Annotated[str, typer.Argument(help="The key's id or 8-character prefix.")]) -> None:
     """Revoke a key; requests with it fail within the service's key-cache TTL (30 s)."""
-    from serving.db.repository import ApiKeyRepository
+    from salesplan.serving.db.repository import ApiKeyRepository
 
     engine, sessions = _repo_session()
     with sessions.begin() as session:

@@ -30,7 +30,7 @@ from salesplan.errors import ConfigError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
-    from serving.db.records import StoredProposal
+    from salesplan.serving.db.records import StoredProposal
 
 plan_app = typer.Typer(
     help="Quarterly targets (propose, list, show, approve, reject, override) and budget splits.",
@@ -70,7 +70,7 @@ def parse_by(by: str) -> tuple[str, ...]:
 
 def make_request(**kw: Any) -> Any:
     """A ``ProposalRequest`` after the checks that need no data (so a typo fails before any loading)."""
-    from planning.proposals import ProposalRequest
+    from salesplan.planning.proposals import ProposalRequest
 
     if not QUARTER_RE.fullmatch(kw["quarter"]):
         raise ConfigError(f"--quarter must look like 2027Q1, got {kw['quarter']!r}")
@@ -94,9 +94,9 @@ def make_request(**kw: Any) -> Any:
 def bookings_inputs(crm: CRMData, model: str) -> tuple[pd.DataFrame | None, dict[str, str], pd.DataFrame]:
     """Deal scores of the open deals from the deal-win champion (when one exists), the model versions
     used, and quarterly won value of the whole CRM (for the report's history)."""
-    from models.deals.features import features_asof
-    from planning.bookings import quarterly_bookings
-    from training.tracking import DEALS_MODEL, load_estimator
+    from salesplan.models.deals.features import features_asof
+    from salesplan.planning.bookings import quarterly_bookings
+    from salesplan.training.tracking import DEALS_MODEL, load_estimator
 
     b = quarterly_bookings(crm)
     complete = pd.PeriodIndex(b["quarter"], freq="Q").end_time <= crm_end(crm)  # the running one is partial
@@ -124,8 +124,8 @@ def propose(
 ) -> Proposed:
     """Build a proposal (bookings from ``crm``, sell-out from the champion forecast batch), store it as a
     draft unless ``save`` is False, print it and write its CSV and HTML report into ``out``."""
-    from planning.plan_report import target_report
-    from planning.proposals import build_proposal
+    from salesplan.planning.plan_report import target_report
+    from salesplan.planning.proposals import build_proposal
 
     if request.domain == "bookings":
         if crm is None:
@@ -136,7 +136,7 @@ def propose(
             scores, versions, history = bookings_inputs(crm, model)
             result = build_proposal(request, crm=crm, scores=scores, input_model_versions=versions)
     else:
-        from training.batch_outputs import load_batch
+        from salesplan.training.batch_outputs import load_batch
 
         with progress(f"loading the forecast batch of salesplan-forecast@{model}"):
             batch = load_batch(alias=model)
@@ -169,7 +169,7 @@ def propose(
     )
     stored = None
     if save:
-        from serving.db.records import NewProposal
+        from salesplan.serving.db.records import NewProposal
 
         with proposal_store() as repo:
             stored = repo.create(

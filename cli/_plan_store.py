@@ -23,7 +23,7 @@ from salesplan.cli.plan import AuthorOpt, plan_app
 from salesplan.errors import ConfigError, ConflictError
 
 if TYPE_CHECKING:
-    from serving.db.records import StoredProposal
+    from salesplan.serving.db.records import StoredProposal
 
 
 @plan_app.command("list")
@@ -108,7 +108,7 @@ def override_cmd(
     by: AuthorOpt = None,
 ) -> None:
     """Fix some units' targets; siblings re-split to keep each parent's total, descendants re-scale."""
-    from planning.rebalance import rebalance_rows
+    from salesplan.planning.rebalance import rebalance_rows
 
     if len(unit) != len(target):
         raise ConfigError(f"give one --target per --unit (got {len(unit)} units, {len(target)} targets)")

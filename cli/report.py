@@ -113,14 +113,14 @@ def report_cmd(
 ) -> None:
     """Render the latest runs of the MLflow store as one self-contained HTML page."""
     from salesplan.cli._plan_io import crm_end
-    from training import tracking
+    from salesplan.training import tracking
 
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     uri = tracking.tracking_uri()
     db = _sqlite_file(uri)
     if db is not None and not db.exists():
-        from training.run_report import TRAIN_FIRST
+        from salesplan.training.run_report import TRAIN_FIRST
 
         raise ModelNotFoundError(f"no MLflow store at {uri}; {TRAIN_FIRST}")
     if out.suffix.lower() not in (".html", ".htm"):
@@ -137,8 +137,8 @@ def report_cmd(
             scores_note = "no deal-win champion to score the open deals: salesplan train deals --simulated"
         period = quarter or str(crm_end(crm).to_period("Q") + 1)
     proposal, proposal_note = latest_proposal()
-    from training.run_report import gather
-    from training.run_report_html import render_run_report
+    from salesplan.training.run_report import gather
+    from salesplan.training.run_report_html import render_run_report
 
     with progress("reading the runs, fitting the budget curves"):
         data_ = gather(

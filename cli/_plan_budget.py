@@ -16,7 +16,7 @@ from salesplan.cli.plan import plan_app
 from salesplan.errors import ConfigError, DataNotFoundError
 
 if TYPE_CHECKING:
-    from planning.types import BudgetPlan
+    from salesplan.planning.types import BudgetPlan
 
 
 def spend_source(data: Path | None, simulated: bool, seed: int, scale: str) -> tuple[pd.DataFrame, str]:
@@ -111,8 +111,8 @@ def budget_cmd(
     out: Annotated[Path, typer.Option(help="Folder for budget.csv and budget.html.")] = Path("plan_out"),
 ) -> None:
     """Fit response curves per channel × region and split --total to maximise the expected outcome."""
-    from planning.budget import fit_response, optimise_budget
-    from planning.plan_report import budget_report
+    from salesplan.planning.budget import fit_response, optimise_budget
+    from salesplan.planning.plan_report import budget_report
 
     if periods < 1:
         raise ConfigError(f"--periods must be >= 1, got {periods}")

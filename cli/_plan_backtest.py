@@ -44,10 +44,10 @@ def backtest_cmd(
     ),
 ) -> None:
     """Backtest quarterly bookings targets: promised vs realised hit rate and fairness, per method."""
-    from planning.bookings import bookings_actuals, bookings_distributions
-    from planning.target_backtest import target_backtest
     from salesplan.cli._sources import crm_source
     from salesplan.loaders import SELLOUT_SETS
+    from salesplan.planning.bookings import bookings_actuals, bookings_distributions
+    from salesplan.planning.target_backtest import target_backtest
 
     if dataset in SELLOUT_SETS:
         raise ConfigError(f"--dataset {dataset}: {SELLOUT_SETS_NOTE}")

@@ -21,10 +21,10 @@ from salesplan.io import find_table, read_crm, read_table
 
 
 def run_demo(out: Path, seed: int, scale: str) -> None:
-    from planning.pipeline import next_quarter
     from salesplan.config import get_settings
+    from salesplan.planning.pipeline import next_quarter
     from salesplan.simulator import SimConfig, simulate
-    from training.batch_outputs import batch_weeks
+    from salesplan.training.batch_outputs import batch_weeks
 
     out.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("MLFLOW_TRACKING_URI"):
@@ -67,7 +67,7 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
 def _forecast(world: object, out: Path, source: str) -> None:
     from salesplan.cli.forecast import print_forecast_training
     from salesplan.simulator import SimulatedWorld
-    from training.forecast_job import alive, train_forecast
+    from salesplan.training.forecast_job import alive, train_forecast
 
     assert isinstance(world, SimulatedWorld)
     console.print(Rule("3. train the sell-out forecaster (backtest, MLflow, gated against the champion)"))
@@ -112,7 +112,7 @@ def _forecast(world: object, out: Path, source: str) -> None:
 def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
     from salesplan.cli.deals import print_deals_training, print_pipeline, score_and_pipeline
     from salesplan.contracts import CRMData
-    from training.deals_job import train_deals
+    from salesplan.training.deals_job import train_deals
 
     assert isinstance(crm, CRMData)
     console.print(Rule("4. train the deal-win model (tracked in MLflow, gated against the champion)"))
@@ -132,12 +132,12 @@ def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
 
 
 def _funnel(crm: object, out: Path) -> None:
-    from planning.funnel import deal_paths, funnel
-    from planning.funnel_report import funnel_report
-    from planning.productivity import productivity
-    from planning.velocity import stalled, velocity
     from salesplan.cli.funnel import funnel_table
     from salesplan.contracts import CRMData
+    from salesplan.planning.funnel import deal_paths, funnel
+    from salesplan.planning.funnel_report import funnel_report
+    from salesplan.planning.productivity import productivity
+    from salesplan.planning.velocity import stalled, velocity
 
     assert isinstance(crm, CRMData)
     console.print(Rule("6. funnel Find → Meet → Pitch → Sign → Deliver → Operate"))

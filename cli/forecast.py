@@ -47,7 +47,7 @@ def metrics_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
 
 
 def print_forecast_training(result: object) -> None:
-    from training.forecast_job import ForecastTraining
+    from salesplan.training.forecast_job import ForecastTraining
 
     assert isinstance(result, ForecastTraining)
     rows: dict[str, Mapping[str, float]] = {"overall": result.overall}
@@ -94,7 +94,7 @@ def train_forecast_cmd(
     max_series: MaxSeriesOpt = None,
 ) -> None:
     """Backtest the default forecaster, log it to MLflow and make it champion only if it beats the champion."""
-    from training.forecast_job import train_forecast
+    from salesplan.training.forecast_job import train_forecast
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
     data, source, known_future = sellout_source(None, simulated, dataset, seed, scale)
@@ -130,9 +130,9 @@ def backtest_forecast_cmd(
     max_series: MaxSeriesOpt = None,
 ) -> None:
     """Rolling-origin backtest of the default forecaster (nothing is registered)."""
-    from models.forecast import SalesplanForecaster
     from salesplan.io import write_table
-    from training.forecast_job import METRICS, run_backtest
+    from salesplan.models.forecast import SalesplanForecaster
+    from salesplan.training.forecast_job import METRICS, run_backtest
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
     data, source, _ = sellout_source(None, simulated, dataset, seed, scale)
@@ -170,7 +170,7 @@ def _freqs(text: str) -> list[str]:
 def _batch_or_none(model: str, need_batch: bool) -> object | None:
     """The model's batch outputs; None (refit instead) when a data source is given and the run has none."""
     from salesplan.errors import ModelNotFoundError
-    from training.batch_outputs import load_batch
+    from salesplan.training.batch_outputs import load_batch
 
     try:
         return load_batch(alias=model)
@@ -183,7 +183,7 @@ def _batch_or_none(model: str, need_batch: bool) -> object | None:
 def _run_params(run_id: str) -> dict[str, str]:
     from mlflow.tracking import MlflowClient
 
-    from training.tracking import tracking_uri
+    from salesplan.training.tracking import tracking_uri
 
     return dict(MlflowClient(tracking_uri()).get_run(run_id).data.params)
 
@@ -196,7 +196,7 @@ def _training_backtest(run_id: str) -> object:
     import mlflow
 
     from salesplan.errors import ModelNotFoundError
-    from training.backtest import BacktestResult
+    from salesplan.training.backtest import BacktestResult
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -264,9 +264,9 @@ def forecast_cmd(
         raise ConfigError(f"--horizon must be >= 1, got {horizon}")
     freqs = _freqs(freq)
     from salesplan.io import read_table, write_table
-    from training.batch_outputs import BatchForecast, build_batch
-    from training.forecast_job import alive, fingerprint
-    from training.tracking import FORECAST_MODEL, load_estimator
+    from salesplan.training.batch_outputs import BatchForecast, build_batch
+    from salesplan.training.forecast_job import alive, fingerprint
+    from salesplan.training.tracking import FORECAST_MODEL, load_estimator
 
     has_source = bool(simulated or dataset)
     with progress(f"loading the batch forecast of {FORECAST_MODEL}@{model}"):
@@ -363,9 +363,9 @@ def what_if_cmd(
     """Baseline vs scenario forecast of some series under a price or promotion change, with the other series
     of the same category and store (their change is the cannibalisation the model learned)."""
     from salesplan.io import read_table, write_table
-    from training.batch_outputs import load_batch
-    from training.scenario import Scenario, check_scenario, run_scenario
-    from training.tracking import FORECAST_MODEL, load_estimator
+    from salesplan.training.batch_outputs import load_batch
+    from salesplan.training.scenario import Scenario, check_scenario, run_scenario
+    from salesplan.training.tracking import FORECAST_MODEL, load_estimator
 
     sc = Scenario(
         ids=tuple(_split(ids)),

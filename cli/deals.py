@@ -36,7 +36,7 @@ def train_deals_cmd(
     min_lost: Annotated[int, typer.Option(help="Refuse to train below this many lost deals.")] = 40,
 ) -> None:
     """Train the deal-win model, log it to MLflow, and make it champion only if it passes the gate."""
-    from training.deals_job import train_deals
+    from salesplan.training.deals_job import train_deals
 
     if not 0 < holdout < 0.5:
         raise ConfigError(f"--holdout must be in (0, 0.5), got {holdout}")
@@ -49,7 +49,7 @@ def train_deals_cmd(
 
 
 def print_deals_training(result: object) -> None:
-    from training.deals_job import DealsTraining
+    from salesplan.training.deals_job import DealsTraining
 
     assert isinstance(result, DealsTraining)
     t = Table(title=f"deal model {result.ref.name} v{result.ref.version} → {result.ref.alias}")
@@ -79,15 +79,15 @@ def score_deals_cmd(
 ) -> None:
     """Score open deals with a registered model: p_win, score 1–99, grade A–D and reasons."""
     from salesplan.io import read_crm, read_table, write_table
-    from training.tracking import DEALS_MODEL, load_estimator
+    from salesplan.training.tracking import DEALS_MODEL, load_estimator
 
     if (input is None) == (crm is None):
         raise ConfigError("give exactly one of --input (feature rows) or --crm (a CRM folder)")
     scorer, ref = load_estimator(DEALS_MODEL, model)
     scorer.model_version = ref.version
     if crm is not None:
-        from models.deals.features import features_asof
         from salesplan.contracts import validate_crm
+        from salesplan.models.deals.features import features_asof
 
         features = features_asof(validate_crm(read_crm(crm), source=str(crm)))
     else:
@@ -117,7 +117,7 @@ def pipeline_cmd(
 ) -> None:
     """Weighted pipeline of a period: Σ p × amount of open deals expected to close in it, P10–P90, categories."""
     from salesplan.io import write_table
-    from training.tracking import DEALS_MODEL, load_estimator
+    from salesplan.training.tracking import DEALS_MODEL, load_estimator
 
     crm_data, source = crm_source(data, simulated, dataset, seed, scale)
     scorer, ref = load_estimator(DEALS_MODEL, model)
@@ -133,8 +133,8 @@ def score_and_pipeline(
     crm: CRMData, scorer: Any, period: str, by: str | list[str] | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score the CRM's open deals as of its last date, then their weighted pipeline for ``period``."""
-    from models.deals.features import features_asof
-    from planning.pipeline import pipeline_deals, weighted_pipeline
+    from salesplan.models.deals.features import features_asof
+    from salesplan.planning.pipeline import pipeline_deals, weighted_pipeline
 
     scores = scorer.score_frame(features_asof(crm))
     return scores, weighted_pipeline(pipeline_deals(crm.opportunities, scores), period, by=by)

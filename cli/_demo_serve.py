@@ -184,7 +184,7 @@ def serve_demo(out: Path, crm: CRMData, spend: pd.DataFrame, quarter: str) -> No
     import httpx
 
     from salesplan.cli.serve import create_key
-    from serving.settings import ServingSettings
+    from salesplan.serving.settings import ServingSettings
 
     console.print(Rule("8. serve: the API on the demo's models, data and database, each endpoint once"))
     database_url = ServingSettings().database_url
@@ -230,8 +230,8 @@ def _money(x: float) -> str:
 def _call_everything(
     call: Caller, keys: dict[str, str], crm: CRMData, spend: pd.DataFrame, quarter: str
 ) -> None:
-    from models.deals.fastpath import open_deal_fields
-    from planning.funnel import data_end
+    from salesplan.models.deals.fastpath import open_deal_fields
+    from salesplan.planning.funnel import data_end
 
     planner, crm_key = keys["planner"], keys["crm"]
     call("GET", "/health", lambda b: f"status {b['status']}")
