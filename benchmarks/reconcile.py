@@ -5,7 +5,7 @@ same rolling-origin folds as the forecast benchmark.
 
 Per origin the default blend forecasts the bottom series (as the batch does) and, fitted on every upper
 level's aggregated series (sums of actuals; no regressors: a sum of prices means nothing), gives each upper
-level its own base forecast. ``models.reconcile.choose_method`` then scores ``bottom_up`` and
+level its own base forecast. ``models.hierarchy.choose_method`` then scores ``bottom_up`` and
 ``mint_shrink`` (non-negative; W from the errors of earlier folds, so the first origin only feeds W) by the
 per-level WAPE, averaged over levels. This is the backtest behind the batch's bottom-up choice
 (``training/forecast_levels.py``). Writes ``benchmarks/results/reconcile_<dataset>.json`` and ``.md``."""
@@ -25,7 +25,7 @@ from benchmarks.forecast import N_ORIGINS, RESULTS, H, fold_split, load
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import DataNotFoundError
 from salesplan.models.forecast.ensemble import SalesplanForecaster
-from salesplan.models.reconcile import aggregate, bottom_level, choose_method
+from salesplan.models.hierarchy import aggregate, bottom_level, choose_method
 from salesplan.training.backtest import origins
 
 METHODS = ("bottom_up", "mint_shrink")

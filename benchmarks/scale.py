@@ -3,7 +3,7 @@ counts, on the local engine and on a Dask LocalCluster, with peak memory.
 
     python -m benchmarks.scale [--sizes 1000,10000,50000] [--workers 2] [--max-series 5000] [--keep]
 
-Both engines fit the same partitions (``training.engine.PartitionedForecaster``, chunks of at most
+Both engines fit the same partitions (``models.forecast.PartitionedForecaster``, chunks of at most
 ``--max-series`` series by category), so they do the same work; what differs is where. Peak memory is
 sampled every 50 ms over this process and all its children (the Dask workers and statsforecast's forked
 processes), as the sum of RSS and the sum of PSS; PSS splits pages shared between processes, so it is the
@@ -25,8 +25,9 @@ from typing import Any
 import psutil
 from sklearn.base import clone
 
+from salesplan.engine import close_clients, dask_client
+from salesplan.models.forecast import PartitionedForecaster
 from salesplan.simulator import SimConfig, simulate
-from salesplan.training.engine import PartitionedForecaster, close_clients, dask_client
 from salesplan.training.forecast_job import alive, production_model
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from salesplan.contracts import validate_crm, validate_sellout
 from salesplan.simulator import SimConfig, simulate
+from salesplan.simulator.config import Scale
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -33,8 +35,9 @@ def main() -> None:
     from utilsforecast.data import generate_series
 
     rows: dict[str, dict[str, Any]] = {}
-    for scale in ("small", "medium"):
-        secs, world = timed(lambda s=scale: simulate(SimConfig(seed=0, scale=s, validate=False)))
+    scales: tuple[Scale, ...] = ("small", "medium")
+    for scale in scales:
+        secs, world = timed(partial(simulate, SimConfig(seed=0, scale=scale, validate=False)))
         df = world.sellout.df
         rows[f"simulate {scale} (no validation)"] = {
             "seconds": secs,
@@ -42,11 +45,11 @@ def main() -> None:
             "series": int(df["unique_id"].nunique()),
             "opportunities": len(world.crm.opportunities),
         }
-        s_val, _ = timed(lambda w=world: validate_sellout(w.sellout.df, w.sellout.spec), repeat=2)
-        c_val, _ = timed(lambda w=world: validate_crm(w.crm), repeat=2)
+        s_val, _ = timed(partial(validate_sellout, world.sellout.df, world.sellout.spec), repeat=2)
+        c_val, _ = timed(partial(validate_crm, world.crm), repeat=2)
         rows[f"validate sell-out {scale}"] = {"seconds": s_val, "rows": len(df)}
         rows[f"validate CRM {scale}"] = {"seconds": c_val, "rows": len(world.crm.stage_events)}
-        full, _ = timed(lambda s=scale: simulate(SimConfig(seed=0, scale=s)), repeat=1)
+        full, _ = timed(partial(simulate, SimConfig(seed=0, scale=scale)), repeat=1)
         rows[f"simulate {scale} (validated, as the CLI runs it)"] = {"seconds": full, "rows": len(df)}
     n_series = rows["simulate medium (no validation)"]["series"]
     secs, peer = timed(

@@ -65,7 +65,7 @@ def _run(
             for m in s.index
         }
         head = s.loc["own_quantile"]
-        res = {
+        res: dict[str, Any] = {
             "promised": round(float(head["promised"]), 4),
             "hit_rate": round(float(head["hit_rate"]), 4),
             "gini": round(float(head["gini_actual"]), 4),
@@ -138,14 +138,19 @@ def _quarter_totals(df: pd.DataFrame) -> pd.DataFrame:
     complete quarters only."""
     ds = pd.to_datetime(df["ds"])
     q = ds.dt.to_period("Q")
-    nxt = (q + 1).dt.start_time
+    nxt = q.dt.start_time + pd.DateOffset(months=3)  # start of the next quarter
     frac = np.clip((nxt - ds).dt.days / 7.0, 0.0, 1.0)
     y = df["y"].to_numpy(dtype=float)
     parts = pd.concat(
         [
             pd.DataFrame({"unique_id": df["unique_id"], "store": df["store"], "q": q, "y": y * frac}),
             pd.DataFrame(
-                {"unique_id": df["unique_id"], "store": df["store"], "q": q + 1, "y": y * (1 - frac)}
+                {
+                    "unique_id": df["unique_id"],
+                    "store": df["store"],
+                    "q": nxt.dt.to_period("Q"),
+                    "y": y * (1 - frac),
+                }
             ),
         ]
     )
@@ -153,7 +158,8 @@ def _quarter_totals(df: pd.DataFrame) -> pd.DataFrame:
         index=["store", "unique_id"], columns="q", values="y", aggfunc="sum", fill_value=0.0
     )
     first, last = ds.min(), ds.max() + pd.Timedelta(days=6)
-    keep = [c for c in wide.columns if c.start_time >= first and c.end_time <= last + pd.Timedelta(days=1)]
+    quarters = pd.PeriodIndex(wide.columns)
+    keep = [c for c in quarters if c.start_time >= first and c.end_time <= last + pd.Timedelta(days=1)]
     return wide[keep]
 
 
@@ -164,8 +170,8 @@ def _walmart_point(y: pd.DataFrame, q: pd.Period) -> pd.DataFrame:
     js = [j for j in (1, 2) if q - j in cols and q - 4 - j in cols]
     if q - 4 not in cols or not js:
         raise ValueError(f"{q}: needs the same quarter last year and a year-ago pair of recent quarters")
-    recent = sum(y[q - j] for j in js)
-    base = sum(y[q - 4 - j] for j in js)
+    recent = y[[q - j for j in js]].sum(axis=1)
+    base = y[[q - 4 - j for j in js]].sum(axis=1)
     store = recent.groupby(level="store").sum() / base.groupby(level="store").sum()
     g_store = store.reindex(y.index.get_level_values("store")).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,10 +1,13 @@
-"""Options that choose where per-series work runs (training.engine): shared by the forecast commands."""
+"""Options that choose where per-series work runs (``salesplan.engine``): shared by the forecast commands."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from salesplan.engine import ScaleOut
 
 EngineOpt = Annotated[
     str | None, typer.Option(help="Where per-series work runs: local or dask (default: SALESPLAN_ENGINE).")
@@ -25,9 +28,10 @@ def scale_out_of(
     scheduler: str | None,
     partition_by: str | None,
     max_series: int | None,
-) -> object:
+) -> ScaleOut:
+    """The ``ScaleOut`` the options ask for; the engine defaults to ``SALESPLAN_ENGINE``."""
     from salesplan.config import get_settings
-    from salesplan.training.engine import ScaleOut
+    from salesplan.engine import ScaleOut
 
     eng = engine or get_settings().engine
     if eng == "dask" and partition_by is None and max_series is None:

@@ -112,7 +112,7 @@ def budget_cmd(
 ) -> None:
     """Fit response curves per channel × region and split --total to maximise the expected outcome."""
     from salesplan.planning.budget import fit_response, optimise_budget
-    from salesplan.planning.plan_report import budget_report
+    from salesplan.planning.reports import budget_report
 
     if periods < 1:
         raise ConfigError(f"--periods must be >= 1, got {periods}")

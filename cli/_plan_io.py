@@ -5,14 +5,12 @@ same code path as ``salesplan plan targets``."""
 from __future__ import annotations
 
 import getpass
-import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 from rich.table import Table
 
@@ -23,7 +21,7 @@ from salesplan.io import finite_or_none
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
     from salesplan.serving.db.records import ProposalHeader, ProposalRowData
-    from salesplan.serving.db.repository import ProposalRepository
+    from salesplan.serving.proposal_service import InputSource, ProposalService
 
 PRINT_ROWS = 15
 """Rows printed per level; the CSV and the HTML report hold every unit."""
@@ -49,13 +47,15 @@ def database_label(url: str | None = None) -> str:
 
 
 @contextmanager
-def proposal_store() -> Iterator[ProposalRepository]:
-    """A ``ProposalRepository`` on ``SALESPLAN_DATABASE_URL``, migrated to head, in one transaction that
-    commits when the block ends (and rolls back if it raises)."""
+def proposal_service(inputs: InputSource | None = None) -> Iterator[ProposalService]:
+    """The ``ProposalService`` on ``SALESPLAN_DATABASE_URL`` (migrated to head), the same workflow the API
+    runs; ``inputs`` (default: none) is where a command that builds or re-balances gets planning inputs.
+    Each operation commits its own transaction."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
+    from salesplan.cli._plan_inputs import NoInputs
     from salesplan.serving.db.engine import make_engine, migrate, session_factory
-    from salesplan.serving.db.repository import ProposalRepository
+    from salesplan.serving.proposal_service import ProposalService
 
     label = database_label()
     try:
@@ -67,8 +67,7 @@ def proposal_store() -> Iterator[ProposalRepository]:
         ) from None
     try:
         migrate(engine)
-        with session_factory(engine).begin() as session:
-            yield ProposalRepository(session)
+        yield ProposalService(session_factory(engine).begin, inputs or NoInputs())
     except OperationalError as exc:
         raise ServiceUnavailableError(
             f"cannot use the proposal database {label}: {str(exc.orig).strip() or exc}. "
@@ -76,55 +75,6 @@ def proposal_store() -> Iterator[ProposalRepository]:
         ) from None
     finally:
         engine.dispose()
-
-
-def json_safe(value: Any) -> Any:
-    """Parameters as plain JSON: numpy scalars → Python, NaN → None, tuples → lists."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def to_row_data(rows: pd.DataFrame, months: Sequence[str]) -> list[ProposalRowData]:
-    """Planning rows as the store's row records (see ``serving.db.proposal_frames``)."""
-    from salesplan.serving.db.proposal_frames import frame_to_rows
-
-    return frame_to_rows(rows, months)
-
-
-def stored_months(rows: Sequence[ProposalRowData], header: Mapping[str, Any] | None = None) -> list[str]:
-    """The proposal's three months: from its parameters when recorded, else from the rows' phasing."""
-    months = (header or {}).get("months")
-    if isinstance(months, list) and len(months) == 3:
-        return [str(m) for m in months]
-    return sorted({m for r in rows for m in r.phasing})
-
-
-def rows_frame(rows: Sequence[ProposalRowData], months: Sequence[str]) -> pd.DataFrame:
-    """Stored rows as the planning frame — what ``rebalance_rows`` takes (``serving.db.proposal_frames``)."""
-    from salesplan.serving.db.proposal_frames import rows_to_frame
-
-    return rows_to_frame(rows, months)
-
-
-def csv_frame(rows: Sequence[ProposalRowData], months: Sequence[str]) -> pd.DataFrame:
-    """What the CSV holds: the stored rows, monthly targets under their month labels."""
-    df = rows_frame(rows, months)
-    return df.rename(columns={f"m{i}": f"target_{m}" for i, m in enumerate(months[:3], 1)})
-
-
-def write_csv(rows: Sequence[ProposalRowData], months: Sequence[str], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    csv_frame(rows, months).to_csv(path, index=False)
-    return path
 
 
 def _money(x: Any) -> str:
@@ -189,12 +139,14 @@ def print_headers(headers: Sequence[ProposalHeader]) -> None:
     t.add_column("id", no_wrap=True, min_width=36)  # ids are what `plan show ID` takes: never cut them
     for col in ("quarter", "by", "method", "status", "version", "author", "created", "approved by"):
         t.add_column(col)
+    from salesplan.serving.db.proposal_parameters import ProposalParameters
+
     for h in headers:
-        by = h.parameters.get("by")
+        by = ProposalParameters.from_json(h.parameters, h.id).request.by
         t.add_row(
             h.id,
             h.quarter,
-            ",".join(by) if isinstance(by, list) else "",
+            ",".join(by),
             h.method,
             h.status,
             str(h.version),

@@ -1,29 +1,25 @@
 """``salesplan plan list|show|approve|reject|override``: the review workflow of stored target proposals.
-An approved or rejected proposal is immutable; overrides re-balance the stored rows (no model needed)."""
+An approved or rejected proposal is immutable; overrides re-balance the stored rows with the proposal's own
+settings, through the same ``ProposalService`` as the API (moved units get a new P(hit) when the registry
+still holds the forecaster the proposal was built from)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from salesplan.cli._common import clean_errors, console
-from salesplan.cli._plan_io import (
-    default_author,
-    print_headers,
-    print_rows,
-    proposal_store,
-    rows_frame,
-    stored_months,
-    to_row_data,
-    write_csv,
-)
+from salesplan.cli._plan_io import default_author, print_headers, print_rows, proposal_service
 from salesplan.cli.plan import AuthorOpt, plan_app
-from salesplan.errors import ConfigError, ConflictError
+from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
-    from salesplan.serving.db.records import StoredProposal
+    from salesplan.serving.db.records import ProposalStatus, StoredProposal
+
+IdArg = Annotated[str, typer.Argument(help="The proposal id (or its first 8+ characters).")]
+VersionOpt = Annotated[int | None, typer.Option(help="The version you reviewed (default: current).")]
 
 
 @plan_app.command("list")
@@ -34,101 +30,89 @@ def list_cmd(
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
 ) -> None:
     """Stored proposals, newest first."""
-    with proposal_store() as repo:
-        headers = repo.list(quarter=quarter, status=status, limit=limit)  # type: ignore[arg-type]
-    print_headers(headers)
+    with proposal_service() as service:
+        page = service.list(quarter=quarter, status=cast("ProposalStatus | None", status), limit=limit)
+    print_headers(page.items)
 
 
 def _show(p: StoredProposal) -> None:
-    by = p.parameters.get("by")
+    from salesplan.serving.proposal_service import ProposalService
+
+    params = ProposalService.parameters(p)
     console.print(
-        f"proposal {p.id}: {p.quarter} by {','.join(by) if isinstance(by, list) else '?'}, {p.method}, "
+        f"proposal {p.id}: {p.quarter} by {','.join(params.request.by)}, {p.method}, "
         f"[bold]{p.status}[/] version {p.version}, author {p.author}, created {p.created_at:%Y-%m-%d %H:%M}"
         + (f", approved by {p.approved_by} {p.approved_at:%Y-%m-%d %H:%M}" if p.approved_at else ""),
         soft_wrap=True,
     )
-    print_rows(p.rows, stored_months(p.rows, p.parameters), "targets", str(p.parameters.get("measure", "")))
+    print_rows(p.rows, params.months, "targets", params.measure)
 
 
 @plan_app.command("show")
 @clean_errors
 def show_cmd(
-    proposal_id: Annotated[str, typer.Argument(help="The proposal id.")],
+    proposal_id: IdArg,
     csv: Annotated[Path | None, typer.Option(help="Also write its rows to this CSV.")] = None,
+    xlsx: Annotated[Path | None, typer.Option(help="Also write its rows to this Excel workbook.")] = None,
 ) -> None:
     """One proposal with all its rows."""
-    with proposal_store() as repo:
-        p = repo.get(proposal_id)
+    with proposal_service() as service:
+        p = service.get(proposal_id)
+        files = [(path, service.export(p.id, "csv")) for path in [csv] if path]
+        files += [(path, service.export(p.id, "xlsx")) for path in [xlsx] if path]
     _show(p)
-    if csv is not None:
-        write_csv(p.rows, stored_months(p.rows, p.parameters), csv)
-        console.print(f"wrote {csv}")
-
-
-def _version(repo: Any, proposal_id: str, version: int | None) -> int:
-    return int(version) if version is not None else int(repo.get(proposal_id).version)
+    for path, export in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(export.content)
+        console.print(f"wrote {path}", soft_wrap=True)
 
 
 @plan_app.command("approve")
 @clean_errors
-def approve_cmd(
-    proposal_id: Annotated[str, typer.Argument(help="The proposal id.")],
-    version: Annotated[int | None, typer.Option(help="The version you reviewed (default: current).")] = None,
-    by: AuthorOpt = None,
-) -> None:
+def approve_cmd(proposal_id: IdArg, version: VersionOpt = None, by: AuthorOpt = None) -> None:
     """Approve a draft; from then on it cannot change."""
-    with proposal_store() as repo:
-        h = repo.approve(proposal_id, by or default_author(), _version(repo, proposal_id, version))
+    with proposal_service() as service:
+        h = service.approve(proposal_id, actor=by or default_author(), expected_version=version)
     console.print(f"approved {h.id} ({h.quarter}) as version {h.version} by {h.approved_by}", soft_wrap=True)
 
 
 @plan_app.command("reject")
 @clean_errors
 def reject_cmd(
-    proposal_id: Annotated[str, typer.Argument(help="The proposal id.")],
+    proposal_id: IdArg,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
-    version: Annotated[int | None, typer.Option(help="The version you reviewed (default: current).")] = None,
+    version: VersionOpt = None,
     by: AuthorOpt = None,
 ) -> None:
     """Reject a draft, with a reason."""
     if not reason.strip():
         raise ConfigError("--reason must not be empty")
-    with proposal_store() as repo:
-        h = repo.reject(proposal_id, by or default_author(), _version(repo, proposal_id, version), reason)
+    with proposal_service() as service:
+        h = service.reject(proposal_id, actor=by or default_author(), reason=reason, expected_version=version)
     console.print(f"rejected {h.id} ({h.quarter}), version {h.version}: {reason}", soft_wrap=True)
 
 
 @plan_app.command("override")
 @clean_errors
 def override_cmd(
-    proposal_id: Annotated[str, typer.Argument(help="The proposal id.")],
+    proposal_id: IdArg,
     unit: Annotated[list[str], typer.Option(help="Unit id to fix (repeatable, paired with --target).")],
     target: Annotated[list[float], typer.Option(help="Its new target (repeatable).")],
     version: Annotated[int | None, typer.Option(help="The version you edited (default: current).")] = None,
     by: AuthorOpt = None,
 ) -> None:
     """Fix some units' targets; siblings re-split to keep each parent's total, descendants re-scale."""
-    from salesplan.planning.rebalance import rebalance_rows
+    from salesplan.cli._plan_inputs import RegistryInputs
 
     if len(unit) != len(target):
         raise ConfigError(f"give one --target per --unit (got {len(unit)} units, {len(target)} targets)")
-    with proposal_store() as repo:
-        p = repo.get(proposal_id)
-        if p.status != "draft":
-            raise ConflictError(
-                f"proposal {p.id} is {p.status}; {p.status} proposals cannot be changed. "
-                "Fix: create a new proposal with 'salesplan plan targets' and override that one"
-            )
-        known = {r.unit_id for r in p.rows}
-        unknown = [u for u in unit if u not in known]
-        if unknown:
-            raise ConfigError(
-                f"unknown unit(s) {unknown} in proposal {p.id}; it has e.g. {sorted(known)[:8]}"
-            )
-        months = stored_months(p.rows, p.parameters)
-        oa = p.parameters.get("over_assignment", 0.1)
-        overrides = dict(zip(unit, target, strict=True))
-        new = rebalance_rows(rows_frame(p.rows, months), overrides, over_assignment=float(oa))
-        expected = version if version is not None else p.version
-        stored = repo.replace_rows(p.id, to_row_data(new, months), expected, by or default_author())
-    _show(stored)
+    with proposal_service() as reader:
+        stored = reader.get(proposal_id)
+    with proposal_service(RegistryInputs.of_stored(stored)) as service:
+        new = service.override(
+            stored.id,
+            dict(zip(unit, target, strict=True)),
+            actor=by or default_author(),
+            expected_version=version,
+        )
+    _show(new)

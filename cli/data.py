@@ -74,7 +74,8 @@ def sellout_spec_from_options(
     )
 
 
-def _sellout_summary(df: pd.DataFrame, spec: SelloutSpec) -> Table:
+def sellout_summary(df: pd.DataFrame, spec: SelloutSpec) -> Table:
+    """Size, span and hierarchy of a validated sell-out table, as ``data validate`` and ``demo`` print it."""
     t = Table(title="sell-out", show_header=False)
     t.add_row("rows", f"{len(df):,}")
     t.add_row("series", f"{df['unique_id'].nunique():,}")
@@ -93,7 +94,8 @@ def _sellout_summary(df: pd.DataFrame, spec: SelloutSpec) -> Table:
     return t
 
 
-def _crm_summary(crm: CRMData) -> Table:
+def crm_summary(crm: CRMData) -> Table:
+    """Rows per CRM table and the outcome mix, as ``data validate`` and ``demo`` print it."""
     t = Table(title="CRM", show_header=False)
     for name, frame in crm.frames().items():
         t.add_row(name, f"{len(frame):,} rows")
@@ -104,7 +106,8 @@ def _crm_summary(crm: CRMData) -> Table:
     return t
 
 
-def _spend_summary(df: pd.DataFrame) -> Table:
+def spend_summary(df: pd.DataFrame) -> Table:
+    """Channels, regions, periods and totals of a spend table, as ``data validate`` and ``demo`` print it."""
     t = Table(title="spend", show_header=False)
     t.add_row("rows", f"{len(df):,}")
     t.add_row("channels", ", ".join(sorted(df["channel"].unique())))
@@ -136,15 +139,15 @@ def validate_cmd(
             freq, hierarchy, promo_cols, exog_cols, static_cols, allow_gaps, allow_negative
         )
         df = validate_sellout(read_table(path), spec, source=str(path))
-        console.print(_sellout_summary(df, spec))
+        console.print(sellout_summary(df, spec))
         if out:
             write_table(df, out)
     elif kind == "crm":
         crm = validate_crm(read_crm(path), source=str(path))
-        console.print(_crm_summary(crm))
+        console.print(crm_summary(crm))
     elif kind == "spend":
         df = validate_spend(read_table(path), source=str(path))
-        console.print(_spend_summary(df))
+        console.print(spend_summary(df))
         if out:
             write_table(df, out)
     else:

@@ -79,7 +79,7 @@ def score_deals_cmd(
 ) -> None:
     """Score open deals with a registered model: p_win, score 1–99, grade A–D and reasons."""
     from salesplan.io import read_crm, read_table, write_table
-    from salesplan.training.tracking import DEALS_MODEL, load_estimator
+    from salesplan.models.registry import DEALS_MODEL, load_estimator
 
     if (input is None) == (crm is None):
         raise ConfigError("give exactly one of --input (feature rows) or --crm (a CRM folder)")
@@ -117,7 +117,7 @@ def pipeline_cmd(
 ) -> None:
     """Weighted pipeline of a period: Σ p × amount of open deals expected to close in it, P10–P90, categories."""
     from salesplan.io import write_table
-    from salesplan.training.tracking import DEALS_MODEL, load_estimator
+    from salesplan.models.registry import DEALS_MODEL, load_estimator
 
     crm_data, source = crm_source(data, simulated, dataset, seed, scale)
     scorer, ref = load_estimator(DEALS_MODEL, model)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from salesplan.cli._common import console, progress
 from salesplan.cli._demo_serve import serve_demo
-from salesplan.cli.data import _crm_summary, _sellout_summary, _spend_summary
+from salesplan.cli.data import crm_summary, sellout_summary, spend_summary
 from salesplan.contracts import validate_crm, validate_sellout, validate_spend
 from salesplan.errors import DataNotFoundError
 from salesplan.io import find_table, read_crm, read_table
@@ -50,9 +50,9 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     if spend_path is None:
         raise DataNotFoundError(f"{out / 'data'}: the simulator wrote no spend table")
     spend = validate_spend(read_table(spend_path), source=spend_path.name)
-    console.print(_sellout_summary(sellout, spec))
-    console.print(_crm_summary(crm))
-    console.print(_spend_summary(spend))
+    console.print(sellout_summary(sellout, spec))
+    console.print(crm_summary(crm))
+    console.print(spend_summary(spend))
     console.print("[green]all three data sets meet their contracts[/]")
 
     quarter = next_quarter(pd.Timestamp(sellout["ds"].max()))
@@ -134,10 +134,8 @@ def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
 def _funnel(crm: object, out: Path) -> None:
     from salesplan.cli.funnel import funnel_table
     from salesplan.contracts import CRMData
-    from salesplan.planning.funnel import deal_paths, funnel
-    from salesplan.planning.funnel_report import funnel_report
-    from salesplan.planning.productivity import productivity
-    from salesplan.planning.velocity import stalled, velocity
+    from salesplan.planning.funnel import deal_paths, funnel, productivity, stalled, velocity
+    from salesplan.planning.reports import funnel_report
 
     assert isinstance(crm, CRMData)
     console.print(Rule("6. funnel Find → Meet → Pitch → Sign → Deliver → Operate"))

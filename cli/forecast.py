@@ -107,7 +107,7 @@ def train_forecast_cmd(
             params=params,
             source=source,
             future=known_future,
-            scale=scale_out,  # type: ignore[arg-type]
+            scale=scale_out,
         )
     print_forecast_training(result)
 
@@ -131,14 +131,14 @@ def backtest_forecast_cmd(
 ) -> None:
     """Rolling-origin backtest of the default forecaster (nothing is registered)."""
     from salesplan.io import write_table
-    from salesplan.models.forecast import SalesplanForecaster
+    from salesplan.models.forecast import SalesplanForecaster, partitioned
     from salesplan.training.forecast_job import METRICS, run_backtest
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
     data, source, _ = sellout_source(None, simulated, dataset, seed, scale)
     s = _season(data.spec.freq, season)
     with progress(f"backtesting on {source}"):
-        model = scale_out.wrap(SalesplanForecaster(season_length=s, freq=data.spec.freq))  # type: ignore[attr-defined]
+        model = partitioned(SalesplanForecaster(season_length=s, freq=data.spec.freq), scale_out)
         bt = run_backtest(data, model, horizon, origins, s)
     rows: dict[str, Mapping[str, float]] = {
         str(r["cutoff"].date()): {str(k): v for k, v in r.items()}
@@ -170,7 +170,7 @@ def _freqs(text: str) -> list[str]:
 def _batch_or_none(model: str, need_batch: bool) -> object | None:
     """The model's batch outputs; None (refit instead) when a data source is given and the run has none."""
     from salesplan.errors import ModelNotFoundError
-    from salesplan.training.batch_outputs import load_batch
+    from salesplan.models.batch import load_batch
 
     try:
         return load_batch(alias=model)
@@ -183,7 +183,7 @@ def _batch_or_none(model: str, need_batch: bool) -> object | None:
 def _run_params(run_id: str) -> dict[str, str]:
     from mlflow.tracking import MlflowClient
 
-    from salesplan.training.tracking import tracking_uri
+    from salesplan.models.registry import tracking_uri
 
     return dict(MlflowClient(tracking_uri()).get_run(run_id).data.params)
 
@@ -264,9 +264,10 @@ def forecast_cmd(
         raise ConfigError(f"--horizon must be >= 1, got {horizon}")
     freqs = _freqs(freq)
     from salesplan.io import read_table, write_table
-    from salesplan.training.batch_outputs import BatchForecast, build_batch
+    from salesplan.models.batch import BatchForecast
+    from salesplan.models.registry import FORECAST_MODEL, load_estimator
+    from salesplan.training.batch_outputs import build_batch
     from salesplan.training.forecast_job import alive, fingerprint
-    from salesplan.training.tracking import FORECAST_MODEL, load_estimator
 
     has_source = bool(simulated or dataset)
     with progress(f"loading the batch forecast of {FORECAST_MODEL}@{model}"):
@@ -341,8 +342,8 @@ def _date(text: str, name: str) -> pd.Timestamp:
 @clean_errors
 def what_if_cmd(
     ids: Annotated[str, typer.Option(help="Comma list of bottom series, e.g. S01/P001,S01/P002.")],
-    start: Annotated[str, typer.Option(help="First day of the scenario (weeks starting on or after it).")],
-    end: Annotated[str, typer.Option(help="Last day of the scenario (weeks starting on or before it).")],
+    start: Annotated[str, typer.Option(help="First day of the scenario (its week is included).")],
+    end: Annotated[str, typer.Option(help="Last day of the scenario (its week is included).")],
     price_change: Annotated[
         float | None, typer.Option(help="Price change in percent, e.g. -10 for a 10 % cut.")
     ] = None,
@@ -360,12 +361,12 @@ def what_if_cmd(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the weekly rows (.csv/.parquet).")] = None,
 ) -> None:
-    """Baseline vs scenario forecast of some series under a price or promotion change, with the other series
-    of the same category and store (their change is the cannibalisation the model learned)."""
+    """Baseline vs scenario forecast of some series under a price or promotion change, with their siblings
+    (same category and store, or promotion group): the same ``models.forecast.what_if`` as the API."""
     from salesplan.io import read_table, write_table
-    from salesplan.training.batch_outputs import load_batch
-    from salesplan.training.scenario import Scenario, check_scenario, run_scenario
-    from salesplan.training.tracking import FORECAST_MODEL, load_estimator
+    from salesplan.models.batch import load_batch
+    from salesplan.models.forecast.whatif import Scenario, lift_pct, what_if
+    from salesplan.models.registry import FORECAST_MODEL, load_estimator
 
     sc = Scenario(
         ids=tuple(_split(ids)),
@@ -375,8 +376,7 @@ def what_if_cmd(
         price=price,
         promo=promo,
         promo_depth=promo_depth,
-    )
-    check_scenario(sc)  # option mistakes first, before anything is downloaded
+    )  # checks the options first, before anything is downloaded
     with progress(f"loading {FORECAST_MODEL}@{model} and its planned future"):
         batch = load_batch(alias=model)
         estimator, ref = load_estimator(FORECAST_MODEL, batch.ref.version)
@@ -387,11 +387,11 @@ def what_if_cmd(
             "(unique_id, ds, price, promo, ...)"
         )
     with progress("forecasting baseline and scenario"):
-        res = run_scenario(estimator, x, sc, dict(batch.info.get("hierarchy") or {}))
+        res = what_if(estimator, x, sc, batch.info.get("hierarchy"))
     t = Table(
         title=f"what-if {sc.start.date()}..{sc.end.date()} ({len(res.weeks)} weeks) with "
         f"{FORECAST_MODEL} v{ref.version}",
-        caption="sibling: same category and store; its change is the cannibalisation the model learned",
+        caption="sibling: same category and store or promotion group; its change is the learned cannibalisation",
     )
     for c in ("series", "role", "baseline", "scenario", "diff", "lift %"):
         t.add_column(c, justify="left" if c in ("series", "role") else "right", no_wrap=True)
@@ -407,10 +407,10 @@ def what_if_cmd(
             lift,
         )
     for flag, name in ((True, "all changed"), (False, "all siblings")):
-        part = res.summary[res.summary["changed"] == flag]
-        if len(part):
-            b, s_ = float(part["baseline"].sum()), float(part["scenario"].sum())
-            lift = f"{100 * (s_ - b) / b:+.1f}" if b > 0 else "–"
+        if (res.summary["changed"] == flag).any():
+            b, s_ = res.totals(changed=flag)
+            pct = lift_pct(b, s_)
+            lift = f"{pct:+.1f}" if pct is not None else "–"
             t.add_row(f"[bold]{name}[/]", "total", f"{b:.1f}", f"{s_:.1f}", f"{s_ - b:+.1f}", lift)
     console.print(t)
     if out is not None:

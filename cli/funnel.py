@@ -75,10 +75,8 @@ def funnel_cmd(
     ] = None,
 ) -> None:
     """Stage conversion (with intervals), time in stage, rep productivity and ramp, as a table and HTML report."""
-    from salesplan.planning.funnel import deal_paths, funnel
-    from salesplan.planning.funnel_report import funnel_report
-    from salesplan.planning.productivity import productivity
-    from salesplan.planning.velocity import stalled, velocity
+    from salesplan.planning.funnel import deal_paths, funnel, productivity, stalled, velocity
+    from salesplan.planning.reports import funnel_report
 
     with progress("reading the CRM"):
         crm = load_crm(data, simulated, dataset, seed, scale, stage_map)

@@ -3,34 +3,30 @@ marketing budget over channels from fitted response curves."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
 from salesplan.cli._plan_io import (
-    crm_end,
     database_label,
     default_author,
-    json_safe,
     log_to_project_run,
     pairs,
     print_rows,
-    proposal_store,
-    to_row_data,
-    write_csv,
+    proposal_service,
 )
 from salesplan.cli.app import app
-from salesplan.errors import ConfigError, ModelNotFoundError
+from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
-    from salesplan.serving.db.records import StoredProposal
+    from salesplan.planning.proposals import ProposalRequest, ProposalResult
+    from salesplan.serving.db.records import ProposalRowData, StoredProposal
 
 plan_app = typer.Typer(
     help="Quarterly targets (propose, list, show, approve, reject, override) and budget splits.",
@@ -38,22 +34,25 @@ plan_app = typer.Typer(
 )
 app.add_typer(plan_app, name="plan")
 
-BOOKINGS_LEVELS = ("region", "team", "rep")
-QUARTER_RE = re.compile(r"\d{4}Q[1-4]")
 DataOpt = Annotated[
     Path | None, typer.Option(help="A CRM folder (bookings) or a spend table/folder (budget).")
 ]
 OutOpt = Annotated[Path, typer.Option(help="Folder for the CSV and the HTML report.")]
 ModelOpt = Annotated[str, typer.Option(help="Registry alias or version of the models used.")]
 AuthorOpt = Annotated[str | None, typer.Option("--by", "--author", help="Who does this (default: $USER).")]
+# The request's field names as this CLI spells them, for error messages.
+FLAGS = {
+    "quarter": "--quarter", "by": "--by", "mode": "--mode", "probability": "--probability",
+    "growth": "--growth", "value": "--value", "method": "--method", "over_assignment": "--over-assignment",
+    "max_change": "--max-change", "floors": "--floor", "caps": "--cap",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Proposed:
-    """A built proposal, its stored rows (as the store normalises them) and where it was written."""
+    """A built proposal, its stored form (None with --no-save) and where it was written."""
 
-    result: Any
-    rows: list[Any]
+    result: ProposalResult
     stored: StoredProposal | None
     csv: Path
     html: Path
@@ -68,52 +67,21 @@ def parse_by(by: str) -> tuple[str, ...]:
     return levels
 
 
-def make_request(**kw: Any) -> Any:
-    """A ``ProposalRequest`` after the checks that need no data (so a typo fails before any loading)."""
-    from salesplan.planning.proposals import ProposalRequest
+def make_request(**kw: Any) -> ProposalRequest:
+    """The ``ProposalRequest`` (the one definition of every parameter's domain, shared with the API), with
+    its errors in the CLI's own words (``--max-change`` rather than ``max_change``)."""
+    from pydantic import ValidationError
 
-    if not QUARTER_RE.fullmatch(kw["quarter"]):
-        raise ConfigError(f"--quarter must look like 2027Q1, got {kw['quarter']!r}")
-    if not 0 < kw["probability"] < 1:
-        raise ConfigError(f"--probability must be strictly between 0 and 1, got {kw['probability']}")
-    if kw["mode"] not in ("probability", "growth", "value"):
-        raise ConfigError(f"--mode must be probability, growth or value, got {kw['mode']!r}")
-    if kw["mode"] == "growth" and kw.get("growth") is None:
-        raise ConfigError("--mode growth needs --growth (e.g. 0.08 for +8 % on last year's quarter)")
-    if kw["mode"] == "value" and kw.get("value") is None:
-        raise ConfigError("--mode value needs --value (the company target)")
-    if kw["method"] not in ("top_down", "bottom_up", "blended"):
-        raise ConfigError(f"--method must be top_down, bottom_up or blended, got {kw['method']!r}")
-    if not 0 <= kw["over_assignment"] < 1:
-        raise ConfigError(f"--over-assignment must be in [0, 1), got {kw['over_assignment']}")
-    if kw.get("max_change") is not None and not 0 < kw["max_change"] < 1:
-        raise ConfigError(f"--max-change must be in (0, 1), got {kw['max_change']}")
-    return ProposalRequest(**kw)
+    from salesplan.planning.proposals import ProposalRequest, explain
 
-
-def bookings_inputs(crm: CRMData, model: str) -> tuple[pd.DataFrame | None, dict[str, str], pd.DataFrame]:
-    """Deal scores of the open deals from the deal-win champion (when one exists), the model versions
-    used, and quarterly won value of the whole CRM (for the report's history)."""
-    from salesplan.models.deals.features import features_asof
-    from salesplan.planning.bookings import quarterly_bookings
-    from salesplan.training.tracking import DEALS_MODEL, load_estimator
-
-    b = quarterly_bookings(crm)
-    complete = pd.PeriodIndex(b["quarter"], freq="Q").end_time <= crm_end(crm)  # the running one is partial
-    won = b[complete].groupby("quarter")["won_value"].sum()
-    history = pd.DataFrame({"period": won.index.astype(str), "y": won.to_numpy()})
     try:
-        scorer, ref = load_estimator(DEALS_MODEL, model)
-    except ModelNotFoundError as exc:
-        console.print(
-            f"[yellow]no deal scores:[/] {exc}; open deals count at historical win rates", soft_wrap=True
-        )
-        return None, {}, history
-    return scorer.score_frame(features_asof(crm)), {DEALS_MODEL: ref.version}, history
+        return ProposalRequest(**kw)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, FLAGS)) from None
 
 
 def propose(
-    request: Any,
+    request: ProposalRequest,
     *,
     out: Path,
     author: str,
@@ -122,78 +90,43 @@ def propose(
     crm: CRMData | None = None,
     model: str = "champion",
 ) -> Proposed:
-    """Build a proposal (bookings from ``crm``, sell-out from the champion forecast batch), store it as a
-    draft unless ``save`` is False, print it and write its CSV and HTML report into ``out``."""
-    from salesplan.planning.plan_report import target_report
-    from salesplan.planning.proposals import build_proposal
+    """Build a proposal through the ``ProposalService`` (bookings from ``crm``, sell-out from the forecast
+    batch of ``salesplan-forecast@model``), store it as a draft unless ``save`` is False, print it and
+    write its CSV and HTML report into ``out``."""
+    from salesplan.cli._plan_inputs import RegistryInputs
+    from salesplan.planning.reports import target_report
+    from salesplan.serving.db.proposal_frames import frame_to_rows, rows_to_frame
+    from salesplan.serving.proposal_service import csv_frame
 
-    if request.domain == "bookings":
-        if crm is None:
-            raise ConfigError(
-                f"--by {','.join(request.by)} plans bookings: give the CRM (--simulated or --data DIR)"
-            )
-        with progress("scoring open deals and building bookings distributions"):
-            scores, versions, history = bookings_inputs(crm, model)
-            result = build_proposal(request, crm=crm, scores=scores, input_model_versions=versions)
-    else:
-        from salesplan.training.batch_outputs import load_batch
-
-        with progress(f"loading the forecast batch of salesplan-forecast@{model}"):
-            batch = load_batch(alias=model)
-        h = batch.history
-        history = h[(h["level"] == "total") & (h["freq"] == "Q")][["period", "y"]]
-        with progress("building the proposal"):
-            result = build_proposal(
-                request,
-                forecast=batch.forecast,
-                history=batch.history,
-                input_model_versions={batch.ref.name: batch.ref.version},
-            )
-    months = list(result.months)
-    rows = to_row_data(result.proposal.rows, months)
-    params = json_safe(
-        {
-            **dict(result.proposal.parameters),
-            "by": list(request.by),
-            "mode": request.mode,
-            "probability": request.probability,
-            "growth": request.growth,
-            "value": request.value,
-            "over_assignment": request.over_assignment,
-            "max_change": request.max_change,
-            "measure": result.measure,
-            "months": months,
-            "company_target": result.company.target,
-            "company_p_hit": result.company.p_hit,
-        }
-    )
+    if request.resolved_domain == "bookings" and crm is None:
+        raise ConfigError(
+            f"--by {','.join(request.by)} plans bookings: give the CRM (--simulated or --data DIR)"
+        )
+    inputs = RegistryInputs(forecast_alias=model, crm=crm, deals_alias=model)
     stored = None
-    if save:
-        from salesplan.serving.db.records import NewProposal
-
-        with proposal_store() as repo:
-            stored = repo.create(
-                NewProposal(
-                    quarter=result.proposal.quarter,
-                    method=result.proposal.method,
-                    author=author,
-                    parameters=params,
-                    input_models=json_safe(dict(result.proposal.input_model_versions)),
-                    note=note,
-                ),
-                rows,
-            )
+    with proposal_service(inputs) as service:
+        if save:
+            created = service.create(request, author=author, note=note)
+            result, stored = created.result, created.proposal
+        else:
+            result, _sourced = service.build(request)
+    months = list(result.months)
+    rows = stored.rows if stored else frame_to_rows(result.proposal.rows, months)
     _print_proposal(result, rows)
     stem = f"proposal_{result.proposal.quarter}_{'-'.join(request.by)}" + (
         f"_{stored.id[:8]}" if stored else ""
     )
-    csv = write_csv(rows, months, out / f"{stem}.csv")
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / f"{stem}.csv"
+    table = csv_frame(stored) if stored else rows_to_frame(rows, months)
+    table.to_csv(csv, index=False)
     header = (
         {"id": stored.id, "status": stored.status, "version": stored.version, "author": author}
         if stored
         else {}
     )
     html = out / f"{stem}.html"
+    history = inputs.history(request.resolved_domain)
     html.write_text(target_report(result, history=history, header=header), encoding="utf-8")
     if stored is not None:
         console.print(f"stored proposal {stored.id} (draft, version 1) in {database_label()}", soft_wrap=True)
@@ -201,10 +134,10 @@ def propose(
     log_to_project_run(
         [csv, html], {"company_target": result.company.target, "company_p_hit": result.company.p_hit}
     )
-    return Proposed(result, rows, stored, csv, html)
+    return Proposed(result, stored, csv, html)
 
 
-def _print_proposal(result: Any, rows: list[Any]) -> None:
+def _print_proposal(result: ProposalResult, rows: Sequence[ProposalRowData]) -> None:
     c = result.company
     t = Table(
         title=f"company target {result.proposal.quarter} ({result.measure}; mode {c.mode}, {result.proposal.method})"
@@ -275,10 +208,9 @@ def targets_cmd(
 ) -> None:
     """Propose targets for a quarter from the champion forecasts (sell-out) or the CRM and deal scores
     (bookings); store it as a draft, print it, write CSV + HTML."""
-    levels = parse_by(by)
     request = make_request(
         quarter=quarter,
-        by=levels,
+        by=parse_by(by),
         mode=mode,
         probability=probability,
         growth=growth,
@@ -290,16 +222,16 @@ def targets_cmd(
         caps=pairs(cap, "--cap"),
     )
     crm = None
-    if request.domain == "bookings":
+    if request.resolved_domain == "bookings":
         from salesplan.cli._sources import crm_source
+        from salesplan.planning.proposals import BOOKINGS_LEVELS
 
-        unknown = [lv for lv in levels if lv not in BOOKINGS_LEVELS]
+        unknown = [lv for lv in request.by if lv not in BOOKINGS_LEVELS]
         if unknown:
             raise ConfigError(
                 f"--by {by}: {unknown} are not CRM levels; bookings plan over {','.join(BOOKINGS_LEVELS)} "
                 "(coarse to fine, e.g. --by region,team,rep or --by team,rep)"
             )
-
         with progress("reading the CRM"):
             crm = crm_source(data, simulated, dataset, seed, scale)[0]
     elif simulated or data or dataset:

@@ -63,17 +63,19 @@ def planning_data(
 
 def latest_proposal() -> tuple[tuple[dict[str, Any], pd.DataFrame] | None, str]:
     """The newest stored proposal (header dict, rows frame) from SALESPLAN_DATABASE_URL, or a note why none."""
-    from salesplan.cli._plan_io import database_label, proposal_store, rows_frame, stored_months
+    from salesplan.cli._plan_io import database_label, proposal_service
     from salesplan.config import get_settings
+    from salesplan.serving.db.proposal_frames import rows_to_frame
+    from salesplan.serving.proposal_service import ProposalService
 
     label = database_label()
     db = _sqlite_file(str(get_settings().database_url))
     if db is not None and not db.exists():
         return None, f"no proposal database at {label}: salesplan plan targets --quarter ... stores one"
     try:
-        with proposal_store() as repo:
-            headers = repo.list(limit=1)
-            p = repo.get(headers[0].id) if headers else None
+        with proposal_service() as service:
+            page = service.list(limit=1)
+            p = service.get(page.items[0].id) if page.items else None
     except SalesplanError as exc:
         return None, f"proposals not read: {exc}"
     if p is None:
@@ -90,7 +92,7 @@ def latest_proposal() -> tuple[tuple[dict[str, Any], pd.DataFrame] | None, str]:
         "parameters": dict(p.parameters),
         "input_models": dict(p.input_models),
     }
-    return (header, rows_frame(p.rows, stored_months(p.rows, p.parameters))), ""
+    return (header, rows_to_frame(p.rows, ProposalService.parameters(p).months)), ""
 
 
 @app.command("report")
@@ -113,14 +115,14 @@ def report_cmd(
 ) -> None:
     """Render the latest runs of the MLflow store as one self-contained HTML page."""
     from salesplan.cli._plan_io import crm_end
-    from salesplan.training import tracking
+    from salesplan.models import registry
 
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    uri = tracking.tracking_uri()
+    uri = registry.tracking_uri()
     db = _sqlite_file(uri)
     if db is not None and not db.exists():
-        from salesplan.training.run_report import TRAIN_FIRST
+        from salesplan.cli._report_data import TRAIN_FIRST
 
         raise ModelNotFoundError(f"no MLflow store at {uri}; {TRAIN_FIRST}")
     if out.suffix.lower() not in (".html", ".htm"):
@@ -129,16 +131,16 @@ def report_cmd(
         crm, spend, source = planning_data(data, simulated, seed, scale)
     scores, history, scores_note, period = None, None, "", quarter
     if crm is not None:
-        from salesplan.cli.plan import bookings_inputs
+        from salesplan.cli._plan_inputs import RegistryInputs
 
-        with progress("scoring the open deals with the deal-win champion"):
-            scores, _versions, history = bookings_inputs(crm, "champion")
+        inputs = RegistryInputs(crm=crm, quiet_scores=True)
+        scores, history = inputs.scores()[0], inputs.history("bookings")
         if scores is None:
             scores_note = "no deal-win champion to score the open deals: salesplan train deals --simulated"
         period = quarter or str(crm_end(crm).to_period("Q") + 1)
     proposal, proposal_note = latest_proposal()
-    from salesplan.training.run_report import gather
-    from salesplan.training.run_report_html import render_run_report
+    from salesplan.cli._report_data import gather
+    from salesplan.cli._report_html import render_run_report
 
     with progress("reading the runs, fitting the budget curves"):
         data_ = gather(

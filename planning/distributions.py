@@ -13,7 +13,6 @@ same numbers and ``n_draws=20,000`` puts each combined quantile within about ±0
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,17 +21,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from salesplan.contracts import quantile_col, quantile_levels
 from salesplan.errors import ConfigError, DataValidationError, Problem
 
-_QCOL = re.compile(r"^q(\d{1,2})$")
 Tail = Literal["normal", "lognormal"]
 COMBINED_LEVELS: tuple[float, ...] = (0.01, 0.025, *(round(0.05 * k, 2) for k in range(1, 20)), 0.975, 0.99)
 
 
 def quantile_columns(df: pd.DataFrame) -> list[tuple[float, str]]:
-    """(level, column) for every ``qNN`` column, sorted by level (``q10`` → 0.10)."""
-    found = [(int(m.group(1)) / 100.0, c) for c in df.columns if (m := _QCOL.match(str(c)))]
-    return sorted(f for f in found if 0.0 < f[0] < 1.0)
+    """(level, column) for every quantile column (``salesplan.contracts.quantile_col``), sorted by level."""
+    return [(level, c) for c, level in quantile_levels(df.columns).items()]
 
 
 @dataclass(frozen=True)
@@ -154,12 +152,7 @@ class QuarterDistribution:
         return self.quantile(u)
 
     def to_frame(self) -> pd.DataFrame:
-        cols = {
-            f"q{round(100 * lv):02d}" if abs(100 * lv - round(100 * lv)) < 1e-9 else f"q{lv:g}": self.values[
-                :, i
-            ]
-            for i, lv in enumerate(self.levels)
-        }
+        cols = {quantile_col(lv): self.values[:, i] for i, lv in enumerate(self.levels)}
         return pd.DataFrame({"unit_id": list(self.unit_ids), **cols})
 
 

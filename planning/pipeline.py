@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from salesplan.contracts import quantile_col
 from salesplan.errors import ConfigError, DataValidationError, Problem
 
 CATEGORIES: tuple[str, str, str] = ("Commit", "Best case", "Pipeline")
@@ -173,7 +174,7 @@ def weighted_pipeline(
             expected_value=float(g["_ev"].sum()),
             sd=float(np.sqrt((g["amount"] ** 2 * g["p_win"] * (1 - g["p_win"])).sum())),
         )
-        row.update({f"q{round(100 * q):02d}": float(v) for q, v in zip(quantiles, qv, strict=True)})
+        row.update({quantile_col(q): float(v) for q, v in zip(quantiles, qv, strict=True)})
         for cat, name in zip(CATEGORIES, ("commit", "best_case", "pipeline_rest"), strict=True):
             m = g["_cat"] == cat
             row[f"{name}_deals"] = int(m.sum())

@@ -168,18 +168,19 @@ def _summarise(rows: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         key = key if isinstance(key, tuple) else (key,)
         gini, cv = _fair(g, "forecast_q50")
         gini_a, cv_a = _fair(g, "actual")
-        rec = dict(zip(keys, key, strict=True))
+        promised, hit_rate = float(g["p_hit"].mean()), float(g["hit"].mean())
+        rec: dict[str, Any] = dict(zip(keys, key, strict=True))
         rec.update(
             units=len(g),
             quarters=g["quarter"].nunique(),
-            promised=float(g["p_hit"].mean()),
-            hit_rate=float(g["hit"].mean()),
+            promised=promised,
+            hit_rate=hit_rate,
             gini=gini,
             cv=cv,
             gini_actual=gini_a,
             cv_actual=cv_a,
+            gap=hit_rate - promised,
         )
-        rec["gap"] = rec["hit_rate"] - rec["promised"]
         out.append(rec)
     return pd.DataFrame(out)
 

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from salesplan.contracts import CRMData
 from salesplan.errors import DataNotFoundError, DataValidationError, Problem
+
+__all__ = [
+    "CRM_TABLES",
+    "TABLE_SUFFIXES",
+    "find_table",
+    "finite_or_none",
+    "jsonable",
+    "read_crm",
+    "read_table",
+    "records",
+    "write_crm",
+    "write_table",
+]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.zip")
 CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events", "close_date_changes")
@@ -22,6 +37,39 @@ def finite_or_none(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON, deeply: numpy → Python, NaN/inf/NaT → None, timestamps → ISO dates,
+    periods → their label, tuples and arrays → lists, mapping keys → str. The API's answers and the
+    stored proposal parameters both go through it, so a value reads back the way it was written.
+    Scalars are tested first, cheapest first: the deal-scoring batch calls this for every cell."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, pd.Period):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def records(df: pd.DataFrame, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of ``df`` as JSON-safe dicts (only ``columns`` when given, in that order)."""
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    return [
+        {c: jsonable(v) for c, v in zip(cols, row, strict=True)}
+        for row in df[cols].itertuples(index=False, name=None)
+    ]
 
 
 def _suffix(path: Path) -> str:

@@ -1,7 +1,8 @@
 """Champion models held by the service: loaded from the MLflow registry at start and on reload, with short
 timeouts; if the registry is unreachable the last loaded (or locally cached) model stays in service. The
-forecast champion's batch outputs (every hierarchy level by week, month and quarter, contract C1) are
-loaded next to it: forecasts and target proposals are read from them, never computed per request."""
+forecast champion's batch outputs (every hierarchy level by week, month and quarter; the frames of
+``salesplan.contracts.forecast``) are loaded next to it: forecasts and target proposals are read from them,
+never computed per request."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
-from salesplan.training.batch_outputs import BatchForecast, load_batch
-from salesplan.training.tracking import (
+from salesplan.models.batch import BatchForecast, load_batch
+from salesplan.models.registry import (
     CHAMPION,
     DEALS_MODEL,
     FORECAST_MODEL,

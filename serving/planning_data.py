@@ -24,10 +24,10 @@ from salesplan.contracts import (
 )
 from salesplan.errors import ConfigError, DataNotFoundError, SalesplanError, ServiceUnavailableError
 from salesplan.io import find_table, read_crm, read_table
+from salesplan.models.registry import ModelRef
 from salesplan.planning.budget import fit_response
 from salesplan.planning.funnel import DealPaths, deal_paths
 from salesplan.planning.types import ResponseCurves
-from salesplan.training.tracking import ModelRef
 
 log = logging.getLogger("salesplan.serving")
 SETTING = "SALESPLAN_PLANNING_DATA"

@@ -8,15 +8,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from salesplan.contracts.crm import STAGES
-from salesplan.serving.routers._common import ModelInfo
+from salesplan.serving.routers.common import ModelInfo
 
 Stage = Literal["Find", "Meet", "Pitch", "Sign", "Deliver", "Operate"]
 assert set(Stage.__args__) == set(STAGES)  # type: ignore[attr-defined]
 
-DEAL_EXAMPLE = {
+DEAL_EXAMPLE: dict[str, JsonValue] = {
     "opportunity_id": "O001286",
     "amount": 17800,
     "stage": "Pitch",

@@ -21,8 +21,9 @@ from salesplan.serving.db.engine import make_engine, migrate, ping, session_fact
 from salesplan.serving.db.records import ApiKeyRecord
 from salesplan.serving.db.repository import ApiKeyRepository
 from salesplan.serving.model_store import BATCH, DEALS_MODEL, MODEL_NAMES, ModelStore
-from salesplan.serving.planner import PlanCache
+from salesplan.serving.plan_inputs import PlanCache, ServiceInputs
 from salesplan.serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
+from salesplan.serving.proposal_service import ProposalService
 from salesplan.serving.settings import ServingSettings
 
 log = logging.getLogger("salesplan.serving")
@@ -76,6 +77,7 @@ class Services:
         self.planning: PlanningData | None = None
         self.planning_problem: str | None = None
         self.plan_cache = PlanCache()
+        self.proposals = ProposalService(self.session, ServiceInputs(self))
         self._reload_lock = threading.Lock()
 
     def start(self) -> None:

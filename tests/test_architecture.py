@@ -97,7 +97,12 @@ ALL = imports()
 
 def test_every_module_is_read() -> None:
     modules = {m for m, _ in module_files()}
-    assert {"salesplan.errors", "salesplan.models.forecast", "salesplan.serving.app", "salesplan.cli.app"} <= modules
+    assert {
+        "salesplan.errors",
+        "salesplan.models.forecast",
+        "salesplan.serving.app",
+        "salesplan.cli.app",
+    } <= modules
     assert len(ALL) > 500
 
 
@@ -156,7 +161,12 @@ def test_public_modules_declare_all() -> None:
         if path.name != "__init__.py" or module == "benchmarks":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        names = {
+            t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+        }
+        names |= {
+            n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+        }
         if "__all__" not in names:
             missing.append(module)
     assert not missing, f"packages without __all__: {missing}"

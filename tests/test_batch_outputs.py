@@ -1,4 +1,5 @@
-"""Batch forecast outputs of the forecast training run (contract C1): logged with the model, coherent at every
+"""Batch forecast outputs of the forecast training run (the frames of ``salesplan.contracts.forecast``):
+logged with the model, coherent at every
 level and frequency, whole next quarter, honest about assumed regressors, loadable offline from a cache.
 One small simulated world and a cheap two-member blend keep it fast; the run is shared by the module."""
 
@@ -14,15 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salesplan.contracts import SelloutSpec
+from salesplan.contracts import QUANTILES, SelloutSpec, forecast_columns, history_columns, quantile_cols
 from salesplan.errors import ConfigError, ModelNotFoundError, ServiceUnavailableError
+from salesplan.models.batch import BatchForecast, load_batch
 from salesplan.models.forecast import SeasonalNaive, WindowAverage
-from salesplan.models.reconcile import aggregate, bottom_level
+from salesplan.models.hierarchy import aggregate, bottom_level
 from salesplan.simulator import SimConfig, simulate
 from salesplan.training import batch_outputs as bo
 from salesplan.training.forecast_job import _batch_unsupported, train_forecast
 
-QCOLS = ["q05", "q10", "q20", "q30", "q40", "q50", "q60", "q70", "q80", "q90", "q95"]
+QCOLS = quantile_cols(QUANTILES)
 LEVELS = [
     "total", "region", "category", "store", "region/category", "product", "store/category",
     "region/product", "store/product",
@@ -51,24 +53,25 @@ def store(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 
 
 @pytest.fixture
-def batch(store: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> bo.BatchForecast:
+def batch(store: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch) -> BatchForecast:
     tmp, _ = store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns.db'}")
-    return bo.load_batch(cache_dir=tmp / "cache")
+    return load_batch(cache_dir=tmp / "cache")
 
 
-def test_run_logs_the_batch_and_it_loads_back(store: tuple[Path, Any], batch: bo.BatchForecast) -> None:
+def test_run_logs_the_batch_and_it_loads_back(
+    store: tuple[Path, Any], batch: BatchForecast, world: Any
+) -> None:
     _, result = store
     assert result.batch_status.startswith("logged") and result.ref.alias == "champion"
     assert batch.ref.version == result.ref.version and batch.ref.run_id == result.ref.run_id
     assert batch.source == "registry"
     fc, hist = batch.forecast, batch.history
-    assert list(fc.columns[:19]) == [
-        "unique_id", "level", "freq", "period", "ds", "yhat", *QCOLS, "coverage", "source",
-    ]  # fmt: skip
-    assert {"model", "model_version", "assumed_share"} <= set(fc.columns)
+    hierarchy = list(world.sellout.spec.hierarchy.columns)
+    assert list(fc.columns) == forecast_columns(QUANTILES, hierarchy)
+    assert QCOLS[0] == "q05" and QCOLS[-1] == "q95"  # the contract names, from the model on (no renaming)
     assert fc["model_version"].eq(result.ref.version).all() and fc["model"].eq("salesplan-forecast").all()
-    assert list(hist.columns[:6]) == ["unique_id", "level", "freq", "period", "ds", "y"]
+    assert list(hist.columns) == history_columns(hierarchy)
     for frame in (fc, hist):
         assert set(frame["freq"]) == {"W", "M", "Q"}
         for freq in ("W", "M", "Q"):
@@ -93,13 +96,13 @@ def _coherent(frame: pd.DataFrame, value: str, world: Any) -> None:
 
 
 def test_forecast_and_history_are_coherent_at_every_level_and_frequency(
-    batch: bo.BatchForecast, world: Any
+    batch: BatchForecast, world: Any
 ) -> None:
     _coherent(batch.forecast, "yhat", world)
     _coherent(batch.history, "y", world)
 
 
-def test_quantiles_are_ordered_nonnegative_and_real(batch: bo.BatchForecast) -> None:
+def test_quantiles_are_ordered_nonnegative_and_real(batch: BatchForecast) -> None:
     q = batch.forecast[QCOLS].to_numpy()
     assert np.isfinite(q).all() and (q >= 0).all() and (batch.forecast["yhat"] >= 0).all()
     assert (np.diff(q, axis=1) >= -1e-9).all()
@@ -108,7 +111,7 @@ def test_quantiles_are_ordered_nonnegative_and_real(batch: bo.BatchForecast) -> 
 
 
 def test_the_next_whole_quarter_is_covered_and_assumptions_are_visible(
-    batch: bo.BatchForecast, world: Any
+    batch: BatchForecast, world: Any
 ) -> None:
     fc = batch.forecast
     # data ends with the week of 2026-11-23 (Q4): the next quarter 2027Q1 must be whole at every level
@@ -133,7 +136,7 @@ def test_the_next_whole_quarter_is_covered_and_assumptions_are_visible(
     np.testing.assert_allclose(planned["price"], planned["price_plan"])
 
 
-def test_history_holds_whole_periods_of_actuals(batch: bo.BatchForecast, world: Any) -> None:
+def test_history_holds_whole_periods_of_actuals(batch: BatchForecast, world: Any) -> None:
     hist = batch.history
     df = world.sellout.df
     assert hist.loc[hist["level"] == "total", "y"].groupby(hist["freq"]).size()["W"] == df["ds"].nunique()
@@ -153,30 +156,30 @@ def test_history_holds_whole_periods_of_actuals(batch: bo.BatchForecast, world: 
 
 
 def test_cache_serves_when_the_registry_is_unreachable(
-    batch: bo.BatchForecast, store: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+    batch: BatchForecast, store: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tmp, _ = store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    cached = bo.load_batch(cache_dir=tmp / "cache")
+    cached = load_batch(cache_dir=tmp / "cache")
     assert cached.source == "cache" and cached.ref.version == batch.ref.version
     pd.testing.assert_frame_equal(cached.forecast, batch.forecast)
     pd.testing.assert_frame_equal(cached.history, batch.history)
     assert cached.info["horizon_weeks"] == 18
     with pytest.raises(ServiceUnavailableError, match="unreachable"):
-        bo.load_batch(cache_dir=tmp / "no-cache-here")
+        load_batch(cache_dir=tmp / "no-cache-here")
 
 
-def test_unknown_model_is_an_error_not_a_fallback(batch: bo.BatchForecast, store: tuple[Path, Any]) -> None:
+def test_unknown_model_is_an_error_not_a_fallback(batch: BatchForecast, store: tuple[Path, Any]) -> None:
     tmp, _ = store
     with pytest.raises(ModelNotFoundError, match="train one first"):
-        bo.load_batch(alias="no-such-alias", cache_dir=tmp / "cache")
+        load_batch(alias="no-such-alias", cache_dir=tmp / "cache")
     with pytest.raises(ModelNotFoundError):
-        bo.load_batch(name="salesplan-nothing", cache_dir=tmp / "cache")
+        load_batch(name="salesplan-nothing", cache_dir=tmp / "cache")
 
 
-def test_level_tree_links_each_unit_to_its_parent(batch: bo.BatchForecast, world: Any) -> None:
+def test_level_tree_links_each_unit_to_its_parent(batch: BatchForecast, world: Any) -> None:
     tree = bo.level_tree(batch.forecast, ("region", "store"))
     assert list(dict.fromkeys(tree["level"])) == ["total", "region", "store"]
     assert tree.loc[tree["level"] == "total", "parent_id"].isna().all()

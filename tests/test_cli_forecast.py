@@ -14,12 +14,13 @@ import pytest
 from typer.testing import CliRunner
 
 from salesplan.cli import app
+from salesplan.contracts import QUANTILES, quantile_cols
 from salesplan.models.forecast import GlobalLGBM, WindowAverage
 from salesplan.simulator import SimConfig, simulate
 from salesplan.training.forecast_job import train_forecast
 
 runner = CliRunner()
-QCOLS = ["q05", "q10", "q20", "q30", "q40", "q50", "q60", "q70", "q80", "q90", "q95"]
+QCOLS = quantile_cols(QUANTILES)
 
 
 @pytest.fixture(scope="module")

@@ -123,12 +123,14 @@ def test_override_stale_version_and_unknown_unit(env: tuple[Path, str, Path]) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--quarter", "2027-Q1"], "--quarter must look like 2027Q1"),
-        (["--quarter", "2027Q1", "--probability", "1.5"], "strictly between 0 and 1"),
-        (["--quarter", "2027Q1", "--probability", "0"], "strictly between 0 and 1"),
+        (["--quarter", "2027-Q1"], "--quarter: must look like 2027Q1"),
+        (["--quarter", "2027Q1", "--probability", "1.5"], "--probability: must be in (0, 1)"),
+        (["--quarter", "2027Q1", "--probability", "0"], "--probability: must be in (0, 1)"),
+        (["--quarter", "2027Q1", "--max-change", "0"], "--max-change: must be in (0, 10]"),
+        (["--quarter", "2027Q1", "--over-assignment", "-0.1"], "--over-assignment: must be in [0, 1]"),
         (["--quarter", "2027Q1", "--by", "region,team,squad"], "not CRM levels"),
         (["--quarter", "2027Q1", "--by", "region,,region"], "twice"),
-        (["--quarter", "2027Q1", "--mode", "growth"], "--growth"),
+        (["--quarter", "2027Q1", "--mode", "growth"], "mode growth needs --growth"),
         (["--quarter", "2027Q1", "--method", "sideways"], "--method"),
         (["--quarter", "2035Q1"], "2035Q1"),
         (["--quarter", "2027Q1", "--cap", "R001"], "NAME=AMOUNT"),

@@ -9,8 +9,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from salesplan.cli import app
+from salesplan.models import registry
 from salesplan.simulator import SimConfig, simulate
-from salesplan.training import tracking
 from salesplan.training.deals_job import train_deals
 
 runner = CliRunner()
@@ -22,7 +22,7 @@ def test_gate_keeps_a_worse_model_out(mlflow_store: Path) -> None:
     assert first.ref.alias == "champion" and first.holdout["auc"] > 0.7
     worse = train_deals(crm, params={"models": ("prior",)}, source="sim")
     assert worse.ref.alias == "challenger" and "auc" in worse.decision.reason
-    champion = tracking.find_version(tracking.DEALS_MODEL)
+    champion = registry.find_version(registry.DEALS_MODEL)
     assert champion is not None and champion.version == first.ref.version
     run = mlflow.get_run(first.ref.run_id)
     assert {"holdout_auc", "holdout_ece", "validation_brier"} <= set(run.data.metrics)

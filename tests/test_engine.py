@@ -1,4 +1,5 @@
-"""Scale-out engine: the same partitions fitted here or on a Dask LocalCluster give the same forecasts."""
+"""Scale-out engine (``salesplan.engine``) and the partitioned forecaster: the same partitions fitted here
+or on a Dask LocalCluster give the same forecasts."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from salesplan.engine import ScaleOut, partition_ids, run_tasks
 from salesplan.errors import ConfigError, DataValidationError, NotFittedError
-from salesplan.models.forecast import GlobalLGBM, SalesplanForecaster, SeasonalNaive, WindowAverage
+from salesplan.models.forecast import (
+    GlobalLGBM,
+    PartitionedForecaster,
+    SalesplanForecaster,
+    SeasonalNaive,
+    WindowAverage,
+    partitioned,
+)
 from salesplan.simulator import SimConfig, simulate
 from salesplan.training.backtest import backtest
-from salesplan.training.engine import PartitionedForecaster, partition_ids, run_tasks
 from salesplan.training.forecast_job import alive
 
 
@@ -81,9 +89,18 @@ def test_engine_errors_are_clear() -> None:
         )
 
 
+def test_partitioned_wraps_only_a_non_trivial_scale_out() -> None:
+    base = _base()
+    assert partitioned(base) is base and partitioned(base, ScaleOut()) is base
+    wrapped = partitioned(base, ScaleOut("dask", workers=3, partition_by="category", max_series=7))
+    assert isinstance(wrapped, PartitionedForecaster) and wrapped.base is base
+    assert wrapped.get_params(deep=False) == {
+        "base": base, "partition_by": "category", "max_series": 7, "engine": "dask", "workers": 3, "address": None,
+    }  # fmt: skip
+
+
 def test_training_job_on_dask_registers_a_local_model(mlflow_store, world) -> None:  # type: ignore[no-untyped-def]
-    from salesplan.training import tracking
-    from salesplan.training.engine import ScaleOut
+    from salesplan.models import registry
     from salesplan.training.forecast_job import (
         backtested_part,
         production_model,
@@ -96,7 +113,7 @@ def test_training_job_on_dask_registers_a_local_model(mlflow_store, world) -> No
     result = train_forecast(
         world.sellout, h=8, n_origins=2, params=params, source="sim", scale=scale, batch=False
     )
-    loaded, ref = tracking.load_estimator(tracking.FORECAST_MODEL, "champion")
+    loaded, ref = registry.load_estimator(registry.FORECAST_MODEL, "champion")
     assert ref.version == result.ref.version
     assert isinstance(loaded, PartitionedForecaster) and loaded.engine == "local"
     fc = loaded.predict(8, world.future)

@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from salesplan.cli import app
+from salesplan.models import registry
 from salesplan.models.forecast import Naive
 from salesplan.simulator import SimConfig, simulate
-from salesplan.training import tracking
 from salesplan.training.forecast_job import alive, train_forecast
 
 runner = CliRunner()
@@ -31,7 +31,7 @@ def test_gate_keeps_a_worse_forecaster_out(mlflow_store: Path, world) -> None:  
     worse = train_forecast(world.sellout, h=8, n_origins=2, params={"members": [Naive()]}, source="sim")
     assert worse.ref.alias == "challenger" and "mase" in worse.decision.reason
     assert worse.overall["mase"] > first.overall["mase"]
-    champ = tracking.find_version(tracking.FORECAST_MODEL)
+    champ = registry.find_version(registry.FORECAST_MODEL)
     assert champ is not None and champ.version == first.ref.version
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first.ref.run_id, "report")}
     assert {
@@ -49,7 +49,7 @@ def test_logged_forecaster_loads_back_and_predicts_the_same(mlflow_store: Path, 
     result = train_forecast(world.sellout, h=8, n_origins=2, source="sim", batch=False)
     assert result.batch is None and "disabled" in result.batch_status
     expected = result.model.predict(8, X_future=world.future)
-    loaded, ref = tracking.load_estimator(tracking.FORECAST_MODEL, "champion")
+    loaded, ref = registry.load_estimator(registry.FORECAST_MODEL, "champion")
     assert ref.version == result.ref.version
     got = loaded.predict(8, X_future=world.future)
     pd.testing.assert_frame_equal(got, expected)

@@ -12,7 +12,7 @@ import pytest
 
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
 from salesplan.models.forecast import SalesplanForecaster, SeasonalNaive, WindowAverage
-from salesplan.models.reconcile import aggregate, bottom_level
+from salesplan.models.hierarchy import aggregate, bottom_level
 from salesplan.simulator import SimConfig, simulate
 from salesplan.training.backtest import BacktestResult
 from salesplan.training.forecast_job import alive, run_backtest

@@ -9,14 +9,20 @@ import pytest
 from sklearn.base import clone
 
 from salesplan.contracts import SelloutSpec
-from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError
+from salesplan.errors import (
+    ConfigError,
+    DataValidationError,
+    InsufficientDataError,
+    NotFittedError,
+    NotFoundError,
+)
 from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
 from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.ensemble import SalesplanForecaster, learn_weights
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
 from salesplan.models.forecast.seasonal import SeasonalLevel
 from salesplan.models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
-from salesplan.models.forecast.whatif import what_if
+from salesplan.models.forecast.whatif import Scenario, what_if
 from salesplan.simulator import SimConfig, simulate
 
 H = 13
@@ -96,9 +102,9 @@ def test_custom_quantiles_and_predict_quantiles() -> None:
         _tiny()
     )
     fc = m.predict(3)
-    assert {"q5", "q50", "q95"} <= set(fc.columns)
+    assert {"q05", "q50", "q95"} <= set(fc.columns)  # contract names (salesplan.contracts.quantile_col)
     wide = m.predict_quantiles(3, quantiles=(0.025, 0.975))
-    assert (wide["q97.5"] - wide["q2.5"] >= fc["q95"] - fc["q5"] - 1e-9).all()
+    assert (wide["q97.5"] - wide["q2.5"] >= fc["q95"] - fc["q05"] - 1e-9).all()
     with pytest.raises(ConfigError, match="quantiles"):
         SeasonalNaive(quantiles=(0.1, 1.5)).fit(_tiny())
 
@@ -137,8 +143,10 @@ def test_global_model_intervals_cover_near_nominal(split, lgbm) -> None:  # type
 def test_price_cut_raises_units_by_about_the_true_elasticity(world, split, lgbm) -> None:  # type: ignore[no-untyped-def]
     _, _, X, _ = split
     ids = sorted(X["unique_id"].unique())
-    out = what_if(lgbm, H, X, ids, price_change=-0.10)
-    assert out["changed"].all() and {"baseline", "scenario", "difference", "pct_change"} <= set(out.columns)
+    res = what_if(lgbm, X, Scenario(tuple(ids), X["ds"].min(), X["ds"].max(), price_change=-0.10))
+    out = res.rows
+    assert out["changed"].all() and {"baseline", "scenario", "diff", "lift_pct"} <= set(out.columns)
+    assert len(res.weeks) == H and res.siblings == [] and res.siblings_diff == 0.0
     effect = np.log(out["scenario"].sum() / out["baseline"].sum()) / np.log(0.9)
     prod = pd.Series(ids).str.split("/").str[1]
     true = float(world.truth.elasticity.reindex(prod).mean())
@@ -147,27 +155,63 @@ def test_price_cut_raises_units_by_about_the_true_elasticity(world, split, lgbm)
 
 
 def test_promo_what_if_raises_its_weeks_and_returns_siblings(split, lgbm) -> None:  # type: ignore[no-untyped-def]
-    _, _, X, _ = split
+    _, _, X, spec = split
     free = X.groupby("unique_id")["promo"].sum()
     sid = str(free.idxmin())
-    weeks = sorted(X["ds"].unique())[3:5]
-    weeks = [w for w in weeks if X.loc[(X["unique_id"] == sid) & (X["ds"] == w), "promo"].iloc[0] == 0]
-    out = what_if(lgbm, H, X, [sid], promo_weeks=weeks, promo_depth=0.2)
-    mine = out[out["changed"] & out["ds"].isin(weeks)]
-    assert (mine["difference"] > 0).all()
+    plan = X[X["unique_id"] == sid].set_index("ds")["promo"].sort_index()
+    quiet = (plan == 0) & (plan.shift(-1) == 0)
+    w0 = quiet[quiet].index[0]
+    weeks = [w0, w0 + pd.Timedelta(weeks=1)]
+    # a range from mid-week to mid-week covers the two weeks it touches
+    sc = Scenario((sid,), w0 + pd.Timedelta(days=3), w0 + pd.Timedelta(days=9), promo=1, promo_depth=0.2)
+    res = what_if(lgbm, X, sc, spec.hierarchy.to_dict())
+    out = res.rows
+    assert res.weeks == weeks and set(out["ds"]) == set(weeks)
+    mine = out[out["changed"]]
+    assert (mine["diff"] > 0).all()
     assert mine["scenario"].sum() > 1.2 * mine["baseline"].sum()
-    assert (~out["changed"]).any()  # category siblings in the same store come back for cannibalisation
+    # category siblings in the same store come back for cannibalisation, from the hierarchy and the
+    # model's promotion group alike
+    cat, store = (X.loc[X["unique_id"] == sid, c].iloc[0] for c in ("category", "store"))
+    same = X[(X["category"] == cat) & (X["store"] == store)]["unique_id"]
+    assert res.siblings == sorted(set(same) - {sid}) and res.siblings
+    assert what_if(lgbm, X, sc).siblings == res.siblings  # group_of_ alone (no hierarchy given)
+    assert res.siblings_diff == pytest.approx(float(out.loc[~out["changed"], "diff"].sum()))
 
 
 def test_what_if_errors(split, lgbm) -> None:  # type: ignore[no-untyped-def]
     train, _, X, _ = split
-    with pytest.raises(DataValidationError, match="NOPE/P999"):
-        what_if(lgbm, H, X, ["NOPE/P999"], price_change=-0.1)
-    with pytest.raises(ConfigError, match="not in the 13-period forecast horizon"):
-        what_if(lgbm, H, X, [X["unique_id"].iloc[0]], promo_weeks=["2001-01-01"])
+    first, last, uid = X["ds"].min(), X["ds"].max(), str(X["unique_id"].iloc[0])
+    with pytest.raises(NotFoundError, match=r"NOPE/P999.*Fix: use ids such as"):
+        what_if(lgbm, X, Scenario(("NOPE/P999",), first, last, price_change=-0.1))
+    with pytest.raises(ConfigError, match="outside the forecast horizon"):
+        what_if(lgbm, X, Scenario((uid,), pd.Timestamp("2001-01-01"), pd.Timestamp("2001-01-07"), promo=1))
+    with pytest.raises(DataValidationError, match=r"lack.*price"):
+        what_if(lgbm, X.drop(columns="price"), Scenario((uid,), first, last, promo=1))
     snaive = SeasonalNaive(calib_windows=0).fit(train)
     with pytest.raises(ConfigError, match="ignores price"):
-        what_if(snaive, H, X, [X["unique_id"].iloc[0]], price_change=-0.1)
+        what_if(snaive, X, Scenario((uid,), first, last, price_change=-0.1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"price": 3.0, "price_change": -0.1}, "not both"),
+        ({}, "nothing to change"),
+        ({"price_change": -1.0}, "above -100 %"),
+        ({"price": 0.0}, "positive"),
+        ({"promo": 2}, "promo must be 0"),
+        ({"promo": 0, "promo_depth": 0.2}, "needs promo 1"),
+        ({"promo": 1, "promo_depth": 1.0}, r"in \[0, 1\)"),
+        ({"promo": 1, "end": "2026-01-01"}, "before start"),
+        ({"promo": 1, "ids": ()}, "no series"),
+        ({"promo": 1, "start": "soon"}, "not a date"),
+    ],
+)
+def test_scenario_refuses_what_cannot_run(kwargs: dict[str, object], words: str) -> None:
+    args = {"ids": ("S01/P001",), "start": "2026-02-02", "end": "2026-02-09", **kwargs}
+    with pytest.raises(ConfigError, match=words):
+        Scenario(**args)  # type: ignore[arg-type]
 
 
 def test_cold_start_flags_short_and_new_series(split) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,8 @@ from salesplan.cli.app import app
 from salesplan.contracts import CRMData, StageMap, validate_crm
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
 from salesplan.io import write_crm
-from salesplan.planning.funnel import deal_paths, funnel, rates, wilson
-from salesplan.planning.reverse_funnel import fit_beta_prior, shrink
+from salesplan.planning.funnel import deal_paths, funnel, rates, shrink, wilson
+from salesplan.planning.funnel.reverse import fit_beta_prior
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 TRANSITIONS = {"Find": "Find→Meet", "Meet": "Meet→Pitch", "Pitch": "Pitch→Sign"}

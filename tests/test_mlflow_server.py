@@ -56,8 +56,8 @@ def tracking_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 def test_train_promote_and_serve_through_the_shared_server(
     tracking_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from salesplan.models import registry
     from salesplan.serving.model_store import ModelStore
-    from salesplan.training import tracking
     from salesplan.training.deals_job import train_deals
     from salesplan.training.forecast_job import train_forecast
 
@@ -70,7 +70,7 @@ def test_train_promote_and_serve_through_the_shared_server(
     forecast = train_forecast(world.sellout, h=8, n_origins=2, source="sim")
     mlflow.end_run()
     assert deals.ref.alias == "champion" and forecast.ref.alias == "champion"
-    for name in (tracking.DEALS_MODEL, tracking.FORECAST_MODEL):
+    for name in (registry.DEALS_MODEL, registry.FORECAST_MODEL):
         version = mlflow.MlflowClient(tracking_server).get_model_version_by_alias(name, "champion")
         assert version.run_id in (deals.ref.run_id, forecast.ref.run_id)
     assert not (tmp_path / "mlartifacts").exists()
@@ -80,9 +80,9 @@ def test_train_promote_and_serve_through_the_shared_server(
     store = ModelStore(tmp_path / "cache", timeout_s=60)
     outcome = store.load_all()
     assert all(v.startswith("loaded version") for v in outcome.values()), outcome
-    scorer = store.get(tracking.DEALS_MODEL).estimator
+    scorer = store.get(registry.DEALS_MODEL).estimator
     from salesplan.models.deals.features import features_asof
 
     scored = scorer.score_frame(features_asof(world.crm))
     assert len(scored) > 0 and scored["p_win"].between(0, 1).all()
-    assert store.get(tracking.FORECAST_MODEL).ref.version == forecast.ref.version
+    assert store.get(registry.FORECAST_MODEL).ref.version == forecast.ref.version

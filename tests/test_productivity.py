@@ -9,7 +9,7 @@ import pytest
 
 from salesplan.contracts import CRMData, validate_crm
 from salesplan.errors import ConfigError, InsufficientDataError
-from salesplan.planning.productivity import estimate_ramp, productivity
+from salesplan.planning.funnel import estimate_ramp, productivity
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 

@@ -90,7 +90,7 @@ def test_migration_matches_orm_and_is_idempotent(db_url: str) -> None:
     try:
         ok, detail = ping(engine)
         assert not ok and "run migrations" in detail
-        assert migrate(db_url) == migrate(db_url) == "0001"
+        assert migrate(db_url) == migrate(db_url) == "0002"
         with engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
@@ -100,7 +100,7 @@ def test_migration_matches_orm_and_is_idempotent(db_url: str) -> None:
         assert diff == []
         orm_cols = {t.name: {c.name for c in t.columns} for t in Base.metadata.sorted_tables}
         assert db_cols == {**orm_cols, "alembic_version": {"version_num"}}
-        assert ping(engine) == (True, f"{engine.dialect.name} reachable, schema at 0001")
+        assert ping(engine) == (True, f"{engine.dialect.name} reachable, schema at 0002")
     finally:
         engine.dispose()
 
@@ -192,7 +192,9 @@ def test_stale_version_loses_with_a_clear_conflict(db: DB) -> None:
         edited = [replace(_rows()[0], target=Decimal("1600000.00"), overridden=True), *_rows()[1:]]
         ProposalRepository(s1).replace_rows(pid, edited, expected_version=v1, actor="ana")
         s1.commit()
-        with pytest.raises(ConflictError, match=r"changed by someone else \(version 2, you had 1\); reload"):
+        with pytest.raises(
+            ConflictError, match=r"is at version 2, not 1; someone changed it since you read it; reload"
+        ):
             ProposalRepository(s2).replace_rows(pid, _rows(5), expected_version=v2, actor="bob")
         s2.rollback()
         with pytest.raises(ConflictError, match="is at version 2, not 7"):

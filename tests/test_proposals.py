@@ -1,5 +1,5 @@
-"""Target proposals (contract C2): exact totals at every level under every method and bound, probability ↔
-target consistent with the forecast quantiles, phasing to the cent, clear errors, both domains.
+"""Target proposals from a proposal request: exact totals at every level under every method and bound,
+probability ↔ target consistent with the forecast quantiles, phasing to the cent, clear errors, both domains.
 
 Most tests use a small synthetic Forecast / history pair in the batch-output shapes (fast); one uses a
 real ``forecast_all_levels`` output of a small simulated world, one the simulated CRM (bookings)."""
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from salesplan.contracts import QUANTILES, quantile_cols
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
 from salesplan.planning.distributions import from_quantile_frame
 from salesplan.planning.proposals import (
@@ -24,8 +25,8 @@ from salesplan.planning.proposals import (
     plan_inputs,
 )
 
-LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-QCOLS = [f"q{round(100 * lv):02d}" for lv in LEVELS]
+LEVELS = QUANTILES
+QCOLS = quantile_cols(LEVELS)
 STORES = {"A1": "North", "A2": "North", "A3": "North", "B1": "South", "B2": "South"}
 PRODUCTS = {"P1": "Food", "P2": "Food", "P3": "Drink"}
 SPREAD = {"total": 0.05, "region": 0.08, "store": 0.12, "category": 0.08, "product": 0.12}
@@ -48,8 +49,8 @@ def _levels(bottom: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def make_frames(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(forecast, history) in the C1 shapes: history W/M/Q 2025-2026, forecast W/M/Q for 2027Q1 (whole)
-    and a sliver of 2027Q2 (coverage < 1)."""
+    """(forecast, history) in the shapes of ``salesplan.contracts.forecast``: history W/M/Q 2025-2026,
+    forecast W/M/Q for 2027Q1 (whole) and a sliver of 2027Q2 (coverage < 1)."""
     rng = np.random.default_rng(seed)
     combos = [(s, p) for s in STORES for p in PRODUCTS]
     scale = {c: rng.uniform(5, 40) for c in combos}
@@ -100,7 +101,7 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
 def build(frames: Any, **kw: Any) -> Any:
     fc, hist = frames
     by = kw.pop("by", ("region", "store"))
-    return build_proposal(ProposalRequest("2027Q1", by, **kw), forecast=fc, history=hist)
+    return build_proposal(ProposalRequest(quarter="2027Q1", by=by, **kw), forecast=fc, history=hist)
 
 
 def assert_exact(rows: pd.DataFrame, oa: float) -> None:
@@ -174,7 +175,9 @@ def test_probability_and_target_agree_with_the_quantiles(frames: Any) -> None:
         assert row["p_hit"] == pytest.approx(1 - own.cdf(row["target"])[0, 0], abs=1e-9)
         assert row["forecast_q50"] == pytest.approx(q.loc[row["unit_id"], "q50"])
     fc, hist = frames
-    slider = plan_inputs(ProposalRequest("2027Q1", ("region", "store")), forecast=fc, history=hist).dist
+    slider = plan_inputs(
+        ProposalRequest(quarter="2027Q1", by=("region", "store")), forecast=fc, history=hist
+    ).dist
     np.testing.assert_allclose(slider.values, res.distribution.values)  # type: ignore[union-attr]
     assert res.distribution is not None and implied_probability_for(
         res.distribution, "store=A1", 0.0
@@ -257,7 +260,7 @@ def test_tree_is_read_from_the_sums_or_given(frames: Any) -> None:
         "level": ["total", "region", "region", *["store"] * 5],
     })  # fmt: skip
     given = build_proposal(
-        ProposalRequest("2027Q1", ("region", "store")), forecast=fc, history=hist, tree=tree
+        ProposalRequest(quarter="2027Q1", by=("region", "store")), forecast=fc, history=hist, tree=tree
     )
     assert given.proposal.rows.set_index("unit_id").loc["store=A3", "parent_id"] == "region=South"
     assert given.proposal.parameters["tree"] == "given"
@@ -269,7 +272,9 @@ def test_tree_is_read_from_the_sums_or_given(frames: Any) -> None:
                         np.where(fc["level"] == "store", sid.map(moved), None)),
         store=np.where(fc["level"] == "store", sid, None),
     )  # fmt: skip
-    by_cols = build_proposal(ProposalRequest("2027Q1", ("region", "store")), forecast=cols, history=hist)
+    by_cols = build_proposal(
+        ProposalRequest(quarter="2027Q1", by=("region", "store")), forecast=cols, history=hist
+    )
     assert by_cols.proposal.rows.set_index("unit_id").loc["store=A3", "parent_id"] == "region=South"
     assert by_cols.proposal.parameters["tree"] == "hierarchy columns"
     assert build(frames).proposal.parameters["tree"] == "inferred from the frames' sums"
@@ -278,7 +283,9 @@ def test_tree_is_read_from_the_sums_or_given(frames: Any) -> None:
         build(frames, by=("region", "product"))
     bad = tree.assign(parent_id=tree["parent_id"].replace({"region=South": "store=A1"}))
     with pytest.raises(DataValidationError, match="level above"):
-        build_proposal(ProposalRequest("2027Q1", ("region", "store")), forecast=fc, history=hist, tree=bad)
+        build_proposal(
+            ProposalRequest(quarter="2027Q1", by=("region", "store")), forecast=fc, history=hist, tree=bad
+        )
 
 
 def test_infeasible_bounds_name_the_units(frames: Any) -> None:
@@ -287,8 +294,9 @@ def test_infeasible_bounds_name_the_units(frames: Any) -> None:
         build(frames, caps=caps)
     with pytest.raises(InfeasibleError, match=r"floors sum.*region=South.*store=B1"):
         build(frames, floors={"store=B1": 1e6})
-    with pytest.raises(ConfigError, match="floor above cap"):
-        build(frames, floors={"store=A1": 100.0}, caps={"store=A1": 50.0})
+    with pytest.raises(ConfigError, match="floors above caps"):
+        ProposalRequest.checked(quarter="2027Q1", by=("region", "store"), floors={"store=A1": 100.0},
+                                caps={"store=A1": 50.0})  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -297,16 +305,16 @@ def test_infeasible_bounds_name_the_units(frames: Any) -> None:
         ({"by": ("region", "shelf")}, r"unknown level.*shelf.*has levels"),
         ({"quarter": "2028Q3"}, r"2028Q3 is not in the forecast.*2027Q1"),
         ({"quarter": "2027Q2"}, r"only 10% covered"),
-        ({"probability": 0.0}, "strictly between 0 and 1"),
-        ({"probability": 1.0}, "strictly between 0 and 1"),
-        ({"probability": 1.5}, "strictly between 0 and 1"),
-        ({"mode": "growth"}, "needs growth="),
+        ({"probability": 0.0}, r"probability: must be in \(0, 1\)"),
+        ({"probability": 1.0}, r"probability: must be in \(0, 1\)"),
+        ({"probability": 1.5}, r"probability: must be in \(0, 1\)"),
+        ({"mode": "growth"}, "needs growth"),
         ({"mode": "value", "value": 10.0, "method": "bottom_up"}, "top_down"),
         ({"floors": {"store=ZZ": 1.0}}, r"unknown unit.*store=ZZ"),
-        ({"overrides": {"store=A1": -5.0}}, "≥ 0"),
-        ({"quarter": "next"}, "not understood"),
-        ({"method": "sideways"}, "method must be"),
-        ({"over_assignment": -1.0}, "over_assignment"),
+        ({"overrides": {"store=A1": -5.0}}, r"overrides\[store=A1\]: must be in \[0, "),
+        ({"quarter": "next"}, "quarter: must look like 2027Q1"),
+        ({"method": "sideways"}, "method: Input should be 'top_down', 'bottom_up' or 'blended'"),
+        ({"over_assignment": -1.0}, r"over_assignment: must be in \[0, 1\]"),
         ({"caps": {"total": 5.0}}, "would be ignored"),
     ],
 )
@@ -314,28 +322,32 @@ def test_clear_config_errors(frames: Any, kw: dict[str, Any], match: str) -> Non
     fc, hist = frames
     args = {"quarter": "2027Q1", "by": ("region", "store"), **kw}
     with pytest.raises(ConfigError, match=match):
-        build_proposal(ProposalRequest(**args), forecast=fc, history=hist)
+        build_proposal(ProposalRequest.checked(**args), forecast=fc, history=hist)
 
 
 def test_growth_without_history_and_missing_inputs(frames: Any) -> None:
     fc, _ = frames
     with pytest.raises(ConfigError, match="last year"):
-        build_proposal(ProposalRequest("2027Q1", ("region",), mode="growth", growth=0.1), forecast=fc)
-    res = build_proposal(ProposalRequest("2027Q1", ("region",)), forecast=fc)  # history optional otherwise
+        build_proposal(
+            ProposalRequest(quarter="2027Q1", by=("region",), mode="growth", growth=0.1), forecast=fc
+        )
+    res = build_proposal(
+        ProposalRequest(quarter="2027Q1", by=("region",)), forecast=fc
+    )  # history optional otherwise
     assert res.proposal.rows["last_period_actual"].isna().all()
     with pytest.raises(ConfigError, match="needs forecast="):
-        build_proposal(ProposalRequest("2027Q1", ("region", "store")))
+        build_proposal(ProposalRequest(quarter="2027Q1", by=("region", "store")))
     with pytest.raises(ConfigError, match="needs crm="):
-        build_proposal(ProposalRequest("2027Q1", ("region", "team", "rep")), forecast=fc)
+        build_proposal(ProposalRequest(quarter="2027Q1", by=("region", "team", "rep")), forecast=fc)
     with pytest.raises(DataValidationError, match="yhat"):
-        build_proposal(ProposalRequest("2027Q1", ("region",)), forecast=fc.drop(columns=["yhat"]))
+        build_proposal(ProposalRequest(quarter="2027Q1", by=("region",)), forecast=fc.drop(columns=["yhat"]))
 
 
 def test_parameters_are_json_ready_and_complete(frames: Any) -> None:
     import json
 
     fc, hist = frames
-    req = ProposalRequest("2027Q1", ["region", "store"], floors={"store=B2": 10})  # type: ignore[arg-type]
+    req = ProposalRequest(quarter="2027Q1", by=["region", "store"], floors={"store=B2": 10})  # type: ignore[arg-type]
     res = build_proposal(req, forecast=fc, history=hist, input_model_versions={"salesplan-forecast": "7"})
     assert res.proposal.input_model_versions == {"salesplan-forecast": "7"}
     p = json.loads(json.dumps(res.proposal.parameters, allow_nan=False))
@@ -349,8 +361,7 @@ def test_parameters_are_json_ready_and_complete(frames: Any) -> None:
 def test_real_forecast_of_a_simulated_world() -> None:
     """End to end on forecast_all_levels output: the tree comes from its sums, totals hold exactly."""
     from salesplan.models.forecast import SalesplanForecaster, SeasonalNaive, WindowAverage
-    from salesplan.models.reconcile import aggregate
-    from salesplan.models.temporal import to_periods
+    from salesplan.models.hierarchy import aggregate, to_periods
     from salesplan.simulator import SimConfig, simulate
     from salesplan.training.forecast_job import alive, run_backtest
     from salesplan.training.forecast_levels import forecast_all_levels
@@ -372,12 +383,12 @@ def test_real_forecast_of_a_simulated_world() -> None:
     hist = pd.concat(parts, ignore_index=True)
     store_region = keys.drop_duplicates("store").set_index("store")["region"]
     for by in (("region", "store"), ("category", "product")):
-        res = build_proposal(ProposalRequest("2027Q1", by), forecast=fc, history=hist)
+        res = build_proposal(ProposalRequest(quarter="2027Q1", by=by), forecast=fc, history=hist)
         rows = res.proposal.rows
         assert_exact(rows, 0.1)
         assert set(rows["level"]) == {"total", *by}
         assert res.company.p_hit == pytest.approx(0.6, abs=1e-3)
-    res = build_proposal(ProposalRequest("2027Q1", ("region", "store")), forecast=fc, history=hist)
+    res = build_proposal(ProposalRequest(quarter="2027Q1", by=("region", "store")), forecast=fc, history=hist)
     got = res.proposal.rows.set_index("unit_id")["parent_id"]
     for store, region in store_region.items():
         if f"store={store}" in got.index:
@@ -389,7 +400,9 @@ def test_bookings_domain_from_the_simulated_crm() -> None:
     from salesplan.simulator import SimConfig, simulate
 
     crm = simulate(SimConfig(seed=1, scale="small")).crm
-    res = build_proposal(ProposalRequest("2027Q1", ("region", "team", "rep"), method="top_down"), crm=crm)
+    res = build_proposal(
+        ProposalRequest(quarter="2027Q1", by=("region", "team", "rep"), method="top_down"), crm=crm
+    )
     rows = res.proposal.rows
     assert res.measure == "won_value" and res.proposal.parameters["domain"] == "bookings"
     assert list(dict.fromkeys(rows["level"])) == ["total", "region", "team", "rep"]

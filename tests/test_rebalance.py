@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
+from salesplan.planning.allocation import rebalance_rows
 from salesplan.planning.distributions import from_quantile_frame
-from salesplan.planning.rebalance import implied_probability_for, rebalance_rows
+from salesplan.planning.proposals import implied_probability_for
 
 OA = 0.1
 

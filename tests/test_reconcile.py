@@ -17,7 +17,7 @@ from salesplan.errors import (
     InsufficientDataError,
     NotFittedError,
 )
-from salesplan.models.reconcile import (
+from salesplan.models.hierarchy import (
     METHODS,
     HierarchicalReconciler,
     aggregate,
@@ -25,7 +25,7 @@ from salesplan.models.reconcile import (
     hierarchy_levels,
     summing_matrix,
 )
-from salesplan.models.reconcile_math import GLSProjection, shrunk_covariance, shrunk_weights
+from salesplan.models.hierarchy.mint import GLSProjection, shrunk_covariance, shrunk_weights
 
 H = Hierarchy({"geo": ["region", "store"], "product": ["category", "product"]})
 BOTTOM = "store/product"

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from salesplan.errors import ConfigError
-from salesplan.planning.productivity import productivity
-from salesplan.planning.reverse_funnel import (
+from salesplan.planning.funnel import (
     FunnelInputs,
     capacity,
     forward_funnel,
     inputs_from_history,
+    productivity,
     ramped_productivity,
     reps_needed,
     reverse_funnel,

@@ -18,12 +18,14 @@ from sqlalchemy.orm import sessionmaker
 
 from salesplan.contracts import validate_crm
 from salesplan.io import read_crm
+from salesplan.models.batch import load_batch
+from salesplan.models.registry import DEALS_MODEL, FORECAST_MODEL, find_version
 from salesplan.planning.funnel import data_end, funnel
 from salesplan.planning.pipeline import weighted_pipeline
+from salesplan.planning.proposals import ProposalRequest
 from salesplan.serving.app import create_app
+from salesplan.serving.db.proposal_parameters import ProposalParameters
 from salesplan.serving.db.repository import NewProposal, ProposalRepository, ProposalRowData
-from salesplan.training.batch_outputs import load_batch
-from salesplan.training.tracking import DEALS_MODEL, FORECAST_MODEL, find_version
 
 pytestmark = pytest.mark.slow  # trains two models once per process (about a minute)
 
@@ -304,8 +306,17 @@ def test_what_if_promotion_lifts_the_promoted_series(client: TestClient, keys: d
     [
         ({"ids": ["S01/P001"], "start": "2031-01-06", "end": "2031-01-12", "promo": 1}, 422, "outside"),
         ({"ids": ["nope"], "start": "2027-01-04", "end": "2027-01-10", "promo": 1}, 404, "nope"),
-        ({"ids": ["S01/P001"], "start": "2027-01-04", "end": "2027-01-10"}, 422, "nothing changes"),
-        ({"ids": ["a", "b"], "start": "2027-01-04", "end": "2027-01-10", "price": 2.0}, 422, "one id"),
+        ({"ids": ["S01/P001"], "start": "2027-01-04", "end": "2027-01-10"}, 422, "nothing to change"),
+        (
+            {"ids": ["a"], "start": "2027-01-04", "end": "2027-01-10", "price": 2.0, "price_change_pct": -5},
+            422,
+            "not both",
+        ),
+        (
+            {"ids": ["a"], "start": "2027-01-04", "end": "2027-01-10", "promo_depth": 0.2},
+            422,
+            "needs promo 1",
+        ),
         ({"ids": [], "start": "2027-01-04", "end": "2027-01-10", "promo": 1}, 422, "ids"),
         ({"ids": ["a"], "start": "2027-01-10", "end": "2027-01-04", "promo": 1}, 422, "before"),
     ],
@@ -328,7 +339,10 @@ def _stored_proposal(client: TestClient, quarter: str = "2027Q1") -> str:
         ProposalRowData(level="region", unit_id="South", parent_id="total", target=550),
     ]
     header = NewProposal(
-        quarter=quarter, method="blended", author="seed", parameters={"request": {"by": ["region"]}}
+        quarter=quarter,
+        method="blended",
+        author="seed",
+        parameters=ProposalParameters(ProposalRequest(quarter=quarter, by=("region",))).to_json(),
     )
     with services.session() as session:
         return ProposalRepository(session).create(header, rows).id
@@ -340,7 +354,7 @@ def test_proposal_read_approve_reject_by_role(client: TestClient, keys: dict[str
     got = client.get(url, headers=h(keys, "analyst"))
     assert got.status_code == 200, got.text
     body = got.json()
-    assert body["version"] == 1 and body["status"] == "draft" and body["parameters"] == {"by": ["region"]}
+    assert body["version"] == 1 and body["status"] == "draft" and body["parameters"]["by"] == ["region"]
     assert [r["target"] for r in body["rows"]] == [1000.0, 550.0, 550.0] and body["rows"][1][
         "parent_id"
     ] == "total"

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 
 from salesplan.models.deals.fastpath import label, open_deal_fields
 from salesplan.models.deals.features import features_asof
+from salesplan.models.registry import DEALS_MODEL
 from salesplan.serving.app import create_app
 from salesplan.serving.db.repository import ApiKeyRepository
 from salesplan.serving.settings import ServingSettings
 from salesplan.simulator import SimConfig, simulate
 from salesplan.training.deals_job import train_deals
-from salesplan.training.tracking import DEALS_MODEL
 
 
 def _settings(root: Path, **kw: Any) -> ServingSettings:

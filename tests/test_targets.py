@@ -8,7 +8,7 @@ import pytest
 
 from salesplan.errors import ConfigError, DataValidationError
 from salesplan.planning.distributions import QuarterDistribution, combine, from_forecast, from_quantile_frame
-from salesplan.planning.targets import (
+from salesplan.planning.proposals import (
     implied_probability,
     probability_curve,
     proposal,

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from salesplan.contracts import quantile_col, quantile_level, quantile_levels
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, DataValidationError
-from salesplan.models.reconcile import aggregate, quantile_columns
-from salesplan.models.temporal import (
+from salesplan.models.hierarchy import (
+    aggregate,
     aggregate_quantiles,
     aggregate_sample_paths,
     estimate_error_correlation,
     period_coverage,
-    quantile_name,
     quarter_coverage,
     to_periods,
     week_shares,
@@ -122,10 +122,11 @@ def test_errors_are_clear():
 
 def test_quantile_names_round_trip():
     levels = (0.1, 0.05, 0.5, 0.975, 0.9)
-    names = [quantile_name(t) for t in levels]
-    assert names == ["q10", "q5", "q50", "q97.5", "q90"]
-    parsed = quantile_columns([*names, "qty", "q0", "yhat"])
-    assert list(parsed.items()) == [("q5", 0.05), ("q10", 0.1), ("q50", 0.5), ("q90", 0.9), ("q97.5", 0.975)]
+    names = [quantile_col(t) for t in levels]
+    assert names == ["q10", "q05", "q50", "q97.5", "q90"]
+    assert [quantile_level(n) for n in names] == list(levels)
+    parsed = quantile_levels([*names, "qty", "q0", "q5", "yhat"])
+    assert list(parsed.items()) == [("q05", 0.05), ("q10", 0.1), ("q50", 0.5), ("q90", 0.9), ("q97.5", 0.975)]
 
 
 def ar1_paths(n_paths: int, n_weeks: int, rho: float, rng: np.random.Generator) -> np.ndarray:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from salesplan.errors import ConfigError, ModelNotFoundError
+from salesplan.models import registry
 from salesplan.training import tracking
 from salesplan.training.tracking import GateRule, champion_gate
 
@@ -25,12 +26,12 @@ class TinyScorer:
         return pd.DataFrame({"opportunity_id": df["opportunity_id"], "p_win": p})
 
 
-def _train(slope: float, auc: float, ece: float) -> tracking.ModelRef:
+def _train(slope: float, auc: float, ece: float) -> registry.ModelRef:
     tracking.setup("test-deals")
     with mlflow.start_run():
         mlflow.log_metrics({"auc": auc, "ece": ece})
-        ref = tracking.log_estimator(TinyScorer(slope), "deals", tracking.DEALS_MODEL, tags={"auc": str(auc)})
-        champ = tracking.find_version(tracking.DEALS_MODEL)
+        ref = tracking.log_estimator(TinyScorer(slope), "deals", registry.DEALS_MODEL, tags={"auc": str(auc)})
+        champ = registry.find_version(registry.DEALS_MODEL)
         champ_metrics = None
         if champ is not None:
             run = mlflow.get_run(champ.run_id)
@@ -44,7 +45,7 @@ def test_gate_promotes_first_and_keeps_worse_out(mlflow_store: Path) -> None:
     assert first.alias == "champion" and first.version == "1"
     worse = _train(0.7, auc=0.70, ece=0.02)
     assert worse.alias == "challenger"
-    champ = tracking.find_version(tracking.DEALS_MODEL)
+    champ = registry.find_version(registry.DEALS_MODEL)
     assert champ is not None and champ.version == "1"
     better = _train(0.9, auc=0.805, ece=0.015)
     assert better.alias == "champion"
@@ -55,20 +56,20 @@ def test_logged_model_loads_back_with_same_numbers(mlflow_store: Path) -> None:
     ref = _train(0.5, auc=0.8, ece=0.02)
     deals = pd.DataFrame({"opportunity_id": ["a", "b"], "amount": [100.0, 5000.0]})
     expected = TinyScorer(0.5).score_frame(deals)
-    est, loaded = tracking.load_estimator(tracking.DEALS_MODEL, "champion", cache_dir=mlflow_store / "cache")
+    est, loaded = registry.load_estimator(registry.DEALS_MODEL, "champion", cache_dir=mlflow_store / "cache")
     assert loaded.version == ref.version and loaded.run_id == ref.run_id
     pd.testing.assert_frame_equal(est.score_frame(deals), expected)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{tracking.DEALS_MODEL}@champion")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{registry.DEALS_MODEL}@champion")
     pd.testing.assert_frame_equal(pyfunc.predict(deals), expected)
-    cached = tracking.load_cached(tracking.DEALS_MODEL, mlflow_store / "cache")
+    cached = registry.load_cached(registry.DEALS_MODEL, mlflow_store / "cache")
     assert cached is not None and cached[1].version == ref.version
 
 
 def test_missing_model_is_clear(mlflow_store: Path) -> None:
     tracking.setup("empty")
-    assert tracking.find_version("nothing-here") is None
+    assert registry.find_version("nothing-here") is None
     with pytest.raises(ModelNotFoundError, match="train one first"):
-        tracking.load_estimator("nothing-here")
+        registry.load_estimator("nothing-here")
 
 
 def test_gate_rules() -> None:

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from salesplan.contracts import CRMData, validate_crm
-from salesplan.planning.funnel import cumulative_incidence, deal_paths
-from salesplan.planning.velocity import km_closed, stalled, time_to_move_on, velocity
+from salesplan.planning.funnel import deal_paths, stalled, velocity
+from salesplan.planning.funnel.durations import km_closed, time_to_move_on
+from salesplan.planning.funnel.survival import cumulative_incidence
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
 

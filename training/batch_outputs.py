@@ -1,73 +1,50 @@
-"""Batch forecast outputs of the forecast training run (contract C1): coherent forecasts and actuals of every
-hierarchy level for weeks, months and quarters, logged as Parquet artifacts next to the registered model,
-and loaded back (with a local cache) by the service, the planner and the CLI.
+"""Building the batch outputs of the forecast training run: coherent forecasts and actuals of every
+hierarchy level for weeks, months and quarters (the frames of ``salesplan.contracts.forecast``), logged as
+Parquet artifacts next to the registered model. ``salesplan.models.batch`` reads them back for the service,
+the planner and the CLI, and says which files the run holds.
 
-Artifacts under ``batch/`` of the training run:
-- ``forecast_levels.parquet``: ``unique_id, level, freq, period, ds, yhat, q05..q95, coverage, source,
-  assumed_share, <hierarchy columns>, model, model_version``; ``assumed_share`` is the share of the
-  period's days whose price/promotion plan was assumed (see ``FUTURE_ASSUMPTION``), hierarchy columns are
-  the node's own key and parents (empty for levels that do not split by them).
-- ``history_levels.parquet``: ``unique_id, level, freq, period, ds, y, <hierarchy columns>`` (whole
-  periods only).
-- ``future_regressors.parquet``: the bottom-level future regressors the batch was forecast with
-  (``assumed`` marks rows built by the assumption), which what-if scenarios start from.
-Each frame carries ``attrs`` (also in the Parquet metadata): hierarchy, horizon, assumption, method."""
+The forecast weeks after the planned future follow ``FUTURE_ASSUMPTION``; each forecast row says how much
+of its period was assumed (``assumed_share``). Each frame carries ``attrs`` (also in the Parquet metadata):
+hierarchy, horizon, assumption, method."""
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from salesplan.contracts import SelloutDataset
+from salesplan.contracts import QUANTILES, SelloutDataset
 from salesplan.contracts.sellout import Hierarchy
-from salesplan.errors import ConfigError, ModelNotFoundError, ServiceUnavailableError
-from salesplan.models.reconcile import hierarchy_levels, summing_matrix
-from salesplan.models.temporal import week_shares
+from salesplan.errors import ConfigError
+from salesplan.models.batch import ARTIFACT_DIR, FORECAST_FILE, FUTURE_FILE, HISTORY_FILE
+from salesplan.models.hierarchy import hierarchy_levels, summing_matrix, week_shares
+from salesplan.models.registry import FORECAST_MODEL, ModelRef
 from salesplan.simulator.calendar import holiday_weeks
-from salesplan.training import tracking
 from salesplan.training.backtest import BacktestResult
 from salesplan.training.forecast_levels import FREQS, forecast_all_levels, history_levels, week_start
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "FUTURE_ASSUMPTION",
+    "BatchBuild",
+    "batch_weeks",
+    "build_batch",
+    "extend_future",
+    "level_tree",
+    "log_batch",
+]
 
-QUANTILES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-QCOLS = ["q05" if q == 0.05 else f"q{round(q * 100):d}" for q in QUANTILES]
-FORECAST_FILE, HISTORY_FILE, FUTURE_FILE = (
-    "forecast_levels.parquet",
-    "history_levels.parquet",
-    "future_regressors.parquet",
-)
-ARTIFACT_DIR = "batch"
 FUTURE_ASSUMPTION = (
     "weeks after the planned future: price = the series' last known non-promotional price, promotion "
     "columns = 0, holiday flags computed from the retail holiday calendar when the data's flags follow it, "
     "other known-future columns = the same series' value 52 weeks earlier (0 if none)"
 )
-
-
-@dataclass(frozen=True)
-class BatchForecast:
-    """The batch outputs of one registered forecaster (``source``: where they were read from)."""
-
-    forecast: pd.DataFrame
-    history: pd.DataFrame
-    ref: tracking.ModelRef
-    future: pd.DataFrame | None = None
-    source: Literal["registry", "cache", "run"] = "registry"
-    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------- horizon
@@ -169,6 +146,8 @@ def _assumed_share(levels: pd.DataFrame, assumed_weeks: pd.Series, ws: int) -> n
 # ---------------------------------------------------------------------------------------------- build
 @dataclass(frozen=True)
 class BatchBuild:
+    """The batch outputs of one fit before they are logged (``model``/``model_version`` still missing)."""
+
     forecast: pd.DataFrame
     history: pd.DataFrame
     future: pd.DataFrame
@@ -203,7 +182,6 @@ def build_batch(
     X = extend_future(dataset, future, n, ids)
     bottom = model.predict(n, X_future=X.drop(columns="assumed"))
     levels = forecast_all_levels(bottom, backtest, dataset, quantiles=quantiles, freqs=freqs, method=method)
-    levels = levels.rename(columns={"q5": "q05"})  # contract name: two digits, sorts with q10..q95
     ws = week_start(df["ds"])
     levels["assumed_share"] = _assumed_share(levels, X.set_index("ds")["assumed"], ws)
     sm = summing_matrix(df[["unique_id", *hierarchy.columns]].astype(str), hierarchy, "batch outputs")
@@ -229,11 +207,11 @@ def build_batch(
     return BatchBuild(levels, history, X, info)
 
 
-def log_batch(batch: BatchBuild, ref: tracking.ModelRef | None) -> None:
+def log_batch(batch: BatchBuild, ref: ModelRef | None) -> None:
     """Write the three Parquet files (``model``/``model_version`` filled from ``ref``) to the active
     run under ``batch/`` and record the horizon and the assumption as run params."""
     fc = batch.forecast.assign(
-        model=ref.name if ref else tracking.FORECAST_MODEL, model_version=ref.version if ref else ""
+        model=ref.name if ref else FORECAST_MODEL, model_version=ref.version if ref else ""
     )
     fc.attrs = batch.forecast.attrs
     with tempfile.TemporaryDirectory() as tmp:
@@ -252,92 +230,6 @@ def log_batch(batch: BatchBuild, ref: tracking.ModelRef | None) -> None:
         }
     )
     mlflow.set_tags({"batch_future_assumption": i["future_assumption"], "batch_status": "logged"})
-
-
-# ---------------------------------------------------------------------------------------------- load
-def _read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    fc, hist = pd.read_parquet(folder / FORECAST_FILE), pd.read_parquet(folder / HISTORY_FILE)
-    fut = pd.read_parquet(folder / FUTURE_FILE) if (folder / FUTURE_FILE).exists() else None
-    return fc, hist, fut
-
-
-def load_batch(
-    name: str = tracking.FORECAST_MODEL, alias: str = tracking.CHAMPION, cache_dir: Path | None = None
-) -> BatchForecast:
-    """The batch outputs of ``name@alias`` (alias or version number). With ``cache_dir`` they are copied
-    there on success and read from there when the registry cannot be reached (``source='cache'``); a
-    registry that answers "no such model" or a run without batch outputs is an error, never a fallback."""
-    tracking.quiet_mlflow()
-    uri = tracking.tracking_uri()
-    client = MlflowClient(uri)
-    try:
-        mv = (
-            client.get_model_version(name, alias)
-            if alias.isdigit()
-            else client.get_model_version_by_alias(name, alias)
-        )
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-            raise ModelNotFoundError(
-                f"no model {name!r} with alias or version {alias!r} in {uri}; train one first "
-                "(salesplan train forecast ...) or check MLFLOW_TRACKING_URI"
-            ) from None
-        return _from_cache(name, cache_dir, str(exc).splitlines()[0][:300])
-    except Exception as exc:  # an unreachable store raises many kinds (connection, SQLAlchemy, OS)
-        return _from_cache(name, cache_dir, f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
-    ref = tracking.ModelRef(name, str(mv.version), str(mv.run_id), alias, dict(mv.tags or {}))
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    run_id=ref.run_id, artifact_path=ARTIFACT_DIR, dst_path=tmp, tracking_uri=uri
-                )
-            )
-        except (MlflowException, OSError) as exc:
-            raise ModelNotFoundError(
-                f"{name} version {ref.version} (run {ref.run_id}) has no batch outputs "
-                f"({str(exc).splitlines()[0][:200]}); retrain it with 'salesplan train forecast' so the run "
-                "logs batch/forecast_levels.parquet"
-            ) from None
-        if not (local / FORECAST_FILE).exists() or not (local / HISTORY_FILE).exists():
-            raise ModelNotFoundError(
-                f"{name} version {ref.version} (run {ref.run_id}) has no batch/{FORECAST_FILE}; retrain "
-                "it with 'salesplan train forecast' (weekly data with a hierarchy) to produce it"
-            )
-        fc, hist, fut = _read(local)
-        if cache_dir is not None:
-            target = cache_dir / f"{name}.batch"
-            tmp_target = cache_dir / f".{name}.batch.tmp"
-            shutil.rmtree(tmp_target, ignore_errors=True)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(local, tmp_target)
-            (tmp_target / "ref.json").write_text(json.dumps(ref.as_dict()))
-            shutil.rmtree(target, ignore_errors=True)
-            tmp_target.rename(target)  # whole folder swapped: a crash never leaves half a cache
-    return BatchForecast(fc, hist, ref, fut, "registry", dict(fc.attrs.get("salesplan", {})))
-
-
-def load_cached_batch(name: str, cache_dir: Path) -> BatchForecast | None:
-    """The batch outputs ``load_batch`` last cached for ``name``, if any."""
-    folder = cache_dir / f"{name}.batch"
-    if not (folder / "ref.json").exists():
-        return None
-    info = json.loads((folder / "ref.json").read_text())
-    fc, hist, fut = _read(folder)
-    ref = tracking.ModelRef(info["model"], info["model_version"], info["run_id"], info.get("alias"))
-    return BatchForecast(fc, hist, ref, fut, "cache", dict(fc.attrs.get("salesplan", {})))
-
-
-def _from_cache(name: str, cache_dir: Path | None, reason: str) -> BatchForecast:
-    cached = load_cached_batch(name, cache_dir) if cache_dir is not None else None
-    if cached is None:
-        raise ServiceUnavailableError(
-            f"the model registry at {tracking.tracking_uri()} is unreachable ({reason}) and no cached batch "
-            f"forecast of {name!r} exists{f' in {cache_dir}' if cache_dir else ''}. Fix: start the tracking "
-            "server or set MLFLOW_TRACKING_URI; load once with cache_dir to allow offline starts"
-        )
-    log.warning("registry unreachable (%s); using cached batch forecast v%s", reason, cached.ref.version)
-    return cached
 
 
 # ---------------------------------------------------------------------------------------------- tree

@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from salesplan.contracts import CRMData
+from salesplan.models import registry
 from salesplan.models.deals.calibration import metrics
 from salesplan.models.deals.features import TrainingSet, training_set
 from salesplan.models.deals.scorer import DealScorer
@@ -34,7 +35,7 @@ GATE_RULES = (tracking.GateRule("auc", "higher", 0.01), tracking.GateRule("ece",
 
 @dataclass(frozen=True)
 class DealsTraining:
-    ref: tracking.ModelRef
+    ref: registry.ModelRef
     decision: tracking.GateDecision
     holdout: Mapping[str, float]
     validation: Mapping[str, Any]
@@ -56,7 +57,7 @@ def holdout_mask(ts: TrainingSet, fraction: float, seed: int = 0) -> np.ndarray:
     if ts.close_date.notna().all():
         per_deal = ts.close_date.groupby(deals.to_numpy()).max()
         cut = per_deal.quantile(1 - fraction)
-        late = per_deal.index[per_deal > cut]
+        late = per_deal.index[per_deal > cut].to_numpy()
     else:
         ids = np.unique(deals)
         rng = np.random.default_rng(seed)
@@ -100,10 +101,10 @@ def train_deals(
         )
         candidate = _fit(clone(scorer), ts, ~late)
         new = _holdout_metrics(candidate, ts, late)
-        champion = tracking.find_version(tracking.DEALS_MODEL)
+        champion = registry.find_version(registry.DEALS_MODEL)
         champ_metrics = None
         if champion is not None:
-            stored, _ = tracking.load_estimator(tracking.DEALS_MODEL, champion.version)
+            stored, _ = registry.load_estimator(registry.DEALS_MODEL, champion.version)
             champ_metrics = _holdout_metrics(_fit(clone(stored), ts, ~late), ts, late)
             mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in champ_metrics.items()})
         decision = tracking.champion_gate(new, champ_metrics, GATE_RULES)
@@ -119,7 +120,7 @@ def train_deals(
         ref = tracking.log_estimator(
             final,
             "deals",
-            tracking.DEALS_MODEL,
+            registry.DEALS_MODEL,
             tags={"source": source, "model": final.model_name, "run_id": run.info.run_id},
         )
         ref = tracking.apply_decision(ref, decision)

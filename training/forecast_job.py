@@ -4,7 +4,8 @@ folds, log to MLflow, register, move the alias.
 Gate protocol (why): a forecaster's quality is its backtest, so the candidate and a clone of the champion's
 configuration are backtested on the same data and origins; the candidate becomes champion only if its
 MASE is no worse. The registered model is then refit on all history, and the same run logs its batch
-forecast of every hierarchy level (``training.batch_outputs``, contract C1) for the planner and the API."""
+forecast of every hierarchy level (``training.batch_outputs``; the frames of ``salesplan.contracts.forecast``)
+for the planner and the API."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ import pandas as pd
 from sklearn.base import clone
 
 from salesplan.contracts import SelloutDataset
-from salesplan.models.forecast import ColdStartForecaster, SalesplanForecaster
+from salesplan.engine import ScaleOut
+from salesplan.models import registry
+from salesplan.models.forecast import (
+    ColdStartForecaster,
+    PartitionedForecaster,
+    SalesplanForecaster,
+    partitioned,
+)
 from salesplan.training import tracking
 from salesplan.training.backtest import BacktestResult, backtest
 from salesplan.training.batch_outputs import BatchBuild, build_batch, log_batch
-from salesplan.training.engine import PartitionedForecaster, ScaleOut
 
 EXPERIMENT = "salesplan-forecast"
 GATE_RULES = (tracking.GateRule("mase", "lower", 0.0),)
@@ -35,7 +42,7 @@ METRICS = ("mase", "rmsse", "wape", "bias", "coverage80", "pinball")
 
 @dataclass(frozen=True)
 class ForecastTraining:
-    ref: tracking.ModelRef
+    ref: registry.ModelRef
     decision: tracking.GateDecision
     backtest: BacktestResult
     overall: Mapping[str, float]
@@ -58,7 +65,7 @@ def alive(df: pd.DataFrame) -> pd.DataFrame:
 
 def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = None) -> Any:
     """The registered model: the default blend for established series, analogues for new ones; with a
-    non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (training.engine)."""
+    non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (``salesplan.engine``)."""
     base = SalesplanForecaster(**dict(params or {}))
     model = ColdStartForecaster(
         base=base,
@@ -67,7 +74,7 @@ def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = 
         quantiles=base.quantiles,
         n_jobs=base.n_jobs,
     )
-    return (scale or ScaleOut()).wrap(model)
+    return partitioned(model, scale)
 
 
 def backtested_part(model: Any) -> Any:
@@ -143,10 +150,10 @@ def train_forecast(
         )
         bt = run_backtest(dataset, model, h, n_origins, season)
         overall = _overall(bt)
-        champion = tracking.find_version(tracking.FORECAST_MODEL)
+        champion = registry.find_version(registry.FORECAST_MODEL)
         champ_metrics = None
         if champion is not None:
-            stored, _ = tracking.load_estimator(tracking.FORECAST_MODEL, champion.version)
+            stored, _ = registry.load_estimator(registry.FORECAST_MODEL, champion.version)
             champ_metrics = _overall(
                 run_backtest(dataset, on_engine(clone(backtested_part(stored)), scale), h, n_origins, season)
             )
@@ -175,7 +182,7 @@ def train_forecast(
         ref = tracking.log_estimator(
             final,
             "forecast",
-            tracking.FORECAST_MODEL,
+            registry.FORECAST_MODEL,
             tags={"source": source, "run_id": run.info.run_id, "h": str(h)},
         )
         if built is not None:

@@ -2,12 +2,12 @@
 months and quarters, with quantiles calibrated per level and frequency on the forecaster's backtest.
 
 Why this shape:
-- Points are summed bottom-up (``models.reconcile.aggregate``, then ``models.temporal.to_periods``), so every
+- Points are summed bottom-up (``models.hierarchy.aggregate``, then ``models.hierarchy.to_periods``), so every
   parent equals the sum of its children at every level and frequency by construction. Chosen by backtest:
   against MinT-shrink on base forecasts of every level (the default blend refit on each level's sums),
   bottom-up had the lower mean per-level WAPE on the simulator (every level) and on Walmart (0.0402 vs
   0.0403; ``benchmarks/reconcile.py``, ``benchmarks/results/reconcile_*.md``); MinT stays in
-  ``models.reconcile``.
+  ``models.hierarchy``.
 - Quantiles do not add, and the bottom model's quantiles say nothing about the spread of a region's
   quarter. So each (level, frequency) gets its own empirical quantiles of the *relative* error
   ``e = (y - yhat) / max(yhat, floor)`` of the same aggregate in the backtest (per cutoff: bottom → level,
@@ -17,7 +17,7 @@ Why this shape:
 - Pools, first one with at least ``min_samples`` errors wins: weeks use (level, horizon bucket), then
   (level), then (all levels of the same depth), then (all levels); months and quarters use (level), then (depth). When none
   is big enough, month/quarter quantiles come from the level's calibrated weekly quantiles through
-  ``models.temporal.aggregate_quantiles`` with the lag-1 error correlation of that level's backtest
+  ``models.hierarchy.aggregate_quantiles`` with the lag-1 error correlation of that level's backtest
   (``source`` column tells which rule was used). Partial periods (``coverage`` < 1) keep the whole-period
   pool by default: on held-out folds of simulated worlds (seeds 4-6) the weekly rule covered partial
   quarters less well (80 % interval: 0.69 vs 0.84-0.85 for region and store/product); ``partial_from_weeks``
@@ -36,11 +36,17 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from salesplan.contracts import SelloutDataset
+from salesplan.contracts import PERIOD_COLUMNS, SelloutDataset, history_columns, quantile_cols
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
-from salesplan.models.reconcile import aggregate, hierarchy_levels, problem, quantile_name
-from salesplan.models.temporal import aggregate_quantiles, estimate_error_correlation, to_periods
+from salesplan.models.hierarchy import (
+    aggregate,
+    aggregate_quantiles,
+    estimate_error_correlation,
+    hierarchy_levels,
+    to_periods,
+)
+from salesplan.models.hierarchy.frames import problem
 from salesplan.training.backtest import BacktestResult
 
 FREQS = ("W", "M", "Q")
@@ -48,7 +54,7 @@ BUCKETS = ((1, 4), (5, 8), (9, 10_000))
 """Weekly horizon buckets (steps ahead): errors grow with the horizon, pooling keeps samples per pool up."""
 QUARTER_LIKE_WEEKS = 13
 """A fold window of at least this many weeks stands in for a quarter when no calendar quarter fits in it."""
-OUT_COLS = ["unique_id", "level", "freq", "period", "ds", "yhat"]
+OUT_COLS = [*PERIOD_COLUMNS, "yhat"]
 
 
 def _check_inputs(
@@ -207,7 +213,7 @@ def _apply(
     step: pd.Series | None,
 ) -> pd.DataFrame:
     """Write ``q..`` and ``source`` for the rows whose level has a calibrated pool."""
-    qnames = [quantile_name(q) for q in quantiles]
+    qnames = quantile_cols(quantiles)
     out = frame.copy()
     vals = np.full((len(out), len(qnames)), np.nan)
     source = np.full(len(out), "", dtype=object)
@@ -255,7 +261,7 @@ def forecast_all_levels(
             f"forecast_all_levels: quantiles must lie in (0, 1) and include 0.5 (the median the weekly "
             f"quantiles are summed around), got {quantiles}"
         )
-    qnames = [quantile_name(q) for q in quantiles]
+    qnames = quantile_cols(quantiles)
     keys = dataset.df[["unique_id", *hierarchy.columns]].drop_duplicates("unique_id").astype(str)
     bottom = bottom_forecast[["unique_id", "ds", "yhat"]].assign(
         unique_id=bottom_forecast["unique_id"].astype(str)
@@ -372,4 +378,4 @@ def history_levels(dataset: SelloutDataset, freqs: Sequence[str] = FREQS) -> pd.
     order = {lv.name: i for i, lv in enumerate(hierarchy_levels(hierarchy))}
     out = out.assign(_o=out["level"].map(order), _f=out["freq"].map({f: i for i, f in enumerate(FREQS)}))
     out = out.sort_values(["_f", "_o", "unique_id", "ds"], kind="stable")
-    return out[["unique_id", "level", "freq", "period", "ds", "y"]].reset_index(drop=True)
+    return out[history_columns()].reset_index(drop=True)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from salesplan.contracts import quantile_levels
 from salesplan.errors import DataValidationError, Problem
 
 
@@ -35,15 +36,6 @@ def pinball(y: np.ndarray, pred: np.ndarray, q: float) -> np.ndarray:
     return np.maximum(q * diff, (q - 1) * diff)
 
 
-def quantile_columns(df: pd.DataFrame) -> dict[float, str]:
-    """``{0.1: 'q10', ...}`` for the quantile columns present in ``df``."""
-    out = {}
-    for c in df.columns:
-        if c.startswith("q") and c[1:].replace(".", "", 1).isdigit():
-            out[float(c[1:]) / 100] = c
-    return dict(sorted(out.items()))
-
-
 def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9)) -> pd.DataFrame:
     """One row per series (and ``cutoff`` when present): sums and scaled errors, ready to aggregate."""
     need = [c for c in ("unique_id", "y", "yhat", "scale", "scale_sq") if c not in rows.columns]
@@ -52,7 +44,7 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
             [Problem(None, f"missing column(s) {need}", fix="attach scales with seasonal_scales() first")],
             source="metrics",
         )
-    qcols = quantile_columns(rows)
+    qcols = {q: c for c, q in quantile_levels(rows.columns).items()}  # level -> column
     d = rows.copy()
     e = d["y"].to_numpy(dtype=float) - d["yhat"].to_numpy(dtype=float)
     d["_abs"], d["_sq"], d["_err"], d["_absy"] = np.abs(e), e**2, -e, np.abs(d["y"])

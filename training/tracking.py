@@ -1,50 +1,50 @@
-"""MLflow tracking and registry: one place that knows where runs go, how a salesplan estimator is logged,
-and which version holds the ``champion`` alias.
+"""The write side of MLflow tracking and the registry: setting up the experiment, logging a salesplan
+estimator as a registered model version, and the champion gate that moves the ``champion`` alias.
 
-Estimators are stored twice inside one MLflow model: the raw fitted object (joblib, what the API loads
-because it is fast) and a pyfunc wrapper around it (what ``mlflow models serve`` and other tools use)."""
+Reading (which version is champion, loading its estimator) is ``salesplan.models.registry``; the service
+uses that without this module."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import joblib
 import mlflow
 import pandas as pd
-from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 
-from salesplan.errors import ConfigError, ModelNotFoundError
+from salesplan.errors import ConfigError
+from salesplan.models.registry import (
+    CHALLENGER,
+    CHAMPION,
+    ESTIMATOR_FILE,
+    ModelRef,
+    quiet_mlflow,
+    tracking_uri,
+)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+__all__ = [
+    "DEFAULT_ARTIFACT_ROOT",
+    "EstimatorPyfunc",
+    "GateDecision",
+    "GateRule",
+    "ModelKind",
+    "apply_decision",
+    "champion_gate",
+    "log_estimator",
+    "setup",
+]
+
 DEFAULT_ARTIFACT_ROOT = "mlartifacts"
-FORECAST_MODEL = "salesplan-forecast"
-DEALS_MODEL = "salesplan-deals"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-ESTIMATOR_FILE = "estimator.joblib"
 ModelKind = Literal["forecast", "deals"]
-
-
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store in the working folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def quiet_mlflow() -> None:
-    """MLflow's info logs and download bars would drown the CLI's own output."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def setup(experiment: str) -> str:
@@ -76,7 +76,7 @@ def setup(experiment: str) -> str:
     return str(exp_id)
 
 
-class EstimatorPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class EstimatorPyfunc(PythonModel):
     """Generic pyfunc face of a salesplan estimator: deals → scored frame, forecast → forecast frame
     (``params={"h": 13}``; ``model_input`` may carry future regressors)."""
 
@@ -93,20 +93,6 @@ class EstimatorPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         h = int((params or {}).get("h", 13))
         x_future = model_input if isinstance(model_input, pd.DataFrame) and len(model_input) else None
         return self.estimator.predict(h, X_future=x_future)
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which registered model version a result came from; carried into every API answer."""
-
-    name: str
-    version: str
-    run_id: str
-    alias: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {"model": self.name, "model_version": self.version, "run_id": self.run_id, "alias": self.alias}
 
 
 def log_estimator(
@@ -135,59 +121,6 @@ def log_estimator(
     return ModelRef(registered_name, version, run.info.run_id, tags=dict(tags or {}))
 
 
-def find_version(name: str, alias: str = CHAMPION) -> ModelRef | None:
-    """The version behind an alias (or a plain version number), or None if there is none."""
-    client = MlflowClient(tracking_uri())
-    try:
-        mv = (
-            client.get_model_version(name, alias)
-            if alias.isdigit()
-            else client.get_model_version_by_alias(name, alias)
-        )
-    except MlflowException:
-        return None
-    return ModelRef(name, str(mv.version), str(mv.run_id), alias, dict(mv.tags or {}))
-
-
-def load_estimator(name: str, alias: str = CHAMPION, cache_dir: Path | None = None) -> tuple[Any, ModelRef]:
-    """Load the raw estimator behind ``name@alias`` (fast path for serving). With ``cache_dir`` the file is
-    also copied there, so a service can restart from it while the tracking server is down."""
-    quiet_mlflow()
-    mlflow.set_tracking_uri(tracking_uri())
-    ref = find_version(name, alias)
-    if ref is None:
-        raise ModelNotFoundError(
-            f"no model {name!r} with alias or version {alias!r} in {tracking_uri()}; "
-            f"train one first (salesplan train ...) or check MLFLOW_TRACKING_URI"
-        )
-    uri = f"models:/{name}/{ref.version}"
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
-        except MlflowException as exc:
-            raise ModelNotFoundError(f"cannot download {uri}: {str(exc).splitlines()[0]}") from None
-        files = list(local.rglob(ESTIMATOR_FILE))
-        if not files:
-            raise ModelNotFoundError(f"{uri} holds no {ESTIMATOR_FILE}; it was not logged by salesplan")
-        estimator = joblib.load(files[0])
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            joblib.dump(estimator, cache_dir / f"{name}.joblib")
-            (cache_dir / f"{name}.json").write_text(json.dumps(ref.as_dict()))
-    return estimator, ref
-
-
-def load_cached(name: str, cache_dir: Path) -> tuple[Any, ModelRef] | None:
-    """The last estimator ``load_estimator`` cached for ``name``, if any."""
-    path, meta = cache_dir / f"{name}.joblib", cache_dir / f"{name}.json"
-    if not (path.exists() and meta.exists()):
-        return None
-    info = json.loads(meta.read_text())
-    return joblib.load(path), ModelRef(
-        info["model"], info["model_version"], info["run_id"], info.get("alias")
-    )
-
-
 @dataclass(frozen=True)
 class GateRule:
     """One comparison of the gate: ``metric`` must be better than the champion's, within ``tolerance``."""
@@ -199,6 +132,8 @@ class GateRule:
 
 @dataclass(frozen=True)
 class GateDecision:
+    """What the gate decided and why, with both sides' metrics."""
+
     promote: bool
     reason: str
     new: Mapping[str, float]
@@ -212,7 +147,8 @@ def champion_gate(
     With no champion the first model is promoted."""
     if champion is None:
         return GateDecision(True, "no champion yet: the first model becomes champion", new, None)
-    failures, passes = [], []
+    failures: list[str] = []
+    passes: list[str] = []
     for r in rules:
         if r.metric not in new or r.metric not in champion:
             raise ConfigError(

@@ -153,8 +153,8 @@ class FeatureEncoder:
         out = np.empty((len(M), len(self.features)))
         out[:, :k] = (Z - centre[:k]) * coef[:k]
         pos = k
-        for j in np.flatnonzero(self.flag_):
-            out[:, j] += (miss[:, j] - centre[pos]) * coef[pos]
+        for i in np.flatnonzero(self.flag_):  # flagged numeric features: their missing-value column
+            out[:, i] += (miss[:, i] - centre[pos]) * coef[pos]
             pos += 1
         for j, lv in enumerate(self.onehot_):
             n = len(lv)

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import sparse
 
 from salesplan.contracts.crm import EVENT_RANK
-from salesplan.models.deals.features import _ACCOUNT_SKIP, LEAKY_COLUMNS, MIN_SPELLS, MONTH_DAYS, PRIOR_DEALS
+from salesplan.models.deals.features import ACCOUNT_SKIP, LEAKY_COLUMNS, MIN_SPELLS, MONTH_DAYS, PRIOR_DEALS
 from salesplan.models.deals.reasons import MIN_POINTS, describe
 
 
@@ -167,7 +167,7 @@ def deal_context(crm: Any) -> DealContext:
     accounts: dict[str, dict[str, Any]] = {}
     cols: list[str] = []
     if len(a) and len(a.columns) > 1:
-        cols = [c for c in a.columns if c not in _ACCOUNT_SKIP and str(c).lower() not in LEAKY_COLUMNS
+        cols = [c for c in a.columns if c not in ACCOUNT_SKIP and str(c).lower() not in LEAKY_COLUMNS
                 and not pd.api.types.is_datetime64_any_dtype(a[c])]  # fmt: skip
         for rec in a.drop_duplicates("account_id")[["account_id", *cols]].to_dict("records"):
             accounts[str(rec.pop("account_id"))] = {f"account_{k}": v for k, v in rec.items()}
@@ -194,6 +194,7 @@ def _stage_spells(events: pd.DataFrame) -> dict[int, tuple[list[int], list[float
     spells = pd.DataFrame({"rank": ev["rank"], "end": nxt, "dur": (nxt - ev["ts"]).dt.days}).dropna()
     out: dict[int, tuple[list[int], list[float]]] = {}
     for rank, grp in spells.groupby("rank"):
+        assert isinstance(rank, float)  # ranks were cast to float above
         grp = grp.sort_values("end", kind="stable")
         ends = pd.to_datetime(grp["end"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
         out[int(rank)] = (ends.tolist(), grp["dur"].expanding().median().to_numpy(dtype=float).tolist())
@@ -272,6 +273,10 @@ def deal_features(
     # stage reached, days in it and that age over the typical completed spell (features._stage_features)
     stage = _text(deal.get("stage"))
     entered = _ns(deal.get("stage_entered_date"))
+    if stage is not None and entered is not None and entered > t:
+        # as of the moment the stage is not reached yet: the as-of join of build_features sees no stage
+        fallbacks.append(f"stage {stage} entered after as_of: stage unknown as of then")
+        stage = None
     f["stage_rank"] = float(EVENT_RANK[stage]) if stage in EVENT_RANK else np.nan
     f["days_in_stage"] = (t - entered) / DAY_NS if stage is not None and entered is not None else np.nan
     f["stage_age_ratio"] = np.nan

@@ -40,7 +40,8 @@ NUMERIC_FEATURES: tuple[str, ...] = (
 BASE_CATEGORICALS: tuple[str, ...] = ("product", "lead_source", "competitor", "region", "team", "rep_id")
 _OPP_NOT_PASSED = frozenset({"opportunity_id", "account_id", "amount", "created_date", "name", "dup_group"})
 _REP_PASSED = ("manager", "role", "team", "region")
-_ACCOUNT_SKIP = frozenset({"account_id", "name", "account", "subsidiary_of"})
+ACCOUNT_SKIP = frozenset({"account_id", "name", "account", "subsidiary_of"})
+"""Account columns that identify or name the account: never features."""
 PRIOR_DEALS = 10.0
 """Pseudo-deals at the global win rate that a rep's past win rate is shrunk toward."""
 MIN_SPELLS = 5
@@ -282,7 +283,7 @@ def _attribute_passthrough(out: pd.DataFrame, crm: CRMData, opp: pd.DataFrame) -
         a = acc.set_index("account_id")
         for c in a.columns:
             if (
-                c in _ACCOUNT_SKIP
+                c in ACCOUNT_SKIP
                 or str(c).lower() in LEAKY_COLUMNS
                 or pd.api.types.is_datetime64_any_dtype(a[c])
             ):

@@ -2,7 +2,7 @@
 ``predict(h, X_future=None) -> unique_id, ds, yhat, q10, q50, q90, model``.
 
 ``SalesplanForecaster`` is the default (backtest-weighted blend); ``what_if`` and
-``ColdStartForecaster`` build on it."""
+``ColdStartForecaster`` build on it; ``PartitionedForecaster`` fits any of them per partition of series."""
 
 from salesplan.models.forecast.base import BaseForecaster
 from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
@@ -10,9 +10,10 @@ from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.conformal import ConformalCalibrator
 from salesplan.models.forecast.ensemble import SalesplanForecaster, default_members
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.partitioned import PartitionedForecaster, partitioned
 from salesplan.models.forecast.seasonal import SeasonalLevel
 from salesplan.models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
-from salesplan.models.forecast.whatif import apply_scenario, what_if
+from salesplan.models.forecast.whatif import Scenario, WhatIfResult, apply_scenario, what_if
 
 __all__ = [
     "MSTLETS",
@@ -24,11 +25,15 @@ __all__ = [
     "ConformalCalibrator",
     "GlobalLGBM",
     "Naive",
+    "PartitionedForecaster",
     "SalesplanForecaster",
+    "Scenario",
     "SeasonalLevel",
     "SeasonalNaive",
+    "WhatIfResult",
     "WindowAverage",
     "apply_scenario",
     "default_members",
+    "partitioned",
     "what_if",
 ]

@@ -65,7 +65,8 @@ class BaseForecaster(BaseEstimator):
 
     season_length: periods per season (52 for weekly yearly seasonality).
     freq: contract frequency ``"W"``, ``"D"`` or ``"M"``.
-    quantiles: levels returned as ``q10``-style columns (conformal, see ``conformal.py``).
+    quantiles: levels returned as quantile columns ``q05``, ``q10``, ... (named by
+    ``salesplan.contracts.quantile_col``; conformal, see ``conformal.py``).
     n_jobs: worker processes/threads for the underlying library.
     calib_windows / calib_horizon: rolling origins (each ``calib_horizon`` long) used to calibrate the
     quantiles at fit time; 0 windows → no quantile columns."""

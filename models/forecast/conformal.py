@@ -15,12 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from salesplan.contracts import quantile_col
 from salesplan.errors import InsufficientDataError, NotFittedError
-
-
-def quantile_name(q: float) -> str:
-    """Column name of a quantile: 0.1 → ``q10``, 0.025 → ``q2.5``."""
-    return f"q{round(q * 100, 4):g}"
 
 
 def series_scale(df: pd.DataFrame, lag: int = 1, window: int = 104) -> pd.Series:
@@ -41,7 +37,8 @@ class ConformalCalibrator:
     """Quantiles of scaled backtest errors per horizon step (pooled over series, ±``smooth`` steps).
 
     ``fit(cv, scale)`` takes rows ``unique_id, step, y, yhat``; ``apply(fc, scale)`` adds quantile columns
-    ``yhat + scale · Q_step(q)``. Steps beyond the calibrated horizon reuse the last step's errors."""
+    ``yhat + scale · Q_step(q)``, named by ``salesplan.contracts.quantile_col`` (``q05``, ``q10``, ...).
+    Steps beyond the calibrated horizon reuse the last step's errors."""
 
     def __init__(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9), smooth: int = 1) -> None:
         self.quantiles = tuple(quantiles)
@@ -81,5 +78,5 @@ class ConformalCalibrator:
         yhat = out["yhat"].to_numpy(dtype=float)
         for j, q in enumerate(self.quantiles):
             v = yhat + s * self.table_[step, j]
-            out[quantile_name(q)] = np.maximum(v, 0.0) if nonneg else v
+            out[quantile_col(q)] = np.maximum(v, 0.0) if nonneg else v
         return out

@@ -167,7 +167,7 @@ class SalesplanForecaster(BaseForecaster):
         scale = cv["unique_id"].map(self.scale_).to_numpy(dtype=float)
         self.weights_ = learn_weights(preds, y, scale, self.weight_step, self._recency(cv))
         self.tier_weights_ = {tuple([True] * len(names)): self.weights_}
-        self.tier_of_ = None
+        self.tier_of_: pd.Series | None = None  # every series in the one tier
         cv["yhat"] = preds @ self.weights_
         self.member_scores_ = pd.Series(
             np.abs(y[:, None] - np.column_stack([preds, cv["yhat"]])).T @ (1 / scale) / len(y),
@@ -198,9 +198,8 @@ class SalesplanForecaster(BaseForecaster):
         self.weights_ = self.tier_weights_.get(full, self.tier_weights_[max(self.tier_weights_, key=sum)])
         W = np.array([self.tier_weights_[t] for t in cv["unique_id"].map(tier_of)])
         cv["yhat"] = np.nansum(W * np.nan_to_num(preds), axis=1)
-        own = ~np.isnan(np.where(W > 0, preds, 0.0)).any(
-            axis=1
-        )  # rows where the series' members all forecast
+        # rows where the series' members all forecast
+        own = np.asarray(~np.isnan(np.where(W > 0, preds, 0.0)).any(axis=1), dtype=bool)
         both = ~np.isnan(preds).any(axis=1)
         self.member_scores_ = pd.Series(
             np.abs(y[both, None] - np.column_stack([preds[both], cv["yhat"].to_numpy()[both]])).T
@@ -239,7 +238,7 @@ class SalesplanForecaster(BaseForecaster):
             )
             wide = fc if wide is None else wide.merge(fc, on=["unique_id", "ds"], how="outer")
         assert wide is not None
-        cols = [c for c in wide.columns if c not in ("unique_id", "ds")]
+        cols = [int(c) for c in wide.columns if c not in ("unique_id", "ds")]  # member positions
         if tier_of is None:
             weights = W[:1, cols]
         else:

@@ -50,7 +50,7 @@ class SeasonalLevel(BaseForecaster):
         pos = tail.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy()
         uids = pd.Index(tail["unique_id"].unique())
         Y = np.full((len(uids), keep), np.nan)
-        Y[uids.get_indexer(tail["unique_id"]), keep - 1 - pos] = tail["y"].to_numpy(dtype=float)
+        Y[uids.get_indexer(pd.Index(tail["unique_id"])), keep - 1 - pos] = tail["y"].to_numpy(dtype=float)
         self.uids_, self.tail_ = uids, Y
 
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:

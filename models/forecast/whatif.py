@@ -1,129 +1,266 @@
-"""What-if: forecast under a changed future price and/or promotion calendar against the baseline.
+"""What-if: forecast under a changed price and/or promotion plan against the baseline, with the same model.
+
+The one implementation behind ``salesplan forecast what-if`` and ``POST /api/v1/forecasts/what-if``:
+both build a :class:`Scenario` (which checks itself) and call :func:`what_if` on the registered
+forecaster and the future regressors of its batch, then only format the :class:`WhatIfResult`.
 
 Only models that use known-future regressors can answer (the global LightGBM model, or the default blend
-through its LightGBM member). Siblings of the changed series (same promotion group, e.g. category ×
-store) are returned too: their difference is the cannibalisation the model learned from the
-``<promo>_group_share`` feature."""
+through its LightGBM member). Siblings of the changed series are reported next to them: the other series
+of the same category × store (from the hierarchy) and of the model's promotion group when it has one.
+Their difference is the cannibalisation the model learned from the ``<promo>_group_share`` feature (zero
+when it has no such feature)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.errors import ConfigError, DataValidationError, NotFoundError, Problem
+
+__all__ = ["Scenario", "WhatIfResult", "apply_scenario", "lift_pct", "scenario_weeks", "siblings", "what_if"]
+
+Hierarchy = Mapping[str, Sequence[str]]
 
 
-def _group_table(model: Any) -> pd.DataFrame | None:
-    """The fitted series → promotion-group table of the model or of its LightGBM member."""
-    for m in [model, *getattr(model, "members_", [])]:
-        g = getattr(m, "group_of_", None)
-        if g is not None:
-            return pd.DataFrame(g)
-    return None
+def _day(value: Any, name: str) -> pd.Timestamp:
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        day = None
+    if day is None or pd.isna(day):
+        raise ConfigError(f"{name} {value!r} is not a date; use ISO like 2026-12-07")
+    return day.normalize()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """The change, checked when built (so the CLI and the API refuse the same requests with the same words).
+
+    ``ids``: bottom-level series; ``start``/``end``: days whose weeks the change covers (a week counts when
+    any of its days is in the range). ``price_change`` relative (−0.1 = 10 % cut) or ``price`` absolute
+    (not both); ``promo`` 1 puts the weeks on promotion (``promo_depth`` also cuts the price by that
+    share), 0 takes planned promotions off, None leaves the promotion plan as it is."""
+
+    ids: tuple[str, ...]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    price_change: float | None = None
+    price: float | None = None
+    promo: int | None = None
+    promo_depth: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", tuple(dict.fromkeys(str(i) for i in self.ids)))
+        object.__setattr__(self, "start", _day(self.start, "start"))
+        object.__setattr__(self, "end", _day(self.end, "end"))
+        self._check()
+
+    def _check(self) -> None:
+        if not self.ids:
+            raise ConfigError("no series given; pass bottom-level unique_ids, e.g. S01/P001")
+        if self.end < self.start:
+            raise ConfigError(f"end {self.end.date()} is before start {self.start.date()}; swap them")
+        if self.price_change is not None and self.price is not None:
+            raise ConfigError("give either a relative price change or an absolute price, not both")
+        if self.promo_depth is not None and (self.promo != 1 or not 0 <= self.promo_depth < 1):
+            raise ConfigError(
+                f"promo depth is the price cut of a promotion in [0, 1) and needs promo 1, got "
+                f"{self.promo_depth!r} with promo {self.promo!r}"
+            )
+        if self.price_change is None and self.price is None and self.promo is None:
+            raise ConfigError(
+                "nothing to change: give a price change, a price or a promotion (promo 1 puts the weeks "
+                "on promotion, promo 0 takes planned promotions off)"
+            )
+        if self.price_change is not None and not (np.isfinite(self.price_change) and self.price_change > -1):
+            raise ConfigError(
+                f"price change must be above -100 % (relative: -0.1 = 10 % cut), got {self.price_change!r}"
+            )
+        if self.price is not None and not (np.isfinite(self.price) and self.price > 0):
+            raise ConfigError(f"price must be a positive number, got {self.price!r}")
+        if self.promo not in (None, 0, 1):
+            raise ConfigError(f"promo must be 0 (no promotion) or 1 (on promotion), got {self.promo!r}")
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    """``rows``: ``unique_id, ds, baseline, scenario, diff, lift_pct, changed`` for the scenario weeks of
+    the changed series (``changed``) and their siblings; ``summary``: the same summed per series."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    weeks: list[pd.Timestamp]
+
+    def totals(self, changed: bool = True) -> tuple[float, float]:
+        """(baseline, scenario) units over the scenario weeks of the changed series (or the siblings)."""
+        part = self.summary[self.summary["changed"] == changed]
+        return float(part["baseline"].sum()), float(part["scenario"].sum())
+
+    @property
+    def siblings(self) -> list[str]:
+        """The unchanged series reported next to the changed ones."""
+        return sorted(self.summary.loc[~self.summary["changed"], "unique_id"].astype(str))
+
+    @property
+    def siblings_diff(self) -> float:
+        """Units the siblings gain (+) or lose (−) over the scenario weeks."""
+        base, scen = self.totals(changed=False)
+        return scen - base
+
+
+def lift_pct(baseline: float, scenario: float) -> float | None:
+    """Scenario over baseline in percent; None when the baseline sells nothing."""
+    return 100.0 * (scenario - baseline) / baseline if baseline > 0 else None
+
+
+def scenario_weeks(grid: Sequence[Any], start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+    """The forecast periods (starts in ``grid``) with a day in [start, end]; ConfigError when the range is
+    not inside the horizon."""
+    days = pd.DatetimeIndex(sorted(pd.to_datetime(pd.Series(list(grid))).unique()))
+    step = days[1] - days[0] if len(days) > 1 else pd.Timedelta(days=7)
+    last_day = days[-1] + step - pd.Timedelta(days=1)
+    if start < days[0] or end > last_day:
+        raise ConfigError(
+            f"dates {start.date()}..{end.date()} are outside the forecast horizon "
+            f"{days[0].date()}..{last_day.date()}. Fix: choose a range inside it"
+        )
+    return [pd.Timestamp(w) for w in days if w <= end and w + step - pd.Timedelta(days=1) >= start]
+
+
+def _parts(model: Any, depth: int = 0) -> Iterator[Any]:
+    """The model and what it is made of: a calibrated wrapper's ``base_``, a blend's ``members_``, a
+    partitioned model's ``models_``."""
+    yield model
+    if depth > 4:
+        return
+    inner = [getattr(model, "base_", None), *getattr(model, "members_", []), *getattr(model, "models_", [])]
+    for m in inner:
+        if m is not None:
+            yield from _parts(m, depth + 1)
+
+
+def _fitted_ids(model: Any) -> set[str] | None:
+    """Series the model was fitted on (None when it does not tell)."""
+    found = [getattr(m, "last_ds_", None) for m in _parts(model)]
+    tables = [t for t in found if t is not None]
+    return {str(u) for t in tables for u in t.index} if tables else None
+
+
+def siblings(model: Any, future: pd.DataFrame, ids: Sequence[str], hierarchy: Hierarchy | None) -> list[str]:
+    """Other series in the same category and store as ``ids`` (the parent of the bottom product level and
+    the bottom geo level, read from ``future``), together with those of the same promotion group of the
+    model (``group_of_`` of its LightGBM member) when it has one."""
+    chosen = {str(i) for i in ids}
+    found: set[str] = set()
+    hierarchy = hierarchy or {}
+    prod, geo = list(hierarchy.get("product", [])), list(hierarchy.get("geo", []))
+    cols = [c for c in [*prod[-2:-1], *geo[-1:]] if c in future.columns]
+    tables: list[pd.DataFrame] = []
+    if cols:
+        tables.append(
+            future.assign(unique_id=future["unique_id"].astype(str)).groupby("unique_id")[cols].first()
+        )
+    tables += [pd.DataFrame(g) for m in _parts(model) if (g := getattr(m, "group_of_", None)) is not None]
+    for t in tables:
+        t = t.set_axis(t.index.astype(str))
+        if not len(t.columns):
+            continue
+        target = t.loc[t.index.isin(chosen)].drop_duplicates()
+        if len(target):
+            found |= set(t.reset_index(names="unique_id").merge(target, on=list(t.columns))["unique_id"])
+    return sorted(found - chosen)
 
 
 def apply_scenario(
-    X_future: pd.DataFrame,
-    series: Sequence[str],
-    price_change: float | None = None,
-    promo_weeks: Sequence[Any] | None = None,
-    promo_depth: float | None = None,
-    promo_col: str = "promo",
-    depth_col: str | None = "promo_depth",
-    weeks: Sequence[Any] | None = None,
+    future: pd.DataFrame, sc: Scenario, weeks: Sequence[Any], regressors: Sequence[str]
 ) -> pd.DataFrame:
-    """Copy of ``X_future`` with the scenario applied to ``series``.
-
-    price_change: relative change of price in ``weeks`` (all future weeks when None), e.g. -0.1.
-    promo_weeks: weeks put on promotion (``promo_col`` = 1); with ``promo_depth`` the depth column is
-    set and the price is cut by that depth, as a real promotion would."""
-    X = X_future.copy()
-    X["ds"] = pd.to_datetime(X["ds"])
-    who = X["unique_id"].astype(str).isin([str(s) for s in series])
-    if price_change is not None:
-        if "price" not in X.columns:
-            raise ConfigError("what-if price_change needs a 'price' column in X_future")
-        if price_change <= -1:
-            raise ConfigError(
-                f"price_change is relative (−0.1 = 10 % cut) and must be > −1, got {price_change}"
-            )
-        when = who & (X["ds"].isin(pd.to_datetime(list(weeks))) if weeks is not None else True)
-        X.loc[when, "price"] = X.loc[when, "price"] * (1 + price_change)
-    if promo_weeks is not None:
-        if promo_col not in X.columns:
-            raise ConfigError(f"what-if promo_weeks needs the promotion column {promo_col!r} in X_future")
-        when = who & X["ds"].isin(pd.to_datetime(list(promo_weeks)))
-        X.loc[when, promo_col] = 1.0
-        if promo_depth is not None:
-            if depth_col and depth_col in X.columns:
-                X.loc[when, depth_col] = promo_depth
+    """Copy of ``future`` with ``sc`` applied to its ids in ``weeks``: absolute price, relative price
+    change, planned promotions taken off (promo 0) or the weeks put on promotion (promo 1, the depth also
+    cutting the price as a real promotion would)."""
+    X = future.copy()
+    X["unique_id"], X["ds"] = X["unique_id"].astype(str), pd.to_datetime(X["ds"])
+    promo_cols = [c for c in regressors if "promo" in c and c in X.columns]
+    promo_col = next((c for c in ("promo", *promo_cols) if c in promo_cols and "depth" not in c), None)
+    depth_col = next((c for c in ("promo_depth", *promo_cols) if c in promo_cols and "depth" in c), None)
+    if sc.promo is not None and promo_col is None:
+        raise ConfigError(f"the model has no promotion regressor (it uses {list(regressors)}); drop promo")
+    if (sc.price is not None or sc.price_change is not None) and "price" not in regressors:
+        raise ConfigError(
+            f"the model has no price regressor (it uses {list(regressors)}); drop the price change"
+        )
+    who = X["unique_id"].isin(sc.ids) & X["ds"].isin(pd.to_datetime(list(weeks)))
+    if sc.price is not None:
+        X.loc[who, "price"] = float(sc.price)
+    if sc.price_change is not None:
+        X.loc[who, "price"] = X.loc[who, "price"] * (1 + sc.price_change)
+    if sc.promo == 0:
+        for c in promo_cols:
+            X.loc[who, c] = 0.0
+    if sc.promo == 1 and promo_col is not None:  # not None: checked above
+        X.loc[who, promo_col] = 1.0
+        if sc.promo_depth is not None:
+            if depth_col is not None:
+                X.loc[who, depth_col] = sc.promo_depth
             if "price" in X.columns:
-                X.loc[when, "price"] = X.loc[when, "price"] * (1 - promo_depth)
+                X.loc[who, "price"] = X.loc[who, "price"] * (1 - sc.promo_depth)
     return X
 
 
-def what_if(
-    model: Any,
-    h: int,
-    X_future: pd.DataFrame,
-    series: Sequence[str],
-    price_change: float | None = None,
-    promo_weeks: Sequence[Any] | None = None,
-    promo_depth: float | None = None,
-    promo_col: str = "promo",
-    depth_col: str | None = "promo_depth",
-    weeks: Sequence[Any] | None = None,
-) -> pd.DataFrame:
-    """Baseline vs scenario forecast → ``unique_id, ds, baseline, scenario, difference, pct_change,
-    changed`` for the changed series and their promotion-group siblings (``changed=False``)."""
-    model._check_fitted()
-    if not model.required_regressors:
+def _check_inputs(model: Any, X: pd.DataFrame, sc: Scenario) -> list[str]:
+    """The model's regressors, after checking that it has some, that ``X`` holds them and that the model
+    forecasts every one of ``sc.ids``."""
+    needed = list(model.required_regressors)
+    if not needed:
         raise ConfigError(
-            f"{model.name} ignores price and promotions, so a what-if would return the baseline. "
-            "Fix: use GlobalLGBM or SalesplanForecaster (the default), which use known-future regressors"
+            f"{getattr(model, 'name', type(model).__name__)} ignores price and promotions, so a what-if "
+            "would return the baseline. Fix: use the default forecaster (it has a LightGBM member) or "
+            "GlobalLGBM, which use known-future regressors"
         )
-    known = set(model.last_ds_.index)
-    unknown = [s for s in series if str(s) not in known]
-    if unknown or not len(series):
+    absent = [c for c in needed if c not in X.columns]
+    if absent:
         raise DataValidationError(
-            [
-                Problem(
-                    "unique_id",
-                    "what-if series not in the fitted data" if unknown else "no series given",
-                    [str(s) for s in unknown[:5]],
-                    len(unknown),
-                    fix="pass unique_ids the model was fitted on (cold-start new items first)",
-                )
-            ],
-            source="what_if",
+            [Problem(None, f"future regressors lack {absent}", fix="give them in the future file")], "what-if"
         )
-    grid_weeks = set(model.make_future_frame(h)["ds"])
-    asked = [*(promo_weeks or []), *(weeks or [])]
-    outside = [str(pd.Timestamp(w).date()) for w in asked if pd.Timestamp(w) not in grid_weeks]
-    if outside:
-        raise ConfigError(
-            f"what-if weeks {outside} are not in the {h}-period forecast horizon; use forecast weeks"
+    fitted = _fitted_ids(model)
+    known = set(X["unique_id"]) & fitted if fitted is not None else set(X["unique_id"])
+    unknown = [i for i in sc.ids if i not in known]
+    if unknown:
+        raise NotFoundError(
+            f"unknown series {unknown[:10]}{' …' if len(unknown) > 10 else ''}: not bottom-level series the "
+            f"model forecasts. Fix: use ids such as {', '.join(sorted(known)[:3])}"
         )
-    scen = apply_scenario(
-        X_future, series, price_change, promo_weeks, promo_depth, promo_col, depth_col, weeks
-    )
-    base = model.predict(h, X_future)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "baseline"})
+    return needed
+
+
+def what_if(
+    model: Any, future: pd.DataFrame, sc: Scenario, hierarchy: Hierarchy | None = None
+) -> WhatIfResult:
+    """Baseline and scenario forecasts of ``sc.ids`` and their siblings over the weeks of ``future`` (the
+    forecast horizon, one row per series and week with the model's regressors) that ``sc`` covers."""
+    X = future.drop(columns=[c for c in ("assumed",) if c in future.columns]).copy()
+    X["unique_id"], X["ds"] = X["unique_id"].astype(str), pd.to_datetime(X["ds"])
+    needed = _check_inputs(model, X, sc)
+    horizon = sorted(X["ds"].unique())
+    weeks = scenario_weeks(horizon, sc.start, sc.end)
+    scen = apply_scenario(X, sc, weeks, needed)
+    h = len(horizon)
+    base = model.predict(h, X)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "baseline"})
     alt = model.predict(h, scen)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "scenario"})
     out = base.merge(alt, on=["unique_id", "ds"])
-    chosen = {str(s) for s in series}
-    keep = set(chosen)
-    groups = _group_table(model)
-    if groups is not None:
-        target = groups.loc[list(chosen)].drop_duplicates()
-        sib = groups.reset_index().merge(target, on=list(groups.columns))["unique_id"]
-        keep |= set(sib.astype(str))
-    out = out[out["unique_id"].isin(keep)].copy()
-    out["difference"] = out["scenario"] - out["baseline"]
-    out["pct_change"] = np.where(out["baseline"] > 0, out["difference"] / out["baseline"], np.nan)
-    out["changed"] = out["unique_id"].isin(chosen)
-    return out.sort_values(["changed", "unique_id", "ds"], ascending=[False, True, True]).reset_index(
+    out["unique_id"] = out["unique_id"].astype(str)
+    keep = [*sc.ids, *siblings(model, X, sc.ids, hierarchy)]
+    out = out[out["unique_id"].isin(keep) & out["ds"].isin(weeks)].copy()
+    out["diff"] = out["scenario"] - out["baseline"]
+    out["lift_pct"] = 100 * out["diff"] / out["baseline"].where(out["baseline"] > 0)
+    out["changed"] = out["unique_id"].isin(sc.ids)
+    out = out.sort_values(["changed", "unique_id", "ds"], ascending=[False, True, True]).reset_index(
         drop=True
     )
+    summary = out.groupby(["unique_id", "changed"], sort=False)[["baseline", "scenario", "diff"]].sum()
+    summary = summary.reset_index()
+    summary["lift_pct"] = 100 * summary["diff"] / summary["baseline"].where(summary["baseline"] > 0)
+    return WhatIfResult(out, summary, weeks)

@@ -1,5 +1,6 @@
 """Data contracts: one validator per frame kind, each returning a clean typed frame or raising one
-``DataValidationError`` that lists every problem."""
+``DataValidationError`` that lists every problem; and the forecast frames (``contracts.forecast``) every
+layer reads, with the one rule that names quantile columns."""
 
 from salesplan.contracts.crm import (
     EVENT_RANK,
@@ -9,6 +10,18 @@ from salesplan.contracts.crm import (
     CRMData,
     StageMap,
     validate_crm,
+)
+from salesplan.contracts.forecast import (
+    MODEL_COLUMNS,
+    PERIOD_COLUMNS,
+    QUANTILES,
+    forecast_columns,
+    history_columns,
+    is_quantile_col,
+    quantile_col,
+    quantile_cols,
+    quantile_level,
+    quantile_levels,
 )
 from salesplan.contracts.sellout import (
     FREQS,
@@ -25,8 +38,11 @@ from salesplan.contracts.spend import SPEND_REQUIRED, validate_spend
 __all__ = [
     "EVENT_RANK",
     "FREQS",
+    "MODEL_COLUMNS",
     "OUTCOMES",
     "OUTCOME_EVENTS",
+    "PERIOD_COLUMNS",
+    "QUANTILES",
     "SPEND_REQUIRED",
     "STAGES",
     "CRMData",
@@ -36,7 +52,14 @@ __all__ = [
     "SelloutSpec",
     "StageMap",
     "fill_gaps",
+    "forecast_columns",
+    "history_columns",
+    "is_quantile_col",
     "period_index",
+    "quantile_col",
+    "quantile_cols",
+    "quantile_level",
+    "quantile_levels",
     "validate_crm",
     "validate_sellout",
     "validate_spend",

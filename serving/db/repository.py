@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -113,6 +113,15 @@ class ProposalRepository:
         header = _header(proposal)
         return StoredProposal(**header.__dict__, rows=[_row_data(r) for r in proposal.rows])
 
+    def exists(self, proposal_id: str) -> bool:
+        return self.session.scalar(select(Proposal.id).where(Proposal.id == proposal_id)) is not None
+
+    def ids_with_prefix(self, prefix: str, limit: int = 2) -> builtins.list[str]:
+        """Ids starting with ``prefix`` (at most ``limit``), for short ids typed by people."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = select(Proposal.id).where(Proposal.id.like(f"{escaped}%", escape="\\")).limit(limit)
+        return builtins.list(self.session.scalars(stmt))
+
     def list(
         self,
         quarter: str | None = None,
@@ -181,6 +190,14 @@ class ProposalRepository:
             stmt = stmt.where(Proposal.status == status)
         return stmt
 
+    def check_changeable(self, proposal_id: str, expected_version: int) -> None:
+        """Raise what a change at ``expected_version`` would raise now (not a draft, stale version)."""
+        current = self.session.execute(
+            select(Proposal.status, Proposal.version).where(Proposal.id == proposal_id)
+        ).one_or_none()
+        if current is None or current[0] != "draft" or current[1] != expected_version:
+            self._refuse(proposal_id, expected_version)
+
     def _change(self, proposal_id: str, expected_version: int, **values: Any) -> None:
         """The optimistic lock: one guarded UPDATE; if it matched nothing, say precisely why."""
         stmt = (
@@ -192,8 +209,10 @@ class ProposalRepository:
             .execution_options(synchronize_session=False)
         )
         result = cast(CursorResult[Any], self.session.execute(stmt))
-        if result.rowcount == 1:
-            return
+        if result.rowcount != 1:
+            self._refuse(proposal_id, expected_version)
+
+    def _refuse(self, proposal_id: str, expected_version: int) -> NoReturn:
         current = self.session.execute(
             select(Proposal.status, Proposal.version).where(Proposal.id == proposal_id)
         ).one_or_none()
@@ -205,13 +224,9 @@ class ProposalRepository:
                 f"proposal {proposal_id} is {status}; {status} proposals cannot be changed "
                 "(create a new proposal instead)"
             )
-        if expected_version > version:
-            raise ConflictError(
-                f"proposal {proposal_id} is at version {version}, not {expected_version}; reload and retry"
-            )
+        changed = "; someone changed it since you read it" if expected_version < version else ""
         raise ConflictError(
-            f"proposal {proposal_id} was changed by someone else (version {version}, you had "
-            f"{expected_version}); reload and retry"
+            f"proposal {proposal_id} is at version {version}, not {expected_version}{changed}; reload and retry"
         )
 
     def _insert_rows(self, proposal_id: str, rows: Sequence[ProposalRowData]) -> None:

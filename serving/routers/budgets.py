@@ -11,11 +11,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from salesplan.errors import ConfigError
+from salesplan.io import records
 from salesplan.planning.budget import optimise_budget, response
 from salesplan.planning.types import BudgetPlan, ResponseCurves
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers._common import AUTH_ERRORS, errors, records
+from salesplan.serving.routers.common import AUTH_ERRORS, errors
 
 router = APIRouter(prefix="/api/v1/budgets", tags=["budgets"], dependencies=[require("budgets:run")])
 

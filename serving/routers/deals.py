@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from salesplan.io import jsonable
 from salesplan.models.deals.fastpath import (
     DealContext,
     day_ns,
@@ -25,13 +26,13 @@ from salesplan.models.deals.fastpath import (
     score_matrix,
     unseen_levels,
 )
+from salesplan.models.registry import DEALS_MODEL
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
 from salesplan.serving.model_store import LoadedModel
-from salesplan.serving.routers._common import clean, errors
+from salesplan.serving.routers.common import errors
 from salesplan.serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore, OpenDeals
 from salesplan.serving.services import Services, freeze_heap
-from salesplan.training.tracking import DEALS_MODEL
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
 SCORE_ERRORS = errors(400, 401, 403, 413, 422, 503)
@@ -210,7 +211,7 @@ def open_deals(
     cols = ["opportunity_id", "p_win", "score", "grade", "reasons", "expected_value"]
     cols += [c for c in OPEN_COLUMNS if c in page.columns]
     rows = [
-        {c: clean(v) for c, v in zip(cols, values, strict=True)}
+        {c: jsonable(v) for c, v in zip(cols, values, strict=True)}
         for values in page[cols].itertuples(index=False, name=None)
     ]
     kind = str(scores["model"].iloc[0]) if len(scores) and "model" in scores.columns else ""

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from salesplan.contracts import PERIOD_COLUMNS, quantile_cols
 from salesplan.errors import ConfigError, NotFoundError
-from salesplan.models.forecast.whatif import what_if
+from salesplan.io import records
+from salesplan.models.forecast.whatif import Scenario, lift_pct, what_if
+from salesplan.models.registry import FORECAST_MODEL
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
-from salesplan.training.batch_outputs import QCOLS
-from salesplan.training.tracking import FORECAST_MODEL
+from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
 
 router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"], dependencies=[require("forecasts:read")])
 
@@ -89,22 +90,26 @@ class WhatIfIn(BaseModel):
     start: date = Field(description="First week (any day of it) of the scenario")
     end: date = Field(description="Last week (any day of it) of the scenario")
     price_change_pct: float | None = Field(default=None, gt=-100, le=500, description="e.g. -10 = 10 % cut")
-    price: float | None = Field(default=None, gt=0, le=1e9, description="Absolute price (one id only)")
-    promo: Literal[0, 1] = Field(default=0, description="1 puts the weeks on promotion")
+    price: float | None = Field(default=None, gt=0, le=1e9, description="Absolute price of the ids")
+    promo: Literal[0, 1] = Field(default=0, description="1 puts the weeks on promotion; 0 keeps the plan")
     promo_depth: float | None = Field(default=None, gt=0, lt=1, description="Discount of the promotion")
+
+    def scenario(self) -> Scenario:
+        """The request as the scenario the CLI builds too (``models.forecast.whatif``)."""
+        pct = self.price_change_pct
+        return Scenario(
+            ids=tuple(self.ids),
+            start=pd.Timestamp(self.start),
+            end=pd.Timestamp(self.end),
+            price_change=None if pct is None else pct / 100,
+            price=self.price,
+            promo=1 if self.promo == 1 else None,
+            promo_depth=self.promo_depth,
+        )
 
     @model_validator(mode="after")
     def _check(self) -> WhatIfIn:
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        if self.price is not None and self.price_change_pct is not None:
-            raise ValueError("give price_change_pct or price, not both")
-        if self.price is not None and len(self.ids) != 1:
-            raise ValueError("an absolute price applies to one id; use price_change_pct for several")
-        if self.promo_depth is not None and self.promo != 1:
-            raise ValueError("promo_depth needs promo = 1")
-        if self.price is None and self.price_change_pct is None and self.promo == 0:
-            raise ValueError("nothing changes: give price_change_pct, price or promo = 1")
+        self.scenario()  # the scenario's own checks: its ConfigError is a ValueError, so a 422 here
         return self
 
 
@@ -114,7 +119,9 @@ class WhatIfRow(BaseModel):
     baseline: float
     scenario: float
     diff: float
-    changed: bool = Field(description="False for promotion-group siblings (cannibalisation)")
+    changed: bool = Field(
+        description="False for siblings: same category and store, or promotion group (cannibalisation)"
+    )
 
 
 class WhatIfSummary(BaseModel):
@@ -184,7 +191,7 @@ def forecasts(
         fc, hist = fc[fc["ds"] >= pd.Timestamp(start)], hist[hist["ds"] >= pd.Timestamp(start)]
     if end is not None:
         fc, hist = fc[fc["ds"] <= pd.Timestamp(end)], hist[hist["ds"] <= pd.Timestamp(end)]
-    cols = ["unique_id", "level", "freq", "period", "ds", "yhat", *QCOLS, "coverage", "assumed_share"]
+    cols = [*PERIOD_COLUMNS, "yhat", *quantile_cols(), "coverage", "assumed_share"]
     return ForecastsOut(
         level=level,
         freq=freq,
@@ -197,72 +204,23 @@ def forecasts(
     )
 
 
-def _weeks(grid: pd.DatetimeIndex, start: date, end: date) -> list[pd.Timestamp]:
-    """Forecast weeks whose 7 days touch [start, end]."""
-    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    weeks = [w for w in grid if w <= hi and w + pd.Timedelta(days=6) >= lo]
-    if not weeks:
-        raise ConfigError(
-            f"{start} .. {end} is outside the forecast horizon {grid.min().date()} .. "
-            f"{(grid.max() + pd.Timedelta(days=6)).date()}; pick weeks inside it"
-        )
-    return weeks
-
-
 def _run_what_if(body: WhatIfIn, services: Any) -> WhatIfOut:
     batch = services.models.batch()
     model = services.models.get(FORECAST_MODEL)
     if batch.future is None:
-        raise NotFoundError(f"the batch of {FORECAST_MODEL} v{batch.ref.version} has no future regressors")
-    X = batch.future.drop(columns=["assumed"], errors="ignore").assign(ds=lambda d: pd.to_datetime(d["ds"]))
-    grid = pd.DatetimeIndex(sorted(X["ds"].unique()))
-    weeks = _weeks(grid, body.start, body.end)
-    known = set(map(str, X["unique_id"]))
-    unknown = [i for i in body.ids if i not in known]
-    if unknown:
         raise NotFoundError(
-            f"unique_id(s) {unknown[:10]} are not forecast bottom series; see /forecasts/levels"
+            f"the batch of {FORECAST_MODEL} v{batch.ref.version} has no future regressors to run a what-if "
+            "on; retrain the forecaster with its future regressors (salesplan train forecast)"
         )
-    price_change = None if body.price_change_pct is None else body.price_change_pct / 100
-    if body.price is not None:
-        now = X[(X["unique_id"] == body.ids[0]) & X["ds"].isin(weeks)]["price"].mean()
-        price_change = body.price / float(now) - 1
-    out = what_if(
-        model.estimator,
-        len(grid),
-        X,
-        body.ids,
-        price_change=price_change,
-        promo_weeks=weeks if body.promo == 1 else None,
-        promo_depth=body.promo_depth,
-        weeks=weeks if price_change is not None else None,
-    )
-    out = out[out["ds"].isin(weeks)].sort_values(
-        ["changed", "unique_id", "ds"], ascending=[False, True, True]
-    )
-    mine = out[out["changed"]]
-    base, scen = float(mine["baseline"].sum()), float(mine["scenario"].sum())
+    res = what_if(model.estimator, batch.future, body.scenario(), batch.info.get("hierarchy"))
+    base, scen = res.totals(changed=True)
+    cols = ["unique_id", "ds", "baseline", "scenario", "diff", "changed"]
     return WhatIfOut(
-        rows=[
-            WhatIfRow(
-                unique_id=str(r["unique_id"]),
-                ds=str(r["ds"]),
-                baseline=r["baseline"],
-                scenario=r["scenario"],
-                diff=r["scenario"] - r["baseline"],
-                changed=bool(r["changed"]),
-            )
-            for r in records(out, ["unique_id", "ds", "baseline", "scenario", "changed"])
-        ],
+        rows=[WhatIfRow(**{**r, "ds": str(r["ds"])}) for r in records(res.rows, cols)],
         summary=WhatIfSummary(
-            baseline=base,
-            scenario=scen,
-            lift_pct=(scen / base - 1) * 100 if base > 0 else None,
-            siblings_diff=float(
-                (out.loc[~out["changed"], "scenario"] - out.loc[~out["changed"], "baseline"]).sum()
-            ),
+            baseline=base, scenario=scen, lift_pct=lift_pct(base, scen), siblings_diff=res.siblings_diff
         ),
-        weeks=[w.date().isoformat() for w in weeks],
+        weeks=[w.date().isoformat() for w in res.weeks],
         model=ModelInfo.of(model.ref),
     )
 

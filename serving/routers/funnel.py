@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from salesplan.errors import ConfigError
+from salesplan.io import records
 from salesplan.planning.funnel import FUNNEL_STAGES, Method, funnel
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers._common import AUTH_ERRORS, errors, records
+from salesplan.serving.routers.common import AUTH_ERRORS, errors
 
 router = APIRouter(prefix="/api/v1", tags=["funnel"], dependencies=[require("funnel:read")])
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from salesplan.serving.auth import Role, current_key, permissions_of
 from salesplan.serving.db.records import ApiKeyRecord
-from salesplan.serving.routers._common import errors
+from salesplan.serving.routers.common import errors
 
 router = APIRouter(prefix="/api/v1", tags=["me"])
 

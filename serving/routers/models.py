@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers._common import errors
+from salesplan.serving.routers.common import errors
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from salesplan.io import records
 from salesplan.planning.funnel import data_end
 from salesplan.planning.pipeline import next_quarter, weighted_pipeline
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers._common import AUTH_ERRORS, ModelInfo, errors, records
+from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
 
 router = APIRouter(prefix="/api/v1", tags=["pipeline"], dependencies=[require("pipeline:read")])
 

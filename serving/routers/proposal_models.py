@@ -1,8 +1,9 @@
 """Request and response bodies of the target-proposal endpoints, and the mapping from stored proposals.
 
-A stored proposal's ``parameters`` JSON holds ``{"request": <what the planner asked>, "summary": <company
-target, slider curve, fairness, measure, months>}``: the summary is computed once at creation (it needs the
-models) and read back unchanged, so GET never re-runs the planner."""
+A stored proposal's ``parameters`` (``serving.db.proposal_parameters``) hold the request, the engine's facts
+and a summary computed once at creation (it needs the models) and read back unchanged, so GET never re-runs
+the planner. The create body *is* the planning layer's ``ProposalRequest`` (plus a note): one definition of
+every parameter's domain for the API, the CLI and the web page."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from salesplan.planning.proposals import Amounts, ProposalRequest
+from salesplan.serving.db.proposal_parameters import ProposalParameters
 from salesplan.serving.db.records import ProposalHeader, StoredProposal
-from salesplan.serving.routers._common import ModelInfo
+from salesplan.serving.routers.common import ModelInfo
 
 Status = Literal["draft", "approved", "rejected"]
 UNIT_ID = Field(min_length=1, max_length=200)
@@ -80,6 +83,24 @@ class ProposalList(BaseModel):
     offset: int = Field(examples=[0])
 
 
+class ProposalIn(ProposalRequest):
+    """A proposal request and an optional note stored with the draft."""
+
+    note: str | None = Field(default=None, max_length=2000)
+
+    def request(self) -> ProposalRequest:
+        return ProposalRequest(**self.model_dump(exclude={"note"}))
+
+
+class PatchIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"version": 1, "overrides": {"North": 220.0}}]}
+    )
+
+    version: int = Field(ge=1, le=2**31 - 1, description="The version you read")
+    overrides: Amounts = Field(min_length=1, description="unit_id → new target")
+
+
 class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 1}]})
 
@@ -102,6 +123,7 @@ def _model(input_models: dict[str, Any]) -> ModelInfo | None:
 
 
 def header_out(h: ProposalHeader) -> ProposalHeaderOut:
+    params = ProposalParameters.from_json(h.parameters, h.id)
     return ProposalHeaderOut(
         id=h.id,
         quarter=h.quarter,
@@ -114,15 +136,15 @@ def header_out(h: ProposalHeader) -> ProposalHeaderOut:
         approved_by=h.approved_by,
         approved_at=h.approved_at,
         note=h.note,
-        parameters=dict(h.parameters.get("request", h.parameters)),
-        plan=dict(h.parameters.get("plan") or {}),
+        parameters=params.to_json()["request"],
+        plan=dict(params.plan),
         input_models=h.input_models,
         model=_model(h.input_models),
     )
 
 
 def proposal_out(p: StoredProposal) -> ProposalOut:
-    summary: dict[str, Any] = dict(p.parameters.get("summary") or {})
+    summary: dict[str, Any] = dict(ProposalParameters.from_json(p.parameters, p.id).summary)
     company = dict(summary.get("company") or {})
     root = next((r for r in p.rows if r.parent_id is None), None)
     if company and root is not None and root.unit_id == company.get("unit_id"):

@@ -1,21 +1,23 @@
-"""Quarterly target proposals: list, read, approve and reject (``version`` = optimistic lock; a stale one
-is 409, as is changing a proposal that is no longer a draft). Creating and re-balancing proposals, which
-need the planning engine, are in ``serving.routers.proposals_plan``.
+"""Quarterly target proposals: list, read, export, approve and reject (``version`` = optimistic lock; a
+stale one is 409, as is changing a proposal that is no longer a draft). Creating and re-balancing
+proposals, which need the planning engine, are in ``serving.routers.proposals_plan``; both go through
+``services.proposals``, the workflow the CLI uses too.
 
-Each handler opens its own transaction (``services.session()``) instead of a yield-dependency, so the
-commit happens before the response is sent: a client that got 200 knows its change is stored."""
+The service opens one transaction per operation and commits it before the handler returns, so a client
+that got 200 knows its change is stored."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
+from salesplan.planning.proposals import QUARTER_PATTERN
 from salesplan.serving.auth import require
 from salesplan.serving.db.records import ApiKeyRecord, ProposalStatus
-from salesplan.serving.db.repository import ProposalRepository
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers._common import AUTH_ERRORS, errors
+from salesplan.serving.routers.common import AUTH_ERRORS, errors
 from salesplan.serving.routers.proposal_models import (
     ProposalHeaderOut,
     ProposalList,
@@ -28,8 +30,8 @@ from salesplan.serving.routers.proposal_models import (
 
 router = APIRouter(prefix="/api/v1/targets/proposals", tags=["proposals"])
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ProposalId = Annotated[str, Path(min_length=1, max_length=64, description="Proposal id")]
-QUARTER_PATTERN = r"^\d{4}Q[1-4]$"
 
 
 @router.get("", responses=errors(*AUTH_ERRORS), summary="Proposals, newest first (headers only)")
@@ -41,19 +43,41 @@ def list_proposals(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ProposalList:
-    with services.session() as session:
-        repo = ProposalRepository(session)
-        items = repo.list(quarter=quarter, status=status, limit=limit, offset=offset)
-        total = repo.count(quarter=quarter, status=status)
-    return ProposalList(items=[header_out(h) for h in items], total=total, limit=limit, offset=offset)
+    page = services.proposals.list(quarter=quarter, status=status, limit=limit, offset=offset)
+    return ProposalList(
+        items=[header_out(h) for h in page.items], total=page.total, limit=limit, offset=offset
+    )
+
+
+# before GET /{proposal_id}: that route would take 'ID:export' as an id
+@router.get(
+    "/{proposal_id}:export",
+    responses={
+        **errors(404, *AUTH_ERRORS),
+        200: {"content": {"text/csv": {}, XLSX: {}}, "description": "The rows as a file"},
+    },
+    response_class=Response,
+    summary="One proposal's rows as CSV or Excel",
+)
+def export_proposal(
+    proposal_id: ProposalId,
+    services: ServicesDep,
+    _: Annotated[ApiKeyRecord, require("proposals:read")],
+    format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
+) -> Response:
+    out = services.proposals.export(proposal_id, format)
+    return Response(
+        out.content,
+        media_type=out.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{out.filename}"'},
+    )
 
 
 @router.get("/{proposal_id}", responses=errors(404, *AUTH_ERRORS), summary="One proposal with its rows")
 def get_proposal(
     proposal_id: ProposalId, services: ServicesDep, _: Annotated[ApiKeyRecord, require("proposals:read")]
 ) -> ProposalOut:
-    with services.session() as session:
-        return proposal_out(ProposalRepository(session).get(proposal_id))
+    return proposal_out(services.proposals.get(proposal_id))
 
 
 @router.post(
@@ -67,9 +91,7 @@ def approve(
     services: ServicesDep,
     key: Annotated[ApiKeyRecord, require("proposals:approve")],
 ) -> ProposalHeaderOut:
-    with services.session() as session:
-        header = ProposalRepository(session).approve(proposal_id, by=key.name, expected_version=body.version)
-    return header_out(header)
+    return header_out(services.proposals.approve(proposal_id, actor=key.name, expected_version=body.version))
 
 
 @router.post(
@@ -83,8 +105,7 @@ def reject(
     services: ServicesDep,
     key: Annotated[ApiKeyRecord, require("proposals:reject")],
 ) -> ProposalHeaderOut:
-    with services.session() as session:
-        header = ProposalRepository(session).reject(
-            proposal_id, by=key.name, expected_version=body.version, reason=body.reason
-        )
+    header = services.proposals.reject(
+        proposal_id, actor=key.name, reason=body.reason, expected_version=body.version
+    )
     return header_out(header)

@@ -70,7 +70,7 @@
         kpi("Baseline units", units(s.baseline)), kpi("Scenario units", units(s.scenario)),
         kpi("Difference", `${s.scenario - s.baseline >= 0 ? "+" : ""}${units(s.scenario - s.baseline)}`),
         kpi("Lift", s.lift_pct === null || s.lift_pct === undefined ? "–" : `${s.lift_pct >= 0 ? "+" : ""}${Number(s.lift_pct).toFixed(1)} %`),
-        kpi("Other products in the promotion group", `${s.siblings_diff >= 0 ? "+" : ""}${units(s.siblings_diff)}`));
+        kpi("Other products of the category in the store", `${s.siblings_diff >= 0 ? "+" : ""}${units(s.siblings_diff)}`));
       const byDs = new Map();
       for (const r of data.rows.filter((row) => row.changed !== false)) {
         const acc = byDs.get(r.ds) || { baseline: 0, scenario: 0 };

@@ -1,0 +1,126 @@
+"""The read side of the MLflow model registry: where runs go, which version holds the ``champion`` alias,
+and loading the estimator stored with it (with a local cache for offline restarts).
+
+Estimators are stored twice inside one MLflow model: the raw fitted object (``ESTIMATOR_FILE``, joblib:
+what the service loads because it is fast) and a pyfunc wrapper around it (what ``mlflow models serve`` and
+other tools use). Writing them (``salesplan.training.tracking``) belongs to training; reading them is here,
+so the service and the CLI load models without the training layer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from salesplan.errors import ModelNotFoundError
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "DEALS_MODEL",
+    "DEFAULT_TRACKING_URI",
+    "ESTIMATOR_FILE",
+    "FORECAST_MODEL",
+    "ModelRef",
+    "find_version",
+    "load_cached",
+    "load_estimator",
+    "quiet_mlflow",
+    "tracking_uri",
+]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
+FORECAST_MODEL = "salesplan-forecast"
+DEALS_MODEL = "salesplan-deals"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+ESTIMATOR_FILE = "estimator.joblib"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store in the working folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def quiet_mlflow() -> None:
+    """MLflow's info logs and download bars would drown the CLI's own output."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which registered model version a result came from; carried into every API answer."""
+
+    name: str
+    version: str
+    run_id: str
+    alias: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"model": self.name, "model_version": self.version, "run_id": self.run_id, "alias": self.alias}
+
+
+def find_version(name: str, alias: str = CHAMPION) -> ModelRef | None:
+    """The version behind an alias (or a plain version number), or None if there is none."""
+    client = MlflowClient(tracking_uri())
+    try:
+        mv = (
+            client.get_model_version(name, alias)
+            if alias.isdigit()
+            else client.get_model_version_by_alias(name, alias)
+        )
+    except MlflowException:
+        return None
+    return ModelRef(name, str(mv.version), str(mv.run_id), alias, dict(mv.tags or {}))
+
+
+def load_estimator(name: str, alias: str = CHAMPION, cache_dir: Path | None = None) -> tuple[Any, ModelRef]:
+    """Load the raw estimator behind ``name@alias`` (fast path for serving). With ``cache_dir`` the file is
+    also copied there, so a service can restart from it while the tracking server is down."""
+    quiet_mlflow()
+    mlflow.set_tracking_uri(tracking_uri())
+    ref = find_version(name, alias)
+    if ref is None:
+        raise ModelNotFoundError(
+            f"no model {name!r} with alias or version {alias!r} in {tracking_uri()}; "
+            f"train one first (salesplan train ...) or check MLFLOW_TRACKING_URI"
+        )
+    uri = f"models:/{name}/{ref.version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+        except MlflowException as exc:
+            raise ModelNotFoundError(f"cannot download {uri}: {str(exc).splitlines()[0]}") from None
+        files = list(local.rglob(ESTIMATOR_FILE))
+        if not files:
+            raise ModelNotFoundError(f"{uri} holds no {ESTIMATOR_FILE}; it was not logged by salesplan")
+        estimator = joblib.load(files[0])
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            joblib.dump(estimator, cache_dir / f"{name}.joblib")
+            (cache_dir / f"{name}.json").write_text(json.dumps(ref.as_dict()))
+    return estimator, ref
+
+
+def load_cached(name: str, cache_dir: Path) -> tuple[Any, ModelRef] | None:
+    """The last estimator ``load_estimator`` cached for ``name``, if any."""
+    path, meta = cache_dir / f"{name}.joblib", cache_dir / f"{name}.json"
+    if not (path.exists() and meta.exists()):
+        return None
+    info = json.loads(meta.read_text())
+    return joblib.load(path), ModelRef(
+        info["model"], info["model_version"], info["run_id"], info.get("alias")
+    )
