@@ -27,7 +27,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --durations=15
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=15
 
 test: lint typecheck pytest
 

@@ -111,6 +111,8 @@ def mlf_runner(spec: SelloutSpec, pfreq: str, n_jobs: int, lags: list[int], stat
     def run(train: pd.DataFrame, future: pd.DataFrame) -> pd.DataFrame:
         regs = _regressors(spec, train)
         usable = [k for k in lags if k < train.groupby("unique_id").size().min() - 2 * H]
+        # mlforecast types lag transforms as callables; its RollingMean is a (typed) estimator instead
+        transforms: dict[int, list[Any]] = {1: [RollingMean(window_size=4), RollingMean(window_size=13)]}
         mlf = MLForecast(
             models={
                 "lgbm": lgb.LGBMRegressor(
@@ -124,7 +126,7 @@ def mlf_runner(spec: SelloutSpec, pfreq: str, n_jobs: int, lags: list[int], stat
             },
             freq=pfreq,
             lags=usable,
-            lag_transforms={1: [RollingMean(window_size=4), RollingMean(window_size=13)]},
+            lag_transforms=transforms,
             date_features=[week_of_year, month],
             num_threads=n_jobs,
         )

@@ -22,12 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil
 from sklearn.base import clone
 
+from salesplan.contracts import SelloutSpec
 from salesplan.engine import close_clients, dask_client
-from salesplan.models.forecast import PartitionedForecaster
-from salesplan.simulator import SimConfig, simulate
+from salesplan.models.forecast import Forecaster, PartitionedForecaster
+from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 from salesplan.training.forecast_job import alive, production_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,7 +78,7 @@ class PeakMemory:
         self._thread.join()
 
 
-def world_of(n_series: int, seed: int = 0) -> Any:
+def world_of(n_series: int, seed: int = 0) -> SimulatedWorld:
     """A simulated world with about ``n_series`` series (stores × products), 2 years of history."""
     n_stores = max(2, min(200, n_series // 50))
     n_products = max(1, round(n_series / n_stores))
@@ -85,17 +87,18 @@ def world_of(n_series: int, seed: int = 0) -> Any:
     )
 
 
-def warm(base: Any, few: Any, spec: Any) -> None:
+def warm(base: Forecaster, few: pd.DataFrame, spec: SelloutSpec) -> None:
     clone(base).fit(few, spec)
 
 
-def run_one(world: Any, engine: str, workers: int, max_series: int) -> dict[str, float]:
+def run_one(world: SimulatedWorld, engine: str, workers: int, max_series: int) -> dict[str, float]:
     df = alive(world.sellout.df)
     # the same cores either way: one process whose LightGBM/statsforecast use ``workers`` threads/processes,
     # or ``workers`` single-threaded Dask worker processes each fitting whole partitions
     params = {"n_jobs": workers} if engine == "local" else None
+    base = production_model(params)
     model = PartitionedForecaster(
-        production_model(params),
+        base,
         partition_by="category",
         max_series=max_series,
         engine=engine,
@@ -106,9 +109,9 @@ def run_one(world: Any, engine: str, workers: int, max_series: int) -> dict[str,
     # or training process, and the same for both engines.
     few = df[df["unique_id"].isin(df["unique_id"].drop_duplicates().iloc[:WARM_SERIES])]
     if engine == "dask":
-        dask_client(workers).run(warm, model.base, few, world.sellout.spec)  # on every worker
+        dask_client(workers).run(warm, base, few, world.sellout.spec)  # on every worker
     else:
-        warm(model.base, few, world.sellout.spec)
+        warm(base, few, world.sellout.spec)
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         model.fit(df, world.sellout.spec)

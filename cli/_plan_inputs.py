@@ -74,12 +74,12 @@ class RegistryInputs:
         is no deal model yet."""
         if self._scores is None:
             from salesplan.models.deals.features import features_asof
-            from salesplan.models.registry import load_estimator
+            from salesplan.models.registry import load_deal_scorer
 
             crm = self.need_crm()
             try:
                 with progress("scoring open deals"):
-                    scorer, ref = load_estimator(DEALS_MODEL, self.deals_alias)
+                    scorer, ref = load_deal_scorer(self.deals_alias)
                     self._scores = scorer.score_frame(features_asof(crm)), {DEALS_MODEL: _stamp(ref)}
             except ModelNotFoundError as exc:
                 if not self.quiet_scores:

@@ -19,6 +19,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from salesplan.contracts import CRMData
 from salesplan.errors import ModelNotFoundError, SalesplanError, ServiceUnavailableError
 from salesplan.models import registry
 from salesplan.planning.types import BudgetPlan, ResponseCurves, TargetChoice
@@ -146,7 +147,7 @@ def latest_run(experiment: str, model: str) -> RunSummary | None:
     )
 
 
-def pipeline_table(crm: Any, scores: pd.DataFrame, period: str) -> pd.DataFrame:
+def pipeline_table(crm: CRMData, scores: pd.DataFrame, period: str) -> pd.DataFrame:
     """Weighted pipeline of ``period`` by region and in total (open deals with their champion scores)."""
     from salesplan.planning.pipeline import pipeline_deals, weighted_pipeline
 
@@ -160,7 +161,7 @@ def proposal_view(
     header: Mapping[str, Any],
     rows: pd.DataFrame,
     *,
-    crm: Any = None,
+    crm: CRMData | None = None,
     scores: pd.DataFrame | None = None,
     bookings_history: pd.DataFrame | None = None,
 ) -> ProposalView:
@@ -254,7 +255,7 @@ def budget_curves(spend: pd.DataFrame, periods: int = 13) -> tuple[ResponseCurve
 
 def gather(
     *,
-    crm: Any = None,
+    crm: CRMData | None = None,
     scores: pd.DataFrame | None = None,
     scores_note: str = "",
     spend: pd.DataFrame | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -16,6 +16,8 @@ from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
+    from salesplan.models.deals import DealScorer
+    from salesplan.training.deals_job import DealsTraining
 
 DataOpt = Annotated[Path | None, typer.Option(help="A CRM folder (reps, opportunities, ... as CSV/Parquet).")]
 DatasetOpt = Annotated[
@@ -48,10 +50,7 @@ def train_deals_cmd(
     print_deals_training(result)
 
 
-def print_deals_training(result: object) -> None:
-    from salesplan.training.deals_job import DealsTraining
-
-    assert isinstance(result, DealsTraining)
+def print_deals_training(result: DealsTraining) -> None:
     t = Table(title=f"deal model {result.ref.name} v{result.ref.version} → {result.ref.alias}")
     for col in ("metric", "holdout (latest closes)", "validation (refit)"):
         t.add_column(col)
@@ -79,11 +78,11 @@ def score_deals_cmd(
 ) -> None:
     """Score open deals with a registered model: p_win, score 1–99, grade A–D and reasons."""
     from salesplan.io import read_crm, read_table, write_table
-    from salesplan.models.registry import DEALS_MODEL, load_estimator
+    from salesplan.models.registry import DEALS_MODEL, load_deal_scorer
 
     if (input is None) == (crm is None):
         raise ConfigError("give exactly one of --input (feature rows) or --crm (a CRM folder)")
-    scorer, ref = load_estimator(DEALS_MODEL, model)
+    scorer, ref = load_deal_scorer(model)
     scorer.model_version = ref.version
     if crm is not None:
         from salesplan.contracts import validate_crm
@@ -117,10 +116,10 @@ def pipeline_cmd(
 ) -> None:
     """Weighted pipeline of a period: Σ p × amount of open deals expected to close in it, P10–P90, categories."""
     from salesplan.io import write_table
-    from salesplan.models.registry import DEALS_MODEL, load_estimator
+    from salesplan.models.registry import DEALS_MODEL, load_deal_scorer
 
     crm_data, source = crm_source(data, simulated, dataset, seed, scale)
-    scorer, ref = load_estimator(DEALS_MODEL, model)
+    scorer, ref = load_deal_scorer(model)
     scorer.model_version = ref.version
     cuts = [c.strip() for c in by.split(",")] if by else None
     _, table = score_and_pipeline(crm_data, scorer, quarter, cuts)
@@ -130,7 +129,7 @@ def pipeline_cmd(
 
 
 def score_and_pipeline(
-    crm: CRMData, scorer: Any, period: str, by: str | list[str] | None
+    crm: CRMData, scorer: DealScorer, period: str, by: str | list[str] | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score the CRM's open deals as of its last date, then their weighted pipeline for ``period``."""
     from salesplan.models.deals.features import features_asof

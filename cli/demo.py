@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from rich.rule import Rule
@@ -15,9 +16,12 @@ from rich.table import Table
 from salesplan.cli._common import console, progress
 from salesplan.cli._demo_serve import serve_demo
 from salesplan.cli.data import crm_summary, sellout_summary, spend_summary
-from salesplan.contracts import validate_crm, validate_sellout, validate_spend
+from salesplan.contracts import CRMData, validate_crm, validate_sellout, validate_spend
 from salesplan.errors import DataNotFoundError
 from salesplan.io import find_table, read_crm, read_table
+
+if TYPE_CHECKING:
+    from salesplan.simulator import SimulatedWorld
 
 
 def run_demo(out: Path, seed: int, scale: str) -> None:
@@ -64,12 +68,10 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     serve_demo(out, crm, spend, quarter)
 
 
-def _forecast(world: object, out: Path, source: str) -> None:
+def _forecast(world: SimulatedWorld, out: Path, source: str) -> None:
     from salesplan.cli.forecast import print_forecast_training
-    from salesplan.simulator import SimulatedWorld
     from salesplan.training.forecast_job import alive, train_forecast
 
-    assert isinstance(world, SimulatedWorld)
     console.print(Rule("3. train the sell-out forecaster (backtest, MLflow, gated against the champion)"))
     with progress(
         "backtesting and training the forecaster, forecasting every level to the next quarter's end"
@@ -109,12 +111,10 @@ def _forecast(world: object, out: Path, source: str) -> None:
     console.print(table)
 
 
-def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
+def _deals_and_pipeline(crm: CRMData, quarter: str, source: str) -> None:
     from salesplan.cli.deals import print_deals_training, print_pipeline, score_and_pipeline
-    from salesplan.contracts import CRMData
     from salesplan.training.deals_job import train_deals
 
-    assert isinstance(crm, CRMData)
     console.print(Rule("4. train the deal-win model (tracked in MLflow, gated against the champion)"))
     with progress("training the deal model"):
         result = train_deals(crm, source=source)
@@ -131,13 +131,11 @@ def _deals_and_pipeline(crm: object, quarter: str, source: str) -> None:
     print_pipeline(table, f"weighted pipeline {quarter} by region")
 
 
-def _funnel(crm: object, out: Path) -> None:
+def _funnel(crm: CRMData, out: Path) -> None:
     from salesplan.cli.funnel import funnel_table
-    from salesplan.contracts import CRMData
     from salesplan.planning.funnel import deal_paths, funnel, productivity, stalled, velocity
     from salesplan.planning.reports import funnel_report
 
-    assert isinstance(crm, CRMData)
     console.print(Rule("6. funnel Find → Meet → Pitch → Sign → Deliver → Operate"))
     paths = deal_paths(crm)
     fun = funnel(paths)
@@ -148,7 +146,7 @@ def _funnel(crm: object, out: Path) -> None:
     console.print(f"wrote {out / 'funnel_report.html'}", soft_wrap=True)
 
 
-def _targets(crm: object, quarter: str, out: Path) -> None:
+def _targets(crm: CRMData, quarter: str, out: Path) -> None:
     from salesplan.cli.plan import make_request, propose
 
     console.print(Rule(f"7. propose the targets of {quarter} (stored as drafts for review)"))
@@ -162,4 +160,4 @@ def _targets(crm: object, quarter: str, out: Path) -> None:
         request = make_request(
             quarter=quarter, by=by, probability=0.6, method="blended", mode="probability", over_assignment=0.1
         )
-        propose(request, out=out, author="demo", crm=crm if "rep" in by else None)  # type: ignore[arg-type]
+        propose(request, out=out, author="demo", crm=crm if "rep" in by else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -22,6 +22,11 @@ from salesplan.cli._engine import (
 from salesplan.cli._sources import sellout_source
 from salesplan.cli.app import app, backtest_app, train_app
 from salesplan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from salesplan.models.batch import BatchForecast
+    from salesplan.training.backtest import BacktestResult
+    from salesplan.training.forecast_job import ForecastTraining
 
 DatasetOpt = Annotated[str | None, typer.Option(help="A real sell-out set: walmart, dominicks, avocado, ...")]
 HorizonOpt = Annotated[int, typer.Option("--horizon", "--h", help="Periods ahead.")]
@@ -46,10 +51,7 @@ def metrics_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
     return t
 
 
-def print_forecast_training(result: object) -> None:
-    from salesplan.training.forecast_job import ForecastTraining
-
-    assert isinstance(result, ForecastTraining)
+def print_forecast_training(result: ForecastTraining) -> None:
     rows: dict[str, Mapping[str, float]] = {"overall": result.overall}
     for level, table in result.by_level.items():
         if len(table) > 8:  # the full cut is in the run's artifacts (report/metrics_by_<level>.csv)
@@ -167,7 +169,7 @@ def _freqs(text: str) -> list[str]:
     return list(dict.fromkeys(freqs))
 
 
-def _batch_or_none(model: str, need_batch: bool) -> object | None:
+def _batch_or_none(model: str, need_batch: bool) -> BatchForecast | None:
     """The model's batch outputs; None (refit instead) when a data source is given and the run has none."""
     from salesplan.errors import ModelNotFoundError
     from salesplan.models.batch import load_batch
@@ -188,7 +190,7 @@ def _run_params(run_id: str) -> dict[str, str]:
     return dict(MlflowClient(tracking_uri()).get_run(run_id).data.params)
 
 
-def _training_backtest(run_id: str) -> object:
+def _training_backtest(run_id: str) -> BacktestResult:
     """The training run's backtest rows (``report/backtest_forecasts.parquet``) as a BacktestResult: they
     calibrate the quantiles of every level when forecasting a horizon the batch does not hold."""
     import tempfile
@@ -264,15 +266,13 @@ def forecast_cmd(
         raise ConfigError(f"--horizon must be >= 1, got {horizon}")
     freqs = _freqs(freq)
     from salesplan.io import read_table, write_table
-    from salesplan.models.batch import BatchForecast
-    from salesplan.models.registry import FORECAST_MODEL, load_estimator
+    from salesplan.models.registry import FORECAST_MODEL, load_forecaster
     from salesplan.training.batch_outputs import build_batch
     from salesplan.training.forecast_job import alive, fingerprint
 
     has_source = bool(simulated or dataset)
     with progress(f"loading the batch forecast of {FORECAST_MODEL}@{model}"):
         batch = _batch_or_none(model, need_batch=not has_source)
-    assert batch is None or isinstance(batch, BatchForecast)
     weeks = int(batch.info.get("horizon_weeks", 0)) if batch is not None else 0
     if batch is not None and horizon > weeks and not has_source:
         raise ConfigError(
@@ -294,10 +294,10 @@ def forecast_cmd(
         )
     else:
         assert data is not None
-        estimator, ref = load_estimator(FORECAST_MODEL, batch.ref.version if batch is not None else model)
+        estimator, ref = load_forecaster(batch.ref.version if batch is not None else model)
         bt = _training_backtest(ref.run_id)
         ids = set(data.df["unique_id"].astype(str))
-        if not ids & set(bt.forecasts["unique_id"].astype(str)):  # type: ignore[attr-defined]
+        if not ids & set(bt.forecasts["unique_id"].astype(str)):
             raise ConfigError(
                 f"{FORECAST_MODEL} v{ref.version} was trained on other data (source "
                 f"{ref.tags.get('source', '?')}); its backtest cannot calibrate {source}. Fix: train on "
@@ -308,7 +308,7 @@ def forecast_cmd(
         series = sorted(live["unique_id"].astype(str).unique())
         with progress(f"refitting {FORECAST_MODEL} v{ref.version} on {source}, forecasting {horizon} weeks"):
             fitted = estimator.fit(live, data.spec)
-            built = build_batch(fitted, bt, data, h=horizon, future=x_future, series=series, weeks=horizon)  # type: ignore[arg-type]
+            built = build_batch(fitted, bt, data, h=horizon, future=x_future, series=series, weeks=horizon)
         fc, how, version = built.forecast, f"refit on {source}", ref.version
     fc = fc[fc["freq"].isin(freqs)]
     levels = _split(level)
@@ -366,7 +366,7 @@ def what_if_cmd(
     from salesplan.io import read_table, write_table
     from salesplan.models.batch import load_batch
     from salesplan.models.forecast.whatif import Scenario, lift_pct, what_if
-    from salesplan.models.registry import FORECAST_MODEL, load_estimator
+    from salesplan.models.registry import FORECAST_MODEL, load_forecaster
 
     sc = Scenario(
         ids=tuple(_split(ids)),
@@ -379,7 +379,7 @@ def what_if_cmd(
     )  # checks the options first, before anything is downloaded
     with progress(f"loading {FORECAST_MODEL}@{model} and its planned future"):
         batch = load_batch(alias=model)
-        estimator, ref = load_estimator(FORECAST_MODEL, batch.ref.version)
+        estimator, ref = load_forecaster(batch.ref.version)
     x = read_table(future) if future is not None else batch.future
     if x is None:
         raise ConfigError(

@@ -4,7 +4,11 @@ and loading the estimator stored with it (with a local cache for offline restart
 Estimators are stored twice inside one MLflow model: the raw fitted object (``ESTIMATOR_FILE``, joblib:
 what the service loads because it is fast) and a pyfunc wrapper around it (what ``mlflow models serve`` and
 other tools use). Writing them (``salesplan.training.tracking``) belongs to training; reading them is here,
-so the service and the CLI load models without the training layer."""
+so the service and the CLI load models without the training layer.
+
+``load_estimator`` returns what was pickled, typed ``object``: only the name says what it is.
+``load_forecaster`` and ``load_deal_scorer`` are the typed doors (``Forecaster``, ``DealScorer``) callers
+use; ``as_forecaster`` / ``as_deal_scorer`` type an estimator already loaded under the matching name."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import joblib
 import mlflow
@@ -23,6 +27,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from salesplan.errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from salesplan.models.deals.scorer import DealScorer
+    from salesplan.models.forecast.base import Forecaster
 
 __all__ = [
     "CHALLENGER",
@@ -32,9 +40,13 @@ __all__ = [
     "ESTIMATOR_FILE",
     "FORECAST_MODEL",
     "ModelRef",
+    "as_deal_scorer",
+    "as_forecaster",
     "find_version",
     "load_cached",
+    "load_deal_scorer",
     "load_estimator",
+    "load_forecaster",
     "quiet_mlflow",
     "tracking_uri",
 ]
@@ -87,7 +99,9 @@ def find_version(name: str, alias: str = CHAMPION) -> ModelRef | None:
     return ModelRef(name, str(mv.version), str(mv.run_id), alias, dict(mv.tags or {}))
 
 
-def load_estimator(name: str, alias: str = CHAMPION, cache_dir: Path | None = None) -> tuple[Any, ModelRef]:
+def load_estimator(
+    name: str, alias: str = CHAMPION, cache_dir: Path | None = None
+) -> tuple[object, ModelRef]:
     """Load the raw estimator behind ``name@alias`` (fast path for serving). With ``cache_dir`` the file is
     also copied there, so a service can restart from it while the tracking server is down."""
     quiet_mlflow()
@@ -115,7 +129,7 @@ def load_estimator(name: str, alias: str = CHAMPION, cache_dir: Path | None = No
     return estimator, ref
 
 
-def load_cached(name: str, cache_dir: Path) -> tuple[Any, ModelRef] | None:
+def load_cached(name: str, cache_dir: Path) -> tuple[object, ModelRef] | None:
     """The last estimator ``load_estimator`` cached for ``name``, if any."""
     path, meta = cache_dir / f"{name}.joblib", cache_dir / f"{name}.json"
     if not (path.exists() and meta.exists()):
@@ -124,3 +138,30 @@ def load_cached(name: str, cache_dir: Path) -> tuple[Any, ModelRef] | None:
     return joblib.load(path), ModelRef(
         info["model"], info["model_version"], info["run_id"], info.get("alias")
     )
+
+
+def as_forecaster(estimator: object) -> Forecaster:
+    """``estimator`` loaded under ``FORECAST_MODEL``, as the type ``training.forecast_job`` registers there.
+
+    Not checked at run time (the registry holds pickles of whatever was logged under the name, and the
+    pyfunc face serves duck-typed stand-ins too): the name is the contract, and this is the one place it is
+    turned into a type."""
+    return cast("Forecaster", estimator)
+
+
+def as_deal_scorer(estimator: object) -> DealScorer:
+    """``estimator`` loaded under ``DEALS_MODEL``, as the ``DealScorer`` ``training.deals_job`` registers
+    there (not checked at run time, as :func:`as_forecaster`)."""
+    return cast("DealScorer", estimator)
+
+
+def load_forecaster(alias: str = CHAMPION, cache_dir: Path | None = None) -> tuple[Forecaster, ModelRef]:
+    """``load_estimator(FORECAST_MODEL, alias, cache_dir)`` typed as a forecaster."""
+    estimator, ref = load_estimator(FORECAST_MODEL, alias, cache_dir)
+    return as_forecaster(estimator), ref
+
+
+def load_deal_scorer(alias: str = CHAMPION, cache_dir: Path | None = None) -> tuple[DealScorer, ModelRef]:
+    """``load_estimator(DEALS_MODEL, alias, cache_dir)`` typed as a deal scorer."""
+    estimator, ref = load_estimator(DEALS_MODEL, alias, cache_dir)
+    return as_deal_scorer(estimator), ref

@@ -11,7 +11,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
 from salesplan.models.batch import BatchForecast, load_batch
@@ -20,17 +20,27 @@ from salesplan.models.registry import (
     DEALS_MODEL,
     FORECAST_MODEL,
     ModelRef,
+    as_deal_scorer,
+    as_forecaster,
     load_cached,
     load_estimator,
 )
 
+if TYPE_CHECKING:
+    from salesplan.models.deals import DealScorer
+    from salesplan.models.forecast import Forecaster
+
 MODEL_NAMES = (DEALS_MODEL, FORECAST_MODEL)
 BATCH = f"{FORECAST_MODEL} batch"
+E = TypeVar("E", covariant=True)
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    estimator: Any
+class LoadedModel(Generic[E]):
+    """A loaded champion: the estimator (``DealScorer`` from :meth:`ModelStore.deals`, ``Forecaster`` from
+    :meth:`ModelStore.forecaster`; ``object`` from :meth:`ModelStore.get` by name), its version, where from."""
+
+    estimator: E
     ref: ModelRef
     source: Literal["registry", "cache"]
 
@@ -42,7 +52,7 @@ class ModelStore:
         self.cache_dir = cache_dir
         self.timeout_s = timeout_s
         self.alias = alias
-        self._models: dict[str, LoadedModel] = {}
+        self._models: dict[str, LoadedModel[object]] = {}
         self._errors: dict[str, str] = {}
         self._batch: BatchForecast | None = None
         self._batch_error: str | None = None
@@ -123,7 +133,9 @@ class ModelStore:
                 self._errors[name] = reason
             return self._errors[name]
 
-    def get(self, name: str) -> LoadedModel:
+    def get(self, name: str) -> LoadedModel[object]:
+        """The champion loaded under ``name`` (untyped: :meth:`deals` and :meth:`forecaster` type it), or
+        503 saying why there is none."""
         with self._lock:
             model = self._models.get(name)
             error = self._errors.get(name)
@@ -133,6 +145,16 @@ class ModelStore:
                 "and call POST /api/v1/models/reload"
             )
         return model
+
+    def deals(self) -> LoadedModel[DealScorer]:
+        """The deal-win champion (``DEALS_MODEL``), or 503."""
+        m = self.get(DEALS_MODEL)
+        return LoadedModel(as_deal_scorer(m.estimator), m.ref, m.source)
+
+    def forecaster(self) -> LoadedModel[Forecaster]:
+        """The forecast champion (``FORECAST_MODEL``), or 503."""
+        m = self.get(FORECAST_MODEL)
+        return LoadedModel(as_forecaster(m.estimator), m.ref, m.source)
 
     def status(self) -> dict[str, dict[str, Any]]:
         with self._lock:

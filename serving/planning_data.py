@@ -10,7 +10,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
 
@@ -28,6 +28,9 @@ from salesplan.models.registry import ModelRef
 from salesplan.planning.budget import fit_response
 from salesplan.planning.funnel import DealPaths, deal_paths
 from salesplan.planning.types import ResponseCurves
+
+if TYPE_CHECKING:
+    from salesplan.models.deals import DealScorer
 
 log = logging.getLogger("salesplan.serving")
 SETTING = "SALESPLAN_PLANNING_DATA"
@@ -50,9 +53,15 @@ class PlanningData:
     scores_ref: ModelRef | None = None
     problems: dict[str, str] = field(default_factory=dict)
 
-    def need(self, part: str) -> Any:
+    @overload
+    def need(self, part: Literal["crm"]) -> CRMData: ...
+
+    @overload
+    def need(self, part: Literal["sellout", "future", "spend", "deal_scores"]) -> pd.DataFrame: ...
+
+    def need(self, part: str) -> CRMData | pd.DataFrame:
         """The part, or a 503 that names the folder, the setting and what is wrong."""
-        value = {
+        value: CRMData | pd.DataFrame | None = {
             "sellout": self.sellout,
             "future": self.future,
             "crm": self.crm,
@@ -125,7 +134,7 @@ def _table(root: Path, name: str) -> pd.DataFrame:
     return read_table(path)
 
 
-def load_planning_data(path: Path, deals_model: tuple[Any, ModelRef] | None) -> PlanningData:
+def load_planning_data(path: Path, deals_model: tuple[DealScorer, ModelRef] | None) -> PlanningData:
     """Read and validate every part that is there; a broken part is recorded, the others still load.
     ``deals_model`` (scorer, ref) scores the CRM's open deals once."""
     root = Path(path).expanduser()
@@ -172,7 +181,7 @@ def load_planning_data(path: Path, deals_model: tuple[Any, ModelRef] | None) -> 
     return PlanningData(**parts, problems=problems)
 
 
-def score_open_deals(crm: CRMData, scorer: Any, ref: ModelRef) -> pd.DataFrame:
+def score_open_deals(crm: CRMData, scorer: DealScorer, ref: ModelRef) -> pd.DataFrame:
     """p_win, score, grade and reasons of every open deal as of the CRM's last date, joined to the deal's
     attributes (amount, expected close, rep, team, region, product) for the pipeline."""
     from salesplan.models.deals.features import features_asof

@@ -20,7 +20,7 @@ from salesplan.errors import SalesplanError, ServiceUnavailableError
 from salesplan.serving.db.engine import make_engine, migrate, ping, session_factory
 from salesplan.serving.db.records import ApiKeyRecord
 from salesplan.serving.db.repository import ApiKeyRepository
-from salesplan.serving.model_store import BATCH, DEALS_MODEL, MODEL_NAMES, ModelStore
+from salesplan.serving.model_store import BATCH, MODEL_NAMES, ModelStore
 from salesplan.serving.plan_inputs import PlanCache, ServiceInputs
 from salesplan.serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
 from salesplan.serving.proposal_service import ProposalService
@@ -110,7 +110,7 @@ class Services:
             self.plan_cache.clear()
             return f"not configured ({SETTING} unset)"
         try:
-            deals = self.models.get(DEALS_MODEL)
+            deals = self.models.deals()
             deals_model = (deals.estimator, deals.ref)
         except ServiceUnavailableError:
             deals_model = None

@@ -4,6 +4,7 @@ tests/test_serving_api.py, tests/test_schemathesis.py and tests/test_serving_pg.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -45,31 +46,45 @@ def mlflow_env(world: World) -> Iterator[None]:
 
 def world_dir(tmp_path_factory: object) -> Path:
     """Where the world lives: ``SALESPLAN_TEST_SERVING_WORLD`` (kept between runs, for quick iteration on
-    the API) or the session's temporary folder."""
+    the API), else the test session's temporary root, which pytest-xdist's workers share (the parent of
+    each worker's own folder): one world per run, not one per worker."""
     kept = os.environ.get("SALESPLAN_TEST_SERVING_WORLD")
     if kept:
         return Path(kept)
-    return Path(tmp_path_factory.getbasetemp()) / "serving-world"  # type: ignore[attr-defined]
+    base = Path(tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return shared / "serving-world"
 
 
 @functools.cache
 def build_world(root: Path) -> World:
-    """Simulate, write the planning-data folder, train the deal and forecast champions (with batch)."""
+    """Simulate, write the planning-data folder, train the deal and forecast champions (with batch). Workers
+    of one run take turns on a lock file: the first builds, the others wait and read it (the world is
+    read-only for the tests)."""
+    world = World(root, root / "plan", f"sqlite:///{root / 'mlruns.db'}", root / "mlartifacts")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f"{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / "built.ok").exists():
+                _build(world)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return world
+
+
+def _build(world: World) -> None:
     from salesplan.training.deals_job import train_deals
     from salesplan.training.forecast_job import train_forecast
 
-    world = World(root, root / "plan", f"sqlite:///{root / 'mlruns.db'}", root / "mlartifacts")
-    if (root / "built.ok").exists():
-        return world
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
+    shutil.rmtree(world.root, ignore_errors=True)
+    world.root.mkdir(parents=True)
     sim = simulate(SimConfig(seed=7, n_products=4, n_stores=3, n_opportunities=600, n_reps=8))
     sim.write(world.plan)
     with mlflow_env(world):
         train_deals(sim.crm, source="sim-serving-tests")
         train_forecast(sim.sellout, h=8, n_origins=2, source="sim-serving-tests", future=sim.future)
-    (root / "built.ok").write_text("trained\n")
-    return world
+    (world.root / "built.ok").write_text("trained\n")
 
 
 def settings_for(world: World, tmp: Path, **overrides: object) -> ServingSettings:

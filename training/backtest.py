@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,11 @@ from sklearn.base import clone
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, InsufficientDataError
 from salesplan.training.metrics import evaluate, seasonal_scales, series_metrics
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
+
+    from salesplan.models.forecast import Forecaster
 
 
 @dataclass
@@ -62,7 +68,7 @@ def origins(
 
 
 def backtest(
-    model: Any | Callable[[], Any],
+    model: Forecaster | Callable[[], Forecaster],
     df: pd.DataFrame,
     h: int,
     n_origins: int = 3,
@@ -80,7 +86,7 @@ def backtest(
     if h < 1 or n_origins < 1:
         raise ConfigError(f"backtest: h and n_origins must be >= 1, got h={h}, n_origins={n_origins}")
     step = step or h
-    make = model if callable(model) and not hasattr(model, "fit") else (lambda: clone(model))
+    make = model if _is_factory(model) else partial(clone, model)
     probe = make()
     need = min_history if min_history is not None else _min_history(probe)
     cutoffs = origins(df["ds"].unique(), h, n_origins, step)
@@ -117,7 +123,13 @@ def backtest(
     )
 
 
-def _min_history(est: Any) -> int:
-    """History a salesplan forecaster needs (model + its calibration windows); 1 for foreign models."""
+def _is_factory(model: Forecaster | Callable[[], Forecaster]) -> TypeIs[Callable[[], Forecaster]]:
+    """A zero-argument factory: callable and without ``fit`` (every forecaster has ``fit``)."""
+    return callable(model) and not hasattr(model, "fit")
+
+
+def _min_history(est: Forecaster) -> int:
+    """History a salesplan forecaster needs (model + its calibration windows); 1 for foreign models (duck
+    typed ``fit``/``predict`` only, e.g. in notebooks)."""
     fn = getattr(est, "min_history", None)
     return int(fn()) if callable(fn) else 1

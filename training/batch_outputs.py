@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -29,6 +29,9 @@ from salesplan.models.registry import FORECAST_MODEL, ModelRef
 from salesplan.simulator.calendar import holiday_weeks
 from salesplan.training.backtest import BacktestResult
 from salesplan.training.forecast_levels import FREQS, forecast_all_levels, history_levels, week_start
+
+if TYPE_CHECKING:
+    from salesplan.models.forecast import Forecaster
 
 __all__ = [
     "FUTURE_ASSUMPTION",
@@ -155,7 +158,7 @@ class BatchBuild:
 
 
 def build_batch(
-    model: Any,
+    model: Forecaster,
     backtest: BacktestResult,
     dataset: SelloutDataset,
     *,

@@ -104,7 +104,7 @@ def train_deals(
         champion = registry.find_version(registry.DEALS_MODEL)
         champ_metrics = None
         if champion is not None:
-            stored, _ = registry.load_estimator(registry.DEALS_MODEL, champion.version)
+            stored, _ = registry.load_deal_scorer(champion.version)
             champ_metrics = _holdout_metrics(_fit(clone(stored), ts, ~late), ts, late)
             mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in champ_metrics.items()})
         decision = tracking.champion_gate(new, champ_metrics, GATE_RULES)

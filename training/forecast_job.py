@@ -26,6 +26,7 @@ from salesplan.engine import ScaleOut
 from salesplan.models import registry
 from salesplan.models.forecast import (
     ColdStartForecaster,
+    Forecaster,
     PartitionedForecaster,
     SalesplanForecaster,
     partitioned,
@@ -47,7 +48,7 @@ class ForecastTraining:
     backtest: BacktestResult
     overall: Mapping[str, float]
     by_level: Mapping[str, pd.DataFrame]
-    model: Any  # ColdStartForecaster, or a PartitionedForecaster of them
+    model: Forecaster  # ColdStartForecaster, or a PartitionedForecaster of them
     batch: BatchBuild | None = None
     batch_status: str = "not built"
 
@@ -63,7 +64,7 @@ def alive(df: pd.DataFrame) -> pd.DataFrame:
     return df[last == df["ds"].max()]
 
 
-def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = None) -> Any:
+def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = None) -> Forecaster:
     """The registered model: the default blend for established series, analogues for new ones; with a
     non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (``salesplan.engine``)."""
     base = SalesplanForecaster(**dict(params or {}))
@@ -77,15 +78,17 @@ def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = 
     return partitioned(model, scale)
 
 
-def backtested_part(model: Any) -> Any:
+def backtested_part(model: Forecaster) -> Forecaster:
     """What the backtest compares: the base blend of a cold-start wrapper (its cold series cannot be
     scored at past origins), else the model itself; partitioned models keep their partitions."""
     if isinstance(model, PartitionedForecaster):
-        return clone(model).set_params(base=backtested_part(model.base))
+        base = backtested_part(model.base) if model.base is not None else None
+        part: PartitionedForecaster = clone(model).set_params(base=base)
+        return part
     return model.base if isinstance(model, ColdStartForecaster) and model.base is not None else model
 
 
-def on_engine(model: Any, scale: ScaleOut | None) -> Any:
+def on_engine(model: Forecaster, scale: ScaleOut | None) -> Forecaster:
     """A partitioned model set to run on ``scale``'s engine (the champion's refit runs where we run)."""
     if isinstance(model, PartitionedForecaster) and scale is not None:
         model.set_params(engine=scale.engine, workers=scale.workers, address=scale.address)
@@ -98,7 +101,7 @@ def _overall(bt: BacktestResult) -> dict[str, float]:
 
 
 def run_backtest(
-    dataset: SelloutDataset, model: Any, h: int, n_origins: int, season_length: int
+    dataset: SelloutDataset, model: Forecaster, h: int, n_origins: int, season_length: int
 ) -> BacktestResult:
     """Backtest ``model`` with the hierarchy columns kept, so metrics can be cut by level."""
     keep = dataset.spec.hierarchy.columns if dataset.spec.hierarchy else []
@@ -153,7 +156,7 @@ def train_forecast(
         champion = registry.find_version(registry.FORECAST_MODEL)
         champ_metrics = None
         if champion is not None:
-            stored, _ = registry.load_estimator(registry.FORECAST_MODEL, champion.version)
+            stored, _ = registry.load_forecaster(champion.version)
             champ_metrics = _overall(
                 run_backtest(dataset, on_engine(clone(backtested_part(stored)), scale), h, n_origins, season)
             )
@@ -170,7 +173,7 @@ def train_forecast(
             }
         )
         live = alive(dataset.df)
-        final = clone(production).fit(live, dataset.spec)
+        final: Forecaster = clone(production).fit(live, dataset.spec)
         if isinstance(final, PartitionedForecaster):
             final = final.local()
         _log_artifacts(bt, by_level)

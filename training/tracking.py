@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import joblib
 import mlflow
@@ -30,6 +30,10 @@ from salesplan.models.registry import (
     quiet_mlflow,
     tracking_uri,
 )
+
+if TYPE_CHECKING:
+    from salesplan.models.deals import DealScorer
+    from salesplan.models.forecast import Forecaster
 
 __all__ = [
     "DEFAULT_ARTIFACT_ROOT",
@@ -78,25 +82,32 @@ def setup(experiment: str) -> str:
 
 class EstimatorPyfunc(PythonModel):
     """Generic pyfunc face of a salesplan estimator: deals → scored frame, forecast → forecast frame
-    (``params={"h": 13}``; ``model_input`` may carry future regressors)."""
+    (``params={"h": 13}``; ``model_input`` may carry future regressors).
+
+    ``estimator`` is what ``log_estimator`` pickled for ``kind`` (not checked at run time: the pyfunc only
+    calls ``score_frame`` or ``predict`` on it)."""
 
     def __init__(self, kind: ModelKind) -> None:
         self.kind = kind
-        self.estimator: Any = None
+        self.estimator: DealScorer | Forecaster | None = None
 
     def load_context(self, context: Any) -> None:
         self.estimator = joblib.load(context.artifacts["estimator"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
         if self.kind == "deals":
-            return self.estimator.score_frame(model_input)
+            return cast("DealScorer", self.estimator).score_frame(model_input)
         h = int((params or {}).get("h", 13))
         x_future = model_input if isinstance(model_input, pd.DataFrame) and len(model_input) else None
-        return self.estimator.predict(h, X_future=x_future)
+        return cast("Forecaster", self.estimator).predict(h, X_future=x_future)
 
 
 def log_estimator(
-    estimator: object, kind: ModelKind, registered_name: str, *, tags: Mapping[str, str] | None = None
+    estimator: DealScorer | Forecaster,
+    kind: ModelKind,
+    registered_name: str,
+    *,
+    tags: Mapping[str, str] | None = None,
 ) -> ModelRef:
     """Log the fitted estimator (raw + pyfunc) in the active run and register a new version of it."""
     run = mlflow.active_run()

@@ -14,16 +14,20 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from salesplan.contracts.crm import EVENT_RANK
+from salesplan.contracts.crm import EVENT_RANK, CRMData
+from salesplan.models.deals.encoding import FeatureEncoder
 from salesplan.models.deals.features import ACCOUNT_SKIP, LEAKY_COLUMNS, MIN_SPELLS, MONTH_DAYS, PRIOR_DEALS
 from salesplan.models.deals.reasons import MIN_POINTS, describe
+
+if TYPE_CHECKING:  # the scorer imports this module (leaf tables, path contributions)
+    from salesplan.models.deals.scorer import DealScorer
 
 
 def leaf_tables(booster: lgb.Booster, n_features: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -136,7 +140,7 @@ class DealContext:
     account_columns: tuple[str, ...] = ()  # account_<attribute> features the CRM has
 
 
-def deal_context(crm: Any) -> DealContext:
+def deal_context(crm: CRMData) -> DealContext:
     """Summarise ``crm`` (a validated ``CRMData``) as ``build_features`` uses it for deals open at its end."""
     o = crm.opportunities
     ends = [o[c].max() for c in ("close_date", "created_date") if c in o.columns]
@@ -201,7 +205,7 @@ def _stage_spells(events: pd.DataFrame) -> dict[int, tuple[list[int], list[float
     return out
 
 
-def _default_horizon(crm: Any) -> int | None:
+def _default_horizon(crm: CRMData) -> int | None:
     """Days from creation to the expected close imputed for deals whose close date never moved."""
     o, ch = crm.opportunities, crm.close_date_changes
     if not ("expected_close_date" in o.columns and o["expected_close_date"].notna().any()):
@@ -307,7 +311,9 @@ def deal_features(
     return f, fallbacks
 
 
-def unseen_levels(encoder: Any, rows: Sequence[Mapping[str, Any]], M: np.ndarray) -> list[list[str]]:
+def unseen_levels(
+    encoder: FeatureEncoder, rows: Sequence[Mapping[str, Any]], M: np.ndarray
+) -> list[list[str]]:
     """Per row, the category values the model never saw in training (scored as unknown): worth telling the
     caller. Only cells whose code in the encoded ``M`` is missing are looked at (few), not every cell."""
     out: list[list[str]] = [[] for _ in rows]
@@ -320,7 +326,7 @@ def unseen_levels(encoder: Any, rows: Sequence[Mapping[str, Any]], M: np.ndarray
     return out
 
 
-def score_matrix(scorer: Any, M: np.ndarray) -> dict[str, Any]:
+def score_matrix(scorer: DealScorer, M: np.ndarray) -> dict[str, Any]:
     """p_win, score, grade and structured reasons of encoded rows: the numbers ``DealScorer.score_frame``
     gives (same ``explain_matrix``), with each reason as feature, direction, points and words."""
     e = scorer.explain_matrix(M)
@@ -339,7 +345,9 @@ def grades(p: np.ndarray, thresholds: Sequence[float]) -> list[str]:
     return ["A" if x >= a else "B" if x >= b else "C" if x >= c else "D" for x in p.tolist()]
 
 
-def reason_records(pts: np.ndarray, M: np.ndarray, encoder: Any, n_reasons: int = 3) -> list[list[dict]]:
+def reason_records(
+    pts: np.ndarray, M: np.ndarray, encoder: FeatureEncoder, n_reasons: int = 3
+) -> list[list[dict]]:
     """The reasons of ``models.deals.reasons.reason_lists`` (same choice and order: top ``n_reasons`` for,
     then top against, each at least MIN_POINTS) as records {feature, direction, contribution, text}."""
     n, n_feat = pts.shape
@@ -371,7 +379,7 @@ def label(reason: Mapping[str, Any]) -> str:
     return f"{reason['text']}: {'−' if reason['contribution'] < 0 else '+'}{r} pts"
 
 
-def encode_rows(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+def encode_rows(encoder: FeatureEncoder, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     """Encoded matrix of feature dicts: ``FeatureEncoder.row`` for one deal (no pandas), the encoder's frame
     path for many (half the cost at 10k rows); the two agree exactly (tests/test_serving_deals.py)."""
     if len(rows) == 1:
@@ -380,7 +388,7 @@ def encode_rows(encoder: Any, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return encoder.matrix(frame)
 
 
-def open_deal_fields(crm: Any, as_of: Any = None) -> list[dict[str, Any]]:
+def open_deal_fields(crm: CRMData, as_of: Any = None) -> list[dict[str, Any]]:
     """What a CRM would send the API for each open deal: its fields, the stage it reached and when, and the
     number of close-date moves so far (for clients, tests and benchmarks)."""
     o = crm.opportunities

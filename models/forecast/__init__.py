@@ -2,9 +2,10 @@
 ``predict(h, X_future=None) -> unique_id, ds, yhat, q10, q50, q90, model``.
 
 ``SalesplanForecaster`` is the default (backtest-weighted blend); ``what_if`` and
-``ColdStartForecaster`` build on it; ``PartitionedForecaster`` fits any of them per partition of series."""
+``ColdStartForecaster`` build on it; ``PartitionedForecaster`` fits any of them per partition of series.
+``Forecaster`` is the structural type of all of them, what other packages annotate a forecaster as."""
 
-from salesplan.models.forecast.base import BaseForecaster
+from salesplan.models.forecast.base import BaseForecaster, Forecaster
 from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
 from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.conformal import ConformalCalibrator
@@ -23,6 +24,7 @@ __all__ = [
     "BaseForecaster",
     "ColdStartForecaster",
     "ConformalCalibrator",
+    "Forecaster",
     "GlobalLGBM",
     "Naive",
     "PartitionedForecaster",

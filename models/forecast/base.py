@@ -1,13 +1,14 @@
 """Common base of every salesplan forecaster: column roles, future grid, input checks, conformal quantiles.
 
 Subclasses implement ``_fit_point(data)``, ``_predict_point(h, X)`` and (for speed) ``_cross_validate``;
-the base turns point forecasts into the Forecast frame ``unique_id, ds, yhat, q10, q50, q90, model``."""
+the base turns point forecasts into the Forecast frame ``unique_id, ds, yhat, q10, q50, q90, model``.
+``Forecaster`` is the type the rest of the code takes a forecaster as (these and ``PartitionedForecaster``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,51 @@ from salesplan.errors import ConfigError, DataValidationError, InsufficientDataE
 from salesplan.models.forecast.conformal import ConformalCalibrator, series_scale
 
 NOT_FEATURES = ("unique_id", "ds", "y", "revenue")  # revenue = y · price: not known in advance
+
+
+class Forecaster(Protocol):
+    """A salesplan forecaster as the code outside ``models/forecast`` uses it: the backtest, the training
+    job, the batch build, the what-if, the registry and the service take this type, never ``Any``.
+
+    Satisfied by every :class:`BaseForecaster` subclass and by ``PartitionedForecaster`` (which is not a
+    ``BaseForecaster``: it holds one fitted base per partition, so it has no ``last_ds_``, ``roles_`` or
+    ``make_future_frame`` of its own). A Protocol rather than a union of the two classes so that a new
+    estimator with the same face (or a wrapper around one) needs no edit here; its members are exactly what
+    those callers read, so both kinds honour all of them. Fitting returns a ``Forecaster`` (not the own
+    class): ``BaseForecaster.fit`` is inherited by subclasses that do not override it.
+    Estimators are also scikit-learn estimators (``clone``, ``get_params``); only ``get_params`` is read
+    through this type."""
+
+    @property
+    def name(self) -> str:
+        """Label of the forecasts (the ``model`` column) and of messages."""
+        ...
+
+    @property
+    def season_length(self) -> int: ...
+
+    @property
+    def freq(self) -> str: ...
+
+    @property
+    def quantiles(self) -> Sequence[float]: ...
+
+    @property
+    def required_regressors(self) -> list[str]:
+        """Columns ``predict``'s ``X_future`` must hold (fitted models only; empty when univariate)."""
+        ...
+
+    def min_history(self) -> int:
+        """Periods of history each series needs to be fitted."""
+        ...
+
+    def fit(self, df: pd.DataFrame, spec: SelloutSpec | None = None) -> Forecaster: ...
+
+    def predict(self, h: int, X_future: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The Forecast frame ``unique_id, ds, yhat, q.., model`` for ``h`` periods after each series."""
+        ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
 
 
 @dataclass

@@ -13,7 +13,7 @@ It lives with the forecasters because the registry stores it pickled: whoever lo
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
@@ -21,16 +21,17 @@ from sklearn.base import BaseEstimator, clone
 from salesplan.contracts import SelloutSpec
 from salesplan.engine import ENGINES, ScaleOut, partition_ids, run_tasks
 from salesplan.errors import ConfigError, NotFittedError
+from salesplan.models.forecast.base import Forecaster
 
 __all__ = ["PartitionedForecaster", "partitioned"]
 
 
-def _fit_part(base: Any, part: pd.DataFrame, spec: SelloutSpec | None) -> Any:
-    model = clone(base)
+def _fit_part(base: Forecaster, part: pd.DataFrame, spec: SelloutSpec | None) -> Forecaster:
+    model: Forecaster = clone(base)
     return model.fit(part, spec) if spec is not None else model.fit(part)
 
 
-def _predict_part(model: Any, h: int, x: pd.DataFrame | None) -> pd.DataFrame:
+def _predict_part(model: Forecaster, h: int, x: pd.DataFrame | None) -> pd.DataFrame:
     return model.predict(h, x)
 
 
@@ -42,7 +43,7 @@ class PartitionedForecaster(BaseEstimator):
 
     def __init__(
         self,
-        base: Any = None,
+        base: Forecaster | None = None,
         partition_by: str | None = None,
         max_series: int | None = None,
         engine: str = "local",
@@ -56,7 +57,11 @@ class PartitionedForecaster(BaseEstimator):
         self.workers = workers
         self.address = address
 
-    # the attributes the backtest and the training job read off a forecaster
+    # the attributes the backtest and the training job read off a forecaster (``Forecaster``)
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
     @property
     def season_length(self) -> int:
         return int(self._base().season_length)
@@ -66,13 +71,13 @@ class PartitionedForecaster(BaseEstimator):
         return str(self._base().freq)
 
     @property
-    def quantiles(self) -> Any:
+    def quantiles(self) -> Sequence[float]:
         return self._base().quantiles
 
     def min_history(self) -> int:
         return int(self._base().min_history())
 
-    def _base(self) -> Any:
+    def _base(self) -> Forecaster:
         if self.base is None:
             raise ConfigError("PartitionedForecaster needs base= (e.g. SalesplanForecaster())")
         return self.base
@@ -84,7 +89,7 @@ class PartitionedForecaster(BaseEstimator):
         ids = df["unique_id"].astype(str)
         parts = partition_ids(df, self.partition_by, self.max_series)
         frames = [df[ids.isin(set(p))] for p in parts]
-        self.models_ = run_tasks(
+        self.models_: list[Forecaster] = run_tasks(
             _fit_part,
             [(base, f, spec) for f in frames],
             engine=self.engine,
@@ -120,7 +125,7 @@ class PartitionedForecaster(BaseEstimator):
         return sorted({c for m in self.models_ for c in getattr(m, "required_regressors", [])})
 
 
-def partitioned(model: Any, scale: ScaleOut | None = None) -> Any:
+def partitioned(model: Forecaster, scale: ScaleOut | None = None) -> Forecaster:
     """``model`` itself when ``scale`` is trivial (or None), else a ``PartitionedForecaster`` around it
     running on ``scale``'s engine and partitions."""
     if scale is None or scale.trivial:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.errors import ConfigError, DataValidationError, NotFoundError, Problem
+from salesplan.models.forecast.base import Forecaster
 
 __all__ = ["Scenario", "WhatIfResult", "apply_scenario", "lift_pct", "scenario_weeks", "siblings", "what_if"]
 
@@ -131,7 +132,7 @@ def scenario_weeks(grid: Sequence[Any], start: pd.Timestamp, end: pd.Timestamp) 
     return [pd.Timestamp(w) for w in days if w <= end and w + step - pd.Timedelta(days=1) >= start]
 
 
-def _parts(model: Any, depth: int = 0) -> Iterator[Any]:
+def _parts(model: Forecaster, depth: int = 0) -> Iterator[Forecaster]:
     """The model and what it is made of: a calibrated wrapper's ``base_``, a blend's ``members_``, a
     partitioned model's ``models_``."""
     yield model
@@ -143,14 +144,16 @@ def _parts(model: Any, depth: int = 0) -> Iterator[Any]:
             yield from _parts(m, depth + 1)
 
 
-def _fitted_ids(model: Any) -> set[str] | None:
+def _fitted_ids(model: Forecaster) -> set[str] | None:
     """Series the model was fitted on (None when it does not tell)."""
     found = [getattr(m, "last_ds_", None) for m in _parts(model)]
     tables = [t for t in found if t is not None]
     return {str(u) for t in tables for u in t.index} if tables else None
 
 
-def siblings(model: Any, future: pd.DataFrame, ids: Sequence[str], hierarchy: Hierarchy | None) -> list[str]:
+def siblings(
+    model: Forecaster, future: pd.DataFrame, ids: Sequence[str], hierarchy: Hierarchy | None
+) -> list[str]:
     """Other series in the same category and store as ``ids`` (the parent of the bottom product level and
     the bottom geo level, read from ``future``), together with those of the same promotion group of the
     model (``group_of_`` of its LightGBM member) when it has one."""
@@ -210,15 +213,15 @@ def apply_scenario(
     return X
 
 
-def _check_inputs(model: Any, X: pd.DataFrame, sc: Scenario) -> list[str]:
+def _check_inputs(model: Forecaster, X: pd.DataFrame, sc: Scenario) -> list[str]:
     """The model's regressors, after checking that it has some, that ``X`` holds them and that the model
     forecasts every one of ``sc.ids``."""
     needed = list(model.required_regressors)
     if not needed:
         raise ConfigError(
-            f"{getattr(model, 'name', type(model).__name__)} ignores price and promotions, so a what-if "
-            "would return the baseline. Fix: use the default forecaster (it has a LightGBM member) or "
-            "GlobalLGBM, which use known-future regressors"
+            f"{model.name} ignores price and promotions, so a what-if would return the baseline. Fix: use "
+            "the default forecaster (it has a LightGBM member) or GlobalLGBM, which use known-future "
+            "regressors"
         )
     absent = [c for c in needed if c not in X.columns]
     if absent:
@@ -237,7 +240,7 @@ def _check_inputs(model: Any, X: pd.DataFrame, sc: Scenario) -> list[str]:
 
 
 def what_if(
-    model: Any, future: pd.DataFrame, sc: Scenario, hierarchy: Hierarchy | None = None
+    model: Forecaster, future: pd.DataFrame, sc: Scenario, hierarchy: Hierarchy | None = None
 ) -> WhatIfResult:
     """Baseline and scenario forecasts of ``sc.ids`` and their siblings over the weeks of ``future`` (the
     forecast horizon, one row per series and week with the model's regressors) that ``sc`` covers."""

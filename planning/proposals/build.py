@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan.contracts import CRMData
 from salesplan.errors import ConfigError
 from salesplan.planning.allocation import allocate
 from salesplan.planning.distributions import QuarterDistribution
@@ -198,7 +199,7 @@ def plan_inputs(
     *,
     forecast: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
-    crm: Any = None,
+    crm: CRMData | None = None,
     scores: pd.DataFrame | None = None,
     tree: pd.DataFrame | None = None,
 ) -> PlanInputs:
@@ -225,7 +226,7 @@ def build_proposal(
     *,
     forecast: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
-    crm: Any = None,
+    crm: CRMData | None = None,
     scores: pd.DataFrame | None = None,
     input_model_versions: Mapping[str, str] | None = None,
     tree: pd.DataFrame | None = None,

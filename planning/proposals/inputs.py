@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan.contracts import CRMData
 from salesplan.errors import ConfigError, DataValidationError, Problem
 from salesplan.planning.distributions import QuarterDistribution, from_quantile_frame, quantile_columns
 from salesplan.planning.proposals.tree import TOTAL, check_tree, infer_tree, tree_from_columns
@@ -181,7 +182,7 @@ def sellout_inputs(
     )
 
 
-def _won_by_month(crm: Any, units: pd.DataFrame, quarter: str) -> pd.DataFrame | None:
+def _won_by_month(crm: CRMData, units: pd.DataFrame, quarter: str) -> pd.DataFrame | None:
     """Won value per unit (rep, team, region, total) and close month in the same quarter last year."""
     o = crm.opportunities
     if not {"rep_id", "outcome", "close_date"} <= set(o.columns):
@@ -205,7 +206,7 @@ def _won_by_month(crm: Any, units: pd.DataFrame, quarter: str) -> pd.DataFrame |
 
 
 def bookings_inputs(
-    quarter: str, by: Sequence[str], crm: Any, *, scores: pd.DataFrame | None, ramp: Sequence[float]
+    quarter: str, by: Sequence[str], crm: CRMData, *, scores: pd.DataFrame | None, ramp: Sequence[float]
 ) -> PlanInputs:
     """Distributions and tree from :func:`planning.bookings.bookings_distributions` (ramp applied there,
     in the point forecast, so the allocation must not ramp again)."""

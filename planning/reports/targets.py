@@ -27,6 +27,8 @@ from salesplan.planning.types import FairnessReport, TargetChoice
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from salesplan.planning.proposals.build import ProposalResult
+
 __all__ = ["MAX_BARS", "allocation_chart", "fairness_chart", "fan_chart", "phasing_chart", "target_report"]
 MAX_BARS = 40
 """Units drawn per level in the allocation chart (the largest targets); the table holds them all."""
@@ -176,7 +178,7 @@ def phasing_chart(rows: pd.DataFrame, months: tuple[str, str, str]) -> str:
 
 
 def target_report(
-    result: Any,
+    result: ProposalResult,
     *,
     history: pd.DataFrame | None = None,
     header: Mapping[str, Any] | None = None,
@@ -230,7 +232,7 @@ def target_report(
         "measure the spread of that ratio, share_above_p50 the share of units asked for more than their own "
         "median forecast.</p>",
         "<h2>Monthly phasing</h2>",
-        phasing_chart(rows, tuple(result.months)),
+        phasing_chart(rows, result.months),
         "</body></html>",
     ]
     return "\n".join(parts)

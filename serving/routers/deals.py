@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from salesplan.contracts import CRMData
+from salesplan.errors import ServiceUnavailableError
 from salesplan.io import jsonable
 from salesplan.models.deals.fastpath import (
     DealContext,
@@ -26,13 +28,15 @@ from salesplan.models.deals.fastpath import (
     score_matrix,
     unseen_levels,
 )
-from salesplan.models.registry import DEALS_MODEL
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
 from salesplan.serving.model_store import LoadedModel
 from salesplan.serving.routers.common import errors
 from salesplan.serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore, OpenDeals
 from salesplan.serving.services import Services, freeze_heap
+
+if TYPE_CHECKING:
+    from salesplan.models.deals import DealScorer
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
 SCORE_ERRORS = errors(400, 401, 403, 413, 422, 503)
@@ -44,7 +48,7 @@ class _ContextCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._crm: Any = None
+        self._crm: CRMData | None = None
         self._ctx: DealContext | None = None
 
     def current(self, services: Services) -> tuple[bool, DealContext | None]:
@@ -96,7 +100,7 @@ class OrjsonResponse(Response):
         return orjson.dumps(content)
 
 
-def _model_info(model: LoadedModel) -> dict[str, str]:
+def _model_info(model: LoadedModel[DealScorer]) -> dict[str, str]:
     return {
         "name": model.ref.name,
         "version": str(model.ref.version),
@@ -109,7 +113,9 @@ def _ns(day: date | None, default: int) -> int:
     return default if day is None else day_ns(day)
 
 
-def _score(model: LoadedModel, ctx: DealContext | None, deals: list[DealIn]) -> list[dict[str, Any]]:
+def _score(
+    model: LoadedModel[DealScorer], ctx: DealContext | None, deals: list[DealIn]
+) -> list[dict[str, Any]]:
     """Features → one matrix → p, score, grade, reasons; one code path for 1 and 10,000 deals."""
     scorer = model.estimator
     today = day_ns(datetime.now(UTC).date())
@@ -155,7 +161,7 @@ def _score(model: LoadedModel, ctx: DealContext | None, deals: list[DealIn]) -> 
 async def score_one(deal: DealIn, request: Request, services: ServicesDep) -> OrjsonResponse:
     """P(win), 1–99 score, A–D grade and the top reasons for and against one deal. Runs on the event loop:
     ~0.2 ms of numpy is cheaper there than a hop to the thread pool."""
-    model = services.models.get(DEALS_MODEL)
+    model = services.models.deals()
     row = _score(model, await _context_async(request, services), [deal])[0]
     row["model"] = _model_info(model)
     return OrjsonResponse(row)
@@ -177,7 +183,7 @@ def score_batch(batch: BatchIn, request: Request, services: ServicesDep) -> Orjs
             detail=f"batch of {len(batch.deals):,} deals exceeds the limit of {limit:,} "
             "(SALESPLAN_MAX_BATCH); split it into smaller batches",
         )
-    model = services.models.get(DEALS_MODEL)
+    model = services.models.deals()
     results = _score(model, _context(request, services), batch.deals)
     return OrjsonResponse({"results": results, "model": _model_info(model)})
 
@@ -201,8 +207,10 @@ def open_deals(
     data = services.planning_data()
     scores = data.need("deal_scores")
     ref = data.scores_ref  # the version that scored them at load (a reload rescores them)
-    if ref is None:
-        raise services.planning_data().need("deal_scores")  # pragma: no cover - scores come with their ref
+    if ref is None:  # pragma: no cover - load_planning_data sets the scores and their ref together
+        raise ServiceUnavailableError(
+            "planning data 'deal_scores' carry no model version; call POST /api/v1/models/reload"
+        )
     frame = scores.assign(expected_value=scores["p_win"] * scores["amount"])
     if grade is not None:
         frame = frame[frame["grade"] == grade]

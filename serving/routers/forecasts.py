@@ -5,7 +5,7 @@ run the champion, twice: baseline and scenario)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query
@@ -20,6 +20,7 @@ from salesplan.models.registry import FORECAST_MODEL
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
 from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
+from salesplan.serving.services import Services
 
 router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"], dependencies=[require("forecasts:read")])
 
@@ -204,9 +205,9 @@ def forecasts(
     )
 
 
-def _run_what_if(body: WhatIfIn, services: Any) -> WhatIfOut:
+def _run_what_if(body: WhatIfIn, services: Services) -> WhatIfOut:
     batch = services.models.batch()
-    model = services.models.get(FORECAST_MODEL)
+    model = services.models.forecaster()
     if batch.future is None:
         raise NotFoundError(
             f"the batch of {FORECAST_MODEL} v{batch.ref.version} has no future regressors to run a what-if "

@@ -1,0 +1,13 @@
+# What salesplan uses of sklearn.base, typed (see __init__.pyi for why this stub exists).
+from typing import Any, Self, TypeVar
+
+_E = TypeVar("_E")
+
+class BaseEstimator:
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+    def set_params(self, **params: Any) -> Self: ...
+
+class ClassifierMixin:
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float: ...
+
+def clone(estimator: _E, *, safe: bool = True) -> _E: ...
