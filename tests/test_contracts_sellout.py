@@ -119,8 +119,19 @@ def test_hierarchy_spec_errors() -> None:
         Hierarchy({})
     with pytest.raises(ConfigError):
         Hierarchy({"a": ["x"], "b": ["x"]})
-    with pytest.raises(ConfigError):
-        SelloutSpec(freq="Q")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="freq must be one of"):
+        SelloutSpec(freq="H")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("freq", "start", "bad"), [("Q", "QS", "2020-02-01"), ("Y", "YS", "2021-07-01")])
+def test_quarterly_and_yearly_frames_are_dated_by_their_first_day(freq: str, start: str, bad: str) -> None:
+    ds = pd.date_range("2018-01-01", periods=8, freq=start)
+    df = pd.DataFrame({"unique_id": "a", "ds": ds, "y": range(8)})
+    spec = SelloutSpec(freq=freq)  # type: ignore[arg-type]
+    assert len(validate_sellout(df, spec)) == 8
+    off = df.assign(ds=df["ds"].where(df.index != 3, pd.Timestamp(bad)))
+    assert "must be the first day of the" in _problems(off, spec)
+    assert "gaps" in _problems(df.drop(index=4), spec)
 
 
 def test_static_column_must_be_constant(clean_sellout: pd.DataFrame) -> None:

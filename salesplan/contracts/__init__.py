@@ -25,6 +25,7 @@ from salesplan.contracts.forecast import (
 )
 from salesplan.contracts.sellout import (
     FREQS,
+    SEASON_LENGTH,
     Freq,
     Hierarchy,
     SelloutDataset,
@@ -43,6 +44,7 @@ __all__ = [
     "OUTCOME_EVENTS",
     "PERIOD_COLUMNS",
     "QUANTILES",
+    "SEASON_LENGTH",
     "SPEND_REQUIRED",
     "STAGES",
     "CRMData",

@@ -23,8 +23,13 @@ from salesplan.contracts._checks import (
 )
 from salesplan.errors import ConfigError
 
-Freq = Literal["D", "W", "M"]
-FREQS: tuple[Freq, ...] = ("D", "W", "M")
+Freq = Literal["D", "W", "M", "Q", "Y"]
+FREQS: tuple[Freq, ...] = ("D", "W", "M", "Q", "Y")
+"""Finest to coarsest. D: days; W: weeks (each starting on the same weekday); M, Q, Y: calendar months,
+quarters and years, each dated by its first day (``ds`` = 2027-01-01, 2027-04-01, ...)."""
+MONTHS_PER: dict[str, int] = {"M": 1, "Q": 3, "Y": 12}
+SEASON_LENGTH: dict[str, int] = {"D": 7, "W": 52, "M": 12, "Q": 4, "Y": 1}
+"""Default season length per frequency (a week's days, a year's weeks, months, quarters; none for years)."""
 REQUIRED = ("unique_id", "ds", "y")
 OPTIONAL_NUMERIC = ("revenue", "price")
 KEYS = ("unique_id", "ds")
@@ -102,13 +107,16 @@ class SelloutDataset:
 
 
 def _step(freq: Freq) -> pd.DateOffset:
-    return {"D": pd.DateOffset(days=1), "W": pd.DateOffset(weeks=1), "M": pd.DateOffset(months=1)}[freq]
+    if freq in MONTHS_PER:
+        return pd.DateOffset(months=MONTHS_PER[freq])
+    return pd.DateOffset(weeks=1) if freq == "W" else pd.DateOffset(days=1)
 
 
 def period_index(ds: pd.Series, freq: Freq) -> pd.Series:
-    """Integer period number of each date (days, weeks or months since the epoch); gaps show as jumps."""
-    if freq == "M":
-        return (ds.dt.year * 12 + ds.dt.month).astype("int64")
+    """Integer period number of each date (days, weeks, months, quarters or years since the epoch); gaps
+    show as jumps."""
+    if freq in MONTHS_PER:
+        return ((ds.dt.year * 12 + ds.dt.month - 1) // MONTHS_PER[freq]).astype("int64")
     days = (ds - pd.Timestamp("1970-01-01")).dt.days
     return (days // (7 if freq == "W" else 1)).astype("int64")
 
@@ -120,16 +128,18 @@ def _check_grid(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
     if freq == "D":
         bad = df["ds"].notna() & (df["ds"] != df["ds"].dt.normalize())
         add_rows(problems, df, bad, "ds", "daily dates carry a time of day", KEYS, fix="drop the time part")
-    elif freq == "M":
-        bad = df["ds"].notna() & (df["ds"].dt.day != 1)
+    elif freq in MONTHS_PER:
+        first_month = (df["ds"].dt.month - 1) % MONTHS_PER[freq] == 0
+        bad = df["ds"].notna() & ((df["ds"].dt.day != 1) | ~first_month)
+        what = {"M": "month", "Q": "quarter", "Y": "year"}[freq]
         add_rows(
             problems,
             df,
             bad,
             "ds",
-            "monthly ds must be the first day of the month",
+            f"{ {'M': 'monthly', 'Q': 'quarterly', 'Y': 'yearly'}[freq] } ds must be the first day of the {what}",
             KEYS,
-            fix="use the period start, e.g. ds.dt.to_period('M').dt.start_time",
+            fix=f"use the period start, e.g. ds.dt.to_period('{freq}').dt.start_time",
         )
     else:
         weekday = df["ds"].dt.dayofweek
@@ -350,7 +360,7 @@ def fill_gaps(
     anchor = df["ds"].iloc[0]
     anchor_p = int(per.iloc[0])
     step = _step(freq)
-    if freq == "M":
+    if freq in MONTHS_PER:
         merged["ds"] = [anchor + step * int(k - anchor_p) for k in merged["_p"]]
         merged["ds"] = pd.to_datetime(merged["ds"])
     else:
