@@ -133,7 +133,7 @@ def start_api(variant: str, prep: dict[str, Any], root: Path) -> tuple[Proc, str
         return bool(checks.get("salesplan-deals", {}).get("ok") and checks.get("planning_data", {}).get("ok"))
 
     try:
-        wait_until(f"{base}/ready", ready, 300, proc)
+        wait_until(f"{base}/ready", ready, 300, proc, {"X-API-Key": prep["key"]})  # checks: operators only
         proc.settle()
     except Exception:
         proc.stop()

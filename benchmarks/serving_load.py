@@ -86,13 +86,13 @@ class Proc:
         self.log.close()
 
 
-def wait_until(url: str, ok: Any, timeout: float, proc: Proc) -> None:
+def wait_until(url: str, ok: Any, timeout: float, proc: Proc, headers: dict[str, str] | None = None) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.p.poll() is not None:
             raise RuntimeError(f"server exited with {proc.p.returncode}; see {proc.log.name}")
         try:
-            r = httpx.get(url, timeout=5)
+            r = httpx.get(url, timeout=5, headers=headers)
             if ok(r):
                 return
         except httpx.HTTPError:

@@ -35,6 +35,8 @@ READY_TIMEOUT_S = 300.0  # start-up loads both champions, the batch forecast and
 STOP_TIMEOUT_S = 20.0
 LOG_TAIL_LINES = 30
 Figure = Callable[[Any], str]
+DEMO_KEYS = {"planner": "planner", "approver": "planner", "crm": "crm", "analyst": "analyst"}
+"""Key name (after ``demo-``) → role."""
 
 
 def free_port() -> int:
@@ -62,8 +64,6 @@ def server_env(data: Path, cache: Path, database_url: str) -> dict[str, str]:
     env["SALESPLAN_DATABASE_URL"] = database_url
     env["SALESPLAN_PLANNING_DATA"] = str(data.resolve())
     env["SALESPLAN_MODEL_CACHE_DIR"] = str(cache.resolve())
-    # A busy laptop can take longer than the 5 s default to read a model from the local store.
-    env.setdefault("SALESPLAN_REGISTRY_TIMEOUT_S", "120")
     return env
 
 
@@ -103,9 +103,11 @@ def stop_server(proc: subprocess.Popen[bytes]) -> str:
     return f"exited with code {proc.returncode} on SIGTERM"
 
 
-def wait_ready(client: httpx.Client, proc: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
+def wait_ready(
+    client: httpx.Client, proc: subprocess.Popen[bytes], log_path: Path, key: str | None = None
+) -> dict[str, Any]:
     """Poll /ready until the service answers. It loads everything before it accepts connections, so its
-    first answer is final: 200 is ready, 503 names what is missing."""
+    first answer is final: 200 is ready, 503 names what is missing (to a ``key`` that may see details)."""
     import httpx
 
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -117,7 +119,7 @@ def wait_ready(client: httpx.Client, proc: subprocess.Popen[bytes], log_path: Pa
                 f"{log_tail(log_path)}"
             )
         try:
-            res = client.get("/ready", timeout=10.0)
+            res = client.get("/ready", timeout=10.0, headers={"X-API-Key": key} if key else None)
         except httpx.TransportError:
             res = None
         if res is not None:
@@ -188,10 +190,15 @@ def serve_demo(out: Path, crm: CRMData, spend: pd.DataFrame, quarter: str) -> No
 
     console.print(Rule("8. serve: the API on the demo's models, data and database, each endpoint once"))
     database_url = ServingSettings().database_url
-    keys = {role: create_key(role, f"demo-{role}", actor="demo")[0] for role in ("planner", "crm", "analyst")}
+    # --replace: a second run of the demo rotates its keys (names are unique among active keys)
+    keys = {
+        name: create_key(role, f"demo-{name}", actor="demo", replace=True)[0]
+        for name, role in DEMO_KEYS.items()
+    }
     console.print(
-        "created API keys for roles planner, crm and analyst (models status is analyst-only) in "
-        f"{database_url}, as 'salesplan apikey create' does",
+        "created API keys demo-planner, demo-approver (a second planner: nobody approves their own "
+        "proposal), demo-crm and demo-analyst (models status and /ready details are analyst-only) in "
+        f"{database_url}, as 'salesplan apikey create --replace' does",
         soft_wrap=True,
         highlight=False,
     )
@@ -202,7 +209,7 @@ def serve_demo(out: Path, crm: CRMData, spend: pd.DataFrame, quarter: str) -> No
     console.print(f"starting 'salesplan serve --host {HOST} --port {port}' (log: {log_path})", soft_wrap=True)
     started = time.monotonic()
     with running_server(port, env, log_path) as server, httpx.Client(base_url=base) as client:
-        wait_ready(client, server.proc, log_path)
+        wait_ready(client, server.proc, log_path, keys["analyst"])
         console.print(f"ready after {time.monotonic() - started:.0f} s on {base}", highlight=False)
         _call_everything(Caller(client, log_path), keys, crm, spend, quarter)
     state = "port still open!" if port_open(port) else "port closed"
@@ -235,7 +242,7 @@ def _call_everything(
 
     planner, crm_key = keys["planner"], keys["crm"]
     call("GET", "/health", lambda b: f"status {b['status']}")
-    call("GET", "/ready", _ready_figure)
+    call("GET", "/ready", _ready_figure, key=keys["analyst"])
     call("GET", "/api/v1/me", lambda b: f"{b['name']} ({b['role']}, {len(b['permissions'])} permissions)",
          key=planner)  # fmt: skip
     call("GET", "/api/v1/models", _models_figure, key=keys["analyst"])
@@ -270,7 +277,7 @@ def _call_everything(
     patch = {"version": p["version"], "overrides": {store["unit_id"]: new}}
     patched = call("PATCH", url, lambda b: _patch_figure(b, store, new), key=planner, json=patch)
     call("POST", f"{url}:approve", lambda b: f"{b['status']} by {b['approved_by']}, version {b['version']}",
-         key=planner, json={"version": patched["version"]})  # fmt: skip
+         key=keys["approver"], json={"version": patched["version"], "reason": "demo: second pair of eyes"})  # fmt: skip
     call("GET", "/api/v1/targets/proposals", _list_figure, key=planner, params={"quarter": quarter})
 
     weekly = spend.groupby("period")["spend"].sum().sort_index().tail(13).mean()

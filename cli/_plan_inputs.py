@@ -98,14 +98,17 @@ class RegistryInputs:
     def plan_inputs(
         self, quarter: str, by: tuple[str, ...], domain: PlanDomain, ramp: tuple[float, ...]
     ) -> SourcedInputs:
-        from salesplan.planning.proposals import bookings_inputs, sellout_inputs
+        from salesplan.planning.proposals import bookings_inputs, check_quarter_range, sellout_inputs
+        from salesplan.serving.plan_inputs import batch_span, crm_span
 
         if domain == "sellout":
             batch = self.batch()
+            check_quarter_range(quarter, *batch_span(batch), f"the forecast batch v{batch.ref.version}")
             with progress("building the plan inputs"):
                 plan = sellout_inputs(quarter, by, batch.forecast, batch.history)
             return SourcedInputs(plan, {batch.ref.name: _stamp(batch.ref)})
         crm = self.need_crm()
+        check_quarter_range(quarter, *crm_span(crm), "the CRM")
         scores, models = self.scores()
         with progress("building the bookings distributions"):
             plan = bookings_inputs(quarter, by, crm, scores=scores, ramp=ramp)

@@ -1,5 +1,5 @@
-"""What the ``salesplan plan`` commands share: the proposal store (migrated on first use), conversion between
-planning rows and stored rows, and the printed tables. Kept apart from the commands so the demo uses the
+"""What the ``salesplan plan`` commands share: the proposal store (created and migrated only by ``salesplan db
+upgrade``), conversion between planning rows and stored rows, and the printed tables. Kept apart from the commands so the demo uses the
 same code path as ``salesplan plan targets``."""
 
 from __future__ import annotations
@@ -47,16 +47,22 @@ def database_label(url: str | None = None) -> str:
 
 
 @contextmanager
-def proposal_service(inputs: InputSource | None = None) -> Iterator[ProposalService]:
-    """The ``ProposalService`` on ``SALESPLAN_DATABASE_URL`` (migrated to head), the same workflow the API
-    runs; ``inputs`` (default: none) is where a command that builds or re-balances gets planning inputs.
-    Each operation commits its own transaction."""
+def proposal_service(inputs: InputSource | None = None, *, store: bool = True) -> Iterator[ProposalService]:
+    """The ``ProposalService`` on ``SALESPLAN_DATABASE_URL``, the same workflow (and approval rules,
+    ``SALESPLAN_MAKER_CHECKER``) the API runs; ``inputs`` (default: none) is where a command that builds or
+    re-balances gets planning inputs. Each operation commits its own transaction. The database must exist
+    at the current schema: ``salesplan db upgrade`` makes it so (nothing here creates or migrates one).
+    ``store=False``: a command that only builds (``plan targets --no-save``) needs no database."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
     from salesplan.cli._plan_inputs import NoInputs
-    from salesplan.serving.db.engine import make_engine, migrate, session_factory
+    from salesplan.serving.db.engine import make_engine, require_database, transactions
     from salesplan.serving.proposal_service import ProposalService
+    from salesplan.serving.settings import ServingSettings
 
+    if not store:
+        yield ProposalService(_no_store, inputs or NoInputs())
+        return
     label = database_label()
     try:
         engine = make_engine()
@@ -66,8 +72,14 @@ def proposal_service(inputs: InputSource | None = None) -> Iterator[ProposalServ
             "Fix: use e.g. sqlite:///salesplan.db or postgresql://user:pass@host/db"
         ) from None
     try:
-        migrate(engine)
-        yield ProposalService(session_factory(engine).begin, inputs or NoInputs())
+        require_database(engine)
+        settings = ServingSettings()
+        yield ProposalService(
+            transactions(engine),
+            inputs or NoInputs(),
+            four_eyes=settings.maker_checker,
+            p_hit_floor=settings.p_hit_floor,
+        )
     except OperationalError as exc:
         raise ServiceUnavailableError(
             f"cannot use the proposal database {label}: {str(exc.orig).strip() or exc}. "
@@ -75,6 +87,10 @@ def proposal_service(inputs: InputSource | None = None) -> Iterator[ProposalServ
         ) from None
     finally:
         engine.dispose()
+
+
+def _no_store(*, write: bool = False) -> Any:
+    raise ConfigError("this command does not use the proposal store")
 
 
 def _money(x: Any) -> str:

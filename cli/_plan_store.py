@@ -69,10 +69,20 @@ def show_cmd(
 
 @plan_app.command("approve")
 @clean_errors
-def approve_cmd(proposal_id: IdArg, version: VersionOpt = None, by: AuthorOpt = None) -> None:
+def approve_cmd(
+    proposal_id: IdArg,
+    version: VersionOpt = None,
+    by: AuthorOpt = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (kept in the audit log); required when a target is under the P(hit) floor."),
+    ] = None,
+) -> None:
     """Approve a draft; from then on it cannot change."""
     with proposal_service() as service:
-        h = service.approve(proposal_id, actor=by or default_author(), expected_version=version)
+        h = service.approve(
+            proposal_id, actor=by or default_author(), expected_version=version, reason=reason
+        )
     console.print(f"approved {h.id} ({h.quarter}) as version {h.version} by {h.approved_by}", soft_wrap=True)
 
 

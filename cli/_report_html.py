@@ -159,12 +159,13 @@ def pipeline_chart(table: pd.DataFrame) -> str:
     ax.set_xticks(x, r["region"].astype(str), fontsize=8)
     ax.set_title("expected won value (bars: P10–P90)", fontsize=10)
     bottom = np.zeros(len(r))
-    for col, color, label in (
-        ("commit_value", BLUE, "Commit"),
-        ("best_case_value", GREY, "Best case"),
-        ("pipeline_rest_value", "#dddddd", "Pipeline"),
-    ):
-        v = r[col].to_numpy(dtype=float)
+    commit = r["commit_value"].to_numpy(dtype=float)
+    layers = (  # best case includes the commit deals: stack the part above the commit
+        (commit, BLUE, "Commit"),
+        (r["best_case_value"].to_numpy(dtype=float) - commit, GREY, "Best case (beyond commit)"),
+        (r["pipeline_rest_value"].to_numpy(dtype=float), "#dddddd", "Pipeline"),
+    )
+    for v, color, label in layers:
         ax2.bar(x, v, bottom=bottom, color=color, label=label)
         bottom += v
     ax2.set_xticks(x, r["region"].astype(str), fontsize=8)

@@ -56,17 +56,25 @@ def crm_source(
 
 
 def sellout_source(
-    data: Path | None, simulated: bool, dataset: str | None, seed: int = 42, scale: str = "small"
+    data: Path | None,
+    simulated: bool,
+    dataset: str | None,
+    seed: int = 42,
+    scale: str = "small",
+    freq: str = "W",
 ) -> tuple[SelloutDataset, str, pd.DataFrame | None]:
     """A validated sell-out data set, a short name of where it came from, and its known future regressors
-    when the source has them (the simulator's planned prices and promotions)."""
+    when the source has them (the simulator's planned prices and promotions; ``freq``: the simulated
+    sell-out's frequency)."""
     _one_source(data, simulated, dataset)
     if simulated:
+        from salesplan.contracts import check_freq
         from salesplan.simulator import SimConfig, simulate
 
         check_scale(scale)
-        world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
-        return world.sellout, f"simulated-{scale}-seed{seed}", world.future
+        check_freq(freq, "--freq")
+        world = simulate(SimConfig(seed=seed, scale=scale, freq=freq))  # type: ignore[arg-type]
+        return world.sellout, world.sellout.name, world.future
     if dataset:
         from salesplan.loaders import SELLOUT_SETS, load
 

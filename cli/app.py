@@ -25,7 +25,7 @@ app.add_typer(backtest_app, name="backtest")
 
 def _register() -> None:
     # Imported here so each command module can import ``app`` from this module.
-    from salesplan.cli import data, deals, forecast, funnel, plan, report, serve, simulate  # noqa: F401
+    from salesplan.cli import data, db, deals, forecast, funnel, plan, process, report, serve, simulate  # noqa: F401
 
 
 def main() -> None:

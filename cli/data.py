@@ -12,10 +12,12 @@ from rich.table import Table
 from salesplan.cli._common import clean_errors, console
 from salesplan.cli.app import app
 from salesplan.contracts import (
+    FREQ_NAMES,
     FREQS,
     CRMData,
     Hierarchy,
     SelloutSpec,
+    fill_gaps,
     validate_crm,
     validate_sellout,
     validate_spend,
@@ -60,11 +62,16 @@ def sellout_spec_from_options(
     static_cols: str | None,
     allow_gaps: bool,
     allow_negative: bool,
+    season_length: int | None = None,
 ) -> SelloutSpec:
+    freq = freq.upper()
     if freq not in FREQS:
-        raise ConfigError(f"--freq must be one of {list(FREQS)}, got {freq!r}")
+        raise ConfigError(
+            f"--freq must be one of {list(FREQS)} (days, weeks, calendar months, quarters, years), got {freq!r}"
+        )
     return SelloutSpec(
         freq=freq,
+        season_length=season_length,
         hierarchy=parse_hierarchy(hierarchy),
         promo_cols=_split(promo_cols),
         exog_cols=_split(exog_cols),
@@ -81,8 +88,12 @@ def sellout_summary(df: pd.DataFrame, spec: SelloutSpec) -> Table:
     t.add_row("series", f"{df['unique_id'].nunique():,}")
     t.add_row(
         "periods",
-        f"{df['ds'].nunique():,} ({spec.freq}) from {df['ds'].min():%Y-%m-%d} to {df['ds'].max():%Y-%m-%d}",
+        f"{df['ds'].nunique():,} {FREQ_NAMES[spec.freq]} ({spec.freq}) from {df['ds'].min():%Y-%m-%d} to "
+        f"{df['ds'].max():%Y-%m-%d}",
     )
+    n = df.groupby("unique_id").size()
+    t.add_row("periods per series", f"min {n.min():,}, median {int(n.median()):,}, max {n.max():,}")
+    t.add_row("season length", f"{spec.season} periods")
     t.add_row("units", f"{df['y'].sum():,.0f} in all; {(df['y'] == 0).mean():.1%} zero rows")
     if "revenue" in df.columns:
         t.add_row("revenue", f"{df['revenue'].sum():,.0f}")
@@ -122,7 +133,12 @@ def spend_summary(df: pd.DataFrame) -> Table:
 def validate_cmd(
     path: Annotated[Path, typer.Argument(help="A .csv/.parquet file, or a CRM folder for --kind crm.")],
     kind: Annotated[str, typer.Option(help="Contract to check: sellout, crm or spend.")] = "sellout",
-    freq: Annotated[str, typer.Option(help="Sell-out frequency: D, W or M.")] = "W",
+    freq: Annotated[
+        str, typer.Option(help="Sell-out frequency: D, W, M, Q or Y (each period dated by its first day).")
+    ] = "W",
+    season_length: Annotated[
+        int | None, typer.Option(help="Periods per season if not the frequency's default (7, 52, 12, 4, 1).")
+    ] = None,
     hierarchy: Annotated[
         str | None, typer.Option(help="e.g. 'geo=region,store;product=category,product'.")
     ] = None,
@@ -130,15 +146,26 @@ def validate_cmd(
     exog_cols: Annotated[str | None, typer.Option(help="Comma-separated known-future regressors.")] = None,
     static_cols: Annotated[str | None, typer.Option(help="Comma-separated static series attributes.")] = None,
     allow_gaps: Annotated[bool, typer.Option(help="Accept missing periods inside a series.")] = False,
+    fill: Annotated[
+        bool,
+        typer.Option(
+            "--fill-gaps",
+            help="Add missing periods inside each series with y=0 (no sale), promotions 0, price and "
+            "attributes carried over, then validate (use with --out).",
+        ),
+    ] = False,
     allow_negative: Annotated[bool, typer.Option(help="Accept negative units (returns).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the clean frame here (.csv or .parquet).")] = None,
 ) -> None:
     """Check a file against its contract; prints a summary, or every problem found and exits 1."""
     if kind == "sellout":
         spec = sellout_spec_from_options(
-            freq, hierarchy, promo_cols, exog_cols, static_cols, allow_gaps, allow_negative
+            freq, hierarchy, promo_cols, exog_cols, static_cols, allow_gaps, allow_negative, season_length
         )
-        df = validate_sellout(read_table(path), spec, source=str(path))
+        raw = read_table(path)
+        if fill:
+            raw = _filled(raw, spec, path)
+        df = validate_sellout(raw, spec, source=str(path))
         console.print(sellout_summary(df, spec))
         if out:
             write_table(df, out)
@@ -153,6 +180,20 @@ def validate_cmd(
     else:
         raise ConfigError(f"--kind must be sellout, crm or spend, got {kind!r}")
     console.print(f"[green]OK[/]: {path} meets the {kind} contract", soft_wrap=True)
+
+
+def _filled(raw: pd.DataFrame, spec: SelloutSpec, path: Path) -> pd.DataFrame:
+    """The frame with every gap inside a series filled (``fill_gaps``: y=0, promotions and revenue 0, price
+    and attributes carried over, other known-future columns left missing). It is validated first with
+    gaps allowed, so a bad date is reported as such, not as a gap."""
+    from dataclasses import replace
+
+    ok = validate_sellout(raw, replace(spec, allow_gaps=True), source=str(path))
+    carry = ["price", *spec.static_cols, *(spec.hierarchy.columns if spec.hierarchy else [])]
+    filled = fill_gaps(ok, spec.freq, carry=carry, zero=[*spec.promo_cols, "revenue"])
+    added = len(filled) - len(ok)
+    console.print(f"filled {added:,} missing periods with y=0", soft_wrap=True)
+    return filled
 
 
 @data_app.command("describe")

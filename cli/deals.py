@@ -31,28 +31,60 @@ def train_deals_cmd(
     data: DataOpt = None,
     simulated: SimOpt = False,
     dataset: DatasetOpt = None,
+    input: Annotated[
+        Path | None,
+        typer.Option(help="Or a plain table (.csv/.parquet): one row per deal or lead; needs --target."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="With --input: the outcome column (won/lost, 1/0, yes/no; open = blank)."),
+    ] = None,
+    id: Annotated[str | None, typer.Option("--id", help="With --input: the deal id column.")] = None,
+    date: Annotated[
+        str | None, typer.Option(help="With --input: a date column; the holdout is then the latest rows.")
+    ] = None,
+    allow_feature: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep a feature the leakage guard suspects (repeat for several)."),
+    ] = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
     holdout: Annotated[float, typer.Option(help="Share of the latest closes the gate compares on.")] = 0.2,
     min_won: Annotated[int, typer.Option(help="Refuse to train below this many won deals.")] = 40,
     min_lost: Annotated[int, typer.Option(help="Refuse to train below this many lost deals.")] = 40,
 ) -> None:
-    """Train the deal-win model, log it to MLflow, and make it champion only if it passes the gate."""
-    from salesplan.training.deals_job import train_deals
+    """Train the deal-win model on a CRM or a plain table, log it to MLflow with the leakage guard's verdict
+    on every feature, and make it champion only if it passes the gate."""
+    from salesplan.training.deals_job import train_deals, train_deals_table
 
     if not 0 < holdout < 0.5:
         raise ConfigError(f"--holdout must be in (0, 0.5), got {holdout}")
-    crm, source = crm_source(data, simulated, dataset, seed, scale)
-    with progress(f"training the deal model on {source}"):
-        result = train_deals(
-            crm, params={"min_won": min_won, "min_lost": min_lost}, holdout_fraction=holdout, source=source
-        )
+    params = {"min_won": min_won, "min_lost": min_lost, "allow_features": tuple(allow_feature or ())}
+    if input is None:
+        if target or id or date:
+            raise ConfigError("--target, --id and --date go with --input (a plain table)")
+        crm, source = crm_source(data, simulated, dataset, seed, scale)
+        with progress(f"training the deal model on {source}"):
+            result = train_deals(crm, params=params, holdout_fraction=holdout, source=source)
+    else:
+        from salesplan.io import read_table
+
+        if data or simulated or dataset:
+            raise ConfigError("give either --input (a plain table) or one CRM source, not both")
+        if not target:
+            raise ConfigError("--input needs --target COLUMN: the outcome column of the table")
+        table = read_table(input)
+        with progress(f"training the deal model on {input.name}"):
+            result = train_deals_table(
+                table, target, id_column=id, date_column=date, params=params, holdout_fraction=holdout,
+                source=input.name,
+            )  # fmt: skip
     print_deals_training(result)
 
 
 def print_deals_training(result: DealsTraining) -> None:
     t = Table(title=f"deal model {result.ref.name} v{result.ref.version} → {result.ref.alias}")
-    for col in ("metric", "holdout (latest closes)", "validation (refit)"):
+    for col in ("metric", result.holdout_label, "validation (nested cross-fit, all rows)"):
         t.add_column(col)
     for m in ("auc", "brier", "logloss", "ece"):
         t.add_row(m, f"{result.holdout[m]:.4f}", f"{float(result.validation[m]):.4f}")
@@ -62,6 +94,30 @@ def print_deals_training(result: DealsTraining) -> None:
         soft_wrap=True,
     )
     console.print(f"gate: {result.decision.reason}", soft_wrap=True)
+    print_leakage(result.leakage)
+
+
+def print_leakage(report: pd.DataFrame) -> None:
+    """Every candidate feature with the leakage guard's verdict and its evidence."""
+    t = Table(title="features: leakage guard")
+    for col in ("feature", "verdict", "evidence", "AUC alone", "why"):
+        t.add_column(col, justify="right" if col == "AUC alone" else "left")
+    style = {"kept": "green", "allowed": "yellow", "refused": "red", "unusable": "dim"}
+    for r in report.to_dict("records"):
+        auc = "" if r["auc"] != r["auc"] else f"{float(r['auc']):.3f}"
+        verdict = str(r["verdict"])
+        t.add_row(
+            str(r["feature"]), f"[{style.get(verdict, '')}]{verdict}[/]", str(r["basis"]), auc, str(r["why"])
+        )
+    console.print(t)
+    refused = report[report["verdict"] == "refused"]
+    if len(refused):
+        console.print(
+            f"[red]{len(refused)} feature(s) refused[/]: {', '.join(map(str, refused['feature']))}. Suspects "
+            "(evidence 'signals') can be kept with --allow-feature NAME once you know they are set before "
+            "the outcome.",
+            soft_wrap=True,
+        )
 
 
 @score_app.command("deals")
@@ -75,6 +131,9 @@ def score_deals_cmd(
         Path | None, typer.Option(help="Or a CRM folder: score its open deals as of its last date.")
     ] = None,
     model: Annotated[str, typer.Option(help="Registry alias or version of salesplan-deals.")] = "champion",
+    id: Annotated[
+        str | None, typer.Option("--id", help="With --input: the column naming each deal in the output.")
+    ] = None,
 ) -> None:
     """Score open deals with a registered model: p_win, score 1–99, grade A–D and reasons."""
     from salesplan.io import read_crm, read_table, write_table
@@ -92,6 +151,12 @@ def score_deals_cmd(
     else:
         assert input is not None
         features = read_table(input)
+        if id is not None:
+            if id not in features.columns:
+                raise ConfigError(
+                    f"--id {id!r} is not a column of {input}; columns: {', '.join(map(str, features.columns))}"
+                )
+            features = features.assign(opportunity_id=features[id].astype(str))
     scores = scorer.score_frame(features)
     table = scores.assign(reasons=scores["reasons"].map(lambda r: " | ".join(map(str, r))))
     write_table(table, out)

@@ -37,6 +37,9 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     if not os.environ.get("SALESPLAN_DATABASE_URL"):  # proposals too stay in the demo's folder
         os.environ["SALESPLAN_DATABASE_URL"] = f"sqlite:///{(out / 'salesplan.db').resolve()}"
         get_settings.cache_clear()
+    from salesplan.cli.db import upgrade_cmd
+
+    upgrade_cmd()  # what 'salesplan db upgrade' does: the only step that creates or migrates the database
 
     console.print(Rule("1. simulate"))
     # planned prices and promotions through the end of the next quarter, so its targets rest on no assumption
@@ -64,6 +67,7 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     _forecast(world, out, source)
     _deals_and_pipeline(crm, quarter, source)
     _funnel(crm, out)
+    _process(out)
     _targets(crm, quarter, out)
     serve_demo(out, crm, spend, quarter)
 
@@ -89,15 +93,16 @@ def _forecast(world: SimulatedWorld, out: Path, source: str) -> None:
     weeks = result.batch.info["horizon_weeks"]
     console.print(
         f"forecast of the next {weeks} weeks for {n_live} live series → {out / 'forecast.parquet'}; every "
-        f"level of the hierarchy by week, month and quarter → {out / 'forecast_levels.parquet'} (also logged "
+        f"level of the hierarchy by week, month, quarter and year → {out / 'forecast_levels.parquet'} (also logged "
         "with the model as its batch forecast)",
         soft_wrap=True,
     )
     quarters = levels[(levels["freq"] == "Q") & levels["level"].isin(["total", "region"])]
     table = Table(
-        title=f"quarterly forecast (units; coverage = share of the quarter the {weeks} weeks reach)"
+        title=f"quarterly forecast (units; coverage = share of the quarter the {weeks} weeks reach)",
+        caption="mean = the point forecast (regions add up to the total); P10/P50/P90 of the same distribution",
     )
-    for col in ("unit", "quarter", "coverage", "P10", "P50", "P90"):
+    for col in ("unit", "quarter", "coverage", "P10", "mean", "P50", "P90"):
         table.add_column(col, justify="left" if col in ("unit", "quarter") else "right")
     for _, r in quarters.iterrows():
         table.add_row(
@@ -105,6 +110,7 @@ def _forecast(world: SimulatedWorld, out: Path, source: str) -> None:
             str(r["period"]),
             f"{r['coverage']:.0%}",
             f"{r['q10']:,.0f}",
+            f"{r['yhat']:,.0f}",
             f"{r['q50']:,.0f}",
             f"{r['q90']:,.0f}",
         )
@@ -144,6 +150,21 @@ def _funnel(crm: CRMData, out: Path) -> None:
     html = funnel_report(fun, vel, productivity(crm), stalled=stalled(paths))
     (out / "funnel_report.html").write_text(html, encoding="utf-8")
     console.print(f"wrote {out / 'funnel_report.html'}", soft_wrap=True)
+
+
+def _process(out: Path) -> None:
+    from salesplan.cli.process import allocation_table, load_workbench, print_inefficiencies
+    from salesplan.planning.process import process_report
+
+    console.print(Rule("6b. sales process: time by role, stage and location; inefficiencies; scorecards"))
+    with progress("reading the activities back and analysing them"):
+        wb = load_workbench(out / "data", simulated=False)
+        html = process_report(wb.funnel, wb.allocation, wb.inefficiencies, wb.cadence, wb.scorecards)
+    console.print(allocation_table(wb))
+    console.print("[bold]top three inefficiencies[/] (hours that could be saved, with the evidence):")
+    print_inefficiencies(wb, top=3)
+    (out / "process_report.html").write_text(html, encoding="utf-8")
+    console.print(f"wrote {out / 'process_report.html'}", soft_wrap=True)
 
 
 def _targets(crm: CRMData, quarter: str, out: Path) -> None:

@@ -19,25 +19,55 @@ from salesplan.cli._engine import (
     WorkersOpt,
     scale_out_of,
 )
+from salesplan.cli._forecast_batch import (
+    batch_or_none,
+    parse_freqs,
+    run_params,
+    slice_batch,
+    training_backtest,
+)
 from salesplan.cli._sources import sellout_source
 from salesplan.cli.app import app, backtest_app, train_app
+from salesplan.contracts import FREQS, PERIOD_NAMES, SelloutSpec
 from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
-    from salesplan.models.batch import BatchForecast
-    from salesplan.training.backtest import BacktestResult
     from salesplan.training.forecast_job import ForecastTraining
 
 DatasetOpt = Annotated[str | None, typer.Option(help="A real sell-out set: walmart, dominicks, avocado, ...")]
-HorizonOpt = Annotated[int, typer.Option("--horizon", "--h", help="Periods ahead.")]
+HorizonOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--horizon",
+        "--h",
+        help="Periods ahead (default per frequency: 91 days, 13 weeks, 3 months, 8 quarters, 3 years).",
+    ),
+]
 OriginsOpt = Annotated[int, typer.Option(help="Rolling origins of the backtest.")]
 SeasonOpt = Annotated[
-    int | None, typer.Option(help="Season length (default: 52 weekly, 7 daily, 12 monthly).")
+    int | None,
+    typer.Option(
+        help="Season length (default per frequency: 7 daily, 52 weekly, 12 monthly, 4 quarterly, 1 yearly)."
+    ),
+]
+DataFreqOpt = Annotated[
+    str,
+    typer.Option("--freq", help="Frequency of the simulated sell-out: D, W, M, Q or Y (with --simulated)."),
 ]
 
 
-def _season(freq: str, season: int | None) -> int:
-    return season if season is not None else {"W": 52, "D": 7, "M": 12}[freq]
+def _season(spec: SelloutSpec, season: int | None) -> int:
+    if season is not None and season < 1:
+        raise ConfigError(f"--season must be >= 1, got {season}")
+    return season if season is not None else spec.season
+
+
+def _horizon(freq: str, horizon: int | None) -> int:
+    from salesplan.contracts import DEFAULT_HORIZON
+
+    if horizon is not None and horizon < 1:
+        raise ConfigError(f"--horizon must be >= 1, got {horizon}")
+    return horizon if horizon is not None else DEFAULT_HORIZON[freq]
 
 
 def metrics_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
@@ -68,14 +98,31 @@ def print_forecast_training(result: ForecastTraining) -> None:
     if base is not None and hasattr(base, "weights"):
         console.print(f"blend weights: {base.weights.round(2).to_dict()}", soft_wrap=True)
     console.print(f"gate: {result.decision.reason}", soft_wrap=True)
-    console.print(f"batch forecast (all levels, W/M/Q): {result.batch_status}", soft_wrap=True)
-    if result.batch is not None and result.batch.info["assumed_weeks"]:
+    freqs = "/".join(result.batch.info["freqs"]) if result.batch is not None else "–"
+    console.print(f"batch forecast (all levels, {freqs}): {result.batch_status}", soft_wrap=True)
+    if result.batch is not None:
         info = result.batch.info
-        console.print(
-            f"  {info['assumed_weeks']} of {info['horizon_weeks']} weeks had no planned regressors: "
-            f"{info['future_assumption']}",
-            soft_wrap=True,
-        )
+        unit = PERIOD_NAMES[info["freq"]]
+        if info["assumed_periods"]:
+            console.print(
+                f"  {info['assumed_periods']} of {info['horizon']} {unit}s had no planned regressors: "
+                f"{info['future_assumption']}",
+                soft_wrap=True,
+            )
+        if info["n_discontinued"]:
+            console.print(
+                f"  {info['n_discontinued']} series end before the data's last {unit} (discontinued): no "
+                f"forecast, e.g. {', '.join(info['discontinued'][:5])}",
+                soft_wrap=True,
+            )
+        if info.get("n_not_forecast"):
+            console.print(
+                f"  [yellow]{info['n_not_forecast']} live series got no forecast from the model[/]: "
+                f"{', '.join(info['not_forecast'][:5])}",
+                soft_wrap=True,
+            )
+        if not info["hierarchy_given"]:
+            console.print("  no hierarchy in the data: levels are the total and each series", soft_wrap=True)
 
 
 @train_app.command("forecast")
@@ -85,7 +132,8 @@ def train_forecast_cmd(
     dataset: DatasetOpt = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
-    horizon: HorizonOpt = 13,
+    freq: DataFreqOpt = "W",
+    horizon: HorizonOpt = None,
     origins: OriginsOpt = 3,
     season: SeasonOpt = None,
     n_jobs: Annotated[int, typer.Option(help="Parallel jobs for the statistical members.")] = 1,
@@ -99,12 +147,12 @@ def train_forecast_cmd(
     from salesplan.training.forecast_job import train_forecast
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
-    data, source, known_future = sellout_source(None, simulated, dataset, seed, scale)
-    params = {"season_length": _season(data.spec.freq, season), "freq": data.spec.freq, "n_jobs": n_jobs}
+    data, source, known_future = sellout_source(None, simulated, dataset, seed, scale, freq)
+    params = {"season_length": _season(data.spec, season), "freq": data.spec.freq, "n_jobs": n_jobs}
     with progress(f"backtesting and training the forecaster on {source}"):
         result = train_forecast(
             data,
-            h=horizon,
+            h=_horizon(data.spec.freq, horizon),
             n_origins=origins,
             params=params,
             source=source,
@@ -121,7 +169,8 @@ def backtest_forecast_cmd(
     dataset: DatasetOpt = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
-    horizon: HorizonOpt = 13,
+    freq: DataFreqOpt = "W",
+    horizon: HorizonOpt = None,
     origins: OriginsOpt = 3,
     season: SeasonOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write the backtest rows (.csv/.parquet).")] = None,
@@ -137,18 +186,19 @@ def backtest_forecast_cmd(
     from salesplan.training.forecast_job import METRICS, run_backtest
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
-    data, source, _ = sellout_source(None, simulated, dataset, seed, scale)
-    s = _season(data.spec.freq, season)
+    data, source, _ = sellout_source(None, simulated, dataset, seed, scale, freq)
+    s = _season(data.spec, season)
+    h = _horizon(data.spec.freq, horizon)
     with progress(f"backtesting on {source}"):
         model = partitioned(SalesplanForecaster(season_length=s, freq=data.spec.freq), scale_out)
-        bt = run_backtest(data, model, horizon, origins, s)
+        bt = run_backtest(data, model, h, origins, s)
     rows: dict[str, Mapping[str, float]] = {
         str(r["cutoff"].date()): {str(k): v for k, v in r.items()}
         for _, r in bt.metrics(by="cutoff").iterrows()
     }
     overall = bt.metrics().iloc[0]
     rows["overall"] = {k: float(overall[k]) for k in METRICS if k in overall.index}
-    console.print(metrics_table(f"backtest on {source}: h={horizon}", rows))
+    console.print(metrics_table(f"backtest on {source}: h={h} {PERIOD_NAMES[data.spec.freq]}s", rows))
     if out is not None:
         write_table(bt.forecasts, out)
 
@@ -161,76 +211,6 @@ def _split(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
-def _freqs(text: str) -> list[str]:
-    freqs = [f.upper() for f in _split(text)]
-    bad = [f for f in freqs if f not in ("W", "M", "Q")]
-    if bad or not freqs:
-        raise ConfigError(f"--freq takes a comma list of W, M, Q (weeks, months, quarters), got {text!r}")
-    return list(dict.fromkeys(freqs))
-
-
-def _batch_or_none(model: str, need_batch: bool) -> BatchForecast | None:
-    """The model's batch outputs; None (refit instead) when a data source is given and the run has none."""
-    from salesplan.errors import ModelNotFoundError
-    from salesplan.models.batch import load_batch
-
-    try:
-        return load_batch(alias=model)
-    except ModelNotFoundError as exc:
-        if need_batch or "no batch" not in str(exc):
-            raise
-        return None
-
-
-def _run_params(run_id: str) -> dict[str, str]:
-    from mlflow.tracking import MlflowClient
-
-    from salesplan.models.registry import tracking_uri
-
-    return dict(MlflowClient(tracking_uri()).get_run(run_id).data.params)
-
-
-def _training_backtest(run_id: str) -> BacktestResult:
-    """The training run's backtest rows (``report/backtest_forecasts.parquet``) as a BacktestResult: they
-    calibrate the quantiles of every level when forecasting a horizon the batch does not hold."""
-    import tempfile
-
-    import mlflow
-
-    from salesplan.errors import ModelNotFoundError
-    from salesplan.training.backtest import BacktestResult
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="report/backtest_forecasts.parquet", dst_path=tmp
-            )
-        except Exception as exc:  # MLflow raises several kinds for a missing artifact
-            raise ModelNotFoundError(
-                f"run {run_id} has no report/backtest_forecasts.parquet to calibrate quantiles with "
-                f"({str(exc).splitlines()[0][:200]}); retrain with 'salesplan train forecast'"
-            ) from None
-        rows = pd.read_parquet(path)
-    cutoffs = sorted(pd.to_datetime(rows["cutoff"]).unique())
-    return BacktestResult(
-        rows, [pd.Timestamp(c) for c in cutoffs], int(rows["step"].max()), 0, 52, "champion"
-    )
-
-
-def _slice_batch(fc: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """The first ``horizon`` weeks of a batch frame, with the months and quarters those weeks touch."""
-    week = fc[fc["freq"] == "W"]
-    last = pd.Timestamp(week["ds"].min()) + pd.Timedelta(weeks=horizon - 1)
-    days = pd.Series(sorted(week.loc[week["ds"] <= last, "ds"].unique()))
-    keep = ((fc["freq"] == "W") & (fc["ds"] <= last)).to_numpy()
-    for f in ("M", "Q"):
-        touched = set(days.dt.to_period(f).astype(str)) | set(
-            (days + pd.Timedelta(days=6)).dt.to_period(f).astype(str)
-        )
-        keep |= ((fc["freq"] == f) & fc["period"].isin(touched)).to_numpy()
-    return fc[keep]
-
-
 @forecast_app.callback(invoke_without_command=True)
 @clean_errors
 def forecast_cmd(
@@ -240,9 +220,14 @@ def forecast_cmd(
     dataset: DatasetOpt = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
-    horizon: HorizonOpt = 13,
+    horizon: HorizonOpt = None,
     model: Annotated[str, typer.Option(help="Registry alias or version of salesplan-forecast.")] = "champion",
-    freq: Annotated[str, typer.Option(help="Comma list of W (weeks), M (months), Q (quarters).")] = "W,M,Q",
+    freq: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma list of D, W, M, Q, Y to write (default: every frequency the forecast has)."
+        ),
+    ] = None,
     level: Annotated[
         str | None, typer.Option(help="Comma list of levels (e.g. total,region,store/product); default all.")
     ] = None,
@@ -250,21 +235,19 @@ def forecast_cmd(
         Path | None, typer.Option(help="Future regressors (unique_id, ds, price, promo...) when refitting.")
     ] = None,
 ) -> None:
-    """Forecast every hierarchy level (weeks, calendar months, quarters) with quantiles q05..q95; the
-    what-if sub-command runs price/promotion scenarios.
+    """Forecast every hierarchy level at the data's frequency and each coarser one (e.g. weeks, calendar
+    months, quarters, years) with quantiles q05..q95 around the mean (``yhat``); the what-if sub-command
+    runs price/promotion scenarios.
 
     Without a data source the model's batch forecast (logged by its training run, to the end of the next
-    quarter) is sliced to --h weeks; months and quarters are the calendar periods those weeks touch, as the
-    batch holds them (``coverage`` < 1 = partly forecast). With --simulated/--dataset the batch is used
-    when the data is the one the model was trained on and --h fits in it; otherwise the model is refit on
-    that data and every level's quantiles are calibrated on the training run's backtest."""
+    quarter) is written whole, or sliced to --h periods; coarser periods are the ones those periods touch,
+    as the batch holds them (``coverage`` < 1 = partly forecast). With --simulated/--dataset the batch is used when the
+    data is the one the model was trained on and --h fits in it; otherwise the model is refit on that data
+    and every level's quantiles are calibrated on the training run's backtest."""
     if ctx.invoked_subcommand is not None:
         return
     if out is None:
         raise ConfigError("--out is required: where to write the forecast (.csv or .parquet)")
-    if horizon < 1:
-        raise ConfigError(f"--horizon must be >= 1, got {horizon}")
-    freqs = _freqs(freq)
     from salesplan.io import read_table, write_table
     from salesplan.models.registry import FORECAST_MODEL, load_forecaster
     from salesplan.training.batch_outputs import build_batch
@@ -272,30 +255,38 @@ def forecast_cmd(
 
     has_source = bool(simulated or dataset)
     with progress(f"loading the batch forecast of {FORECAST_MODEL}@{model}"):
-        batch = _batch_or_none(model, need_batch=not has_source)
-    weeks = int(batch.info.get("horizon_weeks", 0)) if batch is not None else 0
-    if batch is not None and horizon > weeks and not has_source:
-        raise ConfigError(
-            f"the batch forecast of {FORECAST_MODEL} v{batch.ref.version} covers {weeks} weeks (to "
-            f"{batch.info.get('last_week')}); for --h {horizon} give the data (--simulated or --dataset) "
-            "so the model is refit and forecast further"
-        )
+        batch = batch_or_none(model, need_batch=not has_source)
+    base = str(batch.info.get("freq", "W")) if batch is not None else "W"
+    n_batch = int(batch.info.get("horizon", batch.info.get("horizon_weeks", 0))) if batch is not None else 0
+    if freq is not None:
+        parse_freqs(freq, list(FREQS))  # a typo fails before anything is refit
     data = source = known_future = None
     if has_source:
-        data, source, known_future = sellout_source(None, simulated, dataset, seed, scale)
-    use_batch = batch is not None and horizon <= weeks
+        data, source, known_future = sellout_source(None, simulated, dataset, seed, scale, base)
+        base = data.spec.freq
+    # reading the batch: all of it unless --h says less; refitting: the frequency's default unless --h
+    reading = horizon is None and batch is not None and not has_source
+    h = n_batch if reading else _horizon(base, horizon)
+    if batch is not None and h > n_batch and not has_source:
+        last = batch.info.get("last_period", batch.info.get("last_week"))
+        raise ConfigError(
+            f"the batch forecast of {FORECAST_MODEL} v{batch.ref.version} covers {n_batch} "
+            f"{PERIOD_NAMES[base]}s (to {last}); for --h {h} give the data (--simulated or --dataset) so the "
+            "model is refit and forecast further"
+        )
+    use_batch = batch is not None and h <= n_batch
     if batch is not None and use_batch and data is not None:
-        use_batch = _run_params(batch.ref.run_id).get("data_fingerprint") == fingerprint(data.df)
+        use_batch = run_params(batch.ref.run_id).get("data_fingerprint") == fingerprint(data.df)
     if batch is not None and use_batch:
         fc, how, version = (
-            _slice_batch(batch.forecast, horizon),
+            slice_batch(batch.forecast, h, base),
             f"batch of run {batch.ref.run_id[:8]}",
             batch.ref.version,
         )
     else:
         assert data is not None
         estimator, ref = load_forecaster(batch.ref.version if batch is not None else model)
-        bt = _training_backtest(ref.run_id)
+        bt = training_backtest(ref.run_id)
         ids = set(data.df["unique_id"].astype(str))
         if not ids & set(bt.forecasts["unique_id"].astype(str)):
             raise ConfigError(
@@ -306,10 +297,12 @@ def forecast_cmd(
         x_future = read_table(future) if future is not None else known_future
         live = alive(data.df)
         series = sorted(live["unique_id"].astype(str).unique())
-        with progress(f"refitting {FORECAST_MODEL} v{ref.version} on {source}, forecasting {horizon} weeks"):
+        unit = PERIOD_NAMES[base]
+        with progress(f"refitting {FORECAST_MODEL} v{ref.version} on {source}, forecasting {h} {unit}s"):
             fitted = estimator.fit(live, data.spec)
-            built = build_batch(fitted, bt, data, h=horizon, future=x_future, series=series, weeks=horizon)
+            built = build_batch(fitted, bt, data, h=h, future=x_future, series=series, periods=h)
         fc, how, version = built.forecast, f"refit on {source}", ref.version
+    freqs = parse_freqs(freq, [f for f in FREQS if f in set(fc["freq"])])
     fc = fc[fc["freq"].isin(freqs)]
     levels = _split(level)
     if levels:
@@ -322,12 +315,13 @@ def forecast_cmd(
     n_levels = fc["level"].nunique()
     console.print(
         f"wrote {len(fc):,} rows ({n_levels} levels, freqs {','.join(freqs)}) to {out} from the {how} "
-        f"({FORECAST_MODEL} v{version})",
+        f"({FORECAST_MODEL} v{version}); yhat is the mean, q50 the median",
         soft_wrap=True,
     )
     top = fc[fc["level"] == "total"]
-    if len(top):
-        show = top[["freq", "period", "yhat", "q10", "q50", "q90", "coverage"]].copy()
+    coarse = top[top["freq"] != base] if (top["freq"] != base).any() else top
+    if len(coarse):
+        show = coarse[["freq", "period", "yhat", "q10", "q50", "q90", "coverage"]].copy()
         console.print(show.round(1).to_string(index=False), soft_wrap=True)
 
 

@@ -104,7 +104,7 @@ def propose(
         )
     inputs = RegistryInputs(forecast_alias=model, crm=crm, deals_alias=model)
     stored = None
-    with proposal_service(inputs) as service:
+    with proposal_service(inputs, store=save) as service:
         if save:
             created = service.create(request, author=author, note=note)
             result, stored = created.result, created.proposal
@@ -128,6 +128,15 @@ def propose(
     html = out / f"{stem}.html"
     history = inputs.history(request.resolved_domain)
     html.write_text(target_report(result, history=history, header=header), encoding="utf-8")
+    low = dict(result.proposal.parameters.get("below_floor") or {})
+    if low.get("count"):
+        levels = ", ".join(f"{n} {lv}" for lv, n in (low.get("by_level") or {}).items())
+        console.print(
+            f"[yellow]warning:[/] {low['count']} unit(s) ({levels}) have a target with P(hit) under the "
+            f"{float(low['floor']):.0%} floor, e.g. {', '.join(low.get('units', [])[:5])}; approving this "
+            "proposal will need a reason (salesplan plan approve ID --reason ...)",
+            soft_wrap=True,
+        )
     if stored is not None:
         console.print(f"stored proposal {stored.id} (draft, version 1) in {database_label()}", soft_wrap=True)
     console.print(f"wrote {csv} and {html}", soft_wrap=True)
@@ -191,7 +200,12 @@ def targets_cmd(
     mode: Annotated[str, typer.Option(help="probability, growth (on last year) or value.")] = "probability",
     growth: Annotated[float | None, typer.Option(help="Growth on last year's quarter, e.g. 0.08.")] = None,
     value: Annotated[float | None, typer.Option(help="The company target (mode value).")] = None,
-    over_assignment: Annotated[float, typer.Option(help="Children sum to parent × (1 + this).")] = 0.1,
+    over_assignment: Annotated[
+        float,
+        typer.Option(
+            help="Applied once, at the leaf level: leaves sum to their parent × (1 + this). Default 0."
+        ),
+    ] = 0.0,
     max_change: Annotated[float | None, typer.Option(help="Max ± change vs last quarter per unit.")] = None,
     floor: Annotated[list[str] | None, typer.Option(help="UNIT=AMOUNT lower bound (repeatable).")] = None,
     cap: Annotated[list[str] | None, typer.Option(help="UNIT=AMOUNT upper bound (repeatable).")] = None,

@@ -16,25 +16,51 @@ from salesplan.errors import ConfigError
 @app.command("simulate")
 @clean_errors
 def simulate_cmd(
-    out: Annotated[Path, typer.Option(help="Folder to write sellout, crm/, spend and truth into.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder to write sellout, crm/, spend, activities/ and truth into.")
+    ],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 42,
     scale: Annotated[str, typer.Option(help="small, medium (100 products × 50 stores) or large.")] = "small",
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "parquet",
+    freq: Annotated[
+        str,
+        typer.Option(
+            help="Sell-out frequency: D (the weekly world split into days), W, or M, Q, Y (whole calendar "
+            "months, quarters, years)."
+        ),
+    ] = "W",
+    weeks: Annotated[
+        int | None,
+        typer.Option(help="Weeks of history to simulate (default 156; 260 for Q and 520 for Y)."),
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Weeks of planned prices and promotions after the data.")] = 13,
 ) -> None:
     """Generate a seeded, realistic sales world (sell-out, CRM, spend) with its ground truth."""
+    from salesplan.contracts import FREQ_NAMES, check_freq
     from salesplan.simulator import SimConfig, simulate
 
     check_scale(scale)
+    freq = check_freq(freq.upper(), "--freq")
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"--format must be csv or parquet, got {fmt!r}")
-    with progress(f"simulating ({scale}, seed {seed})"):
-        world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
+    config = SimConfig(seed=seed, scale=scale, freq=freq, n_weeks=weeks, horizon=horizon)  # type: ignore[arg-type]
+    with progress(f"simulating ({scale}, {FREQ_NAMES[freq]}, seed {seed})"):
+        world = simulate(config)
         world.write(out, fmt=fmt)
     df = world.sellout.df
+    n = df.groupby("unique_id").size()
     console.print(
-        f"wrote {out}: sell-out {len(df):,} rows / {df['unique_id'].nunique():,} series, "
+        f"wrote {out}: {FREQ_NAMES[freq]} sell-out {len(df):,} rows / {df['unique_id'].nunique():,} series "
+        f"({n.min()}–{n.max()} periods, {df['ds'].min():%Y-%m-%d} to {df['ds'].max():%Y-%m-%d}), "
         f"{len(world.crm.opportunities):,} opportunities, {len(world.crm.reps):,} reps, "
         f"spend {len(world.spend):,} rows"
+        + (
+            f", {len(world.activity.activities):,} sales activities of {len(world.activity.reps):,} people "
+            "(activities/)"
+            if world.activity is not None
+            else ""
+        ),
+        soft_wrap=True,
     )
 
 

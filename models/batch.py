@@ -1,15 +1,20 @@
 """Reading the batch outputs of the forecast training run: the coherent forecast and the actuals of every
-hierarchy level for weeks, months and quarters, stored as Parquet artifacts next to the registered model.
+hierarchy level at the data's frequency and every coarser one (e.g. weeks, months, quarters, years),
+stored as Parquet artifacts next to the registered model.
 The service, the planner's CLI and the reports read them here (with a local cache for offline starts);
 ``salesplan.training.batch_outputs`` builds and logs them.
 
 Artifacts under ``batch/`` (``ARTIFACT_DIR``) of the training run:
 - ``forecast_levels.parquet``: the batch forecast frame of ``salesplan.contracts.forecast``
-  (``forecast_columns``); its ``assumed_share`` counts the days whose price/promotion plan was assumed.
+  (``forecast_columns``; ``yhat`` the mean of each row's distribution); its ``assumed_share`` counts the
+  days whose price/promotion plan was assumed.
 - ``history_levels.parquet``: the history frame of the same contract (``history_columns``), whole periods.
 - ``future_regressors.parquet``: the bottom-level future regressors the batch was forecast with
   (``assumed`` marks rows built by the assumption), which what-if scenarios start from.
-Each frame carries ``attrs`` (also in the Parquet metadata): hierarchy, horizon, assumption, method."""
+Each frame carries ``attrs`` (also in the Parquet metadata; ``BatchForecast.info``): ``freq`` (the data's),
+``freqs``, hierarchy and levels, ``horizon`` (periods) and ``first_period``/``last_period``, the future
+assumption, the discontinued series, the mean correction; weekly batches (and those logged before other
+frequencies existed) also carry ``horizon_weeks``, ``first_week`` and ``last_week``."""
 
 from __future__ import annotations
 
@@ -109,7 +114,7 @@ def load_batch(
         if not (local / FORECAST_FILE).exists() or not (local / HISTORY_FILE).exists():
             raise ModelNotFoundError(
                 f"{name} version {ref.version} (run {ref.run_id}) has no batch/{FORECAST_FILE}; retrain "
-                "it with 'salesplan train forecast' (weekly data with a hierarchy) to produce it"
+                "it with 'salesplan train forecast' to produce it"
             )
         fc, hist, fut = _read(local)
         if cache_dir is not None:

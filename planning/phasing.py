@@ -1,6 +1,27 @@
-"""Monthly phasing of quarterly targets: each quarter's target split over its three months by the
-forecast's monthly shape or last year's, to the cent (largest remainder keeps the three months summing
-exactly to the quarter). Months with no shape information fall back to an even split, stated per row."""
+"""Monthly phasing of quarterly targets, to the cent.
+
+:func:`phase` splits each unit's quarter over its three months by the forecast's monthly shape or last
+year's, on its own (largest remainder keeps the months summing exactly to the quarter).
+
+:func:`phase_tree` phases a whole unit tree so that it adds up both ways: every unit's months sum to its
+quarter, and at every level the children's months sum to their parent's months (× (1 + o) where the
+children carry an over-assignment o), so a region's January is its teams' Januaries. Top down:
+
+1. Shape. A unit's shape is its own monthly shares shrunk towards its parent's final shape,
+   ``(n·own + k·parent) / (n + k)``: ``n`` is the unit's own evidence (won deals last year for a last-year
+   shape, expected units sold for a forecast shape), ``k = SHRINK_K`` the parent's weight in the same
+   currency. A rep with 3 deals last year mostly follows the team; a store selling thousands keeps its
+   own shape; a unit with no evidence takes the parent's shape, and the root with none splits evenly.
+2. Months. The root's quarter is split by its shape. Under each parent, the children's months start at
+   target × shape and are balanced (iterative proportional fitting, i.e. the closest table in the
+   Kullback-Leibler sense) to two margins: each child's quarter, and the parent's months spread over the
+   children's total.
+3. Cents. Every cell is rounded down and the remaining cents are placed so both margins stay exact
+   (:func:`_round_cells`): no cell moves by a cent or more from the balanced table.
+
+``SHRINK_K = 10``: the parent's shape counts as much as ten of the unit's own deals (or units). Chosen on
+the simulator's bookings world of seed 11 (not a benchmark world): with last-year shapes, the month error
+of reps' phased targets against their realised months fell from k = 0 to a flat minimum around k = 5–20."""
 
 from __future__ import annotations
 
@@ -9,9 +30,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.errors import ConfigError, DataValidationError, InfeasibleError, Problem
+
+__all__ = ["SHRINK_K", "monthly_shares", "phase", "phase_tree", "split_cents", "wide"]
 
 Shape = Literal["forecast", "last_year", "even"]
+SHRINK_K = 10.0
+"""Weight of the parent's monthly shape against a unit's own evidence (module docstring)."""
+_IPF_ROUNDS = 200
 
 
 def _quarter(q: object) -> pd.Period:
@@ -108,3 +134,184 @@ def wide(phased: pd.DataFrame) -> pd.DataFrame:
     w = phased.pivot_table(index=["quarter", "unit_id"], columns="m", values="target", aggfunc="sum")
     w.columns = [f"m{int(c)}" for c in w.columns]
     return w.reset_index()
+
+
+def _quarter_months(quarter: object) -> list[pd.Period]:
+    q = _quarter(quarter)
+    start = q.asfreq("M", "start")
+    return [start + j for j in range(3)]
+
+
+def _own_shapes(
+    ids: pd.Series, months: list[pd.Period], shape: Shape, source: pd.DataFrame | None, value: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Own monthly shares (rows sum to 1; NaN where the unit has none) and own evidence per unit."""
+    own = np.full((len(ids), 3), np.nan)
+    evidence = np.zeros(len(ids))
+    if shape == "even" or source is None or source.empty:
+        return own, evidence
+    col = value or ("yhat" if shape == "forecast" else "y")
+    shift = 0 if shape == "forecast" else 1
+    idc = "unit_id" if "unit_id" in source.columns else "unique_id"
+    frame = source.assign(
+        unit_id=source[idc].astype(str),
+        month=(pd.to_datetime(source["ds"]) + pd.DateOffset(years=shift)).dt.to_period("M"),
+        v=pd.to_numeric(source[col], errors="coerce"),
+    )
+    frame = frame[frame["month"].isin(months) & frame["v"].notna()]
+    sums = frame.groupby(["unit_id", "month"])["v"].sum()
+    # evidence: deals counted for last year's shape, expected units for a forecast's (module docstring)
+    ev = frame.groupby("unit_id")["v"].size() if shape == "last_year" else frame.groupby("unit_id")["v"].sum()
+    keys = pd.MultiIndex.from_arrays(
+        [np.repeat(ids.to_numpy(), 3), np.tile(np.array(months, dtype=object), len(ids))]
+    )
+    w = sums.reindex(keys).to_numpy(dtype=float).reshape(len(ids), 3)
+    w = np.where(np.isnan(w), 0.0, np.maximum(w, 0.0))
+    tot = w.sum(axis=1)
+    ok = tot > 0
+    own[ok] = w[ok] / tot[ok, None]
+    evidence[ok] = ev.reindex(ids[ok].to_numpy()).fillna(0.0).clip(lower=0.0).to_numpy(dtype=float)
+    return own, evidence
+
+
+def _balance(seed: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Iterative proportional fitting of ``seed`` (n, 3) to row sums ``rows`` (n,) and, per ``group`` of
+    rows, column sums ``cols`` (n_groups, 3)."""
+    x = np.maximum(seed, 0.0) + 1e-12 * (rows[:, None] > 0)  # a month no sibling has stays reachable
+    for _ in range(_IPF_ROUNDS):
+        rs = x.sum(axis=1)
+        x *= np.divide(rows, rs, out=np.zeros_like(rows), where=rs > 0)[:, None]
+        cs = np.zeros((len(cols), 3))
+        np.add.at(cs, group, x)
+        f = np.divide(cols, cs, out=np.zeros_like(cols), where=cs > 0)
+        x *= f[group]
+        if np.abs(x.sum(axis=1) - rows).max(initial=0.0) < 1e-6:
+            break
+    return x
+
+
+def _round_cells(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Whole cents with exact row and (group, month) sums: every cell rounded down, then each row's missing
+    cents (0, 1 or 2: three remainders under a cent each) go to the months whose group still misses the
+    most, largest remainder first among equals. Written by hand rather than as a transportation LP: HiGHS
+    took ~2 s for 10,000 reps, this takes milliseconds, and the Gale–Ryser construction it follows (fill
+    each row into the columns with the largest residual sums) always succeeds when whole cents exist,
+    which they do here (the balanced table is a fractional solution of a totally unimodular system)."""
+    fl = np.floor(x + 1e-9)
+    need_r = np.rint(rows - fl.sum(axis=1)).astype(np.int64)
+    cs = np.zeros((len(cols), 3))
+    np.add.at(cs, group, fl)
+    need_c = np.rint(cols - cs).astype(np.int64)
+    frac = x - fl
+    out = fl.copy()
+    for i in np.argsort(-need_r, kind="stable"):  # rows needing most first
+        k = int(need_r[i])
+        if k <= 0:
+            continue
+        gi = group[i]
+        order = np.lexsort((-frac[i], -need_c[gi]))[:k]
+        if (need_c[gi, order] <= 0).any():
+            raise InfeasibleError("monthly phasing: the months cannot add up both ways; check the targets")
+        out[i, order] += 1
+        need_c[gi, order] -= 1
+    if need_c.any():
+        raise InfeasibleError("monthly phasing: the months cannot add up both ways; check the targets")
+    return out
+
+
+def _own_weight(n: np.ndarray, shrink: float) -> np.ndarray:
+    """``n / (n + k)``: 1 for unbounded evidence or no shrinkage."""
+    with np.errstate(invalid="ignore"):
+        w = n / (n + shrink) if shrink > 0 else np.ones_like(n)
+    return np.where(np.isinf(n), 1.0, w)
+
+
+def phase_tree(
+    units: pd.DataFrame,
+    quarter: object | None,
+    shape: Shape = "forecast",
+    *,
+    source: pd.DataFrame | None = None,
+    value: str | None = None,
+    shrink: float = SHRINK_K,
+    shares: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Months of every unit of a tree for one quarter, adding up both ways (module docstring).
+
+    ``units``: ``unit_id, parent_id, target`` (the allocation's targets of ``quarter``; children's targets
+    may sum to their parent × (1 + o)). ``source``: the shape frame (``unique_id``/``unit_id``, ``ds`` and
+    ``yhat`` for a forecast shape, ``y`` of last year's same quarter for ``last_year``). Returns the long
+    frame of :func:`phase` (``quarter, unit_id, month, m, target, shape``) plus ``own_weight``, the share
+    of a unit's own shape in it (``n / (n + k)``). ``shares`` (``unit_id, m1, m2, m3``) gives each unit's
+    shape outright instead (fully trusted; a unit without shares takes its parent's): re-phasing a stored
+    proposal keeps its units' months. Without a ``quarter`` the months are labelled ``m1..m3``."""
+    need = [c for c in ("unit_id", "parent_id", "target") if c not in units.columns]
+    if need:
+        raise DataValidationError(
+            [Problem(c, "column missing", fix="pass the allocation's targets of one quarter") for c in need],
+            "phasing units",
+        )
+    if shape not in ("forecast", "last_year", "even"):
+        raise ConfigError(f"shape must be 'forecast', 'last_year' or 'even', got {shape!r}")
+    if shrink < 0:
+        raise ConfigError(f"shrink is the parent's weight and must be ≥ 0, got {shrink}")
+    u = units.reset_index(drop=True)
+    ids = u["unit_id"].astype(str)
+    pos = pd.Series(np.arange(len(u)), index=ids)
+    if pos.index.duplicated().any():
+        raise DataValidationError([Problem("unit_id", "duplicate unit", fix="one row per unit")], "phasing")
+    parent = u["parent_id"].map(lambda v: None if pd.isna(v) else str(v))
+    par = parent.map(pos).fillna(-1).to_numpy(dtype=np.int64)
+    if ((par < 0) & parent.notna().to_numpy()).any():
+        raise DataValidationError([Problem("parent_id", "parent not among the units")], "phasing")
+    depth = np.zeros(len(u), dtype=np.int64)
+    cur = par.copy()
+    while (cur >= 0).any():
+        depth[cur >= 0] += 1
+        cur = np.where(cur >= 0, par[np.maximum(cur, 0)], -1)
+    months: list[object] = list(_quarter_months(quarter)) if quarter is not None else ["m1", "m2", "m3"]
+    if shares is not None:
+        given = shares.assign(unit_id=shares["unit_id"].astype(str)).set_index("unit_id")[["m1", "m2", "m3"]]
+        w = given.reindex(ids).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        w = np.where(np.isnan(w), 0.0, np.maximum(w, 0.0))
+        tot = w.sum(axis=1)
+        own = np.where((tot > 0)[:, None], w / np.where(tot > 0, tot, 1.0)[:, None], np.nan)
+        n = np.where(tot > 0, np.inf, 0.0)
+        label = "given"
+    elif quarter is None:
+        raise ConfigError("phase_tree needs the quarter to read monthly shapes from a source frame")
+    else:
+        own, n = _own_shapes(ids, list(_quarter_months(quarter)), shape, source, value)
+        label = shape
+    cents = np.rint(pd.to_numeric(u["target"], errors="coerce").fillna(0.0).to_numpy(dtype=float) * 100)
+    final_shape = np.full((len(u), 3), 1.0 / 3)
+    cells = np.zeros((len(u), 3))
+    for d in range(int(depth.max()) + 1 if len(u) else 0):
+        at = np.flatnonzero(depth == d)
+        has_own = ~np.isnan(own[at, 0])
+        if d == 0:
+            final_shape[at] = np.where(has_own[:, None], np.nan_to_num(own[at]), 1.0 / 3)
+            cells[at] = split_cents(cents[at] / 100, final_shape[at]) * 100
+            continue
+        p = par[at]
+        w_own = np.where(has_own, _own_weight(n[at], shrink), 0.0)
+        final_shape[at] = w_own[:, None] * np.nan_to_num(own[at]) + (1 - w_own[:, None]) * final_shape[p]
+        groups, g = np.unique(p, return_inverse=True)
+        kids_total = np.bincount(g, weights=cents[at])
+        cols = np.rint(split_cents(kids_total / 100, cells[groups]) * 100)  # parent's months, kids' total
+        x = _balance(cents[at, None] * final_shape[at], cents[at], cols, g)
+        cells[at] = _round_cells(x, cents[at], cols, g)
+    source_name = np.where(~np.isnan(own[:, 0]), label, np.where(depth > 0, "parent", "even"))
+    weight = np.where(~np.isnan(own[:, 0]), _own_weight(n, shrink), 0.0)
+    q = str(_quarter(quarter)) if quarter is not None else None
+    return pd.DataFrame(
+        {
+            "quarter": q,
+            "unit_id": np.repeat(ids.to_numpy(), 3),
+            "month": np.tile(np.array(months, dtype=object), len(u)),
+            "m": np.tile([1, 2, 3], len(u)),
+            "target": (cells / 100).ravel(),
+            "shape": np.repeat(source_name, 3),
+            "own_weight": np.repeat(weight, 3),
+        }
+    )

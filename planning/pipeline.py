@@ -9,7 +9,12 @@ amounts are equal, and in general a weighted one with no closed form. Quantiles 
 fixed seed (``n_draws`` draws, default 20,000, so a quantile is within about ±0.5 % of the spread), except
 for groups with at least ``normal_min_deals`` deals where no single deal carries more than 5 % of the
 variance: there the normal approximation (Lyapunov CLT) is used, with mean Σ a·p and variance
-Σ a²·p·(1 − p). The ``method`` column says which one each row used."""
+Σ a²·p·(1 − p). The ``method`` column says which one each row used.
+
+Dependence. Deals expected in the same quarter move together (a slow market, closes slipping as a team):
+with a fitted :class:`~salesplan.planning.pipeline_shock.QuarterShock` (``shock=``), every deal's win
+log-odds share one draw of a quarter-level shock, which widens the range (and moves it when history says
+the scores run hot or cold for the quarter's closes); see :mod:`planning.pipeline_shock`."""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from scipy import stats
 
 from salesplan.contracts import quantile_col
 from salesplan.errors import ConfigError, DataValidationError, Problem
+from salesplan.planning.pipeline_shock import QuarterShock, shocked_quantiles
 
 CATEGORIES: tuple[str, str, str] = ("Commit", "Best case", "Pipeline")
 COMMIT_AT = 0.7
@@ -77,12 +83,18 @@ def won_value_quantiles(
     n_draws: int = 20_000,
     seed: int = 0,
     normal_min_deals: int = 400,
+    shock: QuarterShock | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Quantiles of Σ amount·Bernoulli(p) and the method used ("monte_carlo" or "normal")."""
+    """Quantiles of Σ amount·Bernoulli(p) and the method used ("monte_carlo" or "normal"; with a
+    non-trivial ``shock``, "monte_carlo_shock" or "normal_mixture")."""
     p, a = np.asarray(p, dtype=float), np.asarray(amount, dtype=float)
     q = np.asarray(quantiles, dtype=float)
     if len(p) == 0:
         return np.zeros(len(q)), "exact"
+    if shock is not None and not shock.independent:
+        return shocked_quantiles(
+            p, a, q, shock, n_draws=n_draws, seed=seed, normal_min_deals=normal_min_deals
+        )
     var_i = a**2 * p * (1 - p)
     var = float(var_i.sum())
     if var == 0:
@@ -144,11 +156,13 @@ def weighted_pipeline(
     seed: int = 0,
     normal_min_deals: int = 400,
     date_col: str = "expected_close_date",
+    shock: QuarterShock | None = None,
 ) -> pd.DataFrame:
     """One row per group (one "total" row without ``by``): deals, pipeline value, expected won value
-    (Σ p·amount), won-value quantiles (``q10``, ``q50``, ``q90``), and value and expected value by forecast
-    category (``commit_value``, ``best_case_value``, ``pipeline_value_rest`` and ``*_expected``), over open
-    deals whose expected close falls in ``period``."""
+    (Σ p·amount), won-value quantiles (``q10``, ``q50``, ``q90``), and value and expected value of the
+    forecast categories (``commit_*``: p ≥ commit; ``best_case_*``: p ≥ best_case, the commit deals
+    included, so best case ≥ commit; ``pipeline_rest_*``: the others), over open deals whose expected
+    close falls in ``period``."""
     names = (by,) if isinstance(by, str) else tuple(by or ())
     cols = tuple(CUTS.get(b, b) for b in names)
     _check(deals, ["p_win", "amount", date_col, *cols])
@@ -165,7 +179,7 @@ def weighted_pipeline(
         key = key if isinstance(key, tuple) else (key,)
         qv, method = won_value_quantiles(
             g["p_win"].to_numpy(), g["amount"].to_numpy(), quantiles,
-            n_draws=n_draws, seed=seed, normal_min_deals=normal_min_deals,
+            n_draws=n_draws, seed=seed, normal_min_deals=normal_min_deals, shock=shock,
         )  # fmt: skip
         row: dict[str, Any] = dict(zip(cols, key, strict=True)) if cols else {"group": "total"}
         row.update(
@@ -175,8 +189,11 @@ def weighted_pipeline(
             sd=float(np.sqrt((g["amount"] ** 2 * g["p_win"] * (1 - g["p_win"])).sum())),
         )
         row.update({quantile_col(q): float(v) for q, v in zip(quantiles, qv, strict=True)})
-        for cat, name in zip(CATEGORIES, ("commit", "best_case", "pipeline_rest"), strict=True):
-            m = g["_cat"] == cat
+        # Commit ⊂ Best case: the best case is what comes in if every commit and best-case deal closes,
+        # so it is never below the commit (sales forecasting's convention); the rest is the pipeline.
+        in_commit: pd.Series = g["_cat"] == CATEGORIES[0]
+        in_rest: pd.Series = g["_cat"] == CATEGORIES[2]
+        for name, m in (("commit", in_commit), ("best_case", ~in_rest), ("pipeline_rest", in_rest)):
             row[f"{name}_deals"] = int(m.sum())
             row[f"{name}_value"] = float(g.loc[m, "amount"].sum())
             row[f"{name}_expected"] = float(g.loc[m, "_ev"].sum())

@@ -23,8 +23,9 @@ class AllocationConfig:
     so the top target given is kept).
 
     ``over_assignment`` (one number, or one per *child* level name): at every parent, the children's
-    targets sum to parent × (1 + over_assignment), exactly to the cent. It compounds down the tree; in
-    the per-level form, levels not named get 0.
+    targets sum to parent × (1 + over_assignment), exactly to the cent. One number applies at every level
+    and so compounds down the tree; the per-level form applies only where named (levels not named get 0):
+    proposals name only the leaf level, so the over-assignment is applied once. Default 0.
 
     ``ramp`` scales the potential of units that have a ``tenure_months`` value: ``ramp[k]`` is the
     productivity in the k-th quarter of tenure (the last value holds afterwards); pass ``ramp_monthly`` to
@@ -41,7 +42,7 @@ class AllocationConfig:
     bottom_up_basis: str = "forecast_q50"
     growth: float = 0.0
     blend_weight: float = 0.5
-    over_assignment: float | Mapping[str, float] = 0.10
+    over_assignment: float | Mapping[str, float] = 0.0
     ramp: tuple[float, ...] = RAMP_BY_QUARTER
     ramp_monthly: tuple[float, ...] | None = None
     max_change: float | None = None

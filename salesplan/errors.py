@@ -78,3 +78,8 @@ class NotFoundError(SalesplanError, LookupError):
 
 class ServiceUnavailableError(SalesplanError):
     """A dependency (database, model registry) is down; the client may retry later (the API answers 503)."""
+
+
+class ForbiddenError(SalesplanError, PermissionError):
+    """The caller may not do this to this object (e.g. approve a proposal they wrote or edited: four eyes);
+    the API answers 403."""

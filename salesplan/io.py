@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq", ".csv.gz", ".csv.zip")
-CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events", "close_date_changes")
+CRM_TABLES = ("reps", "accounts", "opportunities", "stage_events", "close_date_changes", "field_history")
 
 
 def finite_or_none(v: Any) -> float | None:

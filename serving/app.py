@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from salesplan.serving import web
+from salesplan.serving import docs, web
 from salesplan.serving.middleware import RequestContextMiddleware, configure_logging
 from salesplan.serving.problems import install_problem_handlers
 from salesplan.serving.routers import (
@@ -21,6 +23,7 @@ from salesplan.serving.routers import (
     me,
     models,
     pipeline,
+    process,
     proposals,
     proposals_plan,
 )
@@ -36,6 +39,11 @@ Every error is RFC 9457 problem details (`application/problem+json`)."""
 def create_app(settings: ServingSettings | None = None) -> FastAPI:
     settings = settings or ServingSettings()
     configure_logging()
+    if not faulthandler.is_enabled():
+        # A fatal signal (SIGSEGV, SIGBUS: a native library, a truncated memory-mapped file) leaves a stack
+        # on stderr instead of a silent death.
+        with contextlib.suppress(ValueError, OSError):  # stderr without a file descriptor (captured)
+            faulthandler.enable()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +55,14 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         finally:
             services.stop()
 
-    app = FastAPI(title="salesplan", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="salesplan",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by serving.docs with local assets
+        redoc_url=None,  # ReDoc would load from a CDN
+    )
     install_problem_handlers(app)
     routers = (
         health,
@@ -57,10 +72,12 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         forecasts,
         pipeline,
         funnel,
+        process,
         budgets,
         proposals_plan,
         proposals,
         web,
+        docs,
     )
     for module in routers:
         app.include_router(module.router)

@@ -1,5 +1,6 @@
 """The planning data the service answers from (``SALESPLAN_PLANNING_DATA``): the folder ``salesplan
-simulate`` writes (``sellout.*``, ``future.*``, ``crm/``, ``spend.*``) or real data laid out the same way.
+simulate`` writes (``sellout.*``, ``future.*``, ``crm/``, ``spend.*``, ``activities/``) or real data laid out
+the same way.
 
 Read once at start and on reload with the core readers and validators, never per request: a planner's
 request must not pay for parsing files, fitting response curves or scoring every open deal."""
@@ -18,15 +19,19 @@ from salesplan.contracts import (
     CRMData,
     Hierarchy,
     SelloutSpec,
+    validate_activities,
     validate_crm,
+    validate_reps,
     validate_sellout,
     validate_spend,
 )
 from salesplan.errors import ConfigError, DataNotFoundError, SalesplanError, ServiceUnavailableError
 from salesplan.io import find_table, read_crm, read_table
+from salesplan.loaders import read_activity_folder
 from salesplan.models.registry import ModelRef
 from salesplan.planning.budget import fit_response
 from salesplan.planning.funnel import DealPaths, deal_paths
+from salesplan.planning.process import ProcessWorkbench, process_data
 from salesplan.planning.types import ResponseCurves
 
 if TYPE_CHECKING:
@@ -34,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("salesplan.serving")
 SETTING = "SALESPLAN_PLANNING_DATA"
-PARTS = ("sellout", "crm", "spend", "deal_scores")
+PARTS = ("sellout", "crm", "spend", "deal_scores", "activities")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,17 @@ class PlanningData:
     curves: ResponseCurves | None = None
     scores: pd.DataFrame | None = None
     scores_ref: ModelRef | None = None
+    process: ProcessWorkbench | None = None
     problems: dict[str, str] = field(default_factory=dict)
+
+    def need_process(self) -> ProcessWorkbench:
+        """The sales-activity analyses, or a 503 that names the folder and what is wrong."""
+        if self.process is None:
+            why = self.problems.get("activities", "not loaded")
+            raise ServiceUnavailableError(
+                f"planning data 'activities' is not available from {SETTING}={self.path}: {why}"
+            )
+        return self.process
 
     @overload
     def need(self, part: Literal["crm"]) -> CRMData: ...
@@ -86,6 +101,10 @@ class PlanningData:
             out["spend"] = f"{len(self.spend):,} rows"
         if self.scores is not None and self.scores_ref is not None:
             out["deal_scores"] = f"{len(self.scores):,} open deals, model version {self.scores_ref.version}"
+        if self.process is not None:
+            out["activities"] = (
+                f"{len(self.process.data.activities):,} activities of {len(self.process.data.reps):,} people"
+            )
         for part in PARTS:
             out.setdefault(part, self.problems.get(part, "not loaded"))
         return out
@@ -165,6 +184,13 @@ def load_planning_data(path: Path, deals_model: tuple[DealScorer, ModelRef] | No
     except SalesplanError as exc:
         problems["spend"] = _why(exc)
     if "crm" not in parts:
+        problems["activities"] = "needs the CRM"
+    else:
+        try:
+            parts["process"] = load_process(root, parts["crm"], parts["paths"])
+        except SalesplanError as exc:
+            problems["activities"] = _why(exc)
+    if "crm" not in parts:
         problems["deal_scores"] = "needs the CRM"
     elif deals_model is None:
         problems["deal_scores"] = "the deal model is not loaded"
@@ -179,6 +205,16 @@ def load_planning_data(path: Path, deals_model: tuple[DealScorer, ModelRef] | No
     for part, why in problems.items():
         log.warning("planning data part missing", extra={"part": part, "problem": why})
     return PlanningData(**parts, problems=problems)
+
+
+def load_process(root: Path, crm: CRMData, paths: DealPaths) -> ProcessWorkbench:
+    """Activities (``activities/activities.*`` with ``activities/reps.*``, or ``activities.*`` at the root)
+    validated against the CRM and prepared once for the process analyses."""
+    folder = root / "activities" if (root / "activities").is_dir() else root
+    raw, people = read_activity_folder(folder)
+    reps = validate_reps(people, source=f"{folder}/reps") if people is not None else None
+    acts = validate_activities(raw, crm=crm, reps=reps, source=f"{folder}/activities")
+    return ProcessWorkbench(process_data(crm, acts, reps=reps, paths=paths))
 
 
 def score_open_deals(crm: CRMData, scorer: DealScorer, ref: ModelRef) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from salesplan.errors import (
     ConflictError,
     DataNotFoundError,
     DataValidationError,
+    ForbiddenError,
     InfeasibleError,
     InsufficientDataError,
     ModelNotFoundError,
@@ -43,6 +44,7 @@ class ProblemDetails(BaseModel):
 
 # What each salesplan error means to an HTTP client.
 ERROR_STATUS: list[tuple[type[SalesplanError], int, str]] = [
+    (ForbiddenError, 403, "Forbidden"),
     (NotFoundError, 404, "Not found"),
     (DataNotFoundError, 404, "Not found"),
     (ConflictError, 409, "Conflict"),
@@ -82,6 +84,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             404: "Not found",
             405: "Method not allowed",
             413: "Request too large",
+            429: "Too many requests",
             503: "Service unavailable",
         }
         resp = problem(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
@@ -111,6 +114,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Errors inside the app are answered by RequestContextMiddleware (with the request id, keeping the
+        # connection); this is for errors in the middleware itself.
         log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
         return problem(
             request,

@@ -4,25 +4,29 @@ call this object, so a proposal made by one reads and changes the same way throu
 
 What differs between callers is only where the planning inputs come from, behind :class:`InputSource`:
 the service's loaded champions and planning data (``serving.plan_inputs``), or the registry and a CRM
-folder read by a CLI command. Transactions come from the caller too (``transaction()`` yields a session
-that commits when the block ends), so every change and its audit row commit together."""
+folder read by a CLI command. Transactions come from the caller too (``transaction(write=...)`` yields a
+session that commits when the block ends), so every change and its audit row commit together.
+
+Approval rules (four eyes, one approved proposal per quarter and scope, superseding with a link) are the
+repository's, so no door can skip them; ``four_eyes`` comes from the caller's settings
+(``SALESPLAN_MAKER_CHECKER``, on by default)."""
 
 from __future__ import annotations
 
+import builtins
 import io
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from salesplan.errors import ConfigError, NotFoundError, SalesplanError
 from salesplan.io import jsonable, records
 from salesplan.planning.allocation import rebalance_rows
 from salesplan.planning.distributions import QuarterDistribution
 from salesplan.planning.proposals import (
+    DEFAULT_P_HIT_FLOOR,
     TOTAL,
     PlanInputs,
     ProposalRequest,
@@ -31,9 +35,17 @@ from salesplan.planning.proposals import (
     implied_probability_for,
     probability_curve,
 )
+from salesplan.serving.db.engine import Transaction
 from salesplan.serving.db.proposal_frames import frame_to_rows, rows_to_frame
 from salesplan.serving.db.proposal_parameters import ProposalParameters
-from salesplan.serving.db.records import NewProposal, ProposalHeader, ProposalStatus, StoredProposal
+from salesplan.serving.db.records import (
+    Actor,
+    AuditRecord,
+    NewProposal,
+    ProposalHeader,
+    ProposalStatus,
+    StoredProposal,
+)
 from salesplan.serving.db.repository import ProposalRepository
 
 __all__ = [
@@ -47,6 +59,7 @@ __all__ = [
     "ProposalService",
     "SourcedInputs",
     "csv_frame",
+    "scope",
 ]
 
 PlanDomain = Literal["sellout", "bookings"]
@@ -55,7 +68,6 @@ ModelStamps = dict[str, dict[str, str | None]]
 MIN_ID_PREFIX = 8
 """Shortest id prefix ``get`` resolves (what file names and tables show)."""
 MAX_FAIRNESS_UNITS = 1000
-Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True)
@@ -121,12 +133,27 @@ def csv_frame(p: StoredProposal) -> pd.DataFrame:
     return df.rename(columns={f"m{i}": f"target_{m}" for i, m in enumerate(months[:3], 1)})
 
 
+def scope(request: ProposalRequest) -> str:
+    """What a proposal plans besides its quarter: ``"<domain>:<levels>"`` (one approved per quarter and
+    scope; ``serving.db.records.scope_of`` reads the same from stored parameters)."""
+    return f"{request.resolved_domain}:{','.join(request.by)}"
+
+
 class ProposalService:
     """Every proposal operation, over a transaction factory and an input source."""
 
-    def __init__(self, transaction: Transaction, inputs: InputSource) -> None:
+    def __init__(
+        self,
+        transaction: Transaction,
+        inputs: InputSource,
+        *,
+        four_eyes: bool = True,
+        p_hit_floor: float = DEFAULT_P_HIT_FLOOR,
+    ) -> None:
         self.transaction = transaction
         self.inputs = inputs
+        self.four_eyes = four_eyes
+        self.p_hit_floor = p_hit_floor
 
     # ------------------------------------------------------------------------------------- build, store
     def build(self, request: ProposalRequest) -> tuple[ProposalResult, SourcedInputs]:
@@ -135,23 +162,27 @@ class ProposalService:
             request.quarter, request.by, request.resolved_domain, tuple(request.ramp)
         )
         versions = {name: str(v.get("version")) for name, v in sourced.models.items()}
-        return build_from_inputs(request, sourced.plan, input_model_versions=versions), sourced
+        result = build_from_inputs(
+            request, sourced.plan, input_model_versions=versions, p_hit_floor=self.p_hit_floor
+        )
+        return result, sourced
 
-    def create(self, request: ProposalRequest, *, author: str, note: str | None = None) -> Created:
+    def create(self, request: ProposalRequest, *, author: str | Actor, note: str | None = None) -> Created:
         """Build the proposal and store it as a draft at version 1."""
         result, sourced = self.build(request)
         params = ProposalParameters(request, dict(result.proposal.parameters), summary(result))
         header = NewProposal(
             quarter=request.quarter,
             method=request.method,
-            author=author,
+            author=Actor.of(author).name,
             parameters=params.to_json(),
             input_models=sourced.models,
             note=note,
+            scope=scope(request),
         )
         rows = frame_to_rows(result.proposal.rows, result.months)
-        with self.transaction() as session:
-            stored = ProposalRepository(session).create(header, rows)
+        with self.transaction(write=True) as session:
+            stored = ProposalRepository(session).create(header, rows, actor=author)
         return Created(stored, result, sourced)
 
     # ---------------------------------------------------------------------------------------------- read
@@ -175,6 +206,14 @@ class ProposalService:
             items = repo.list(quarter=quarter, status=status, limit=limit, offset=offset)
             return ProposalPage(items, repo.count(quarter=quarter, status=status))
 
+    def history(self, proposal_id: str) -> tuple[StoredProposal, builtins.list[AuditRecord]]:
+        """A proposal and its audit trail, oldest first: who created, edited, approved, rejected or
+        superseded it, with the API key that did it and the reason given."""
+        with self.transaction() as session:
+            repo = ProposalRepository(session)
+            pid = self._resolve(repo, proposal_id)
+            return repo.get(pid), repo.history(pid)
+
     @staticmethod
     def parameters(p: ProposalHeader) -> ProposalParameters:
         return ProposalParameters.from_json(p.parameters, p.id)
@@ -185,7 +224,7 @@ class ProposalService:
         proposal_id: str,
         overrides: Mapping[str, float],
         *,
-        actor: str,
+        actor: str | Actor,
         expected_version: int | None = None,
     ) -> StoredProposal:
         """Fix some units' targets; siblings re-split so each parent keeps its total, descendants re-scale
@@ -208,29 +247,49 @@ class ProposalService:
         new = rebalance_rows(
             rows_to_frame(stored.rows, params.months),
             {str(k): float(v) for k, v in overrides.items()},
-            over_assignment=float(params.request.over_assignment),
+            over_assignment=params.over_assignment_by_level,
             dist=self._stored_distribution(stored, params),
         )
         # Computed outside the write transaction: the guarded UPDATE in replace_rows is the lock, so a
         # change made by someone else since our read answers 409 instead of being overwritten.
-        with self.transaction() as session:
+        with self.transaction(write=True) as session:
             return ProposalRepository(session).replace_rows(
                 stored.id, frame_to_rows(new, params.months), expected_version=version, actor=actor
             )
 
-    def approve(self, proposal_id: str, *, actor: str, expected_version: int | None = None) -> ProposalHeader:
-        """Draft → approved; from then on it cannot change."""
-        with self.transaction() as session:
+    def approve(
+        self,
+        proposal_id: str,
+        *,
+        actor: str | Actor,
+        expected_version: int | None = None,
+        reason: str | None = None,
+    ) -> ProposalHeader:
+        """Draft → approved; from then on it cannot change. The approver must not be its author or an
+        editor (``four_eyes``); an approved proposal of the same quarter and scope is superseded. The
+        ``reason`` (why approve) is kept in the audit trail; it is required when a unit's target has a
+        P(hit) under the floor: the approver accepts that risk in writing."""
+        with self.transaction(write=True) as session:
             repo = ProposalRepository(session)
             pid = self._resolve(repo, proposal_id)
-            version = repo.get(pid).version if expected_version is None else expected_version
-            return repo.approve(pid, by=actor, expected_version=version)
+            stored = repo.get(pid)
+            version = stored.version if expected_version is None else expected_version
+            if stored.status == "draft" and stored.version == version:  # else approve's own 409 first
+                self._check_floor(stored, reason)
+            return repo.approve(
+                pid, by=actor, expected_version=version, reason=reason, four_eyes=self.four_eyes
+            )
 
     def reject(
-        self, proposal_id: str, *, actor: str, reason: str | None, expected_version: int | None = None
+        self,
+        proposal_id: str,
+        *,
+        actor: str | Actor,
+        reason: str | None,
+        expected_version: int | None = None,
     ) -> ProposalHeader:
         """Draft → rejected, with the reason in the audit trail."""
-        with self.transaction() as session:
+        with self.transaction(write=True) as session:
             repo = ProposalRepository(session)
             pid = self._resolve(repo, proposal_id)
             version = repo.get(pid).version if expected_version is None else expected_version
@@ -293,6 +352,24 @@ class ProposalService:
         return implied_probability_for(dist, unit_id, value), sourced
 
     # ------------------------------------------------------------------------------------------ helpers
+    def _check_floor(self, p: StoredProposal, reason: str | None) -> None:
+        """Refuse to approve, without a reason, targets whose P(hit) is under the floor. Rows without
+        a P(hit) (typed in by hand, or overridden where no model prices them) are not refused: nothing
+        says they are risky, and the proposal view marks them unpriced."""
+        if reason is not None and reason.strip():
+            return
+        low = sorted(
+            (r.p_hit, r.unit_id) for r in p.rows if r.p_hit is not None and r.p_hit < self.p_hit_floor
+        )
+        if not low:
+            return
+        sample = ", ".join(f"{u} ({ph:.0%})" for ph, u in low[:5])
+        raise ConfigError(
+            f"proposal {p.id}: {len(low)} unit(s) have a target with P(hit) under the "
+            f"{self.p_hit_floor:.0%} floor: {sample}. Approving it needs a reason, kept in the audit trail "
+            '(API: "reason"; CLI: --reason), or lower those targets first'
+        )
+
     @staticmethod
     def _resolve(repo: ProposalRepository, proposal_id: str) -> str:
         if repo.exists(proposal_id):

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictFloat, StrictStr
 
 from salesplan.contracts.crm import STAGES
-from salesplan.serving.routers.common import ModelInfo
+from salesplan.serving.routers.common import ModelInfo, day_field
 
 Stage = Literal["Find", "Meet", "Pitch", "Sign", "Deliver", "Operate"]
 assert set(Stage.__args__) == set(STAGES)  # type: ignore[attr-defined]
@@ -42,14 +42,18 @@ class DealIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [DEAL_EXAMPLE]})
 
     opportunity_id: str | None = Field(default=None, max_length=200, description="Echoed back.")
-    amount: float = Field(ge=0, allow_inf_nan=False, description="Deal value in the CRM's currency.")
-    stage: Stage | None = Field(default=None, description="Furthest funnel stage the deal has reached.")
-    stage_entered_date: date | None = Field(default=None, description="When it entered that stage.")
-    created_date: date | None = None
-    expected_close_date: date | None = Field(
-        default=None, description="Current expected close (used once the date has moved: n_slips > 0)."
+    amount: float = Field(
+        strict=True, ge=0, le=1e15, allow_inf_nan=False, description="Deal value in the CRM's currency."
     )
-    n_slips: int = Field(default=0, ge=0, le=1000, description="Times the expected close date was moved.")
+    stage: Stage | None = Field(default=None, description="Furthest funnel stage the deal has reached.")
+    stage_entered_date: date | None = day_field("When it entered that stage", default=None)
+    created_date: date | None = day_field("When the deal was created", default=None)
+    expected_close_date: date | None = day_field(
+        "Current expected close (used once the date has moved: n_slips > 0)", default=None
+    )
+    n_slips: int = Field(
+        default=0, strict=True, ge=0, le=1000, description="Times the expected close date was moved."
+    )
     product: str | None = Field(default=None, max_length=200)
     lead_source: str | None = Field(default=None, max_length=200)
     competitor: str | None = Field(default=None, max_length=200, examples=["yes", "no"])
@@ -57,15 +61,18 @@ class DealIn(BaseModel):
     team: str | None = Field(default=None, max_length=200, description="Default: the rep's team.")
     rep_id: str | None = Field(default=None, max_length=200)
     account_id: str | None = Field(default=None, max_length=200)
-    account: dict[str, str | float | None] | None = Field(
+    account: dict[str, StrictStr | StrictFloat | None] | None = Field(
         default=None,
+        max_length=200,
         description="Account attributes (e.g. industry, size); override the CRM's record of account_id.",
         examples=[{"industry": "Retail", "size": "M"}],
     )
-    attributes: dict[str, str | float | None] | None = Field(
-        default=None, description="Extra opportunity columns the model was trained on (by column name)."
+    attributes: dict[str, StrictStr | StrictFloat | None] | None = Field(
+        default=None,
+        max_length=200,
+        description="Extra opportunity columns the model was trained on (by column name).",
     )
-    as_of: date | None = Field(default=None, description="Score as of this day (default: today, UTC).")
+    as_of: date | None = day_field("Score as of this day (default: today, UTC)", default=None)
 
 
 class BatchIn(BaseModel):

@@ -9,17 +9,18 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
-from salesplan.serving.db.engine import make_engine, migrate, ping, session_factory
+from salesplan.serving.db.engine import WRITE, database_problem, make_engine, session_factory
+from salesplan.serving.db.guard import DatabaseGuard
 from salesplan.serving.db.records import ApiKeyRecord
 from salesplan.serving.db.repository import ApiKeyRepository
+from salesplan.serving.keys import AuthThrottle, KeyCache, KeySync
 from salesplan.serving.model_store import BATCH, MODEL_NAMES, ModelStore
 from salesplan.serving.plan_inputs import PlanCache, ServiceInputs
 from salesplan.serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
@@ -29,30 +30,9 @@ from salesplan.serving.settings import ServingSettings
 log = logging.getLogger("salesplan.serving")
 
 
-@dataclass
-class KeyCache:
-    """Verified API keys for ``ttl_s`` seconds, keyed by the key's hash: the scoring hot path must not hit
-    the database on every call. Revocation takes effect within the TTL."""
-
-    ttl_s: float = 30.0
-    _items: dict[str, tuple[ApiKeyRecord, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, digest: str) -> ApiKeyRecord | None:
-        with self._lock:
-            hit = self._items.get(digest)
-            if hit is None or hit[1] < time.monotonic():
-                self._items.pop(digest, None)
-                return None
-            return hit[0]
-
-    def put(self, digest: str, record: ApiKeyRecord) -> None:
-        with self._lock:
-            self._items[digest] = (record, time.monotonic() + self.ttl_s)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+class DatabaseNotReadyError(ServiceUnavailableError):
+    """The service must not start on this database (missing, unmigrated, read-only): the message says
+    which and how to fix it."""
 
 
 def freeze_heap(collect: bool = True) -> None:
@@ -65,30 +45,54 @@ def freeze_heap(collect: bool = True) -> None:
 
 
 class Services:
-    """Long-lived state of one app instance."""
+    """Long-lived state of one app instance (one per worker process)."""
 
     def __init__(self, settings: ServingSettings) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.guard = DatabaseGuard(self.engine)
         self.models = ModelStore(settings.model_cache_dir, settings.registry_timeout_s)
-        self.keys = KeyCache()
+        self.keys = KeyCache(max_stale_s=settings.key_revocation_s)
+        self.auth_throttle = AuthThrottle(settings.auth_failures_per_minute, 60.0)
         self.db_problem: str | None = None
         self.planning: PlanningData | None = None
         self.planning_problem: str | None = None
         self.plan_cache = PlanCache()
-        self.proposals = ProposalService(self.session, ServiceInputs(self))
+        self.proposals = ProposalService(
+            self.session,
+            ServiceInputs(self),
+            four_eyes=settings.maker_checker,
+            p_hit_floor=settings.p_hit_floor,
+        )
         self._reload_lock = threading.Lock()
+        self._key_sync = KeySync(
+            self.sync_keys, interval_s=min(0.25, settings.key_revocation_s / 4), final=self.flush_key_use
+        )
+        self._last_flush = time.monotonic()
 
     def start(self) -> None:
-        """Migrate the database and load the champions; failures are recorded for /ready, not raised."""
-        try:
-            migrate(self.engine)
-            self.db_problem = None
-        except (SQLAlchemyError, OSError) as exc:
-            self.db_problem = f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-            log.error("database not ready", extra={"problem": self.db_problem})
+        """Check the database, then load the champions and the planning data. A missing, unmigrated or
+        read-only database stops the start (:class:`DatabaseNotReadyError`: nothing would be stored); an
+        unreachable server is recorded for /ready (it may come back); model failures never stop it."""
+        self.check_database()
+        self._key_sync.start()
         self.reload(models=self.settings.load_models)
+
+    def check_database(self) -> None:
+        problem = database_problem(self.engine)
+        if problem is not None and problem[0] != "unreachable":
+            log.error("database not ready: refusing to start", extra={"problem": problem[1]})
+            raise DatabaseNotReadyError(f"not starting: {problem[1]}")
+        if problem is not None:
+            self.db_problem = problem[1]
+            log.error("database not ready", extra={"problem": self.db_problem})
+            return
+        self.guard.arm()
+        ok, detail = self.guard.readiness(timeout_s=30.0)
+        if not ok:
+            log.error("database not writable: refusing to start", extra={"problem": detail})
+            raise DatabaseNotReadyError(f"not starting: the database cannot take writes: {detail}")
 
     def reload(self, models: bool = True) -> dict[str, str]:
         """(Re)load the champions, then the planning data (its open deals are scored with the deal
@@ -138,28 +142,42 @@ class Services:
         return data
 
     def stop(self) -> None:
+        self._key_sync.stop()
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: commit on success, roll back on error; a dead database becomes 503."""
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on error; a dead database becomes 503. The
+        database file is checked (:class:`DatabaseGuard`) before the work and around the commit, so no
+        change is acknowledged that went to a deleted, replaced or read-only file. ``write``: the
+        transaction will change data (takes SQLite's write lock up front)."""
+        self._refuse_if_unsafe(write)
         session = self.sessions()
         try:
+            if write:
+                session.connection(execution_options={WRITE: True})
             yield session
+            self._refuse_if_unsafe(write)
             session.commit()
         except OperationalError as exc:
             session.rollback()
             raise ServiceUnavailableError(
                 f"database unavailable: {str(exc.orig or exc).splitlines()[0][:200]}; retry later"
             ) from None
-        except Exception:
+        except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+        self._refuse_if_unsafe(write, " (a change just committed may be lost with it)")
+
+    def _refuse_if_unsafe(self, write: bool, consequence: str = "") -> None:
+        problem = self.guard.problem(write)
+        if problem is not None:
+            raise ServiceUnavailableError(problem + consequence)
 
     def cached_key(self, plaintext: str) -> ApiKeyRecord | None:
-        """The key's record if it was verified within the cache TTL (no database access)."""
+        """The key's record if it is known good as of at most ``key_revocation_s`` ago (no database)."""
         return self.keys.get(ApiKeyRepository.hash_key(plaintext))
 
     def verify_key(self, plaintext: str) -> ApiKeyRecord | None:
@@ -167,16 +185,44 @@ class Services:
         cached = self.keys.get(digest)
         if cached is not None:
             return cached
+        verified_at = self.keys.clock()
         with self.session() as session:
             record = ApiKeyRepository(session).verify(plaintext)
         if record is not None:
-            self.keys.put(digest, record)
+            self.keys.put(digest, record, verified_at)
         return record
 
+    def sync_keys(self) -> None:
+        """Drop revoked keys from the cache (every fraction of a second) and write the keys' last use
+        (every ``key_touch_s``): the key-sync thread's work."""
+        started = self.keys.clock()
+        held = self.keys.key_ids()
+        revoked: set[str] = set()
+        if held:
+            with self.session() as session:
+                revoked = ApiKeyRepository(session).revoked_among(held)
+        self.keys.synced(held, revoked, started)
+        if time.monotonic() - self._last_flush >= self.settings.key_touch_s:
+            self.flush_key_use()
+
+    def flush_key_use(self) -> None:
+        self._last_flush = time.monotonic()
+        used = self.keys.take_used()
+        if not used:
+            return
+        try:
+            with self.session(write=True) as session:
+                ApiKeyRepository(session).touch(used)
+        except SalesplanError:
+            self.keys.give_back(used)
+            raise
+
     def readiness(self) -> dict[str, dict[str, Any]]:
-        ok, detail = ping(self.engine, timeout_s=2.0)
-        if self.db_problem and ok:
-            ok, detail = False, self.db_problem
+        """Every check by name (``ok``, ``detail`` and what else helps an operator): the database (still
+        the file started on, reachable, at head, writable), the models, the batch, the planning data."""
+        ok, detail = self.guard.readiness(timeout_s=2.0)
+        if ok:
+            self.db_problem = None  # an unreachable server at start has come back
         checks: dict[str, dict[str, Any]] = {"database": {"ok": ok, "detail": detail}}
         status = self.models.status()
         for name in (*MODEL_NAMES, BATCH):

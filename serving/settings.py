@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from salesplan.config import Settings
+from salesplan.planning.proposals import DEFAULT_P_HIT_FLOOR
 
 
 class ServingSettings(Settings):
@@ -33,8 +34,40 @@ class ServingSettings(Settings):
     max_body_bytes: int = Field(default=8_000_000, description="Requests with larger bodies get 413.")
     max_batch: int = Field(default=10_000, description="Most deals one batch-score call may carry.")
     registry_timeout_s: float = Field(
-        default=5.0, description="Give up on the model registry after this long."
+        default=120.0,
+        gt=0,
+        description="How long loading one champion (or the batch) from the model registry may take before "
+        "the service gives up and serves its cached copy (SALESPLAN_REGISTRY_TIMEOUT_S). A registry that "
+        "refuses connections fails at once; this bounds a slow or hung one. Generous by default: a normal "
+        "start on a busy machine takes tens of seconds.",
     )
     load_models: bool = Field(
         default=True, description="Load champion models at start (off for DB-only tests)."
+    )
+    maker_checker: bool = Field(
+        default=True,
+        description="Four eyes: a proposal is approved by someone other than its author and its editors "
+        "(SALESPLAN_MAKER_CHECKER=false lets one person do both, e.g. a team of one).",
+    )
+    p_hit_floor: float = Field(
+        default=DEFAULT_P_HIT_FLOOR,
+        ge=0,
+        lt=1,
+        description="A proposal with a unit whose target's P(hit) is below this is flagged when "
+        "built and approved only with the approver's reason, kept in the audit trail.",
+    )
+    key_revocation_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="A revoked API key stops working in every worker within this many seconds.",
+    )
+    key_touch_s: float = Field(
+        default=60.0, gt=0, description="How often the keys' last use is written (in one batch)."
+    )
+    auth_failures_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Failed authentications a client address may make per minute (per worker) before "
+        "its attempts get 429 with Retry-After.",
     )

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from salesplan.serving.db.engine import migrate
 from salesplan.serving.db.repository import ApiKeyRepository
 from salesplan.serving.settings import ServingSettings
 from salesplan.simulator import SimConfig, simulate
@@ -87,15 +88,24 @@ def _build(world: World) -> None:
     (world.root / "built.ok").write_text("trained\n")
 
 
-def settings_for(world: World, tmp: Path, **overrides: object) -> ServingSettings:
+def upgraded(url: str) -> str:
+    """``url`` after ``salesplan db upgrade`` (what an operator runs before the first start)."""
+    migrate(url)
+    return url
+
+
+def settings_for(world: World, tmp: Path, upgrade: bool = True, **overrides: object) -> ServingSettings:
+    """Settings on the world's planning data and a database in ``tmp``, upgraded unless ``upgrade=False``."""
     values: dict[str, object] = {
         "database_url": f"sqlite:///{tmp / 'app.db'}",
         "model_cache_dir": tmp / "cache",
         "planning_data": world.plan,
-        "registry_timeout_s": 60.0,  # a loaded CI machine must not turn a slow load into a "timeout"
     }
     values.update(overrides)
-    return ServingSettings(**values)  # type: ignore[arg-type]
+    settings = ServingSettings(**values)  # type: ignore[arg-type]
+    if upgrade:
+        upgraded(settings.database_url)
+    return settings
 
 
 def make_keys(services: object) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Batch forecast outputs of the forecast training run (the frames of ``salesplan.contracts.forecast``):
-logged with the model, coherent at every
-level and frequency, whole next quarter, honest about assumed regressors, loadable offline from a cache.
-One small simulated world and a cheap two-member blend keep it fast; the run is shared by the module."""
+logged with the model, coherent at every level and frequency (weeks, months, quarters, years), the mean
+inside its own P10–P90 everywhere, whole next quarter, honest about assumed regressors, loadable offline
+from a cache. One small simulated world and a cheap two-member blend keep it fast; the run is shared by
+the module."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from salesplan.models.forecast import SeasonalNaive, WindowAverage
 from salesplan.models.hierarchy import aggregate, bottom_level
 from salesplan.simulator import SimConfig, simulate
 from salesplan.training import batch_outputs as bo
-from salesplan.training.forecast_job import _batch_unsupported, train_forecast
+from salesplan.training.forecast_job import train_forecast
 
 QCOLS = quantile_cols(QUANTILES)
 LEVELS = [
@@ -73,20 +74,24 @@ def test_run_logs_the_batch_and_it_loads_back(
     assert fc["model_version"].eq(result.ref.version).all() and fc["model"].eq("salesplan-forecast").all()
     assert list(hist.columns) == history_columns(hierarchy)
     for frame in (fc, hist):
-        assert set(frame["freq"]) == {"W", "M", "Q"}
-        for freq in ("W", "M", "Q"):
+        assert set(frame["freq"]) == {"W", "M", "Q", "Y"}
+        for freq in ("W", "M", "Q", "Y"):
             assert list(dict.fromkeys(frame.loc[frame["freq"] == freq, "level"])) == LEVELS
         assert not frame.duplicated(["unique_id", "freq", "period"]).any()
     assert batch.info["levels"] == LEVELS and batch.info["reconciliation"] == "bottom_up"
+    assert batch.info["freq"] == "W" and batch.info["freqs"] == ["W", "M", "Q", "Y"]
+    assert batch.info["point"] == "mean" and batch.info["horizon"] == batch.info["horizon_weeks"] == 18
+    assert batch.info["n_not_forecast"] == 0 and batch.info["n_discontinued"] > 0  # ended series are named
     params = mlflow.MlflowClient().get_run(result.ref.run_id).data
-    assert params.params["batch_horizon_weeks"] == "18" and params.params["batch_assumed_weeks"] == "5"
+    assert params.params["batch_horizon"] == "18" and params.params["batch_assumed_periods"] == "5"
+    assert params.params["batch_freq"] == "W" and params.params["batch_last_period"] == "2027-03-29"
     assert "last known non-promotional price" in params.tags["batch_future_assumption"]
 
 
 def _coherent(frame: pd.DataFrame, value: str, world: Any) -> None:
     h = world.sellout.spec.hierarchy
     keys = world.sellout.df[["unique_id", *h.columns]].drop_duplicates("unique_id").astype(str)
-    for freq in ("W", "M", "Q"):
+    for freq in ("W", "M", "Q", "Y"):
         part = frame[frame["freq"] == freq]
         bottom = part[part["level"] == bottom_level(h).name][["unique_id", "period", value]]
         again = aggregate(bottom, h, [value], keys=keys, time_col="period")
@@ -108,6 +113,13 @@ def test_quantiles_are_ordered_nonnegative_and_real(batch: BatchForecast) -> Non
     assert (np.diff(q, axis=1) >= -1e-9).all()
     total = batch.forecast[batch.forecast["level"] == "total"]
     assert (total["q95"] > total["q05"]).all()
+
+
+def test_the_mean_lies_inside_its_own_p10_p90_at_every_level_and_frequency(batch: BatchForecast) -> None:
+    fc = batch.forecast
+    inside = (fc["q10"] <= fc["yhat"] + 1e-9) & (fc["yhat"] <= fc["q90"] + 1e-9)
+    assert inside.all(), fc.loc[~inside, ["unique_id", "freq", "period", "q10", "yhat", "q90"]]
+    assert set(fc.groupby(["level", "freq"]).size().index) == {(lv, f) for lv in LEVELS for f in "WMQY"}
 
 
 def test_the_next_whole_quarter_is_covered_and_assumptions_are_visible(
@@ -166,7 +178,7 @@ def test_cache_serves_when_the_registry_is_unreachable(
     assert cached.source == "cache" and cached.ref.version == batch.ref.version
     pd.testing.assert_frame_equal(cached.forecast, batch.forecast)
     pd.testing.assert_frame_equal(cached.history, batch.history)
-    assert cached.info["horizon_weeks"] == 18
+    assert cached.info["horizon_weeks"] == 18 and cached.info["freq"] == "W"
     with pytest.raises(ServiceUnavailableError, match="unreachable"):
         load_batch(cache_dir=tmp / "no-cache-here")
 
@@ -213,9 +225,44 @@ def test_future_without_a_plan_is_fully_assumed(world: Any) -> None:
     assert x[["region", "store", "category", "product", "channel"]].notna().all().all()
 
 
-def test_unsupported_data_skips_the_batch_with_a_reason(world: Any) -> None:
-    flat = dataclasses.replace(world.sellout, spec=SelloutSpec(freq="W"))
-    assert "no hierarchy" in (_batch_unsupported(flat) or "")
-    assert _batch_unsupported(world.sellout) is None
-    with pytest.raises(ConfigError, match="weekly data with a hierarchy"):
-        bo.build_batch(None, None, flat, h=4)  # type: ignore[arg-type]
+def test_batch_periods_reach_the_end_of_the_next_quarter_at_every_frequency() -> None:
+    assert bo.batch_periods(pd.Timestamp("2026-11-01"), 3, "M") == 4  # Dec .. Mar
+    assert bo.batch_periods(pd.Timestamp("2026-10-01"), 1, "Q") == 1  # 2027Q1, the next quarter
+    assert bo.batch_periods(pd.Timestamp("2026-10-01"), 8, "Q") == 8
+    assert bo.batch_periods(pd.Timestamp("2025-01-01"), 3, "Y") == 3
+    assert bo.batch_periods(pd.Timestamp("2026-11-29"), 1, "D") == 122  # 2026-11-30 .. 2027-03-31
+
+
+def test_future_of_other_frequencies_follows_their_calendar() -> None:
+    """Monthly data: exogenous columns from the holiday calendar's share of each month, price carried."""
+    world = simulate(SimConfig(seed=4, n_products=2, n_stores=2, freq="M", horizon=0))
+    ds = world.sellout
+    x = bo.extend_future(ds, None, 4, ["S01/P001"])
+    assert x["ds"].tolist() == list(pd.date_range("2026-11-01", periods=4, freq="MS"))
+    assert x["assumed"].all() and (x["promo"] == 0).all()
+    from salesplan.simulator.calendar import holiday_share
+
+    np.testing.assert_allclose(x["holiday"], holiday_share(pd.DatetimeIndex(x["ds"]), "M"))
+
+
+def test_a_plain_panel_gets_a_total_and_its_series(world: Any) -> None:
+    """No hierarchy: levels total and series; discontinued series are listed, not silently dropped."""
+    from salesplan.training.backtest import BacktestResult
+
+    flat = dataclasses.replace(world.sellout, spec=SelloutSpec(freq="W", promo_cols=("promo",)))
+    flat = dataclasses.replace(flat, df=flat.df[["unique_id", "ds", "y", "price", "promo"]])
+    live = sorted(flat.df.loc[flat.df["ds"] == flat.df["ds"].max(), "unique_id"].unique())
+    model = WindowAverage(calib_windows=0).fit(flat.df[flat.df["unique_id"].isin(live)], flat.spec)
+    rows = world.sellout.df.groupby("unique_id").tail(16).assign(yhat=lambda d: d["y"].mean())
+    rows = rows.assign(cutoff=rows["ds"].min(), step=rows.groupby("unique_id").cumcount() + 1)
+    bt = BacktestResult(rows, [rows["ds"].min()], 16, 16, 52, "flat")
+    built = bo.build_batch(model, bt, flat, h=4, series=live, quantiles=(0.1, 0.5, 0.9))
+    fc = built.forecast
+    assert list(dict.fromkeys(fc["level"])) == ["total", "series"] and set(fc["freq"]) == {"W", "M", "Q", "Y"}
+    assert built.info["hierarchy_given"] is False and built.info["levels"] == ["total", "series"]
+    ended = sorted(set(flat.df["unique_id"]) - set(live))
+    assert built.info["discontinued"] == ended and built.info["n_discontinued"] == len(ended) > 0
+    w = fc[fc["freq"] == "W"]
+    top = w[w["level"] == "total"].set_index("ds")["yhat"]
+    np.testing.assert_allclose(w[w["level"] == "series"].groupby("ds")["yhat"].sum().loc[top.index], top)
+    assert ((fc["q10"] <= fc["yhat"] + 1e-9) & (fc["yhat"] <= fc["q90"] + 1e-9)).all()

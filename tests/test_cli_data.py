@@ -78,3 +78,32 @@ def test_describe(
     write_crm(CRMData(**clean_crm_frames), tmp_path / "crm")
     res = runner.invoke(app, ["data", "describe", str(tmp_path / "crm")])
     assert res.exit_code == 0 and "opportunities" in res.output
+
+
+def test_validate_quarterly_sellout_fills_gaps_and_names_the_frequency(tmp_path: Path) -> None:
+    """A quarterly file with a missing quarter: refused as is, filled with y=0 on --fill-gaps."""
+    quarters = pd.date_range("2022-01-01", periods=8, freq="QS")
+    df = pd.DataFrame({"unique_id": "a", "ds": quarters, "y": range(1, 9), "promo": 0.5}).drop(index=[3, 4])
+    path = tmp_path / "q.csv"
+    df.to_csv(path, index=False)
+    args = ["data", "validate", str(path), "--freq", "Q", "--promo-cols", "promo"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "1 series have gaps (2 missing" in res.output
+    out = tmp_path / "clean.csv"
+    res = runner.invoke(app, [*args, "--fill-gaps", "--season-length", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (
+        "filled 2 missing periods" in res.output and "quarterly" in res.output and "2 periods" in res.output
+    )
+    clean = pd.read_csv(out)
+    assert (
+        len(clean) == 8
+        and clean["y"].tolist()[3:5] == [0.0, 0.0]
+        and clean["promo"].tolist()[3:5] == [0.0, 0.0]
+    )
+    bad = pd.DataFrame({"unique_id": "a", "ds": ["2022-02-01"], "y": [1.0]})
+    bad.to_csv(path, index=False)
+    res = runner.invoke(app, ["data", "validate", str(path), "--freq", "Y"])
+    assert res.exit_code == 1 and "yearly ds must be the first day of the year" in res.output
+    res = runner.invoke(app, ["data", "validate", str(path), "--freq", "H"])
+    assert res.exit_code == 1 and "--freq must be one of" in res.output

@@ -55,12 +55,14 @@ def test_forecast_writes_every_level_and_frequency(store: Path) -> None:
     fc = pd.read_parquet(store / "f.parquet")
     levels = ["total", "region", "category", "store", "region/category", "product", "store/category"]
     assert set(fc["level"]) == {*levels, "region/product", "store/product"}
-    assert set(fc["freq"]) == {"W", "M", "Q"} and set(QCOLS) <= set(fc.columns)
+    assert set(fc["freq"]) == {"W", "M", "Q", "Y"} and set(QCOLS) <= set(fc.columns)
+    assert (fc["q10"] <= fc["yhat"] + 1e-9).all() and (fc["yhat"] <= fc["q90"] + 1e-9).all()
     weeks = fc[fc["freq"] == "W"]
     assert weeks.groupby("unique_id").size().eq(13).all()
     assert weeks["ds"].min() == pd.Timestamp("2026-11-30") and weeks["ds"].max() == pd.Timestamp("2027-02-22")
     assert set(fc.loc[fc["freq"] == "Q", "period"]) == {"2026Q4", "2027Q1"}  # the quarters 13 weeks touch
     assert set(fc.loc[fc["freq"] == "M", "period"]) == {"2026-11", "2026-12", "2027-01", "2027-02"}
+    assert set(fc.loc[fc["freq"] == "Y", "period"]) == {"2026", "2027"}
     assert fc["model_version"].eq("1").all()
 
 

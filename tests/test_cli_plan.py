@@ -48,6 +48,10 @@ def bookings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
     root = tmp_path_factory.mktemp("plan")
     with pytest.MonkeyPatch.context() as mp:
         _env(mp, root)
+        _refused(["plan", "list"], "no database file", "salesplan db upgrade")  # never created on the side
+        assert not (root / "plans.db").exists()
+        assert "upgraded from nothing (created it) to revision" in _ok(["db", "upgrade"])
+        assert "nothing to do" in _ok(["db", "upgrade"]) and "(current)" in _ok(["db", "current"])
         out = _ok(["plan", "targets", "--quarter", "2027Q1", "--by", "region,team,rep", "--simulated",
                    "--probability", "0.6", "--out", str(root / "out"), "--author", "tester"])  # fmt: skip
         match = ID_RE.search(out)
@@ -71,10 +75,10 @@ def test_targets_store_and_show_reads_back_identically(env: tuple[Path, str, Pat
     written, shown = pd.read_csv(csv), pd.read_csv(root / "show.csv")
     pd.testing.assert_frame_equal(written, shown)
     assert list(dict.fromkeys(shown["level"])) == ["total", "region", "team", "rep"]
-    # every parent's children sum to parent × 1.1 (the over-assignment), to the cent
+    # every parent's children sum to the parent, to the cent (no over-assignment by default)
     t = shown.set_index("unit_id")["target"]
     for parent, kids in shown.dropna(subset=["parent_id"]).groupby("parent_id")["target"]:
-        assert kids.sum() == pytest.approx(t[parent] * 1.1, abs=0.01 * len(kids) + 1e-6), parent
+        assert kids.sum() == pytest.approx(t[parent], abs=0.01 * len(kids) + 1e-6), parent
     months = [c for c in shown.columns if c.startswith("target_2027-")]
     assert months == ["target_2027-01", "target_2027-02", "target_2027-03"]
     assert (shown[months].sum(axis=1) - shown["target"]).abs().max() < 0.02

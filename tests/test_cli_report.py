@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from salesplan.cli import app
+from salesplan.serving.db.engine import migrate
 from salesplan.simulator import SimConfig, simulate
 
 runner = CliRunner()
@@ -42,6 +43,7 @@ def env(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlruns.db'}")
     monkeypatch.setenv("SALESPLAN_ARTIFACT_ROOT", str(store / "mlartifacts"))
     monkeypatch.setenv("SALESPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'salesplan.db'}")
+    migrate(f"sqlite:///{tmp_path / 'salesplan.db'}")  # salesplan db upgrade: the store exists, empty
     return tmp_path
 
 
@@ -58,6 +60,7 @@ def _check_self_contained(page: str) -> None:
 
 
 def test_report_of_the_runs_alone(env: Path) -> None:
+    (env / "salesplan.db").unlink()  # no proposal database at all: the report says so
     res = runner.invoke(app, ["report", "--out", "out/report.html"])
     assert res.exit_code == 0, res.output
     page = (env / "out" / "report.html").read_text(encoding="utf-8")

@@ -33,3 +33,16 @@ def test_simulate_bad_options(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "--scale must be one of" in res.output
     res = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--format", "xlsx"])
     assert res.exit_code == 1 and "--format must be csv or parquet" in res.output
+
+
+def test_simulate_at_another_frequency(tmp_path: Path) -> None:
+    res = runner.invoke(
+        app, ["simulate", "--out", str(tmp_path / "q"), "--seed", "7", "--freq", "q", "--weeks", "156"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "quarterly sell-out" in res.output
+    spec = simulate(SimConfig(seed=7, freq="Q")).sellout.spec
+    sellout = validate_sellout(read_table(tmp_path / "q" / "sellout.parquet"), spec)
+    assert (sellout["ds"].dt.month % 3 == 1).all() and (sellout["ds"].dt.day == 1).all()
+    res = runner.invoke(app, ["simulate", "--out", str(tmp_path / "h"), "--freq", "H"])
+    assert res.exit_code == 1 and "--freq must be one of" in res.output

@@ -161,3 +161,44 @@ def test_fill_gaps_monthly_and_daily() -> None:
         {"unique_id": ["a", "b"], "ds": pd.to_datetime(["2025-01-01", "2025-01-03"]), "y": [1.0, 1.0]}
     )
     assert len(fill_gaps(d, "D", start="global")) == 1 + 3
+
+
+@pytest.mark.parametrize(
+    ("freq", "dates", "want"),
+    [
+        ("Q", ["2024-10-01", "2025-07-01"], ["2024-10-01", "2025-01-01", "2025-04-01", "2025-07-01"]),
+        ("Y", ["2019-01-01", "2022-01-01"], ["2019-01-01", "2020-01-01", "2021-01-01", "2022-01-01"]),
+        ("W", ["2025-01-03", "2025-01-24"], ["2025-01-03", "2025-01-10", "2025-01-17", "2025-01-24"]),
+    ],
+)
+def test_fill_gaps_quarterly_yearly_and_friday_weeks(freq: str, dates: list[str], want: list[str]) -> None:
+    df = pd.DataFrame({"unique_id": "a", "ds": pd.to_datetime(dates), "y": [1.0, 2.0], "promo": [1.0, 1.0]})
+    out = fill_gaps(df, freq, zero=["promo"])  # type: ignore[arg-type]
+    assert out["ds"].dt.strftime("%Y-%m-%d").tolist() == want
+    assert out["y"].tolist() == [1.0, 0.0, 0.0, 2.0] and out["promo"].tolist() == [1.0, 0.0, 0.0, 1.0]
+    validate_sellout(out[["unique_id", "ds", "y"]], SelloutSpec(freq=freq))  # type: ignore[arg-type]
+
+
+def test_season_length_defaults_per_frequency_and_can_be_set() -> None:
+    assert [SelloutSpec(freq=f).season for f in ("D", "W", "M", "Q", "Y")] == [7, 52, 12, 4, 1]  # type: ignore[arg-type]
+    assert SelloutSpec(freq="D", season_length=365).season == 365
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(ConfigError, match="season_length"):
+            SelloutSpec(freq="M", season_length=bad)  # type: ignore[arg-type]
+
+
+def test_period_calendar_helpers() -> None:
+    from salesplan.contracts import coarser, next_periods, period_days, period_label, period_start
+
+    assert coarser("D") == ("W", "M", "Q", "Y") and coarser("M") == ("Q", "Y") and coarser("Y") == ()
+    day = pd.Series(pd.to_datetime(["2026-12-31", "2027-02-14"]))
+    assert period_label(period_start(day, "Q"), "Q").tolist() == ["2026Q4", "2027Q1"]
+    assert period_label(period_start(day, "Y"), "Y").tolist() == ["2026", "2027"]
+    assert period_start(day, "W", week_start=4).dt.strftime("%a").tolist() == ["Fri", "Fri"]
+    assert list(period_days(period_start(day, "M"), "M")) == [31, 28]
+    assert list(next_periods(pd.Timestamp("2026-10-01"), "Q", 2)) == [
+        pd.Timestamp("2027-01-01"),
+        pd.Timestamp("2027-04-01"),
+    ]
+    with pytest.raises(ConfigError, match="days, weeks"):
+        coarser("H")

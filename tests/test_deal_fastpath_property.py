@@ -1,8 +1,9 @@
 """Property: the single-deal fast path (``models.deals.fastpath``: plain-Python features, one encoded row,
 score, grade and worded reasons) equals ``DealScorer.score_frame``, the reference, on random deals.
 
-Two levels, both on one small simulated CRM and two scorers fitted once (LightGBM + isotonic, whose reasons
-come from tree paths, and logistic + Platt, whose reasons are linear terms):
+Two levels, both on one small simulated CRM and three scorers fitted once (LightGBM + isotonic, whose
+reasons come from tree paths; logistic + Platt, whose reasons are linear terms; and the default, a blend
+of both):
 
 - feature rows: every feature drawn at random (0, huge and negative numbers where the feature allows
   them, missing values in every column, unseen levels, levels differing only by case or whitespace),
@@ -52,12 +53,9 @@ def crm() -> CRMData:
 def scorers(crm: CRMData) -> list[DealScorer]:
     ts = training_set(crm)
     return [
-        DealScorer(models=("lightgbm",), calibrations=("isotonic",), n_estimators=60).fit(
-            ts.X, ts.y, close_date=ts.close_date
-        ),
-        DealScorer(models=("logistic",), calibrations=("sigmoid",), Cs=(0.3,)).fit(
-            ts.X, ts.y, close_date=ts.close_date
-        ),
+        DealScorer(models=("lightgbm",), calibrations=("isotonic",), n_estimators=60).fit(ts.X, ts.y),
+        DealScorer(models=("logistic",), calibrations=("sigmoid",), Cs=(0.3,)).fit(ts.X, ts.y),
+        DealScorer(n_estimators=60).fit(ts.X, ts.y),
     ]
 
 
@@ -231,3 +229,23 @@ def test_a_stage_entered_after_as_of_is_not_reached_yet(crm: CRMData, ctx: DealC
     f, why = deal_features(deal, ctx, day_ns(date(2026, 3, 10)))  # entered that day: reached
     assert f["stage_rank"] == float(STAGES.index("Pitch")) and f["days_in_stage"] == 0.0
     assert not any("entered after" in w for w in why)
+
+
+def test_the_default_scorer_here_is_a_blend(scorers: list[DealScorer]) -> None:
+    """The properties above cover blended reasons only while the default fixture really blends."""
+    assert scorers[2].kind_ == "blend" and set(scorers[2].weights_) == {"logistic", "lightgbm"}
+
+
+def test_a_deal_without_an_expected_close_date_gets_no_reason_about_it(
+    crm: CRMData, ctx: DealContext, scorers: list[DealScorer]
+) -> None:
+    """The issue's case: no expected close date (and never slipped) once read "expected close date passed
+    37 days ago" from a date imputed for it."""
+    rep = str(crm.reps["rep_id"].iloc[0])
+    deal = {"amount": 5000.0, "rep_id": rep, "stage": "Meet", "stage_entered_date": date(2026, 1, 5),
+            "created_date": date(2025, 6, 1), "n_slips": 0}  # fmt: skip
+    f, _ = deal_features(deal, ctx, day_ns(date(2026, 3, 1)))
+    assert np.isnan(f["days_to_close"])
+    for scorer in scorers:
+        out = score_matrix(scorer, encode_rows(scorer.encoder_, [f]))
+        assert not [r for r in out["reasons"][0] if r["feature"] == "days_to_close"]

@@ -35,21 +35,17 @@ def split(ts: TrainingSet) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def scorer(ts: TrainingSet, split: tuple[np.ndarray, np.ndarray]) -> DealScorer:
     tr, _ = split
-    return DealScorer().fit(ts.X[tr], ts.y[tr], close_date=ts.close_date[tr])
+    return DealScorer().fit(ts.X[tr], ts.y[tr])
 
 
 @pytest.fixture(scope="module")
 def lgbm_iso(ts: TrainingSet) -> DealScorer:
-    return DealScorer(models=("lightgbm",), calibrations=("isotonic",), n_estimators=80).fit(
-        ts.X, ts.y, close_date=ts.close_date
-    )
+    return DealScorer(models=("lightgbm",), calibrations=("isotonic",), n_estimators=80).fit(ts.X, ts.y)
 
 
 @pytest.fixture(scope="module")
 def logit_platt(ts: TrainingSet) -> DealScorer:
-    return DealScorer(models=("logistic",), calibrations=("sigmoid",), Cs=(0.3,)).fit(
-        ts.X, ts.y, close_date=ts.close_date
-    )
+    return DealScorer(models=("logistic",), calibrations=("sigmoid",), Cs=(0.3,)).fit(ts.X, ts.y)
 
 
 def test_calibrated_on_later_deals(
@@ -160,16 +156,29 @@ def test_refuses_too_few_closed_deals(ts: TrainingSet) -> None:
     keep = set(deals[deals == 1].index[:30]) | set(deals[deals == 0].index)
     m = ts.X["opportunity_id"].isin(keep).to_numpy()
     with pytest.raises(InsufficientDataError, match=r"at least 40 won .* got 30 won"):
-        DealScorer().fit(ts.X[m], ts.y[m], close_date=ts.close_date[m])
+        DealScorer().fit(ts.X[m], ts.y[m])
 
 
-def test_leaky_feature_is_refused(ts: TrainingSet) -> None:
-    X = ts.X.assign(close_value=np.where(ts.y == 1, 1000.0, 0.0))
-    with pytest.raises(DataValidationError, match="close_value"):
-        DealScorer().fit(X, ts.y)
-    X = ts.X.assign(crm_probability=ts.y * 0.9 + 0.05)  # innocent name, derived from the label
-    with pytest.raises(DataValidationError, match=r"crm_probability.*AUC 1\.000"):
-        DealScorer().fit(X, ts.y)
+def test_leaky_features_are_refused_and_reported(ts: TrainingSet) -> None:
+    X = ts.X.assign(
+        close_value=np.where(ts.y == 1, 1000.0, 0.0),  # named like an outcome by-product
+        crm_probability=ts.y * 0.9 + 0.05,  # innocent name, derived from the label
+    )
+    m = DealScorer(models=("logistic",), Cs=(0.3,)).fit(X, ts.y)
+    report = m.leakage_report_.frame().set_index("feature")
+    assert report.loc["close_value", "verdict"] == "refused" and "name" in report.loc["close_value", "why"]
+    assert report.loc["crm_probability", "verdict"] == "refused"
+    assert "AUC 1.000" in report.loc["crm_probability", "why"]
+    assert {"close_value", "crm_probability"}.isdisjoint(m.feature_names_in_)
+    assert report.loc["stage_rank", "verdict"] == "kept" and report.loc["stage_rank", "basis"] == "as-of"
+    # asked for by name, a refused feature is an error; allowed, it is kept and says so
+    with pytest.raises(DataValidationError, match="crm_probability"):
+        DealScorer(models=("logistic",), features=["amount", "crm_probability"]).fit(X, ts.y)
+    kept = DealScorer(models=("logistic",), Cs=(0.3,), allow_features=["crm_probability"]).fit(X, ts.y)
+    assert "crm_probability" in kept.feature_names_in_
+    assert kept.leakage_report_.frame().set_index("feature").loc["crm_probability", "verdict"] == "allowed"
+    with pytest.raises(ConfigError, match="not a candidate"):
+        DealScorer(allow_features=["no_such_column"]).fit(X, ts.y)
 
 
 def test_not_fitted_params_and_pickle(scorer: DealScorer, world) -> None:  # type: ignore[no-untyped-def]
@@ -207,7 +216,46 @@ def test_falls_back_to_the_prior_when_nothing_predicts() -> None:
 
 def test_treeshap_contributions_also_sum_exactly(ts: TrainingSet, world) -> None:  # type: ignore[no-untyped-def]
     m = DealScorer(models=("lightgbm",), calibrations=("sigmoid",), n_estimators=40, contributions="shap")
-    m.fit(ts.X, ts.y, close_date=ts.close_date)
+    m.fit(ts.X, ts.y)
     f = features_asof(world.crm, "2026-06-01")
     e = m.explain_matrix(m.encoder_.matrix(f))
     np.testing.assert_allclose(e["base"] + e["contributions"].sum(axis=1), m.decision_function(f), atol=1e-9)
+
+
+def test_categories_match_whatever_their_case_or_spacing(scorer: DealScorer, world) -> None:  # type: ignore[no-untyped-def]
+    deal = features_asof(world.crm).iloc[0].to_dict()
+    base = scorer.score_one(deal)
+    for lead in (
+        deal["lead_source"].lower(),
+        f"  {deal['lead_source'].upper()} ",
+        deal["lead_source"] + "\t",
+    ):
+        again = scorer.score_one({**deal, "lead_source": lead})
+        assert (
+            again["p_win"] == pytest.approx(base["p_win"], abs=1e-12) and again["reasons"] == base["reasons"]
+        )
+    frame = scorer.score_frame(pd.DataFrame([deal, {**deal, "lead_source": deal["lead_source"].swapcase()}]))
+    assert frame["p_win"].iloc[0] == pytest.approx(frame["p_win"].iloc[1], abs=1e-12)
+    blank = scorer.score_one({**deal, "lead_source": "   "})  # only whitespace: missing, not a new level
+    assert blank["p_win"] == pytest.approx(
+        scorer.score_one({**deal, "lead_source": None})["p_win"], abs=1e-12
+    )
+
+
+def test_missing_dates_give_no_reason(scorer: DealScorer, world) -> None:  # type: ignore[no-untyped-def]
+    """A deal without dates is scored (the model learned what missing means) but no reason quotes a date it
+    does not have, such as "expected close date passed 37 days ago"."""
+    f = features_asof(world.crm).head(30).copy()
+    dated = [
+        c
+        for c in ("days_to_close", "deal_age_days", "days_in_stage", "stage_age_ratio", "rep_tenure_months")
+        if c in f
+    ]
+    f[dated] = np.nan
+    s = scorer.score_frame(f)
+    texts = [r for rs in s["reasons"] for r in rs]
+    assert texts  # other reasons remain
+    words = ("days", "expected close", "old", "in its stage", "hired", "unknown")
+    assert not [t for t in texts if any(w in t for w in words) and "slipped" not in t]
+    e = scorer.explain_matrix(scorer.encoder_.matrix(f))  # the points still add up to the score
+    np.testing.assert_allclose(e["base_score"] + e["points"].sum(axis=1), 100 * s["p_win"], atol=1e-7)

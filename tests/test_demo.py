@@ -90,6 +90,34 @@ def test_demo_runs_every_step_with_its_own_mlflow_store(demo: tuple[Path, str]) 
     assert (root / "demo_out" / "funnel_report.html").read_text().startswith("<!")
 
 
+def test_demo_prints_time_allocation_and_top_inefficiencies(demo: tuple[Path, str]) -> None:
+    root, output = demo
+    assert "6b. sales process" in output and "Time allocation" in output
+    start = output.index("6b. sales process")
+    step = output[start : output.index("7. propose", start)]
+    assert "top three inefficiencies" in step
+    findings = [line for line in step.splitlines() if line[:3] in ("1. ", "2. ", "3. ")]
+    assert len(findings) == 3 and all("could be saved" in f for f in findings), findings
+    assert (root / "demo_out" / "process_report.html").read_text().startswith("<!")
+
+
+def test_demo_quarterly_table_has_the_mean_inside_p10_p90_on_every_row(demo: tuple[Path, str]) -> None:
+    """The table the demo prints (total and regions by quarter) and every row of its batch."""
+    root, output = demo
+    rows = [
+        r
+        for r in re.findall(
+            r"│ (\S+) +│ (\d{4}Q\d) +│ +\d+% │ +([\d,]+) │ +([\d,]+) │ +([\d,]+) │ +([\d,]+) │", output
+        )
+    ]
+    assert len(rows) >= 3 and rows[0][0] == "total", output[-4000:]
+    for unit, quarter, *vals in rows:
+        p10, mean, p50, p90 = (float(v.replace(",", "")) for v in vals)
+        assert p10 <= mean <= p90 and p10 <= p50 <= p90, (unit, quarter, p10, mean, p50, p90)
+    levels = pd.read_parquet(root / "demo_out" / "forecast_levels.parquet")
+    assert ((levels["q10"] <= levels["yhat"] + 1e-9) & (levels["yhat"] <= levels["q90"] + 1e-9)).all()
+
+
 def test_demo_ends_with_stored_target_proposals(demo: tuple[Path, str]) -> None:
     root, output = demo
     assert "7. propose the targets of 2027Q1" in output
@@ -161,7 +189,7 @@ def test_demo_serves_every_endpoint_and_stops_the_server(demo: tuple[Path, str])
     assert "demo-planner (planner," in figures[("GET", "/api/v1/me")][1]
     assert "at P(hit) 0.60" in figures[("POST", "/api/v1/targets/proposals")][1]
     assert figures[("POST", "/api/v1/targets/proposals/{id}:approve")][1].startswith(
-        "approved by demo-planner"
+        "approved by demo-approver"  # four eyes: not the planner who made it
     )
     assert "server stopped: shut down cleanly on SIGTERM; port closed" in step
 
@@ -175,6 +203,6 @@ def test_demo_serves_every_endpoint_and_stops_the_server(demo: tuple[Path, str])
         stored = ProposalRepository(session).get(pid)
         names = {k.name: k.role for k in ApiKeyRepository(session).list()}
     engine.dispose()
-    assert (stored.status, stored.version, stored.approved_by) == ("approved", 3, "demo-planner")
+    assert (stored.status, stored.version, stored.approved_by) == ("approved", 3, "demo-approver")
     assert stored.note == "demo, via the API" and sum(r.overridden for r in stored.rows) == 1
     assert {"demo-planner": "planner", "demo-crm": "crm"}.items() <= names.items()

@@ -62,6 +62,6 @@ def test_quantile_levels_finds_and_sorts_the_quantile_columns() -> None:
 def test_frame_columns_in_order() -> None:
     assert forecast_columns((0.1, 0.5, 0.9), ("region", "store")) == [
         "unique_id", "level", "freq", "period", "ds", "yhat", "q10", "q50", "q90", "coverage", "source",
-        "assumed_share", "region", "store", "model", "model_version",
+        "method", "assumed_share", "region", "store", "model", "model_version",
     ]  # fmt: skip
     assert history_columns(("region",)) == ["unique_id", "level", "freq", "period", "ds", "y", "region"]

@@ -18,10 +18,11 @@ from salesplan.errors import (
 )
 from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
 from salesplan.models.forecast.coldstart import ColdStartForecaster
-from salesplan.models.forecast.ensemble import SalesplanForecaster, learn_weights
+from salesplan.models.forecast.ensemble import SalesplanForecaster
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
 from salesplan.models.forecast.seasonal import SeasonalLevel
 from salesplan.models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
+from salesplan.models.forecast.weights import learn_weights
 from salesplan.models.forecast.whatif import Scenario, what_if
 from salesplan.simulator import SimConfig, simulate
 
@@ -244,12 +245,18 @@ def test_default_blend_learns_weights_and_beats_members_on_its_backtest(split) -
     model = SalesplanForecaster(members=members, calib_windows=2).fit(train, spec)
     w = model.weights
     assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
+    sw = model.series_weights_
+    assert set(sw.index) == set(train["unique_id"]) and np.allclose(sw.sum(axis=1), 1.0)
     scores = model.member_scores_
-    assert scores["blend"] <= scores.drop("blend").min() + 1e-12
-    assert model.required_regressors == sorted(model.members_[0].required_regressors)
+    # the blend's backtest loss is cross-fitted (each window blended with weights learned on the others),
+    # so it need not beat the best member there, but it beats the typical one
+    assert scores["blend"] < scores.drop("blend").median()
+    assert model.required_regressors == sorted({c for m in model.members_ for c in m.required_regressors})
     fc = model.predict(H, X)
     assert (fc["model"] == "SalesplanForecaster").all() and len(fc) == len(X)
-    assert set(model.member_forecasts(H, X)) == {"GlobalLGBM", "SeasonalNaive", "WindowAverage"}
+    assert set(model.member_forecasts(H, X)) == {m.name for m in model.members_}
+    # a member with no weight anywhere is not refit
+    assert set(model.member_names_) == {c for c in sw.columns}
     with pytest.raises(ConfigError, match="calib_windows"):
         SalesplanForecaster(members=members, calib_windows=0).fit(train, spec)
 
@@ -309,7 +316,7 @@ def test_learn_weights_recovers_the_better_member() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(100, 10, 500)
     good, bad = y + rng.normal(0, 1, 500), y + rng.normal(0, 20, 500)
-    w = learn_weights(np.column_stack([good, bad]), y, np.ones(500), step=0.1)
+    w = learn_weights(np.column_stack([good, bad]), y, np.ones(500))
     assert w[0] >= 0.9
 
 
@@ -322,32 +329,35 @@ def test_spec_roles_and_unknown_roles_inference(split) -> None:  # type: ignore[
     assert m2.required_regressors == ["price"]
 
 
-def test_short_series_get_their_own_tier_instead_of_switching_members_off(split) -> None:  # type: ignore[no-untyped-def]
+def test_short_series_blend_only_the_members_that_cover_them(split) -> None:  # type: ignore[no-untyped-def]
     """New products with under a season of history must not drop the seasonal members for everyone: each
     member fits the series long enough for it and short series blend only the members that cover them."""
     train, _, X, spec = split
     ids = sorted(train["unique_id"].unique())
     short = ids[:4]
-    start = train["ds"].max() - pd.Timedelta(weeks=59)
+    start = train["ds"].max() - pd.Timedelta(weeks=39)  # 40 weeks: under a season
     train = train[~train["unique_id"].isin(short) | (train["ds"] >= start)]
     members = [GlobalLGBM(n_estimators=60, learning_rate=0.1), SeasonalNaive(), WindowAverage()]
     model = SalesplanForecaster(members=members, calib_windows=2).fit(train, spec)
     assert model.dropped_members_ == []
-    assert set(model.members_[1].last_ds_.index) == set(ids) - set(short)  # seasonal naive: long ones only
-    assert len(model.tier_weights_) == 2
-    for tier, w in model.tier_weights_.items():
-        assert w.sum() == pytest.approx(1.0) and (w[~np.array(tier)] == 0).all()
+    sw = model.series_weights_
+    snaive = [c for c in sw.columns if c.endswith("SeasonalNaive")]
+    assert (sw.loc[short, snaive].to_numpy() == 0).all()  # no season of history: seasonal naive sits out
+    assert np.allclose(sw.sum(axis=1), 1.0)
     fc = model.predict(H, X)
     assert len(fc) == len(ids) * H and np.isfinite(fc["yhat"]).all() and (fc["yhat"] >= 0).all()
     assert {"q10", "q90"} <= set(fc.columns)
-    # a short series is its tier's blend of the members that cover it
-    w = model.tier_weights_[(True, False, True)]
+    # a series is the weighted sum of the members' forecasts with its own weights
     parts = model.member_forecasts(H, X)
-    u = short[0]
-    expect = sum(
-        wi * parts[name].loc[parts[name]["unique_id"] == u, "yhat"].to_numpy()
-        for wi, name in zip(w, ["GlobalLGBM", "SeasonalNaive", "WindowAverage"], strict=True)
-        if wi > 0
-    )
-    got = fc.loc[fc["unique_id"] == u, "yhat"].to_numpy()
-    np.testing.assert_allclose(got, expect, rtol=1e-9)
+    for u in (short[0], ids[-1]):
+        expect = sum(
+            sw.loc[u, col]
+            * parts[col.split(":")[1]]
+            .loc[parts[col.split(":")[1]]["unique_id"] == u, "yhat"]
+            .clip(lower=0)
+            .to_numpy()
+            for col in sw.columns
+            if sw.loc[u, col] > 0
+        )
+        got = fc.loc[fc["unique_id"] == u, "yhat"].to_numpy()
+        np.testing.assert_allclose(got, expect, rtol=1e-9)

@@ -90,10 +90,9 @@ def test_forecast_categories_and_thresholds() -> None:
         forecast_category([0.5], commit=0.3, best_case=0.4)
     d = _deals()
     row = weighted_pipeline(d, "2026Q1", commit=0.8, best_case=0.5).iloc[0]
-    assert row["commit_deals"] + row["best_case_deals"] + row["pipeline_rest_deals"] == row["n_deals"]
-    assert row["commit_expected"] + row["best_case_expected"] + row[
-        "pipeline_rest_expected"
-    ] == pytest.approx(row["expected_value"])
+    assert row["best_case_deals"] + row["pipeline_rest_deals"] == row["n_deals"]  # best case holds commit
+    assert row["best_case_expected"] + row["pipeline_rest_expected"] == pytest.approx(row["expected_value"])
+    assert row["best_case_value"] >= row["commit_value"] and row["best_case_deals"] >= row["commit_deals"]
 
 
 def test_periods() -> None:
@@ -125,3 +124,53 @@ def test_pipeline_deals_keeps_open_scored_deals() -> None:
     scores = pd.DataFrame({"opportunity_id": ["a", "b"], "p_win": [0.5, 0.9], "grade": ["B", "A"]})
     out = pipeline_deals(opps, scores)
     assert list(out["opportunity_id"]) == ["a"] and out["p_win"].iloc[0] == 0.5
+
+
+def _shocked_quarters(n_q: int, mean: float, sd: float, seed: int, n: int = 150) -> pd.DataFrame:
+    """Past quarters whose deals' odds all moved by one shared draw ε ~ N(mean, sd²) (column ``eps``)."""
+    from scipy import special
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for q in range(n_q):
+        p = rng.uniform(0.05, 0.9, n)
+        eps = rng.normal(mean, sd)
+        won = rng.random(n) < special.expit(special.logit(p) + eps)
+        parts.append(pd.DataFrame({"period": f"Q{q}", "p_win": p, "won": won, "amount": 1000.0, "eps": eps}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_quarter_shock_is_recovered_and_its_bands_cover() -> None:
+    """Deals that share a quarter shock: the fitted shock matches the one simulated, and 80 % bands built
+    with it hold about 80 % of later quarters' won values, where independent bands hold far fewer."""
+    from salesplan.planning.pipeline_shock import INDEPENDENT, fit_quarter_shock
+
+    past = _shocked_quarters(40, mean=-0.3, sd=0.5, seed=1)
+    shock = fit_quarter_shock(past)
+    assert shock.quarters == 40 and shock.deals == len(past)
+    drawn = past.groupby("period")["eps"].first()  # the shocks that happened, against their estimate
+    assert shock.mean == pytest.approx(drawn.mean(), abs=0.15)
+    assert shock.sd == pytest.approx(drawn.std() * np.sqrt(1 + 1 / 40), abs=0.15)
+    future = _shocked_quarters(60, mean=-0.3, sd=0.5, seed=2)
+    inside = {"shock": 0, "independent": 0}
+    for _, g in future.groupby("period"):
+        actual = float(g.loc[g["won"], "amount"].sum())
+        for name, s in (("shock", shock), ("independent", INDEPENDENT)):
+            (lo, hi), _ = won_value_quantiles(g["p_win"], g["amount"], (0.1, 0.9), n_draws=4000, shock=s)
+            inside[name] += lo <= actual <= hi
+    assert 0.68 <= inside["shock"] / 60 <= 0.92
+    assert inside["independent"] / 60 < 0.5
+    few = fit_quarter_shock(past[past["period"].isin(["Q0", "Q1"])])
+    assert few.independent and (few.quarters, few.deals) == (2, 300)  # too few: independent, and says so
+
+
+def test_shocked_large_pipelines_use_a_normal_mixture_that_matches_monte_carlo() -> None:
+    from salesplan.planning.pipeline_shock import QuarterShock
+
+    rng = np.random.default_rng(4)
+    p, a = rng.uniform(0.05, 0.9, 2000), np.full(2000, 500.0)
+    shock = QuarterShock(mean=-0.2, sd=0.4, quarters=10, deals=1)
+    fast, how = won_value_quantiles(p, a, (0.1, 0.5, 0.9), shock=shock)
+    slow, how_mc = won_value_quantiles(p, a, (0.1, 0.5, 0.9), shock=shock, normal_min_deals=10**9)
+    assert (how, how_mc) == ("normal_mixture", "monte_carlo_shock")
+    np.testing.assert_allclose(fast, slow, rtol=0.01)

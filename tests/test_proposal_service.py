@@ -23,7 +23,13 @@ from salesplan.cli._common import console
 from salesplan.config import get_settings
 from salesplan.planning.proposals import ProposalRequest
 from salesplan.serving.app import create_app
-from salesplan.serving.db.engine import alembic_config, make_engine, migrate, session_factory
+from salesplan.serving.db.engine import (
+    alembic_config,
+    head_revision,
+    make_engine,
+    migrate,
+    session_factory,
+)
 from salesplan.serving.db.proposal_parameters import SCHEMA, ProposalParameters
 from salesplan.serving.db.repository import ProposalRepository
 from salesplan.serving.routers.proposal_models import proposal_out
@@ -39,11 +45,15 @@ def _cli(args: list[str]) -> str:
 
 
 def _children_ok(rows: list[dict[str, Any]], oa: float) -> None:
-    """Every parent's children sum to parent × (1 + oa), to the cent per child."""
+    """Every parent's children sum to the parent, × (1 + oa) where they are leaves (the over-assignment
+    is applied once), to the cent per child."""
     by_id = {r["unit_id"]: r for r in rows}
-    for parent in {r["parent_id"] for r in rows if r["parent_id"]}:
-        kids = [r["target"] for r in rows if r["parent_id"] == parent]
-        assert sum(kids) == pytest.approx(by_id[parent]["target"] * (1 + oa), abs=0.011 * len(kids)), parent
+    parents = {r["parent_id"] for r in rows if r["parent_id"]}
+    for parent in parents:
+        kids = [r for r in rows if r["parent_id"] == parent]
+        rate = 1 + oa if not {k["unit_id"] for k in kids} & parents else 1.0
+        total = sum(k["target"] for k in kids)
+        assert total == pytest.approx(by_id[parent]["target"] * rate, abs=0.011 * len(kids)), parent
 
 
 # ------------------------------------------------------------------------------------ CLI ↔ API, one store
@@ -147,7 +157,7 @@ def test_the_slider_and_the_cli_price_a_target_alike(both: tuple[TestClient, dic
 # ------------------------------------------------------------------------------------------ the migration
 def test_migration_0002_converts_both_older_shapes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = make_engine(url)
+    engine = make_engine(url, create=True)  # an old database, as an earlier salesplan left it
     cfg = alembic_config()
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
@@ -190,7 +200,7 @@ def test_migration_0002_converts_both_older_shapes(tmp_path: Path) -> None:
                 ),
                 {"id": pid},
             )
-    assert migrate(engine) == "0002"
+    assert migrate(engine) == head_revision()
     with session_factory(engine).begin() as session:
         repo = ProposalRepository(session)
         cli_p, api_p = repo.get("cli-made"), repo.get("api-made")
@@ -200,9 +210,45 @@ def test_migration_0002_converts_both_older_shapes(tmp_path: Path) -> None:
         assert all(isinstance(v, dict) and "version" in v for v in p.input_models.values())
         assert proposal_out(p).parameters["quarter"] == "2027Q1"  # the API reads it
     c2, a2 = ProposalParameters.from_json(cli_p.parameters), ProposalParameters.from_json(api_p.parameters)
-    assert c2.request == ProposalRequest(quarter="2027Q1", by=("region", "team", "rep"), domain="bookings")
+    assert c2.request == ProposalRequest(
+        quarter="2027Q1", by=("region", "team", "rep"), domain="bookings", over_assignment=0.1
+    )
     assert c2.measure == "won_value" and c2.months == ["2027-01", "2027-02", "2027-03"]
     assert c2.summary["company"]["target"] == 1000.0 and c2.summary["company"]["forecast_q50"] == 900.0
     assert cli_p.input_models == {"salesplan-deals": {"version": "4", "run_id": None}}
+    # built before schema 2, their over-assignment compounded at every level: re-balancing keeps that
+    assert c2.over_assignment_by_level == {"region": 0.1, "team": 0.1, "rep": 0.1}
     assert (a2.request.mode, a2.request.growth, a2.request.over_assignment) == ("growth", 0.08, 0.05)
     assert a2.request.method == "top_down" and a2.plan["last_period"] == "2026Q4"
+
+
+def test_a_target_under_the_p_hit_floor_needs_the_approvers_reason(
+    both: tuple[TestClient, dict[str, str], Path],
+) -> None:
+    """Through either door: a store pushed far above its forecast (P(hit) ≈ 0) blocks approval without a
+    reason; with one it is approved and the reason is in the proposal's history."""
+    client, keys, _ = both
+    body = {"quarter": "2027Q1", "by": ["region", "store"], "method": "top_down"}
+    p = client.post("/api/v1/targets/proposals", json=body, headers={"X-API-Key": keys["planner"]}).json()
+    assert p["plan"]["below_floor"]["floor"] == 0.3 and p["plan"]["below_floor"]["count"] == 0
+    stores = [r for r in p["rows"] if r["level"] == "store"]
+    store = next(r for r in stores if sum(s["parent_id"] == r["parent_id"] for s in stores) > 1)
+    url = f"/api/v1/targets/proposals/{p['id']}"
+    big = {"version": 1, "overrides": {store["unit_id"]: round(store["target"] * 1.6, 2)}}
+    patched = client.patch(url, json=big, headers={"X-API-Key": keys["planner"]})
+    assert patched.status_code == 200, patched.text
+    q = patched.json()
+    assert next(r for r in q["rows"] if r["unit_id"] == store["unit_id"])["p_hit"] < 0.3
+    refused = client.post(f"{url}:approve", json={"version": 2}, headers={"X-API-Key": keys["admin"]})
+    assert refused.status_code == 422 and "under the 30% floor" in refused.json()["detail"]
+    assert store["unit_id"] in refused.json()["detail"] and "reason" in refused.json()["detail"]
+    res = runner.invoke(app, ["plan", "approve", p["id"], "--by", "director"])  # the CLI refuses alike
+    assert res.exit_code == 1 and "under the 30% floor" in res.output and "Traceback" not in res.output
+    why = "the new flagship store opens in January"
+    ok = client.post(
+        f"{url}:approve", json={"version": 2, "reason": why}, headers={"X-API-Key": keys["admin"]}
+    )
+    assert ok.status_code == 200, ok.text
+    history = client.get(f"{url}/history", headers={"X-API-Key": keys["analyst"]}).json()
+    approval = [e for e in history["entries"] if e["action"] == "proposal.approve"]
+    assert len(approval) == 1 and approval[0]["reason"] == why

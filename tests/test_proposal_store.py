@@ -14,12 +14,20 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest_pg import fresh_schema
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from salesplan.errors import ConfigError, ConflictError, DataValidationError
-from salesplan.serving.db.engine import make_engine, migrate, ping, session_factory
+from salesplan.errors import ConfigError, ConflictError, DataValidationError, ForbiddenError
+from salesplan.serving.db.engine import (
+    database_problem,
+    head_revision,
+    make_engine,
+    migrate,
+    ping,
+    session_factory,
+)
 from salesplan.serving.db.repository import (
+    Actor,
     ApiKeyRepository,
     AuditRepository,
     NewProposal,
@@ -85,12 +93,17 @@ def _new(quarter: str = "2027Q1", author: str = "ana") -> NewProposal:
     )
 
 
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_migration_matches_orm_and_is_idempotent(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        ok, detail = ping(engine)
-        assert not ok and "run migrations" in detail
-        assert migrate(db_url) == migrate(db_url) == "0002"
+        problem = database_problem(engine)  # nothing there yet: never created on the side
+        assert problem is not None and problem[0] in ("missing", "schema"), problem
+        assert "salesplan db upgrade" in problem[1]
+        assert not ping(engine)[0]
+        assert migrate(db_url) == migrate(db_url) == head_revision() == "0003"
+        assert database_problem(engine) is None
         with engine.connect() as conn:
             diff = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
@@ -98,9 +111,18 @@ def test_migration_matches_orm_and_is_idempotent(db_url: str) -> None:
             insp = inspect(conn)
             db_cols = {t: {c["name"] for c in insp.get_columns(t)} for t in insp.get_table_names()}
         assert diff == []
+        # the expression index (unique active key names, any case) that autogenerate cannot compare
+        with engine.connect() as conn:
+            sql = (
+                "SELECT sql FROM sqlite_master WHERE name = 'uq_api_keys_active_name'"
+                if engine.dialect.name == "sqlite"
+                else "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_api_keys_active_name'"
+            )
+            definition = str(conn.execute(text(sql)).scalar()).lower().replace("((name)::text)", "(name)")
+        assert "unique" in definition and "lower(name)" in definition and "revoked_at is null" in definition
         orm_cols = {t.name: {c.name for c in t.columns} for t in Base.metadata.sorted_tables}
         assert db_cols == {**orm_cols, "alembic_version": {"version_num"}}
-        assert ping(engine) == (True, f"{engine.dialect.name} reachable, schema at 0002")
+        assert ping(engine) == (True, f"{engine.dialect.name} reachable, schema at 0003")
     finally:
         engine.dispose()
 
@@ -189,6 +211,7 @@ def test_stale_version_loses_with_a_clear_conflict(db: DB) -> None:
     try:
         v1, v2 = ProposalRepository(s1).get(pid).version, ProposalRepository(s2).get(pid).version
         assert v1 == v2 == 1
+        s2.commit()  # two clients read version 1 in their own requests (SQLite: readers hold no lock after)
         edited = [replace(_rows()[0], target=Decimal("1600000.00"), overridden=True), *_rows()[1:]]
         ProposalRepository(s1).replace_rows(pid, edited, expected_version=v1, actor="ana")
         s1.commit()
@@ -325,14 +348,13 @@ def test_api_keys_hashed_at_rest_verify_and_revoke(db: DB) -> None:
     with factory.begin() as s:
         keys = ApiKeyRepository(s, clock=lambda: now[0])
         verified = keys.verify(plain)
-        assert verified is not None and verified.id == record.id and verified.last_used_at == t0
+        assert verified is not None and verified.id == record.id and verified.last_used_at is None
         wrong = plain[:-1] + ("A" if plain[-1] != "A" else "B")
         assert keys.verify(wrong) is None
         assert keys.verify("sp_nothere1_" + "x" * 43) is None and keys.verify("garbage") is None
-        now[0] = t0 + timedelta(seconds=30)  # within touch_every: no write
-        assert keys.verify(plain).last_used_at == t0  # type: ignore[union-attr]
-        now[0] = t0 + timedelta(seconds=90)
-        assert keys.verify(plain).last_used_at == t0 + timedelta(seconds=90)  # type: ignore[union-attr]
+        assert not s.dirty and not s.new  # verifying only reads: the service batches last_used_at
+        keys.touch({record.id: t0 + timedelta(seconds=90)})
+        keys.touch({record.id: t0})  # an older use never moves the time back
     with factory.begin() as s:
         keys = ApiKeyRepository(s, clock=lambda: now[0])
         listed = {k.id: k for k in keys.list()}
@@ -349,3 +371,91 @@ def test_api_keys_hashed_at_rest_verify_and_revoke(db: DB) -> None:
         assert keys.revoke(record.id).revoked_at == revoked.revoked_at  # idempotent
         actions = [(a.action, a.actor) for a in AuditRepository(s).list(object_type="api_key")]
     assert actions == [("api_key.create", "admin"), ("api_key.create", "system"), ("api_key.revoke", "admin")]
+
+
+def _scoped(author: str = "ana") -> NewProposal:
+    return NewProposal("2027Q1", "blended", author, scope="sellout:region,store")
+
+
+def test_four_eyes_and_one_approved_proposal_per_scope(db: DB) -> None:
+    """Issue #20: the author and the editors may not approve; approving supersedes the scope's approved
+    proposal with a link; every step is in the audit log with the key that acted."""
+    _, factory = db
+    with factory.begin() as s:
+        repo = ProposalRepository(s)
+        a, b = repo.create(_scoped(), _rows()), repo.create(_scoped(), _rows())
+        other = repo.create(NewProposal("2027Q1", "blended", "ana", scope="bookings:region,team,rep"), [])
+        repo.replace_rows(b.id, _rows(2), expected_version=1, actor=Actor("bob", "key-of-bob"))
+    for who, role in (("Ana", "wrote"), ("bob ", "edited")):
+        with pytest.raises(ForbiddenError, match=f"{role} proposal"), factory.begin() as s:
+            ProposalRepository(s).approve(b.id, by=who, expected_version=2)
+    with factory.begin() as s:
+        repo = ProposalRepository(s)
+        repo.approve(a.id, by=Actor("boss", "key-1"), expected_version=1)
+        repo.approve(other.id, by="boss", expected_version=1)  # another scope: both stay approved
+    with factory.begin() as s:
+        header = ProposalRepository(s).approve(
+            b.id, by=Actor("boss", "key-1"), expected_version=2, reason="ok"
+        )
+    with factory() as s:
+        repo = ProposalRepository(s)
+        old = repo.get(a.id)
+        history = repo.history(b.id)
+        statuses = {p.id: p.status for p in repo.list()}
+    assert header.status == "approved" and (old.status, old.superseded_by, old.version) == (
+        "superseded",
+        b.id,
+        3,
+    )
+    assert statuses == {a.id: "superseded", b.id: "approved", other.id: "approved"}
+    assert [(h.action, h.actor, h.actor_key_id) for h in history] == [
+        ("proposal.create", "ana", None),
+        ("proposal.replace_rows", "bob", "key-of-bob"),
+        ("proposal.approve", "boss", "key-1"),
+    ]
+    assert history[-1].detail["supersedes"] == [a.id] and history[-1].detail["reason"] == "ok"
+
+
+def test_racing_checkers_leave_one_approved_proposal(db: DB) -> None:
+    """Six checkers approve six drafts of one scope at once: every approval that answered succeeded in
+    order (each superseding the last) or was refused as a conflict; one proposal ends approved."""
+    _, factory = db
+    with factory.begin() as s:
+        ids = [ProposalRepository(s).create(_scoped(), []).id for _ in range(6)]
+    barrier, errors = threading.Barrier(6, timeout=60), []
+
+    def approve(pid: str) -> None:
+        with factory() as s:
+            barrier.wait()
+            try:
+                ProposalRepository(s).approve(pid, by="boss", expected_version=1)
+                s.commit()
+            except ConflictError as exc:
+                s.rollback()
+                errors.append(exc)
+
+    threads = [threading.Thread(target=approve, args=(pid,)) for pid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    with factory() as s:
+        final = {p.id: p for p in ProposalRepository(s).list()}
+    approved = [p for p in final.values() if p.status == "approved"]
+    assert len(approved) == 1, {k: v.status for k, v in final.items()}
+    superseded = [p for p in final.values() if p.status == "superseded"]
+    assert len(superseded) + len(errors) + 1 == 6
+    assert all(p.superseded_by in final for p in superseded)
+
+
+def test_api_key_names_unique_among_active_keys(db: DB) -> None:
+    _, factory = db
+    with factory.begin() as s:
+        ApiKeyRepository(s).create("crm-sync", "crm")
+    with pytest.raises(ConflictError, match="already named"), factory.begin() as s:
+        ApiKeyRepository(s).create("CRM-Sync", "crm")
+    with factory.begin() as s:
+        keys = ApiKeyRepository(s)
+        keys.create("crm-sync", "crm", replace=True)  # rotation: the old one is revoked
+        assert [k.name for k in keys.list(include_revoked=False)] == ["crm-sync"]
+        assert len(keys.list()) == 2

@@ -59,8 +59,11 @@ def is_problem(res: Any, status: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- ready, me, models
-def test_ready_lists_models_batch_and_planning_data(client: TestClient, world: World) -> None:
-    res = client.get("/ready")
+def test_ready_lists_models_batch_and_planning_data(
+    client: TestClient, keys: dict[str, str], world: World
+) -> None:
+    assert client.get("/ready").json() == {"status": "ready"}  # the public answer says no more
+    res = client.get("/ready", headers=h(keys, "analyst"))
     assert res.status_code == 200, res.text
     checks = res.json()["checks"]
     assert {"database", DEALS_MODEL, FORECAST_MODEL, f"{FORECAST_MODEL} batch", "planning_data"} <= set(
@@ -68,7 +71,7 @@ def test_ready_lists_models_batch_and_planning_data(client: TestClient, world: W
     )
     plan = checks["planning_data"]
     assert plan["ok"] and plan["path"] == str(world.plan)
-    assert set(plan["parts"]) == {"sellout", "crm", "spend", "deal_scores"}
+    assert set(plan["parts"]) == {"sellout", "crm", "spend", "deal_scores", "activities"}
     assert "open deals, model version 1" in plan["parts"]["deal_scores"]
 
 
@@ -239,7 +242,11 @@ def test_forecast_levels_and_rows_come_from_the_batch(client: TestClient, keys: 
     body = res.json()
     names = [lv["name"] for lv in body["levels"]]
     assert names[0] == "total" and "region" in names and body["bottom"] == "store/product"
-    assert body["freqs"] == ["W", "M", "Q"] and body["model"]["name"] == FORECAST_MODEL
+    assert (
+        body["freqs"] == ["W", "M", "Q", "Y"]
+        and body["freq"] == "W"
+        and body["model"]["name"] == FORECAST_MODEL
+    )
     regions = next(lv["units"] for lv in body["levels"] if lv["name"] == "region")
     res = client.get(
         "/api/v1/forecasts",
@@ -334,9 +341,14 @@ def _stored_proposal(client: TestClient, quarter: str = "2027Q1") -> str:
     rows = [
         ProposalRowData(level="total", unit_id="total", target=Decimal("1000.00"), p_hit=0.6),
         ProposalRowData(
-            level="region", unit_id="North", parent_id="total", target=550, phasing={"2027-01": 550}
+            level="region",
+            unit_id="North",
+            parent_id="total",
+            target=550,
+            p_hit=0.5,
+            phasing={"2027-01": 550},
         ),
-        ProposalRowData(level="region", unit_id="South", parent_id="total", target=550),
+        ProposalRowData(level="region", unit_id="South", parent_id="total", target=550, p_hit=0.5),
     ]
     header = NewProposal(
         quarter=quarter,
@@ -408,7 +420,8 @@ def _children_sum(rows: list[dict[str, Any]], parent: str) -> float:
 
 
 def test_sellout_proposal_create_rebalance_approve(client: TestClient, keys: dict[str, str]) -> None:
-    body = {"quarter": "2027Q1", "by": ["region", "store"], "probability": 0.6, "note": "first cut"}
+    body = {"quarter": "2027Q1", "by": ["region", "store"], "probability": 0.6, "note": "first cut",
+            "over_assignment": 0.1}  # fmt: skip
     res = client.post("/api/v1/targets/proposals", json=body, headers=h(keys, "planner"))
     assert res.status_code == 201, res.text
     p = res.json()
@@ -422,8 +435,8 @@ def test_sellout_proposal_create_rebalance_approve(client: TestClient, keys: dic
     top = rows[0]
     assert top["unit_id"] == "total" and top["parent_id"] is None
     assert p["company"]["target"] == top["target"] and p["company"]["p_hit"] == pytest.approx(0.6, abs=0.01)
-    for parent in {r["parent_id"] for r in rows if r["parent_id"]}:  # children = parent × 1.1, to the cent
-        want = next(r["target"] for r in rows if r["unit_id"] == parent) * 1.1
+    for parent in {r["parent_id"] for r in rows if r["parent_id"]}:  # regions = total; stores = region × 1.1
+        want = next(r["target"] for r in rows if r["unit_id"] == parent) * (1.0 if parent == "total" else 1.1)
         assert _children_sum(rows, parent) == pytest.approx(want, abs=0.011 * len(rows))
     for r in rows:
         assert sum(r["phasing"].values()) == pytest.approx(r["target"], abs=0.02)
@@ -445,7 +458,7 @@ def test_sellout_proposal_create_rebalance_approve(client: TestClient, keys: dic
     got = {r["unit_id"]: r for r in q["rows"]}
     assert got[north["unit_id"]]["target"] == new_north and got[north["unit_id"]]["overridden"]
     assert got["total"]["target"] == top["target"]  # the total holds; siblings took up the difference
-    assert _children_sum(q["rows"], "total") == pytest.approx(top["target"] * 1.1, abs=0.011)
+    assert _children_sum(q["rows"], "total") == pytest.approx(top["target"], abs=0.011)
     assert _children_sum(q["rows"], north["unit_id"]) == pytest.approx(new_north * 1.1, abs=0.011 * len(rows))
     assert got[north["unit_id"]]["p_hit"] > north["p_hit"]  # lower target, likelier hit (same model)
 
@@ -550,7 +563,7 @@ def test_slider_curve_and_implied_probability_agree(client: TestClient, keys: di
 def test_without_planning_data_endpoints_say_which_setting(world: World, tmp_path: Path) -> None:
     with mlflow_env(world), TestClient(create_app(settings_for(world, tmp_path, planning_data=None))) as c:
         key = make_keys(c.app.state.services)["admin"]  # type: ignore[attr-defined]
-        ready = c.get("/ready").json()["checks"]["planning_data"]
+        ready = c.get("/ready", headers={"X-API-Key": key}).json()["checks"]["planning_data"]
         assert ready["ok"] and "SALESPLAN_PLANNING_DATA unset" in ready["detail"]
         for res in (
             c.get("/api/v1/pipeline", headers={"X-API-Key": key}),
@@ -566,7 +579,8 @@ def test_without_planning_data_endpoints_say_which_setting(world: World, tmp_pat
 def test_broken_planning_folder_is_not_ready_and_says_why(world: World, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder"
     with mlflow_env(world), TestClient(create_app(settings_for(world, tmp_path, planning_data=missing))) as c:
-        res = c.get("/ready")
+        assert is_problem(c.get("/ready"), 503)["detail"] == "not ready"  # no paths for the public
+        res = c.get("/ready", headers={"X-API-Key": make_keys(c.app.state.services)["analyst"]})  # type: ignore[attr-defined]
         body = is_problem(res, 503)
         assert (
             "planning_data" in body["detail"]
@@ -588,6 +602,38 @@ def test_database_unavailable_is_503_not_500(world: World, tmp_path: Path) -> No
         services.keys.clear()
         is_problem(c.get("/api/v1/me", headers={"X-API-Key": key}), 503)
         assert c.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params"),
+    [  # each was a 500 in the hardening probe (#20): now a 422 that says the allowed range
+        ("GET", "/api/v1/pipeline", {"quarter": "0000Q1"}),
+        ("GET", "/api/v1/pipeline", {"quarter": "9999Q4"}),
+        ("GET", "/api/v1/targets/curve", {"quarter": "9999Q4", "by": "region,team,rep"}),
+        ("GET", "/api/v1/targets/curve", {"quarter": "2262Q2", "by": "region,store"}),
+        (
+            "GET",
+            "/api/v1/targets/implied-probability",
+            {"quarter": "9999Q4", "by": "region,team,rep", "unit_id": "total", "value": 1},
+        ),
+        ("POST", "/api/v1/targets/proposals", {"quarter": "9999Q4", "by": ["region", "team", "rep"]}),
+        ("POST", "/api/v1/targets/proposals", {"quarter": "2262Q2", "by": ["region", "store"]}),
+        ("POST", "/api/v1/targets/proposals", {"quarter": "0001Q1", "by": ["region", "store"]}),
+    ],
+)
+def test_quarters_far_from_the_data_are_422_not_500(
+    client: TestClient, keys: dict[str, str], method: str, path: str, params: dict[str, Any]
+) -> None:
+    kw = {"json": params} if method == "POST" else {"params": params}
+    res = client.request(method, path, headers=h(keys, "admin"), **kw)  # type: ignore[arg-type]
+    detail = is_problem(res, 422)["detail"]
+    assert "outside what can be planned" in detail and "± 8 quarters" in detail, detail
+
+
+def test_open_deals_offset_is_bounded(client: TestClient, keys: dict[str, str]) -> None:
+    is_problem(client.get("/api/v1/deals/open", params={"offset": 10**30}, headers=h(keys, "crm")), 422)
+    far = client.get("/api/v1/deals/open", params={"offset": 10_000_000}, headers=h(keys, "crm"))
+    assert far.status_code == 200 and far.json()["rows"] == []
 
 
 def test_numbers_are_json_safe(client: TestClient, keys: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from serving_world import upgraded
 
 from salesplan.models.deals.fastpath import label, open_deal_fields
 from salesplan.models.deals.features import features_asof
@@ -23,7 +24,8 @@ from salesplan.training.deals_job import train_deals
 
 
 def _settings(root: Path, **kw: Any) -> ServingSettings:
-    return ServingSettings(database_url=f"sqlite:///{root / 'app.db'}", model_cache_dir=root / "cache", **kw)
+    url = upgraded(f"sqlite:///{root / 'app.db'}")
+    return ServingSettings(database_url=url, model_cache_dir=root / "cache", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +45,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def _key(client: TestClient, role: str) -> dict[str, str]:
+    """The client's key for ``role``, made on first use (names are unique among active keys)."""
     services = client.app.state.services  # type: ignore[attr-defined]
-    with services.session() as session:
-        plaintext, _ = ApiKeyRepository(session).create(f"test-{role}", role)  # type: ignore[arg-type]
-    return {"X-API-Key": plaintext}
+    made: dict[str, str] = services.__dict__.setdefault("test_keys", {})
+    if role not in made:
+        with services.session(write=True) as session:
+            made[role], _ = ApiKeyRepository(session).create(f"test-{role}", role)  # type: ignore[arg-type]
+    return {"X-API-Key": made[role]}
 
 
 @pytest.fixture(scope="module")

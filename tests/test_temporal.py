@@ -1,5 +1,6 @@
-"""Weekly → month/quarter aggregation: exact day splits, conserved totals, coverage of partial
-periods, and quantiles of sums checked against Gaussian cases whose answer is known."""
+"""Temporal aggregation to coarser frequencies (weeks → months/quarters/years, days → weeks ..., months →
+quarters ...): exact day splits, conserved totals, coverage of partial periods, and distributions of sums
+checked against cases whose answer is known."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, DataValidationError
 from salesplan.models.hierarchy import (
     aggregate,
+    aggregate_moments,
     aggregate_quantiles,
     aggregate_sample_paths,
     estimate_error_correlation,
+    estimate_error_dependence,
+    moment_quantiles,
     period_coverage,
+    period_shares,
     quarter_coverage,
     to_periods,
     week_shares,
@@ -235,3 +240,86 @@ def test_coherent_weekly_frame_stays_coherent_per_month():
     by_level = months.groupby(["level", "period"])["yhat"].sum().unstack("level")
     np.testing.assert_allclose(by_level["store"], by_level["total"], rtol=1e-12)
     np.testing.assert_allclose(by_level["region"], by_level["total"], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- other base frequencies
+def test_days_months_and_quarters_sum_to_every_coarser_frequency_only():
+    days = pd.Series(pd.date_range("2026-12-28", periods=10, freq="D"))
+    shares = period_shares(days, "W", base="D", week_start=4)  # weeks starting on Friday
+    assert (
+        shares["period"].tolist()[:5] == ["2026-12-25"] * 4 + ["2027-01-01"] and (shares["share"] == 1).all()
+    )
+    df = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2026-12-01", periods=62, freq="D"), "y": 1.0})
+    out = to_periods(df, "M", ["y"], base="D").set_index("period")
+    assert (
+        out.loc["2026-12", "y"] == 31
+        and out.loc["2027-01", "y"] == 31
+        and out.loc["2027-01", "coverage"] == 1.0
+    )
+    assert to_periods(df, "Y", ["y"], base="D").set_index("period").loc["2027", "coverage"] == pytest.approx(
+        31 / 365
+    )
+    months = pd.DataFrame(
+        {"unique_id": "a", "ds": pd.date_range("2026-01-01", periods=15, freq="MS"), "y": 1.0}
+    )
+    q = to_periods(months, "Q", ["y"], base="M").set_index("period")
+    assert q["y"].tolist() == [3, 3, 3, 3, 3] and q.loc["2027Q1", "coverage"] == 1.0
+    y = to_periods(
+        to_periods(months, "Q", ["y"], base="M").rename(columns={"period_start": "ds"}), "Y", ["y"], base="Q"
+    )
+    assert y.set_index("period")["y"].to_dict() == {"2026": 12.0, "2027": 3.0}
+    assert period_coverage(months["ds"], "2027", base="M") == pytest.approx(90 / 365)
+    for base, target in (("M", "W"), ("Q", "M"), ("Y", "Q"), ("D", "D")):
+        with pytest.raises(ConfigError, match="coarser"):
+            period_shares(days, target, base=base)
+    with pytest.raises(DataValidationError, match="first day of each month"):
+        to_periods(months.assign(ds=months["ds"] + pd.Timedelta(days=1)), "Q", ["y"], base="M")
+
+
+def test_moments_sum_exactly_and_gamma_keeps_the_mean():
+    """Mean of a period = sum of means; sd from the AR(1) covariance; the gamma's quantile function
+    integrates back to the mean (the point is a statistic of the same distribution)."""
+    rho = 0.4
+    df, mu, sd, w = gaussian_case(rho)
+    frame = df[["unique_id", "ds"]].assign(yhat=mu, sd=sd)
+    out = aggregate_moments(frame, "M", rho=rho).set_index("period").loc["2027-01"]
+    lag = np.abs(np.subtract.outer(np.arange(10), np.arange(10)))
+    assert out["mean"] == pytest.approx(w @ mu) and out["sd"] == pytest.approx(
+        np.sqrt(w @ (np.outer(sd, sd) * rho**lag) @ w)
+    )
+    grid = np.arange(0.0005, 1.0, 0.001)
+    for mean, s in ((out["mean"], out["sd"]), (2.0, 3.0), (0.3, 1.5)):
+        q = moment_quantiles(np.array([mean]), np.array([s]), grid)[0]
+        assert q.mean() == pytest.approx(mean, rel=0.01) and (q >= 0).all() and (np.diff(q) >= 0).all()
+    normal = moment_quantiles(np.array([10.0]), np.array([2.0]), [0.1, 0.5, 0.9], nonnegative=False)[0]
+    np.testing.assert_allclose(normal, [10 - 2 * Z90, 10, 10 + 2 * Z90])
+    assert moment_quantiles(np.array([5.0]), np.array([0.0]), [0.1, 0.9]).tolist() == [[5.0, 5.0]]
+
+
+def test_a_shift_shared_by_each_forecast_is_recovered_and_widens_sums():
+    """Errors = one shift per forecast (series x origin) + AR(1) noise: the shift's variance share and
+    the noise's rho come back, and a shared shift makes a period sum wider than AR(1) alone."""
+    rng = np.random.default_rng(11)
+    n_series, n_origins, n = 40, 6, 13
+    shift = rng.normal(0, np.sqrt(0.3), (n_series * n_origins, 1))
+    noise = ar1_paths(n_series * n_origins, n, 0.4, rng) * np.sqrt(0.7)
+    cut = pd.Timestamp("2026-01-05")
+    frame = pd.DataFrame(
+        {
+            "unique_id": np.repeat([f"s{i % n_series}" for i in range(n_series * n_origins)], n),
+            "cutoff": np.repeat(
+                [cut + pd.Timedelta(weeks=13 * (i // n_series)) for i in range(n_series * n_origins)], n
+            ),
+            "e": (shift + noise).ravel(),
+        }
+    )
+    frame["ds"] = frame["cutoff"] + pd.to_timedelta(
+        np.tile(np.arange(1, n + 1), n_series * n_origins) * 7, unit="D"
+    )
+    shared, rho = estimate_error_dependence(frame, inflate=False)
+    assert shared == pytest.approx(0.3, abs=0.07) and rho == pytest.approx(0.4, abs=0.08)
+    df, mu, sd, _ = gaussian_case(0.0)
+    frame = df[["unique_id", "ds"]].assign(yhat=mu, sd=sd)
+    plain = aggregate_moments(frame, "M", rho=rho).set_index("period").loc["2027-01", "sd"]
+    both = aggregate_moments(frame, "M", rho=rho, shared=shared).set_index("period").loc["2027-01", "sd"]
+    assert both > 1.1 * plain

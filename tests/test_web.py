@@ -43,8 +43,12 @@ KEY_STORAGE = "salesplan.apiKey"
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
+    from serving_world import upgraded
+
     settings = ServingSettings(
-        database_url=f"sqlite:///{tmp_path / 'app.db'}", model_cache_dir=tmp_path / "cache", load_models=False
+        database_url=upgraded(f"sqlite:///{tmp_path / 'app.db'}"),
+        model_cache_dir=tmp_path / "cache",
+        load_models=False,
     )
     with TestClient(create_app(settings)) as c:
         yield c
@@ -52,7 +56,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 def test_pages_and_static_files_are_served(client: TestClient) -> None:
     assert client.get("/app", follow_redirects=False).headers["location"] == "/app/forecast"
-    for page in ("forecast", "targets", "budget", "deals"):
+    for page in ("forecast", "targets", "budget", "deals", "process"):
         res = client.get(f"/app/{page}")
         assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
         assert res.headers["x-frame-options"] == "DENY"
@@ -107,13 +111,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     tmp = tmp_path_factory.mktemp("web")
     world = build_world(world_dir(tmp_path_factory))  # shared with the API tests of this process
     db_url = f"sqlite:///{tmp / 'app.db'}"
+    migrate(db_url)  # salesplan db upgrade
     engine = make_engine(db_url)
-    migrate(engine)
     keys: dict[str, str] = {}
     with session_factory(engine)() as session:
         repo = ApiKeyRepository(session)
         for role in ROLES:
             keys[role], _ = repo.create(f"web-{role}", role)  # type: ignore[arg-type]
+        keys["approver"], _ = repo.create("web-approver", "planner")  # a second planner: four eyes
         session.commit()
     engine.dispose()
     port = _free_port()
@@ -214,7 +219,7 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     assert page.evaluate(f"sessionStorage.getItem('{KEY_STORAGE}')") == keys["planner"]
     assert keys["planner"] not in page.url
     nav = page.locator("#nav li:not([hidden]) a").all_inner_texts()
-    assert nav == ["Forecast", "Targets", "Budget", "Deals"]
+    assert nav == ["Forecast", "Targets", "Budget", "Deals", "Process"]
 
     # forecast: actuals + P10–P90 fan with the model version
     page.locator("#fc-model").filter(has_text="version").wait_for()
@@ -272,10 +277,14 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     )
     sums = page.locator("#p-table td[data-children-sum]:not([data-children-sum=''])")
     assert sums.count() > 0
-    for i in range(sums.count()):  # children sum to parent × (1 + over-assignment 10 %) at every level
+    rates = set()
+    for i in range(sums.count()):  # children sum to parent × (1 + their level's over-assignment)
         cell = sums.nth(i)
         row_target = float(cell.locator("xpath=../td[@data-target]").get_attribute("data-target"))
-        assert float(cell.get_attribute("data-children-sum")) == pytest.approx(row_target * 1.1, abs=0.05)
+        rate = float(cell.get_attribute("data-children-rate"))
+        rates.add(round(rate, 6))
+        assert float(cell.get_attribute("data-children-sum")) == pytest.approx(row_target * rate, abs=0.05)
+    assert rates <= {1.0, 1.1} and 1.1 in rates  # 10 % over-assignment, at least where the leaves are
     assert page.locator("#p-table td.bad").count() == 0
     _shot(page, "02-targets-overridden")
 
@@ -288,15 +297,33 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     assert page.locator("#p-status").inner_text() == "draft"
     _shot(page, "03-targets-crm-forbidden")
 
-    # the planner approves
+    # four eyes: the planner who made and edited it may not approve it; the page says so
     page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
+    page.get_by_role("button", name="Approve").click()
+    problem.filter(has_text="may not approve it").wait_for()
+    assert "four eyes" in problem.inner_text() and page.locator("#p-status").inner_text() == "draft"
+
+    # another planner approves, with a note; the approval history names each step and who took it
+    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['approver']}')")
+    page.get_by_label("Approval note").fill("checked against the regional plans")
     page.get_by_role("button", name="Approve").click()
     page.locator("#p-status").filter(has_text="approved").wait_for()
     assert page.locator("#prop-error").is_hidden()
     assert page.locator(".target-input").count() == 0  # approved proposals are read-only
     page.locator("#l-table tbody tr").first.filter(has_text="approved").wait_for()
     assert "Gini" in page.locator("#p-fairness-list").inner_text()
+    page.locator("#h-table tbody tr[data-action='proposal.approve']").wait_for()
+    steps = [(r.get_attribute("data-action"), r.locator("td").nth(2).inner_text())
+             for r in page.locator("#h-table tbody tr").all()]  # fmt: skip
+    assert steps == [
+        ("proposal.create", "web-planner"),
+        ("proposal.replace_rows", "web-planner"),
+        ("proposal.approve", "web-approver"),
+    ], steps
+    assert "checked against the regional plans" in page.locator("#h-table").inner_text()
+    first_id = page.locator("#prop-section").get_attribute("data-proposal-id")
     _shot(page, "04-targets-approved")
+    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
 
     # a second, surer proposal; list both and compare them unit by unit
     slide(0.8)
@@ -311,6 +338,20 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     cells = total.locator("td.num").all_inner_texts()
     assert _num(cells[0]) != _num(cells[1]), "a 80 % target differs from a 60 % one"
     _shot(page, "04b-targets-compare")
+
+    # approving the second supersedes the first (one approved proposal per quarter and levels), linked
+    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['approver']}')")
+    page.get_by_role("button", name="Approve").click()
+    page.locator("#p-status").filter(has_text="approved").wait_for()
+    page.locator("#h-table tbody tr[data-action='proposal.approve']").filter(has_text="supersedes").wait_for()
+    page.locator("#l-table tbody tr").filter(has_text="superseded").first.wait_for()
+    second_id = page.locator("#prop-section").get_attribute("data-proposal-id")
+    page.locator("#h-table tbody tr[data-action='proposal.approve'] a").first.click()  # to the first
+    page.locator(f"#prop-section[data-proposal-id='{first_id}']").wait_for()
+    page.locator("#p-status").filter(has_text="superseded").wait_for()
+    assert page.locator("#p-superseded-by").inner_text() == second_id[:8]
+    _shot(page, "04c-targets-superseded")
+    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
 
     # budget: optimal split vs last period with response curves
     page.get_by_role("link", name="Budget").click()
@@ -378,6 +419,55 @@ def test_crm_key_sees_only_its_pages(server: dict[str, Any], browser_context: An
     page.get_by_label("API key").fill("sp_not-a-key")
     page.get_by_role("button", name="Sign in").click()
     page.locator("#signin-error").filter(has_text="Unauthorized").wait_for()
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_process_tab(server: dict[str, Any], browser_context: Any) -> None:
+    """The Process tab: full funnel through Operate, time by role × stage × location group, inefficiencies,
+    cadence, scorecards with a per-person card and an export, and the capacity plan of a target."""
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    _sign_in(page, server["url"], server["keys"]["analyst"], "/app/process")
+    assert "Process" in page.locator("#nav li:not([hidden]) a").all_inner_texts()
+    page.locator("#pf-table tbody tr").nth(7).wait_for()
+    steps = page.locator("#pf-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.step)")
+    assert steps == ["Meet", "Pitch", "Sign", "Deliver", "Operate", "First order", "Active 30d", "Active 90d"]
+    page.wait_for_function("() => (document.getElementById('pf-chart').data || []).length === 2")
+    page.locator("#pt-table tbody tr").first.wait_for()
+    heads = page.locator("#pt-table thead th").all_inner_texts()
+    assert heads[:3] == ["role", "stage", "location group"]
+    assert page.locator("#pt-table tbody tr").filter(has_text="(internal)").count() > 0
+    page.get_by_label("Split by").select_option("role,channel")
+    page.get_by_role("button", name="Show time").click()
+    page.locator("#pt-table thead th").filter(has_text="channel").wait_for()
+    page.locator("#pi-list li").first.wait_for()
+    page.locator("#pc-list li").nth(2).wait_for()
+    assert "within" in page.locator("#pc-list li").first.inner_text()
+    assert "odds of moving on" in page.locator("#pc-effect").inner_text()
+    page.locator("#ps-table tbody tr").first.wait_for()
+    assert page.locator("#ps-role option").count() >= 4  # all + AE, CSM, manager
+    first = page.locator("#ps-table tbody tr").first
+    rep = first.get_attribute("data-rep")
+    first.get_by_role("button", name=f"Scorecard of {rep}").click()
+    page.locator("#ps-card").wait_for(state="visible")
+    assert rep in page.locator("#ps-card-title").inner_text()
+    assert page.locator("#ps-card-table tbody tr").count() == 14
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export CSV").click()
+    assert dl.value.suggested_filename == "scorecards.csv"
+    _shot(page, "09-process")
+    page.get_by_label("Won-value target").fill("800000")
+    page.get_by_label("Quarter").fill("2027Q1")
+    page.get_by_role("button", name="Plan").click()
+    page.locator("#pk-hires .kpi-value").wait_for()
+    assert page.locator("#pk-table tbody tr").count() == 4
+    assert page.locator("#pk-binding .kpi-value").inner_text() in ("value", "time")
+    _shot(page, "10-process-capacity")
+    assert page.locator("#pf-error").is_hidden() and page.locator("#ps-error").is_hidden()
+    assert not errors, errors
     page.close()
 
 

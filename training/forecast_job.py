@@ -4,8 +4,12 @@ folds, log to MLflow, register, move the alias.
 Gate protocol (why): a forecaster's quality is its backtest, so the candidate and a clone of the champion's
 configuration are backtested on the same data and origins; the candidate becomes champion only if its
 MASE is no worse. The registered model is then refit on all history, and the same run logs its batch
-forecast of every hierarchy level (``training.batch_outputs``; the frames of ``salesplan.contracts.forecast``)
-for the planner and the API."""
+forecast of every hierarchy level at the data's frequency and every coarser one (``training.batch_outputs``;
+the frames of ``salesplan.contracts.forecast``) for the planner and the API.
+
+Any frequency (D, W, M, Q, Y): the horizon defaults to ``salesplan.contracts.DEFAULT_HORIZON`` (91 days,
+13 weeks, 3 months, 8 quarters, 3 years) and the model gets the data's frequency and season length
+(``SelloutSpec.season``) unless ``params`` name them."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from salesplan.contracts import SelloutDataset
+from salesplan.contracts import DEFAULT_HORIZON, PERIOD_NAMES, SelloutDataset
 from salesplan.engine import ScaleOut
 from salesplan.models import registry
 from salesplan.models.forecast import (
@@ -65,8 +69,10 @@ def alive(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = None) -> Forecaster:
-    """The registered model: the default blend for established series, analogues for new ones; with a
-    non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (``salesplan.engine``)."""
+    """The registered model: the default blend (which forecasts every series with one period or more, a
+    plain ``unique_id, ds, y`` panel too), analogues for series new in the forecast's ``X_future``; with a
+    non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (``salesplan.engine``).
+    ``params`` go to ``SalesplanForecaster`` (frequency, season length, calibration, ``n_jobs``, ...)."""
     base = SalesplanForecaster(**dict(params or {}))
     model = ColdStartForecaster(
         base=base,
@@ -74,6 +80,8 @@ def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = 
         freq=base.freq,
         quantiles=base.quantiles,
         n_jobs=base.n_jobs,
+        calib_windows=base.calib_windows,
+        calib_horizon=base.calib_horizon,
     )
     return partitioned(model, scale)
 
@@ -116,10 +124,20 @@ def run_backtest(
     )
 
 
+def model_params(dataset: SelloutDataset, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The forecaster's parameters: the data's frequency and season length, then ``params``."""
+    return {"freq": dataset.spec.freq, "season_length": dataset.spec.season, **dict(params or {})}
+
+
+def default_horizon(dataset: SelloutDataset, h: int | None) -> int:
+    """``h`` or the data frequency's default (``DEFAULT_HORIZON``)."""
+    return int(h) if h is not None else DEFAULT_HORIZON[dataset.spec.freq]
+
+
 def train_forecast(
     dataset: SelloutDataset,
     *,
-    h: int = 13,
+    h: int | None = None,
     n_origins: int = 3,
     params: Mapping[str, Any] | None = None,
     source: str = "unknown",
@@ -128,17 +146,19 @@ def train_forecast(
     batch: bool = True,
     scale: ScaleOut | None = None,
 ) -> ForecastTraining:
-    """Backtest, gate, log and register a ``SalesplanForecaster`` on a validated sell-out data set.
+    """Backtest, gate, log and register a ``SalesplanForecaster`` on a validated sell-out data set of
+    any frequency (``h`` defaults to the frequency's ``DEFAULT_HORIZON``).
 
     ``future``: planned price/promotion/exogenous rows after the data (``unique_id, ds, ...``; the
-    simulator's ``world.future``); weeks it does not cover follow ``batch_outputs.FUTURE_ASSUMPTION``.
-    ``batch``: also forecast every level to the end of the next quarter and log it under ``batch/``
-    (skipped, with the reason in the ``batch_status`` tag, for data that is not weekly or has no
-    hierarchy). A batch that fails on supported data fails the job before anything is registered."""
+    simulator's ``world.future``); periods it does not cover follow ``batch_outputs.FUTURE_ASSUMPTION``.
+    ``batch``: also forecast every level (a panel without a hierarchy: total and series) to the end of
+    the next quarter and log it under ``batch/``. A batch that fails fails the job before anything is
+    registered."""
+    h = default_horizon(dataset, h)
     tracking.setup(experiment)
-    production = production_model(params, scale)
+    production = production_model(model_params(dataset, params), scale)
     model = backtested_part(production)
-    season = int(model.season_length)
+    season = int(model.season_length or dataset.spec.season)
     with mlflow.start_run(run_name=f"forecast-{source}") as run:
         mlflow.log_params(
             {
@@ -177,11 +197,12 @@ def train_forecast(
         if isinstance(final, PartitionedForecaster):
             final = final.local()
         _log_artifacts(bt, by_level)
-        built, status = None, _batch_unsupported(dataset) if batch else "disabled (batch=False)"
-        if status is None:
+        built, status = None, "disabled (batch=False)"
+        if batch:
             ids = sorted(live["unique_id"].astype(str).unique())
             built = build_batch(final, bt, dataset, h=h, future=future, series=ids)
-            status = f"logged: {built.info['horizon_weeks']} weeks to {built.info['last_week']}"
+            i = built.info
+            status = f"logged: {i['horizon']} {PERIOD_NAMES[i['freq']]}s to {i['last_period']}"
         ref = tracking.log_estimator(
             final,
             "forecast",
@@ -199,15 +220,6 @@ def train_forecast(
 def _scale_params(scale: ScaleOut | None) -> dict[str, Any]:
     s = scale or ScaleOut()
     return {"engine": s.engine, "partition_by": s.partition_by, "max_series": s.max_series}
-
-
-def _batch_unsupported(dataset: SelloutDataset) -> str | None:
-    """Why the batch outputs cannot be built for this data set (None when they can)."""
-    if dataset.spec.freq != "W":
-        return f"skipped: batch outputs need weekly data, {dataset.name!r} is {dataset.spec.freq!r}"
-    if dataset.spec.hierarchy is None:
-        return f"skipped: {dataset.name!r} has no hierarchy in its spec"
-    return None
 
 
 def _log_artifacts(bt: BacktestResult, by_level: Mapping[str, pd.DataFrame]) -> None:

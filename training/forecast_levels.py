@@ -1,90 +1,160 @@
-"""Bottom-level weekly forecast → coherent Forecast frame at every hierarchy level, for weeks, calendar
-months and quarters, with quantiles calibrated per level and frequency on the forecaster's backtest.
+"""Bottom-level forecast → one consistent forecast distribution for every hierarchy level, at the data's
+frequency and every coarser one (days → weeks, months, quarters, years; weeks → months, quarters, years;
+months → quarters, years; quarters → years), calibrated on the forecaster's rolling-origin backtest.
 
-Why this shape:
-- Points are summed bottom-up (``models.hierarchy.aggregate``, then ``models.hierarchy.to_periods``), so every
-  parent equals the sum of its children at every level and frequency by construction. Chosen by backtest:
-  against MinT-shrink on base forecasts of every level (the default blend refit on each level's sums),
-  bottom-up had the lower mean per-level WAPE on the simulator (every level) and on Walmart (0.0402 vs
-  0.0403; ``benchmarks/reconcile.py``, ``benchmarks/results/reconcile_*.md``); MinT stays in
-  ``models.hierarchy``.
-- Quantiles do not add, and the bottom model's quantiles say nothing about the spread of a region's
-  quarter. So each (level, frequency) gets its own empirical quantiles of the *relative* error
-  ``e = (y - yhat) / max(yhat, floor)`` of the same aggregate in the backtest (per cutoff: bottom → level,
-  weeks → months/quarters inside that fold's window), and ``q = yhat + max(yhat, floor) * Q(e)``.
-  ``floor`` (half the median backtest ``yhat`` of the pool) keeps near-zero series from getting a zero
-  width interval.
-- Pools, first one with at least ``min_samples`` errors wins: weeks use (level, horizon bucket), then
-  (level), then (all levels of the same depth), then (all levels); months and quarters use (level), then (depth). When none
-  is big enough, month/quarter quantiles come from the level's calibrated weekly quantiles through
-  ``models.hierarchy.aggregate_quantiles`` with the lag-1 error correlation of that level's backtest
-  (``source`` column tells which rule was used). Partial periods (``coverage`` < 1) keep the whole-period
-  pool by default: on held-out folds of simulated worlds (seeds 4-6) the weekly rule covered partial
-  quarters less well (80 % interval: 0.69 vs 0.84-0.85 for region and store/product); ``partial_from_weeks``
-  switches to it.
-- A fold's window (e.g. 13 weeks) rarely holds a whole calendar quarter: months are calibrated on whole
-  months inside the window; quarters on whole quarters when one fits, else on the fold's whole window
-  as a "quarter-like" total if the window has 13+ weeks (≈ one quarter); shorter windows give no quarter
-  samples, so quarters then use the weekly-aggregated fallback.
-"""
+The point forecast ``yhat`` is the **mean** of its row's distribution; the quantile columns are quantiles
+of that same distribution (``q50`` its median). How:
+
+1. *Bottom means.* The bottom model's point forecast is often nearer a median than a mean (LightGBM on
+   ``log1p(y)``, blends chosen for absolute error), and medians do not add up: the sum of the stores'
+   medians runs below the total's median. So each bottom point is scaled by the backtest's ratio
+   ``sum(y) / sum(yhat)`` of its horizon pool (``level_calibration.mean_correction``, bounded to 0.5–2;
+   no correction for series that may go negative).
+2. *Coherent means.* Those means are summed bottom-up to every level (``models.hierarchy.aggregate``) and
+   to every coarser frequency (``models.hierarchy.to_periods``, weeks split by their days): every parent
+   equals the sum of its children and months add up to quarters at every level, by construction.
+   Bottom-up was chosen by backtest against MinT-shrink (lower mean per-level WAPE on the simulator and on
+   Walmart; ``benchmarks/reconcile.py``); MinT stays in ``models.hierarchy``.
+3. *Each level's own distribution.* The backtest folds are summed the same way (bottom means → levels →
+   frequencies, each fold on its own), giving per level and frequency the relative errors
+   ``e = (y - mean) / max(mean, floor)`` (``floor``: half the level's median backtest mean, so near-zero
+   series keep a real width). A row's distribution is its level's error distribution shifted so its mean
+   is ``yhat``: ``q_tau = yhat + max(yhat, floor) * (Q_tau(e) - mean(e))`` (``Q_tau``: conformal
+   empirical quantiles). Pools: at the base frequency (level, horizon bucket), then the level, then its
+   depth, then all levels, the first with ``min_samples`` errors; at coarser frequencies only the level's
+   own whole periods (a fold window too short for a calendar period but as long as one, e.g. 13 weeks,
+   counts as one period-like total).
+4. *Summed from the base distribution* when a level has too few whole periods of its own (e.g. the total's
+   quarters after 3 folds): its base-period distributions (mean, robust standard deviation) are summed
+   with the dependence of that level's backtest errors (``aggregate_moments``): one forecast's errors
+   share a shift (the level it missed; its share ``shared`` of the variance, the between-origin part
+   widened for the few origins seen) plus AR(1) noise (``rho``; ``estimate_error_dependence``). The
+   quantiles are those of the gamma distribution with that mean and variance (normal for series that may
+   go negative), so the mean is still exactly ``yhat``. Partial periods (``coverage`` < 1) keep the whole-period pool by
+   default (on held-out folds of simulated worlds the summed rule covered partial quarters less well);
+   ``partial_from_base`` switches to it.
+5. *Clipping.* Quantiles are clipped at 0 for non-negative data and made non-decreasing; a mean that a
+   very skewed distribution (e.g. a series that is zero more than 90 % of the time) puts outside its own
+   P10–P90 widens that interval to reach it, so P10 ≤ yhat ≤ P90 always holds (the count of such rows is
+   in the frame's ``attrs``).
+
+``source`` says which pool each row's distribution came from."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from salesplan.contracts import PERIOD_COLUMNS, SelloutDataset, history_columns, quantile_cols
+from salesplan.contracts import (
+    FREQS,
+    PERIOD_COLUMNS,
+    SelloutDataset,
+    coarser,
+    history_columns,
+    period_index,
+    period_label,
+    quantile_cols,
+)
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
 from salesplan.models.hierarchy import (
-    aggregate,
-    aggregate_quantiles,
-    estimate_error_correlation,
+    aggregate_moments,
+    estimate_error_dependence,
     hierarchy_levels,
+    moment_quantiles,
     to_periods,
 )
 from salesplan.models.hierarchy.frames import problem
 from salesplan.training.backtest import BacktestResult
+from salesplan.training.level_calibration import (
+    apply_pools,
+    backtest_aggregates,
+    bucket_of,
+    error_pools,
+    horizon_buckets,
+    levels_wide,
+    mean_correction,
+    relative_errors,
+)
 
-FREQS = ("W", "M", "Q")
-BUCKETS = ((1, 4), (5, 8), (9, 10_000))
-"""Weekly horizon buckets (steps ahead): errors grow with the horizon, pooling keeps samples per pool up."""
-QUARTER_LIKE_WEEKS = 13
-"""A fold window of at least this many weeks stands in for a quarter when no calendar quarter fits in it."""
+__all__ = ["PLAIN_LEVEL", "LevelSetup", "forecast_all_levels", "history_levels", "level_setup", "week_start"]
+
+PLAIN_LEVEL = "series"
+"""The bottom level of a panel without a hierarchy: its units are the series (levels: total, series)."""
 OUT_COLS = [*PERIOD_COLUMNS, "yhat"]
 
 
-def _check_inputs(
-    bottom: pd.DataFrame, bt: BacktestResult, dataset: SelloutDataset, freqs: Sequence[str], method: str
-) -> Hierarchy:
+def week_start(ds: pd.Series) -> int:
+    """Weekday the data's weeks start on (0 = Monday; Walmart's weeks start on Friday, 4)."""
+    return int(pd.to_datetime(pd.Series(ds)).iloc[0].dayofweek) if len(ds) else 0
+
+
+@dataclass(frozen=True)
+class LevelSetup:
+    """The levels of a data set: its hierarchy (a plain panel gets ``total`` and ``series``), the bottom
+    keys, the base frequency, the frequencies summed to and the weekday weeks start on."""
+
+    hierarchy: Hierarchy
+    keys: pd.DataFrame
+    base: str
+    freqs: list[str]
+    week_start: int
+    plain: bool
+
+    @property
+    def depth(self) -> dict[str, int]:
+        return {lv.name: len(lv.prefix) for lv in hierarchy_levels(self.hierarchy)}
+
+
+def level_setup(
+    dataset: SelloutDataset, freqs: Sequence[str] | None = None, what: str = "levels"
+) -> LevelSetup:
+    """Levels and frequencies of ``dataset``; ``freqs`` default to the data's and every coarser one."""
+    base = dataset.spec.freq
+    allowed = [base, *coarser(base)]
+    freqs = list(dict.fromkeys(freqs)) if freqs is not None else allowed
+    bad = [f for f in freqs if f not in allowed]
+    if bad or not freqs:
+        raise ConfigError(
+            f"{what}: freqs must be a non-empty subset of {allowed} (the data's {base!r} and the coarser "
+            f"frequencies it sums to), got {list(freqs)}"
+        )
+    df = dataset.df
+    hierarchy = dataset.spec.hierarchy
+    plain = hierarchy is None
+    if hierarchy is None:
+        hierarchy = Hierarchy({PLAIN_LEVEL: [PLAIN_LEVEL]})
+        keys = pd.DataFrame({"unique_id": df["unique_id"].astype(str).unique()})
+        keys[PLAIN_LEVEL] = keys["unique_id"]
+    else:
+        missing = [c for c in ["unique_id", *hierarchy.columns] if c not in df.columns]
+        if missing:
+            raise DataValidationError(
+                [
+                    problem(
+                        None,
+                        f"history lacks hierarchy column(s) {missing}",
+                        fix="load them with the sell-out",
+                    )
+                ],
+                f"{what} (dataset)",
+            )
+        keys = df[["unique_id", *hierarchy.columns]].drop_duplicates("unique_id").astype(str)
+    ws = week_start(df["ds"]) if base == "W" else 0  # days → weeks: ISO weeks (Monday)
+    order = sorted(freqs, key=FREQS.index)
+    return LevelSetup(hierarchy, keys.reset_index(drop=True), base, order, ws, plain)
+
+
+def _check_inputs(bottom: pd.DataFrame, bt: BacktestResult, dataset: SelloutDataset, method: str) -> None:
     """Fail early with one message per problem: what is wrong, where, and how to fix it."""
+    src = "forecast_all_levels"
     if method != "bottom_up":
         raise ConfigError(
-            f"forecast_all_levels: method {method!r} is not supported; only 'bottom_up' (coherent by "
-            "construction) is implemented. Fix: pass method='bottom_up'"
-        )
-    bad = [f for f in freqs if f not in FREQS]
-    if bad or not freqs:
-        raise ConfigError(f"forecast_all_levels: freqs must be a non-empty subset of {FREQS}, got {freqs}")
-    hierarchy = dataset.spec.hierarchy
-    if hierarchy is None:
-        raise ConfigError(
-            f"forecast_all_levels: data set {dataset.name!r} has no hierarchy in its spec. "
-            "Fix: give SelloutSpec(hierarchy=Hierarchy({...}))"
-        )
-    src = "forecast_all_levels"
-    missing = [c for c in ["unique_id", *hierarchy.columns] if c not in dataset.df.columns]
-    if missing:
-        raise DataValidationError(
-            [
-                problem(
-                    None, f"history lacks hierarchy column(s) {missing}", fix="load them with the sell-out"
-                )
-            ],
-            f"{src} (dataset)",
+            f"{src}: method {method!r} is not supported; only 'bottom_up' (coherent by construction) is "
+            "implemented. Fix: pass method='bottom_up'"
         )
     missing = [c for c in ("unique_id", "ds", "yhat") if c not in bottom.columns]
     if missing:
@@ -98,7 +168,7 @@ def _check_inputs(
             [
                 problem(
                     None,
-                    "duplicate rows for one series and week",
+                    "duplicate rows for one series and period",
                     bottom.loc[dup, "unique_id"].astype(str).unique(),
                     "keep one forecast per unique_id and ds",
                 )
@@ -126,112 +196,24 @@ def _check_inputs(
             f"{sorted(need)}; quantiles are calibrated on it. Fix: pass the BacktestResult of "
             "salesplan.training.forecast_job.run_backtest on this data set"
         )
-    return hierarchy
 
 
-def _levels_wide(
-    frame: pd.DataFrame, hierarchy: Hierarchy, keys: pd.DataFrame, cols: list[str]
-) -> pd.DataFrame:
-    """Weekly values at every level (``unique_id, level, ds, cols``)."""
-    agg = aggregate(frame[["unique_id", "ds", *cols]], hierarchy, cols, keys=keys)
-    return agg[["unique_id", "level", "ds", *cols]]
-
-
-def week_start(ds: pd.Series) -> int:
-    """Weekday the data's weeks start on (0 = Monday; Walmart's weeks start on Saturday, 5)."""
-    return int(pd.to_datetime(pd.Series(ds)).iloc[0].dayofweek) if len(ds) else 0
-
-
-def _backtest_aggregates(
-    bt: BacktestResult, hierarchy: Hierarchy, keys: pd.DataFrame, freqs: Sequence[str], ws: int = 0
-) -> dict[str, pd.DataFrame]:
-    """Per frequency, backtest aggregates ``unique_id, level, cutoff, step, y, yhat`` (step: weeks ahead
-    for W, 0 for M/Q), each fold aggregated on its own so one origin's forecasts are summed together."""
-    out: dict[str, list[pd.DataFrame]] = {f: [] for f in freqs}
-    f = bt.forecasts
-    known = f["unique_id"].astype(str).isin(set(keys["unique_id"]))
-    for cutoff, fold in f[known].groupby("cutoff", sort=True):
-        weekly = _levels_wide(fold, hierarchy, keys, ["y", "yhat"])
-        start = pd.to_datetime(fold["cutoff"]).iloc[0]
-        weekly["step"] = (pd.to_datetime(weekly["ds"]).sub(start).dt.days // 7).astype(int)
-        weekly["cutoff"] = cutoff
-        if "W" in out:
-            out["W"].append(weekly)
-        for freq in (x for x in freqs if x != "W"):
-            per = to_periods(weekly, freq, ["y", "yhat"], ["unique_id", "level"], week_start=ws)  # type: ignore[arg-type]
-            whole = per[per["coverage"] >= 1.0 - 1e-9]
-            if whole.empty and freq == "Q" and weekly["step"].max() >= QUARTER_LIKE_WEEKS:
-                whole = weekly.groupby(["unique_id", "level"], as_index=False)[["y", "yhat"]].sum()
-            out[freq].append(
-                whole.assign(cutoff=cutoff, step=0)[["unique_id", "level", "cutoff", "step", "y", "yhat"]]
-            )
-    return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in out.items()}
-
-
-def _conformal_quantiles(e: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
-    """Empirical quantiles with the split-conformal finite-sample correction, sorted (non-crossing)."""
-    n = len(e)
-    levels = [min(max((q * (n + 1) - 0.5) / n, 0.0), 1.0) for q in quantiles]
-    return np.sort(np.quantile(e, levels))
-
-
-def _error_table(
-    agg: pd.DataFrame, depth: dict[str, int], quantiles: Sequence[float], weekly: bool, min_samples: int
-) -> tuple[dict[tuple[str, int], tuple[np.ndarray, float, str]], set[str]]:
-    """(level, bucket) → (quantiles of relative error, floor, pool used); bucket 0 = all horizons.
-    Also returns the levels no pool could calibrate."""
-    agg = agg.dropna(subset=["y", "yhat"])
-    floors = (0.5 * agg.groupby("level")["yhat"].median()).clip(lower=1e-9)
-    denom = np.maximum(agg["yhat"].to_numpy(dtype=float), agg["level"].map(floors).to_numpy(dtype=float))
-    agg = agg.assign(e=(agg["y"].to_numpy(dtype=float) - agg["yhat"].to_numpy(dtype=float)) / denom)
-    agg = agg.assign(depth=agg["level"].map(depth))
-    table: dict[tuple[str, int], tuple[np.ndarray, float, str]] = {}
-    uncalibrated: set[str] = set()
-    buckets = list(enumerate(BUCKETS, 1)) if weekly else []
-    for level in depth:
-        mine = agg[agg["level"] == level]
-        same = agg[agg["depth"] == depth[level]]
-        floor = float(floors.get(level, 1e-9))
-        for b, (lo, hi) in [*buckets, (0, (0, 10_000))]:
-            pools = [(mine, "level"), (same, "depth"), *([(agg, "all levels")] if weekly else [])]
-            if b:
-                pools = [(mine[mine["step"].between(lo, hi)], "level+horizon"), *pools]
-            for pool, name in pools:
-                if len(pool) >= min_samples:
-                    table[(level, b)] = (_conformal_quantiles(pool["e"].to_numpy(), quantiles), floor, name)
-                    break
-            else:
-                if b == 0:
-                    uncalibrated.add(level)
-    return table, uncalibrated
-
-
-def _apply(
-    frame: pd.DataFrame,
-    table: dict[tuple[str, int], tuple[np.ndarray, float, str]],
-    quantiles: Sequence[float],
-    step: pd.Series | None,
-) -> pd.DataFrame:
-    """Write ``q..`` and ``source`` for the rows whose level has a calibrated pool."""
-    qnames = quantile_cols(quantiles)
-    out = frame.copy()
-    vals = np.full((len(out), len(qnames)), np.nan)
-    source = np.full(len(out), "", dtype=object)
-    bucket = np.zeros(len(out), dtype=int)
-    if step is not None:
-        for b, (lo, hi) in enumerate(BUCKETS, 1):
-            bucket[step.between(lo, hi).to_numpy()] = b
-    yhat = out["yhat"].to_numpy(dtype=float)
-    levels = out["level"].to_numpy()
-    for i in range(len(out)):
-        hit = table.get((levels[i], bucket[i])) or table.get((levels[i], 0))
-        if hit is not None:
-            qe, floor, name = hit
-            vals[i] = yhat[i] + max(yhat[i], floor) * qe
-            source[i] = f"backtest:{name}"
-    out[qnames] = np.maximum(vals, 0.0)
-    out["source"] = source
-    return out
+def _finish(out: pd.DataFrame, qnames: list[str], quantiles: Sequence[float], nonneg: bool) -> int:
+    """Clip, order, and widen an interval that misses its own mean (step 5); returns how many rows
+    were widened."""
+    q = out[qnames].to_numpy(dtype=float)
+    if nonneg:
+        q = np.maximum(q, 0.0)
+    q = np.sort(q, axis=1)
+    yhat = out["yhat"].to_numpy(dtype=float)[:, None]
+    lo = np.array([t <= 0.1 + 1e-12 for t in quantiles])
+    hi = np.array([t >= 0.9 - 1e-12 for t in quantiles])
+    before = q.copy()
+    q[:, lo] = np.minimum(q[:, lo], yhat)
+    q[:, hi] = np.maximum(q[:, hi], yhat)
+    widened = int((q != before).any(axis=1).sum())
+    out[qnames] = np.sort(q, axis=1)
+    return widened
 
 
 def forecast_all_levels(
@@ -240,142 +222,153 @@ def forecast_all_levels(
     dataset: SelloutDataset,
     *,
     quantiles: Sequence[float] = (0.1, 0.5, 0.9),
-    freqs: Sequence[str] = FREQS,
+    freqs: Sequence[str] | None = None,
     method: str = "bottom_up",
     min_samples: int = 20,
-    partial_from_weeks: bool = False,
+    partial_from_base: bool = False,
 ) -> pd.DataFrame:
-    """Coherent forecast of every hierarchy level for weeks (``W``), calendar months (``M``) and quarters
-    (``Q``) with backtest-calibrated quantiles.
+    """Coherent forecast distribution of every hierarchy level at the data's frequency and the coarser
+    ``freqs`` (default: all of them), calibrated on ``backtest`` (module docstring).
 
-    Returns ``unique_id, level, freq, period, ds, yhat, q.., coverage, source``: ``period`` is the week
-    start as text for W, ``2027-01`` for M, ``2027Q1`` for Q; ``ds`` the period start; ``coverage`` the
-    share of the period covered by forecast weeks (below 1: partial period); ``source`` the calibration
-    pool (``backtest:level+horizon|level|depth|all levels`` or ``weekly-aggregated``). Partial months and
-    quarters take the weekly-aggregated rule only with ``partial_from_weeks``; by default they use the
-    whole-period pool (its relative spread applied to the partial total)."""
-    hierarchy = _check_inputs(bottom_forecast, backtest, dataset, freqs, method)
+    Returns ``unique_id, level, freq, period, ds, yhat, q.., coverage, source, method``: ``period`` the
+    label (``2027-01-04`` for days and weeks, ``2027-01``, ``2027Q1``, ``2027``), ``ds`` the period start,
+    ``yhat`` the mean, ``coverage`` the share of the period's days the forecast covers (below 1: partial
+    period), ``source`` the calibration pool (``backtest:level+horizon|level|depth|all levels`` or
+    ``from-W(shared=..,rho=..)``), ``method`` what made the point (the bottom model's label per series, ``sum`` for
+    aggregates). ``attrs["salesplan"]`` holds the mean correction and the widened-interval count."""
+    _check_inputs(bottom_forecast, backtest, dataset, method)
+    setup = level_setup(dataset, freqs, "forecast_all_levels")
     quantiles = sorted(float(q) for q in quantiles)
     if 0.5 not in quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
         raise ConfigError(
-            f"forecast_all_levels: quantiles must lie in (0, 1) and include 0.5 (the median the weekly "
-            f"quantiles are summed around), got {quantiles}"
+            f"forecast_all_levels: quantiles must lie in (0, 1) and include 0.5 (the median), got {quantiles}"
         )
     qnames = quantile_cols(quantiles)
-    keys = dataset.df[["unique_id", *hierarchy.columns]].drop_duplicates("unique_id").astype(str)
-    bottom = bottom_forecast[["unique_id", "ds", "yhat"]].assign(
-        unique_id=bottom_forecast["unique_id"].astype(str)
-    )
-    depth = {lv.name: len(lv.prefix) for lv in hierarchy_levels(hierarchy)}
-    ws = week_start(bottom["ds"])
-    calib = _backtest_aggregates(backtest, hierarchy, keys, [*dict.fromkeys(["W", *freqs])], ws)
+    base, ws, hier, depth = setup.base, setup.week_start, setup.hierarchy, setup.depth
+    nonneg = bool((dataset.df["y"] >= 0).all())
+    buckets = horizon_buckets(backtest.h)
+    known = set(setup.keys["unique_id"])
 
-    weekly = _levels_wide(bottom, hierarchy, keys, ["yhat"])
-    origin = weekly["ds"].min() - pd.Timedelta(days=7)
-    step = (weekly["ds"] - origin).dt.days // 7
-    wtable, weak = _error_table(calib["W"], depth, quantiles, True, min_samples)
+    # 1. bottom means, in the backtest and in the forecast
+    f = backtest.forecasts
+    folds = f[f["unique_id"].astype(str).isin(known)][["unique_id", "ds", "cutoff", "step", "y", "yhat"]]
+    folds = folds.assign(unique_id=folds["unique_id"].astype(str))
+    factor = mean_correction(folds, buckets, min_samples, nonneg)
+    ratio = np.array([factor[k] for k in range(1, len(buckets) + 1)])
+    fb = bucket_of(folds["step"].to_numpy(), buckets)
+    folds = folds.assign(yhat=folds["yhat"].to_numpy(dtype=float) * ratio[fb - 1])
+    bottom = bottom_forecast.assign(unique_id=bottom_forecast["unique_id"].astype(str))
+    origin = int(period_index(pd.Series([pd.Timestamp(dataset.df["ds"].max())]), base).iloc[0])
+    bottom_step = (period_index(pd.to_datetime(bottom["ds"]), base) - origin).to_numpy()
+    bottom = bottom.assign(
+        yhat=bottom["yhat"].to_numpy(dtype=float) * ratio[bucket_of(bottom_step, buckets) - 1]
+    )
+
+    # 2.-3. coherent means and each level's own calibrated distribution at the base frequency
+    calib = backtest_aggregates(folds, hier, setup.keys, base, setup.freqs, ws)
+    base_rows = levels_wide(bottom[["unique_id", "ds", "yhat"]], hier, setup.keys, ["yhat"])
+    step = (period_index(base_rows["ds"], base) - origin).to_numpy()
+    btable = error_pools(calib[base], depth, quantiles, buckets, min_samples)
+    weak = sorted(set(depth) - {lv for lv, _ in btable})
     if weak:
         raise InsufficientDataError(
-            f"forecast_all_levels: the backtest has fewer than min_samples={min_samples} weekly errors even "
-            f"pooled over all levels (levels {sorted(weak)}). Fix: run more backtest origins or lower min_samples"
+            f"forecast_all_levels: the backtest has fewer than min_samples={min_samples} errors even pooled "
+            f"over all levels (levels {weak}). Fix: run more backtest origins or lower min_samples"
         )
-    weekly_q = _apply(weekly, wtable, quantiles, step)
+    base_q, _ = apply_pools(base_rows, btable, quantiles, bucket_of(step, buckets))
     parts = []
-    if "W" in freqs:
-        parts.append(weekly_q.assign(freq="W", period=weekly_q["ds"].dt.strftime("%Y-%m-%d"), coverage=1.0))
-    for freq in (f for f in freqs if f != "W"):
-        per = to_periods(weekly, freq, ["yhat"], ["unique_id", "level"], week_start=ws)  # type: ignore[arg-type]
-        table, uncalibrated = _error_table(calib[freq], depth, quantiles, False, min_samples)
-        per = _apply(per.rename(columns={"period_start": "ds"}), table, quantiles, None)
-        rows = per["level"].isin(uncalibrated).to_numpy()
-        if partial_from_weeks:
-            rows |= per["coverage"].to_numpy() < 1.0 - 1e-9
-        if rows.any():
-            per = _fallback(per, rows, weekly_q, backtest, hierarchy, keys, freq, qnames, ws)
+    if base in setup.freqs:
+        parts.append(base_q.assign(freq=base, period=period_label(base_q["ds"], base), coverage=1.0))
+
+    # 3.-4. coarser frequencies: the level's own whole periods, else summed from the base distribution
+    err = calib[base].dropna(subset=["y", "yhat"])
+    err = err.assign(e=relative_errors(err)[0]) if len(err) else err.assign(e=0.0)
+    dependence: dict[str, tuple[float, float]] = {}
+    for freq in (x for x in setup.freqs if x != base):
+        per = to_periods(base_rows, freq, ["yhat"], ["unique_id", "level"], week_start=ws, base=base)
+        per = per.rename(columns={"period_start": "ds"})
+        table = error_pools(calib[freq], depth, quantiles, None, min_samples)
+        per, got = apply_pools(per, table, quantiles, None)
+        todo = ~got
+        if partial_from_base:
+            todo |= per["coverage"].to_numpy() < 1.0 - 1e-9
+        for level in pd.unique(per.loc[todo, "level"]):
+            if level not in dependence:
+                dependence[level] = estimate_error_dependence(err[err["level"] == level], base=base)
+            shared, rho = dependence[level]
+            src = base_q[base_q["level"] == level][["unique_id", "level", "ds", "yhat", "sd"]]
+            mom = aggregate_moments(src, freq, rho=rho, shared=shared, base=base, week_start=ws)
+            rows = todo & (per["level"] == level).to_numpy()
+            hit = per.loc[rows, ["unique_id", "ds"]].merge(
+                mom.rename(columns={"period_start": "ds"}), on=["unique_id", "ds"], how="left"
+            )
+            per.loc[rows, qnames] = moment_quantiles(
+                hit["mean"].to_numpy(), hit["sd"].to_numpy(), quantiles, nonneg
+            )
+            per.loc[rows, "source"] = f"from-{base}(shared={shared:.2f},rho={rho:.2f})"
         parts.append(per.assign(freq=freq))
     out = pd.concat(parts, ignore_index=True)
-    q = np.maximum.accumulate(out[qnames].to_numpy(dtype=float), axis=1)  # monotone after the 0 clip
-    out[qnames] = q
+    widened = _finish(out, qnames, quantiles, nonneg)
+    out["method"] = _methods(out, bottom_forecast, depth)
     order = {lv: i for i, lv in enumerate(depth)}
-    out = out.assign(_o=out["level"].map(order), _f=out["freq"].map({f: i for i, f in enumerate(FREQS)}))
+    out = out.assign(_o=out["level"].map(order), _f=out["freq"].map(FREQS.index))
     out = out.sort_values(["_f", "_o", "unique_id", "ds"], kind="stable")
-    return out[[*OUT_COLS, *qnames, "coverage", "source"]].reset_index(drop=True)
-
-
-def _fallback(
-    per: pd.DataFrame,
-    rows: np.ndarray,
-    weekly_q: pd.DataFrame,
-    bt: BacktestResult,
-    hierarchy: Hierarchy,
-    keys: pd.DataFrame,
-    freq: str,
-    qnames: list[str],
-    ws: int = 0,
-) -> pd.DataFrame:
-    """Month/quarter quantiles for ``rows`` (levels without enough backtest aggregates, and partial
-    periods, whose spread a whole-period pool does not describe): the level's calibrated weekly quantiles
-    summed under an AR(1) error model whose correlation is estimated on that level's backtest."""
-    f = bt.forecasts[bt.forecasts["unique_id"].astype(str).isin(set(keys["unique_id"]))]
-    errs = []
-    for cutoff, fold in f.groupby("cutoff", sort=True):
-        errs.append(_levels_wide(fold, hierarchy, keys, ["y", "yhat"]).assign(cutoff=cutoff))
-    err = pd.concat(errs, ignore_index=True)
-    out = per.copy()
-    for level in out.loc[rows, "level"].unique():
-        wk = weekly_q[weekly_q["level"] == level]
-        try:
-            rho = estimate_error_correlation(err[err["level"] == level], by=("unique_id",))
-        except DataValidationError:
-            rho = 0.0  # fewer than 3 consecutive error pairs: independent weeks (narrowest; documented)
-        # centred on the weekly medians (not yhat) so the median correction carries over from the weeks
-        period: Literal["M", "Q"] = "Q" if freq == "Q" else "M"
-        agg = aggregate_quantiles(
-            wk[["unique_id", "level", "ds", *qnames]], period, rho=rho, nonnegative=True, week_start=ws
-        )
-        idx = out.index[rows & (out["level"] == level).to_numpy()]
-        merged = out.loc[idx, ["unique_id", "ds"]].merge(
-            agg.rename(columns={"period_start": "ds"}), on=["unique_id", "ds"], how="left"
-        )
-        out.loc[idx, qnames] = merged[qnames].to_numpy()
-        out.loc[idx, "source"] = f"weekly-aggregated(rho={rho:.2f})"
+    out = out[[*OUT_COLS, *qnames, "coverage", "source", "method"]].reset_index(drop=True)
+    out.attrs["salesplan"] = {
+        "point": "mean",
+        "mean_correction": [factor[k] for k in range(1, len(buckets) + 1)],
+        "interval_widened_to_mean": widened,
+        "horizon_buckets": [[lo, hi if hi < 10**9 else None] for lo, hi in buckets],
+    }
     return out
 
 
-def history_levels(dataset: SelloutDataset, freqs: Sequence[str] = FREQS) -> pd.DataFrame:
-    """Actuals of every hierarchy level for weeks, calendar months and quarters, whole periods only:
-    ``unique_id, level, freq, period, ds, y``. A month or quarter is whole when the data's weeks cover
-    all of its days (judged on the data's calendar, not per series, so a product launched mid-quarter
-    still adds its sales to the quarter and parents stay the sum of their children)."""
-    hierarchy = dataset.spec.hierarchy
-    if hierarchy is None:
-        raise ConfigError(
-            f"history_levels: data set {dataset.name!r} has no hierarchy in its spec. "
-            "Fix: give SelloutSpec(hierarchy=Hierarchy({...}))"
+def _methods(out: pd.DataFrame, bottom_forecast: pd.DataFrame, depth: dict[str, int]) -> np.ndarray:
+    """What made each row's point: the bottom model's per-series label (its ``method`` column when it has
+    one, else ``model``, plus ``cold start`` when the model says so), ``sum`` for every aggregate."""
+    bottom_level = list(depth)[-1]
+    label = pd.Series("forecast", index=pd.Index(bottom_forecast["unique_id"].astype(str).unique()))
+    col = next((c for c in ("method", "model") if c in bottom_forecast.columns), None)
+    if col is not None:
+        first = bottom_forecast.assign(unique_id=bottom_forecast["unique_id"].astype(str)).drop_duplicates(
+            "unique_id"
         )
-    bad = [f for f in freqs if f not in FREQS]
-    if bad or not freqs:
-        raise ConfigError(f"history_levels: freqs must be a non-empty subset of {FREQS}, got {freqs}")
+        names = first.set_index("unique_id")[col].astype(str)
+        if "cold_start" in first.columns:
+            cold = first.set_index("unique_id")["cold_start"].fillna(False).astype(bool)
+            names = names.where(~cold, names + " (cold start)")
+        label = names
+    is_bottom = (out["level"] == bottom_level).to_numpy()
+    return np.where(is_bottom, out["unique_id"].map(label).fillna("forecast").to_numpy(dtype=object), "sum")
+
+
+def history_levels(dataset: SelloutDataset, freqs: Sequence[str] | None = None) -> pd.DataFrame:
+    """Actuals of every hierarchy level (a plain panel: total and series) at the data's frequency and the
+    coarser ``freqs``, whole periods only: ``unique_id, level, freq, period, ds, y``. A coarser period is
+    whole when the data's calendar covers all of its days (judged on all series together, so a product
+    launched mid-quarter still adds its sales to the quarter and parents stay the sum of their children)."""
+    setup = level_setup(dataset, freqs, "history_levels")
+    base, ws = setup.base, setup.week_start
     df = dataset.df
-    keys = df[["unique_id", *hierarchy.columns]].drop_duplicates("unique_id").astype(str)
-    weekly = _levels_wide(
-        df[["unique_id", "ds", "y"]].assign(unique_id=df["unique_id"].astype(str)), hierarchy, keys, ["y"]
+    base_rows = levels_wide(
+        df[["unique_id", "ds", "y"]].assign(unique_id=df["unique_id"].astype(str)),
+        setup.hierarchy,
+        setup.keys,
+        ["y"],
     )
-    ws = week_start(df["ds"])
     dates = pd.Series(np.sort(df["ds"].unique()))
     parts = []
-    if "W" in freqs:
-        parts.append(weekly.assign(freq="W", period=weekly["ds"].dt.strftime("%Y-%m-%d")))
-    for f in (f for f in freqs if f != "W"):
-        freq: Literal["M", "Q"] = "Q" if f == "Q" else "M"
+    if base in setup.freqs:
+        parts.append(base_rows.assign(freq=base, period=period_label(base_rows["ds"], base)))
+    for freq in (f for f in setup.freqs if f != base):
         calendar = pd.DataFrame({"unique_id": "all", "ds": dates, "y": 0.0})
-        cover = to_periods(calendar, freq, ["y"], ["unique_id"], week_start=ws)
+        cover = to_periods(calendar, freq, ["y"], ["unique_id"], week_start=ws, base=base)
         whole = set(cover.loc[cover["coverage"] >= 1.0 - 1e-9, "period"])
-        per = to_periods(weekly, freq, ["y"], ["unique_id", "level"], week_start=ws)
+        per = to_periods(base_rows, freq, ["y"], ["unique_id", "level"], week_start=ws, base=base)
         per = per[per["period"].isin(whole)].rename(columns={"period_start": "ds"})
         parts.append(per.assign(freq=freq))
     out = pd.concat(parts, ignore_index=True)
-    order = {lv.name: i for i, lv in enumerate(hierarchy_levels(hierarchy))}
-    out = out.assign(_o=out["level"].map(order), _f=out["freq"].map({f: i for i, f in enumerate(FREQS)}))
+    order = {lv: i for i, lv in enumerate(setup.depth)}
+    out = out.assign(_o=out["level"].map(order), _f=out["freq"].map(FREQS.index))
     out = out.sort_values(["_f", "_o", "unique_id", "ds"], kind="stable")
     return out[history_columns()].reset_index(drop=True)

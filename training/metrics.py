@@ -3,7 +3,10 @@
 Scaled metrics (MASE, RMSSE, scaled pinball) divide by the in-sample seasonal-naive error of the
 *training* part of each series (lag ``m``; lag 1 when the series is shorter than ``m + 1``). A series whose
 scale is 0 (constant training history) has no meaningful scaled error: it is **skipped** from MASE,
-RMSSE and pinball (counted in ``n_zero_scale``) but still counts in WAPE, bias and coverage."""
+RMSSE and pinball (counted in ``n_zero_scale``) but still counts in WAPE, bias and coverage.
+
+sMAPE is the M competitions' symmetric percentage error, ``200 · |y − ŷ| / (|y| + |ŷ|)`` per row (0 when
+both are 0), averaged per series and then over series."""
 
 from __future__ import annotations
 
@@ -30,6 +33,13 @@ def seasonal_scales(train: pd.DataFrame, season_length: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unique_id", "scale", "scale_sq"])
 
 
+def smape(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Symmetric absolute percentage error per row, in percent (0–200; 0 where ``y = ŷ = 0``)."""
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    den = np.abs(y) + np.abs(pred)
+    return np.where(den > 0, 200.0 * np.abs(y - pred) / np.where(den > 0, den, 1.0), 0.0)
+
+
 def pinball(y: np.ndarray, pred: np.ndarray, q: float) -> np.ndarray:
     """Quantile (pinball) loss per row."""
     diff = y - pred
@@ -48,6 +58,7 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
     d = rows.copy()
     e = d["y"].to_numpy(dtype=float) - d["yhat"].to_numpy(dtype=float)
     d["_abs"], d["_sq"], d["_err"], d["_absy"] = np.abs(e), e**2, -e, np.abs(d["y"])
+    d["smape"] = smape(d["y"].to_numpy(dtype=float), d["yhat"].to_numpy(dtype=float))
     lo, hi = (qcols.get(interval[0]), qcols.get(interval[1]))
     if lo and hi:
         d["_cov"] = ((d["y"] >= d[lo]) & (d["y"] <= d[hi])).astype(float)
@@ -57,7 +68,15 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
             axis=0,
         )
     keys = ["unique_id", "cutoff"] if "cutoff" in d.columns else ["unique_id"]
-    agg = {"_abs": "sum", "_sq": "mean", "_err": "sum", "_absy": "sum", "scale": "first", "scale_sq": "first"}
+    agg = {
+        "_abs": "sum",
+        "_sq": "mean",
+        "_err": "sum",
+        "_absy": "sum",
+        "smape": "mean",
+        "scale": "first",
+        "scale_sq": "first",
+    }
     agg |= {c: "mean" for c in ("_cov", "_pin") if c in d.columns}
     g = d.groupby(keys, sort=False).agg(agg)
     g["n"] = d.groupby(keys, sort=False).size()
@@ -80,6 +99,7 @@ def summarize(per_series: pd.DataFrame, by: str | Sequence[str] | None = None) -
         {
             "mase": g["mase"].mean(),
             "rmsse": g["rmsse"].mean(),
+            "smape": g["smape"].mean(),
             "wape": g["_abs"].sum() / g["_absy"].sum(),
             "bias": g["_err"].sum() / g["_absy"].sum(),
             "n_series": g["unique_id"].nunique(),

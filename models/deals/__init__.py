@@ -1,8 +1,11 @@
-"""Deal-win likelihood: as-of features and snapshots (``features``), the calibrated ``DealScorer`` with
-exact per-feature reasons (``scorer``, ``reasons``, ``fastpath``) for the deal-scores frame.
+"""Deal-win likelihood: as-of features and snapshots (``features``), the leakage guard (``leakage``),
+plain tables as training sets (``table``), the calibrated ``DealScorer`` (a cross-fitted blend of a linear
+model and boosted trees) with exact per-feature reasons (``scorer``, ``reasons``, ``fastpath``) for the
+deal-scores frame.
 
     ts = training_set(crm)                              # labelled snapshots of closed deals
-    scorer = DealScorer().fit(ts.X, ts.y, close_date=ts.close_date)
+    scorer = DealScorer().fit(ts.X, ts.y)               # leakage guard, members, blend, calibration
+    scorer.leakage_report_.frame()                      # every candidate feature with its verdict
     scores = scorer.score_frame(features_asof(crm))     # open deals as of the end of the data
     scorer.score_one(deal_dict)                         # one deal, no DataFrame
 """
@@ -12,25 +15,28 @@ from salesplan.models.deals.features import (
     LEAKY_COLUMNS,
     TrainingSet,
     build_features,
-    check_no_leaky_columns,
-    check_single_feature_leakage,
     features_asof,
     snapshot_times,
     training_set,
 )
+from salesplan.models.deals.leakage import Evidence, LeakageReport, Verdict, assess_features
 from salesplan.models.deals.scorer import GRADE_THRESHOLDS, DealScorer
+from salesplan.models.deals.table import table_training_set
 
 __all__ = [
     "GRADE_THRESHOLDS",
     "LEAKY_COLUMNS",
     "DealScorer",
+    "Evidence",
+    "LeakageReport",
     "TrainingSet",
+    "Verdict",
+    "assess_features",
     "build_features",
-    "check_no_leaky_columns",
-    "check_single_feature_leakage",
     "ece",
     "features_asof",
     "metrics",
     "snapshot_times",
+    "table_training_set",
     "training_set",
 ]

@@ -7,33 +7,19 @@ Platt (``sigmoid``: ``a·r + b``) or isotonic (monotone, piecewise linear in ``r
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from salesplan.errors import ConfigError
+from salesplan.models.deals.linear import fit_logistic
 
 CALIBRATIONS: tuple[str, ...] = ("none", "sigmoid", "isotonic")
 SIMPLER_BY = 5e-4
-"""A more flexible calibration must beat a simpler one by this much log loss, and by two standard errors,
-to be chosen: a recalibration fitted to one period's win rate rarely carries over to the next."""
-
-
-def group_folds(g: np.ndarray, y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """K folds of whole deals, stratified by the deal's label (a fast StratifiedGroupKFold)."""
-    deal_y = pd.Series(y).groupby(g).max()
-    rng = np.random.default_rng(seed)
-    fold_of: dict[Any, int] = {}
-    for label in (0, 1):
-        deals = deal_y.index[deal_y.to_numpy() == label].to_numpy()
-        for i, d in enumerate(rng.permutation(deals)):
-            fold_of[d] = i % k
-    f = pd.Series(g).map(fold_of).to_numpy()
-    return [(np.flatnonzero(f != i), np.flatnonzero(f == i)) for i in range(k)]
+"""A more flexible blend or calibration must beat a simpler one by this much log loss, and by two standard
+errors (deals as the unit), to be chosen."""
 
 
 EPS = 1e-4
@@ -41,7 +27,7 @@ EPS = 1e-4
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+    return np.asarray(expit(np.asarray(z, dtype=float)), dtype=float)
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -59,9 +45,8 @@ class Calibrator:
         if self.kind not in CALIBRATIONS:
             raise ConfigError(f"calibration must be one of {CALIBRATIONS}, got {self.kind!r}")
         raw = np.asarray(raw, dtype=float)
-        if self.kind == "sigmoid":
-            lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw[:, None], y)
-            self.a_, self.b_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        if self.kind == "sigmoid":  # Platt: an unpenalised logistic regression on the raw log-odds
+            self.a_, self.b_ = (float(v) for v in fit_logistic(raw[:, None], y, C=1e6, tol=1e-9))
         elif self.kind == "isotonic":
             iso = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(raw, y)
             self.x_ = np.asarray(iso.X_thresholds_, dtype=float)
@@ -106,46 +91,6 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "ece": ece(y, p),
         "n": len(y),
     }
-
-
-def choose_calibration(
-    raw: np.ndarray, y: np.ndarray, g: np.ndarray, when: pd.Series | None, kinds: list[str], seed: int = 0
-) -> tuple[str, np.ndarray, dict[str, float]]:
-    """The calibration with the lowest held-out log loss, a more flexible one only when clearly better.
-
-    Undated: cross-fitted over grouped 5 folds. Dated (``when`` = close date of each held-out row): fitted
-    on the earlier half of the held-out closes and scored on the later half, because folds within one
-    period share its win rate and so reward a recalibration to that period's rate that does not carry over
-    to the next. Returns (kind, cross-fitted calibrated probabilities for ``validation_``, losses)."""
-    splits = group_folds(g, y, 5, seed)
-    forward = None
-    if when is not None:
-        t = pd.to_datetime(when).to_numpy()
-        late = t >= np.quantile(t, 0.5)
-        if min(y[late].sum(), (1 - y[late]).sum(), y[~late].sum(), (1 - y[~late]).sum()) >= 10:
-            forward = (np.flatnonzero(~late), np.flatnonzero(late))
-    losses: dict[str, float] = {}
-    preds: dict[str, np.ndarray] = {}
-    row_loss: dict[str, np.ndarray] = {}
-    rows = np.arange(len(y)) if forward is None else forward[1]
-    for kind in kinds:
-        L = np.empty(len(y))
-        for tr, va in splits:
-            L[va] = Calibrator(kind).fit(raw[tr], y[tr]).transform(raw[va])
-        preds[kind] = sigmoid(L)
-        pe = preds[kind][rows]
-        if forward is not None:
-            a, b = forward
-            pe = sigmoid(Calibrator(kind).fit(raw[a], y[a]).transform(raw[b]))
-        pe = np.clip(pe, 1e-6, 1 - 1e-6)
-        row_loss[kind] = -(y[rows] * np.log(pe) + (1 - y[rows]) * np.log(1 - pe))
-        losses[kind] = float(row_loss[kind].mean())
-    chosen = None
-    for kind in losses:  # ordered simplest first
-        if chosen is None or clearly_better(row_loss[kind], row_loss[chosen], g[rows]):
-            chosen = kind
-    assert chosen is not None
-    return chosen, preds[chosen], losses
 
 
 def clearly_better(new: np.ndarray, old: np.ndarray, groups: np.ndarray) -> bool:

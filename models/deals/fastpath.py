@@ -1,12 +1,7 @@
-"""Fast, exact per-feature contributions of a LightGBM model from its leaf indices.
-
-TreeSHAP (``pred_contrib=True``) costs ~0.6 ms per deal for a few hundred trees: far too slow for a 10k
-batch in under a second. The decision-path attribution (Saabas) is exact too and much cheaper: walking a
-tree from the root to its leaf, each split moves the node value by ``value(child) − value(parent)``, and that
-move is credited to the split feature. The moves telescope, so base (Σ root values) + Σ contributions = the
-raw log-odds exactly. The credit of a path depends only on the leaf it ends in, so it is precomputed once per
-leaf; scoring is LightGBM's C++ leaf lookup (``pred_leaf=True``) plus one sparse product. It credits splits
-near the root more than SHAP does; use ``DealScorer(contributions="shap")`` for TreeSHAP."""
+"""The single-deal fast path: what an external CRM sends for one open deal becomes the feature dict
+``build_features`` would compute for it, then one encoded row, its score, grade and worded reasons (about a
+millisecond for the default blend); ``tests/test_deal_fastpath_property.py`` holds it to
+``DealScorer.score_frame`` to 1e-9."""
 
 from __future__ import annotations
 
@@ -16,69 +11,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from salesplan.contracts.crm import EVENT_RANK, CRMData
-from salesplan.models.deals.encoding import FeatureEncoder
+from salesplan.models.deals.encoding import FeatureEncoder, level_key
 from salesplan.models.deals.features import ACCOUNT_SKIP, LEAKY_COLUMNS, MIN_SPELLS, MONTH_DAYS, PRIOR_DEALS
-from salesplan.models.deals.reasons import MIN_POINTS, describe
+from salesplan.models.deals.reasons import MIN_POINTS, describe, reason_points
 
-if TYPE_CHECKING:  # the scorer imports this module (leaf tables, path contributions)
+if TYPE_CHECKING:  # the scorer is only a parameter type here
     from salesplan.models.deals.scorer import DealScorer
-
-
-def leaf_tables(booster: lgb.Booster, n_features: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(per-leaf path contributions, stacked over trees: total_leaves × features; each tree's first row;
-    base value Σ root values)."""
-    trees = booster.dump_model()["tree_info"]
-    offsets = np.zeros(len(trees), dtype=np.int64)
-    blocks: list[np.ndarray] = []
-    base = 0.0
-    start = 0
-    for t, tree in enumerate(trees):
-        root = tree["tree_structure"]
-        n_leaves = int(tree["num_leaves"])
-        table = np.zeros((n_leaves, n_features))
-        if "leaf_index" in root:  # a stump: one leaf, no split
-            base += float(root["leaf_value"])
-        else:
-            base += float(root["internal_value"])
-            stack: list[tuple[dict[str, Any], np.ndarray]] = [(root, np.zeros(n_features))]
-            while stack:
-                node, acc = stack.pop()
-                parent = float(node["internal_value"])
-                for side in ("left_child", "right_child"):
-                    child = node[side]
-                    value = float(child["leaf_value"] if "leaf_index" in child else child["internal_value"])
-                    path = acc.copy()
-                    path[int(node["split_feature"])] += value - parent
-                    if "leaf_index" in child:
-                        table[int(child["leaf_index"])] = path
-                    else:
-                        stack.append((child, path))
-        offsets[t] = start
-        start += n_leaves
-        blocks.append(table)
-    return np.concatenate(blocks, axis=0), offsets, base
-
-
-def path_contributions(
-    booster: lgb.Booster, M: np.ndarray, table: np.ndarray, offsets: np.ndarray, base: float, threads: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """(contributions rows × features, base value per row) with base + Σ contributions = raw log-odds.
-    One thread by default: OpenMP threads that spin on shared cores make a single-deal call 20× slower."""
-    leaves = np.asarray(booster.predict(M, pred_leaf=True, num_threads=threads), dtype=np.int64).reshape(
-        len(M), -1
-    )
-    n, n_trees = leaves.shape
-    cols = (leaves + offsets[None, :]).ravel()  # one code path for 1 and 10,000 rows: identical sums
-    ind = sparse.csr_matrix(
-        (np.ones(cols.size), cols, np.arange(0, cols.size + 1, n_trees)), shape=(n, table.shape[0])
-    )
-    return np.asarray(ind @ table), np.full(n, base)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -136,7 +78,6 @@ class DealContext:
     close_ns: list[int]  # every dated close, ascending
     won_cum: list[float]
     spells: Mapping[int, tuple[list[int], list[float]]]  # stage rank → (spell ends ascending, running median)
-    default_horizon_days: int | None  # created → imputed expected close, before a deal's first move
     account_columns: tuple[str, ...] = ()  # account_<attribute> features the CRM has
 
 
@@ -182,7 +123,6 @@ def deal_context(crm: CRMData) -> DealContext:
         cd[order].tolist(),
         np.concatenate([[0.0], np.cumsum(won[order])]).tolist(),
         _stage_spells(crm.stage_events),
-        _default_horizon(crm),
         tuple(f"account_{c}" for c in cols) if accounts else (),
     )
 
@@ -203,19 +143,6 @@ def _stage_spells(events: pd.DataFrame) -> dict[int, tuple[list[int], list[float
         ends = pd.to_datetime(grp["end"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
         out[int(rank)] = (ends.tolist(), grp["dur"].expanding().median().to_numpy(dtype=float).tolist())
     return out
-
-
-def _default_horizon(crm: CRMData) -> int | None:
-    """Days from creation to the expected close imputed for deals whose close date never moved."""
-    o, ch = crm.opportunities, crm.close_date_changes
-    if not ("expected_close_date" in o.columns and o["expected_close_date"].notna().any()):
-        return None
-    if "created_date" not in o.columns:
-        return None
-    moved = o["opportunity_id"].isin(ch["opportunity_id"]) if len(ch) else pd.Series(False, index=o.index)
-    horizon = (pd.to_datetime(o["expected_close_date"]) - pd.to_datetime(o["created_date"]))[~moved]
-    default = horizon.median()
-    return 90 if pd.isna(default) else int(default / pd.Timedelta(days=1))
 
 
 def deal_features(
@@ -302,9 +229,6 @@ def deal_features(
             fallbacks.append("expected_close_date missing on a deal that slipped: days to close unknown")
         else:
             f["days_to_close"] = (expected - t) / DAY_NS
-    elif ctx is not None and ctx.default_horizon_days is not None and created is not None:
-        # before its first move every deal gets the same imputed date (see models.deals.features)
-        f["days_to_close"] = (created + ctx.default_horizon_days * DAY_NS - t) / DAY_NS
     f["deal_age_days"] = (t - created) / DAY_NS if created is not None else np.nan
     if created is None:
         fallbacks.append("created_date missing: deal age unknown")
@@ -321,7 +245,7 @@ def unseen_levels(
     for j, c in enumerate(encoder.categorical):
         for i in np.flatnonzero(np.isnan(M[:, k + j])).tolist():
             v = rows[i].get(c)
-            if v is not None and v == v:
+            if v is not None and v == v and level_key(v) is not None:
                 out[i].append(f"{c} {str(v)!r} not seen in training: treated as unknown")
     return out
 
@@ -350,6 +274,7 @@ def reason_records(
 ) -> list[list[dict]]:
     """The reasons of ``models.deals.reasons.reason_lists`` (same choice and order: top ``n_reasons`` for,
     then top against, each at least MIN_POINTS) as records {feature, direction, contribution, text}."""
+    pts = reason_points(pts, M, encoder)
     n, n_feat = pts.shape
     k = min(n_reasons, n_feat)
     order = np.argsort(-pts, axis=1, kind="stable")

@@ -2,20 +2,22 @@
 
 Training rows are *snapshots* of each closed deal (at creation, at each stage entry and every
 ``every_days`` while open, strictly before the close), labelled with the final outcome, so the model sees
-deals as open deals really look. Leakage guard: outcome-derived columns are refused by name
-(:data:`LEAKY_COLUMNS`), and :func:`check_single_feature_leakage` refuses any one feature that alone
-separates won from lost almost perfectly on the training rows (both in :mod:`models.deals.leakage`).
+deals as open deals really look. Each training frame carries, per feature, the timestamps' evidence that
+it was known before the outcome (:mod:`models.deals.history`; ``X.attrs["deal_feature_evidence"]``), which
+the leakage guard (:mod:`models.deals.leakage`) reads: features built from dated history are as of the
+snapshot by construction; other opportunity columns are judged by their field history when the CRM has
+one, else by leakage signals. Columns named like the outcome pass through to be refused there, visibly.
 
 Expected close date: the contract keeps the *history* of moves (``close_date_changes``) but not the value
 before the first move, and ``opportunities.expected_close_date`` is the latest value (after every slip).
-Using it for early snapshots would tell the model which deals will slip, so before a deal's first recorded
-move every deal gets the same imputed date (created + median planned horizon). Record a change at
-creation to give the real initial date."""
+Using it for early snapshots would tell the model which deals will slip, so ``days_to_close`` is known
+only from a deal's first recorded move on (missing before: the deal's age carries the rest). Record a
+change at creation to give the real initial date."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,11 +25,12 @@ import pandas as pd
 
 from salesplan.contracts.crm import EVENT_RANK, CRMData
 from salesplan.errors import DataValidationError, InsufficientDataError, Problem
-from salesplan.models.deals.leakage import LEAKY_COLUMNS, check_no_leaky_columns, check_single_feature_leakage
+from salesplan.models.deals.history import as_of_evidence, as_of_values, field_evidence
+from salesplan.models.deals.leakage import LEAKY_COLUMNS, Evidence
 
 __all__ = [
-    "LEAKY_COLUMNS", "TrainingSet", "build_features", "check_no_leaky_columns", "check_single_feature_leakage",
-    "features_asof", "snapshot_times", "training_set",
+    "EVIDENCE_ATTR", "LEAKY_COLUMNS", "TrainingSet", "build_features", "features_asof", "snapshot_times",
+    "training_set",
 ]  # fmt: skip
 
 KEY_COLUMNS: tuple[str, ...] = ("opportunity_id", "snapshot_ts")
@@ -38,7 +41,10 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "stage_age_ratio", "n_slips", "days_to_close", "deal_age_days",
 )  # fmt: skip
 BASE_CATEGORICALS: tuple[str, ...] = ("product", "lead_source", "competitor", "region", "team", "rep_id")
-_OPP_NOT_PASSED = frozenset({"opportunity_id", "account_id", "amount", "created_date", "name", "dup_group"})
+_OPP_NOT_PASSED = frozenset({"opportunity_id", "account_id", "amount", "created_date", "name", "dup_group",
+                             "stage", "expected_close_date", "close_date", "outcome"})  # fmt: skip
+"""Opportunity columns never passed through: keys, names, and the contract's latest-value columns (their
+as-of versions are built from stage events and close-date changes)."""
 _REP_PASSED = ("manager", "role", "team", "region")
 ACCOUNT_SKIP = frozenset({"account_id", "name", "account", "subsidiary_of"})
 """Account columns that identify or name the account: never features."""
@@ -47,17 +53,21 @@ PRIOR_DEALS = 10.0
 MIN_SPELLS = 5
 """Earlier completed stage spells needed before a 'typical' stage duration is trusted."""
 MONTH_DAYS = 30.44
+EVIDENCE_ATTR = "deal_feature_evidence"
+"""``X.attrs`` key of a training frame's per-feature timestamp evidence (feature → ``Evidence``)."""
 
 
 @dataclass(frozen=True)
 class TrainingSet:
     """Snapshots of closed deals: features ``X`` (with the key columns), label ``y`` (1 = won), each row's
-    deal ``close_date`` (for time-based validation; NaT when undated) and ``groups`` (the deal id)."""
+    deal ``close_date`` (for the time-ordered holdout; NaT when undated), ``groups`` (the deal id) and the
+    timestamp ``evidence`` per feature (also in ``X.attrs[EVIDENCE_ATTR]``)."""
 
     X: pd.DataFrame
     y: np.ndarray
     close_date: pd.Series
     groups: np.ndarray
+    evidence: Mapping[str, Evidence] = field(default_factory=dict)
 
 
 def _col(df: pd.DataFrame, name: str) -> pd.Series:
@@ -114,7 +124,8 @@ def snapshot_times(crm: CRMData, *, every_days: int = 30, asof: Any = None) -> p
 
 
 def build_features(crm: CRMData, snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Features of each (opportunity_id, snapshot_ts) row as known at ``snapshot_ts``.
+    """Features of each (opportunity_id, snapshot_ts) row as known at ``snapshot_ts``, with each feature's
+    timestamp evidence in ``attrs[EVIDENCE_ATTR]``.
 
     Time-dependent features are left out when the data have no dates (e.g. Salvirt); extra opportunity
     attributes pass through as categoricals (text) or numbers."""
@@ -147,11 +158,12 @@ def build_features(crm: CRMData, snapshots: pd.DataFrame) -> pd.DataFrame:
     if dated:
         _rep_features(out, crm, opp, t)
         _stage_features(out, crm, t)
-        _slip_features(out, crm, opp, t)
+        _slip_features(out, crm, t)
         created = pd.to_datetime(_col(opp, "created_date")).to_numpy()
         out["deal_age_days"] = (t.to_numpy() - created) / np.timedelta64(1, "D")
-    _attribute_passthrough(out, crm, opp)
-    check_no_leaky_columns([c for c in out.columns if c not in KEY_COLUMNS], where="build_features")
+    _attribute_passthrough(out, crm, opp, snaps)
+    cols = [c for c in out.columns if c not in KEY_COLUMNS]
+    out.attrs[EVIDENCE_ATTR] = {**as_of_evidence(cols), **field_evidence(crm, cols)}
     return out
 
 
@@ -234,9 +246,9 @@ def _stage_features(out: pd.DataFrame, crm: CRMData, t: pd.Series) -> None:
     out["stage_age_ratio"] = ratio
 
 
-def _slip_features(out: pd.DataFrame, crm: CRMData, opp: pd.DataFrame, t: pd.Series) -> None:
+def _slip_features(out: pd.DataFrame, crm: CRMData, t: pd.Series) -> None:
     """Close-date moves recorded up to the moment, and days from the moment to the expected close as it
-    stood then (imputed the same way for every deal before its first recorded move; see module doc)."""
+    stood then (missing before the deal's first recorded move; see the module doc)."""
     ch = crm.close_date_changes
     o = crm.opportunities
     has_expected = "expected_close_date" in o.columns and o["expected_close_date"].notna().any()
@@ -258,26 +270,24 @@ def _slip_features(out: pd.DataFrame, crm: CRMData, opp: pd.DataFrame, t: pd.Ser
         n_slips[j["row"].to_numpy()] = j["n"].fillna(0.0).to_numpy()
         asof_close[j["row"].to_numpy()] = j["ecd"].to_numpy()
     out["n_slips"] = n_slips
-    created = pd.to_datetime(_col(opp, "created_date")).to_numpy()
-    if has_expected and "created_date" in o.columns:
-        moved = o["opportunity_id"].isin(ch["opportunity_id"]) if len(ch) else pd.Series(False, index=o.index)
-        horizon = (pd.to_datetime(o["expected_close_date"]) - pd.to_datetime(o["created_date"]))[~moved]
-        default = horizon.median()
-        if pd.isna(default):
-            default = pd.Timedelta(days=90)
-        imputed = created + np.timedelta64(int(default / pd.Timedelta(days=1)), "D")
-        asof_close = np.where(pd.isna(asof_close), imputed, asof_close)
     out["days_to_close"] = (asof_close - t.to_numpy()) / np.timedelta64(1, "D")
 
 
-def _attribute_passthrough(out: pd.DataFrame, crm: CRMData, opp: pd.DataFrame) -> None:
-    """Extra opportunity columns (e.g. Salvirt's 20 attributes), the account's attributes and the rep's
-    team/manager, named ``account_<col>`` / ``rep_<col>``; dates and outcome-derived columns never pass."""
-    known = set(NUMERIC_FEATURES) | set(BASE_CATEGORICALS) | _OPP_NOT_PASSED | LEAKY_COLUMNS
+def _attribute_passthrough(out: pd.DataFrame, crm: CRMData, opp: pd.DataFrame, snaps: pd.DataFrame) -> None:
+    """Extra opportunity columns (e.g. Salvirt's 20 attributes; as of the snapshot where the field history
+    records their values), the account's attributes and the rep's team/manager, named ``account_<col>`` /
+    ``rep_<col>``; dates never pass, nor account columns named like the outcome."""
+    known = set(NUMERIC_FEATURES) | set(BASE_CATEGORICALS) | _OPP_NOT_PASSED
     for c in opp.columns:
-        if c in known or str(c).lower() in LEAKY_COLUMNS or pd.api.types.is_datetime64_any_dtype(opp[c]):
+        if c in known or pd.api.types.is_datetime64_any_dtype(opp[c]):
             continue
-        out[c] = opp[c].to_numpy()
+        values = as_of_values(crm, str(c), snaps["opportunity_id"], snaps["snapshot_ts"])
+        if values is None:
+            out[c] = opp[c].to_numpy()
+        elif pd.api.types.is_numeric_dtype(opp[c]) and not pd.api.types.is_bool_dtype(opp[c]):
+            out[c] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+        else:
+            out[c] = pd.Series(values, dtype=object).astype("string").to_numpy()
     acc = crm.accounts
     if "account_id" in opp.columns and len(acc) and len(acc.columns) > 1:
         a = acc.set_index("account_id")
@@ -309,7 +319,9 @@ def training_set(crm: CRMData, *, every_days: int = 30, asof: Any = None) -> Tra
     oc = closed.set_index("opportunity_id")
     y = (X["opportunity_id"].map(oc["outcome"]) == "won").to_numpy(dtype=int)
     close = pd.to_datetime(X["opportunity_id"].map(_col(oc, "close_date")))
-    return TrainingSet(X, y, close.reset_index(drop=True), X["opportunity_id"].to_numpy())
+    return TrainingSet(
+        X, y, close.reset_index(drop=True), X["opportunity_id"].to_numpy(), X.attrs[EVIDENCE_ATTR]
+    )
 
 
 def _history(crm: CRMData, asof: Any) -> CRMData:

@@ -1,16 +1,33 @@
-"""Leakage guard: outcome-derived columns are refused by name, and any single feature that alone separates
-won from lost almost perfectly on the training rows is refused as well (a column rebuilt from the outcome
-under an innocent name looks exactly like that)."""
+"""Leakage guard: for every candidate feature, evidence that its value is known before the outcome.
+
+Evidence, strongest first:
+
+1. **Timestamps.** Features built as of each snapshot from dated history (stage events, close-date moves,
+   hire and close dates; :mod:`models.deals.features`) are kept. An opportunity column with a field
+   history (``CRMData.field_history``) is refused when the history shows it first set or changed at or
+   after the close in at least :data:`AFTER_CLOSE_SHARE` of the closed deals, and no flag keeps it; when
+   every change precedes the close it is kept.
+2. **Signals**, for everything else (plain tables, attributes without history): a name that says outcome
+   or after-the-call judgement (:data:`SUSPECT_WORDS`: status, stage, tag, quality, score, reason,
+   result, closed, ...), a single-feature AUC of at least ``max_auc``, or a frequent level that is almost
+   always won or always lost (:data:`PURE_RATE`). Any signal refuses the feature unless the user names it
+   in ``allow`` (``--allow-feature NAME``): a signal is a suspicion, not proof, and the user may know
+   better (a marketing "lead score" set at creation is fine).
+
+Columns named exactly like the outcome or its by-products (:data:`LEAKY_COLUMNS`) are refused the same
+way. :class:`LeakageReport` keeps the verdict of every feature for the training report."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
-from salesplan.errors import DataValidationError, Problem
+from salesplan.errors import ConfigError
 
 LEAKY_COLUMNS: frozenset[str] = frozenset(
     {
@@ -21,64 +38,247 @@ LEAKY_COLUMNS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 """Outcome-derived or known only after the close (``stage``/``expected_close_date`` on the opportunity
-are their *latest* values). Passing one of these as a feature raises ``DataValidationError``."""
+are their *latest* values)."""
+SUSPECT_WORDS: frozenset[str] = frozenset(
+    {
+        "status", "stage", "tag", "quality", "score", "scoring", "reason", "result", "closed", "close",
+        "outcome", "won", "lost", "win", "loss", "final", "disposition", "converted", "conversion",
+    }
+)  # fmt: skip
+"""Words (of a column name split at ``_``, spaces and camelCase; plurals too) that name an outcome or a
+judgement the sales team records after talking to the lead."""
+AFTER_CLOSE_SHARE = 0.01
+"""A field set or changed after the close in at least this share of closed deals is refused: one stray
+correction in thousands of deals is not a post-outcome field."""
+PURE_RATE = 0.01
+"""A level whose win rate is within this of 0 or 1 is near-deterministic ..."""
+PURE_MIN_SHARE, PURE_MIN_DEALS = 0.05, 30
+"""... when it holds at least this share of the rows and this many deals."""
+MAX_AUC = 0.85
+SIGNAL_ROWS = 10_000
+"""Signals are measured on at most this many rows (whole deals drawn at random, seeded): an AUC or a
+level's win rate on 10,000 rows is within about ±0.01 of the whole set's."""
 
 
-def check_no_leaky_columns(columns: Iterable[str], *, where: str = "features") -> None:
-    """Refuse outcome-derived columns by name."""
-    bad = sorted(c for c in columns if str(c).lower() in LEAKY_COLUMNS)
-    if bad:
-        raise DataValidationError(
-            [
-                Problem(
-                    c,
-                    "outcome-derived column used as a feature (known only after the deal closed)",
-                    fix="drop it; build features with models.deals.features so they are as of the snapshot",
-                )
-                for c in bad
-            ],
-            source=where,
+@dataclass(frozen=True)
+class Evidence:
+    """What the data's timestamps say about when a feature's value was known."""
+
+    basis: str  # "as-of" (built from dated history as of the snapshot) or "field history"
+    detail: str
+    after_close: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One feature's verdict: ``kept``, ``allowed`` (suspect, kept by the user's flag), ``refused`` or
+    ``unusable`` (one value, an identifier or a date)."""
+
+    feature: str
+    verdict: str
+    basis: str
+    why: str
+    auc: float
+
+    @property
+    def keep(self) -> bool:
+        return self.verdict in ("kept", "allowed")
+
+
+@dataclass(frozen=True)
+class LeakageReport:
+    """Verdicts of every candidate feature, in column order."""
+
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def kept(self) -> list[str]:
+        return [v.feature for v in self.verdicts if v.keep]
+
+    @property
+    def refused(self) -> list[str]:
+        return [v.feature for v in self.verdicts if v.verdict == "refused"]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [(v.feature, v.verdict, v.basis, v.auc, v.why) for v in self.verdicts],
+            columns=["feature", "verdict", "basis", "auc", "why"],
         )
 
+    def refusal_text(self) -> str:
+        """The refused features, one line each, with how to keep the suspect ones."""
+        lines = [f"- {v.feature}: {v.why}" for v in self.verdicts if v.verdict == "refused"]
+        return "\n".join(lines)
 
-def check_single_feature_leakage(
-    X: pd.DataFrame, y: np.ndarray, features: Iterable[str], *, max_auc: float = 0.97
-) -> None:
-    """Refuse any single feature whose training AUC is ≥ ``max_auc`` (or ≤ 1 − max_auc): that is what a
-    column derived from the outcome looks like. Categoricals are scored by 2-fold target means, so a
-    many-level id column is not mistaken for a leak."""
+
+def name_words(name: str) -> list[str]:
+    """``"Lead Quality"`` → [lead, quality]; ``"closeReason"`` → [close, reason]."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name))
+    return re.findall(r"[a-z]+", spaced.lower())
+
+
+def suspect_name(name: str) -> str | None:
+    """The word of ``name`` that makes it suspect, if any."""
+    if str(name).lower() in LEAKY_COLUMNS:
+        return str(name).lower()
+    for w in name_words(name):
+        if w in SUSPECT_WORDS or (w.endswith("s") and w[:-1] in SUSPECT_WORDS):
+            return w
+    return None
+
+
+def single_feature_auc(col: pd.Series, y: np.ndarray) -> float:
+    """How well one column alone separates won from lost, as max(AUC, 1 − AUC). Categories are scored by
+    2-fold target means (so a many-level id column is not mistaken for a leak); numbers as they are, with
+    missing values put at whichever end separates better (missingness itself can be the leak)."""
     y = np.asarray(y, dtype=int)
     if y.min() == y.max():
-        return
-    fold = np.random.default_rng(7919).permutation(len(y)) % 2
-    problems = []
-    for c in features:
-        col = X[c]
-        if _is_categorical(col):
-            s = col.astype("string").fillna("__missing__").to_numpy()
-            score = np.full(len(y), np.nan)
-            for f in (0, 1):
-                means = pd.Series(y[fold != f]).groupby(s[fold != f]).mean()
-                score[fold == f] = pd.Series(s[fold == f]).map(means).to_numpy(dtype=float)
-            v = np.where(np.isnan(score), y.mean(), score)
-        else:
-            v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
-            v = np.where(np.isnan(v), np.nanmedian(v) if np.isfinite(v).any() else 0.0, v)
-        if np.ptp(v) == 0:
-            continue
-        auc = float(roc_auc_score(y, v))
-        if max(auc, 1 - auc) >= max_auc:
-            problems.append(
-                Problem(
-                    c,
-                    f"feature alone separates won from lost almost perfectly (training AUC {auc:.3f}); "
-                    "it is most likely derived from the outcome",
-                    fix="drop it or rebuild it as of the snapshot; if it is genuinely known before the close, "
-                    "raise leakage_max_auc",
+        return float("nan")
+    if _is_categorical(col):
+        codes = _codes(col)
+        fold = np.random.default_rng(7919).permutation(len(y)) % 2
+        score = np.full(len(y), float(y.mean()))
+        for f in (0, 1):
+            fit, use = fold != f, fold == f
+            n = np.bincount(codes[fit], minlength=codes.max() + 1)
+            won = np.bincount(codes[fit], weights=y[fit], minlength=codes.max() + 1)
+            seen = n[codes[use]] > 0
+            score[np.flatnonzero(use)[seen]] = (won / np.maximum(n, 1))[codes[use][seen]]
+        return _auc(y, score)
+    v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    miss = np.isnan(v)
+    if miss.all():
+        return float("nan")
+    if not miss.any():
+        return _auc(y, v)
+    lo, hi = np.nanmin(v) - 1.0, np.nanmax(v) + 1.0
+    return max(_auc(y, np.where(miss, lo, v)), _auc(y, np.where(miss, hi, v)))
+
+
+def _codes(col: pd.Series) -> np.ndarray:
+    """Integer code per row, missing values one more level."""
+    return pd.factorize(col.astype("string"), use_na_sentinel=False)[0]
+
+
+def _auc(y: np.ndarray, v: np.ndarray) -> float:
+    """Mann-Whitney AUC from average ranks (scikit-learn's roc_auc_score gives the same; its input checks
+    cost more than the sum over a few thousand rows, and the guard scores every column)."""
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if np.ptp(v) == 0 or n1 == 0 or n0 == 0:
+        return 0.5
+    a = (float(rankdata(v)[y == 1].sum()) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    return max(a, 1.0 - a)
+
+
+def pure_levels(col: pd.Series, y: np.ndarray, groups: np.ndarray) -> list[str]:
+    """Frequent levels (missing included) that are almost always won or almost always lost."""
+    y = np.asarray(y, dtype=float)
+    rate = y.mean()
+    if rate <= PURE_RATE or rate >= 1 - PURE_RATE:
+        return []
+    if not _is_categorical(col) and pd.to_numeric(col, errors="coerce").nunique() > 12:
+        key = col.isna().map({True: "(missing)", False: "(a value)"})
+    else:
+        key = col.astype("string").fillna("(missing)")
+    codes, levels = pd.factorize(key)
+    n = np.bincount(codes, minlength=len(levels))
+    won = np.bincount(codes, weights=y, minlength=len(levels)) / np.maximum(n, 1)
+    big = np.flatnonzero((n >= PURE_MIN_SHARE * len(y)) & ((won <= PURE_RATE) | (won >= 1 - PURE_RATE)))
+    out = []
+    for k in big:
+        deals = len(np.unique(groups[codes == k]))
+        if deals >= PURE_MIN_DEALS:
+            out.append(f"{levels[int(k)]!s} ({won[k]:.0%} won)")
+    return out
+
+
+def assess_features(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    features: Sequence[str],
+    *,
+    groups: np.ndarray | None = None,
+    evidence: Mapping[str, Evidence] | None = None,
+    allow: Iterable[str] = (),
+    max_auc: float = MAX_AUC,
+) -> LeakageReport:
+    """The verdict of every candidate feature (see the module doc). Raises ``ConfigError`` when ``allow``
+    names a column that is not a candidate or one the field history shows set after the close."""
+    ev = dict(evidence or {})
+    allowed = set(allow)
+    unknown = sorted(allowed - set(features))
+    if unknown:
+        raise ConfigError(
+            f"--allow-feature {', '.join(unknown)}: not a candidate feature; candidates are "
+            f"{', '.join(map(str, features))}"
+        )
+    g = np.arange(len(X)) if groups is None else np.asarray(groups)
+    rows = _sample_rows(g, SIGNAL_ROWS)
+    Xs, ys, gs = X.iloc[rows], np.asarray(y)[rows], g[rows]
+    n_deals = len(pd.unique(pd.Series(g)))
+    out = []
+    for f in features:
+        full, col = X[f], Xs[f]  # types and counts on every row, signals on the sample
+        e = ev.get(f)
+        if e is not None and e.after_close:  # proof beats all: refused even when constant as of snapshots
+            if f in allowed:
+                raise ConfigError(
+                    f"--allow-feature {f}: the field history shows it set after the close ({e.detail}); "
+                    "a value recorded after the outcome cannot be kept"
                 )
-            )
-    if problems:
-        raise DataValidationError(problems, source="leakage check")
+            out.append(Verdict(f, "refused", e.basis, e.detail, single_feature_auc(col, ys)))
+            continue
+        if pd.api.types.is_datetime64_any_dtype(full):
+            out.append(Verdict(f, "unusable", "type", "a date: give it as an age as of the snapshot", np.nan))
+            continue
+        distinct = full.nunique(dropna=True)
+        if full.nunique(dropna=False) <= 1:  # a value and blanks still tell deals apart
+            what = "blank in every closed deal" if distinct == 0 else "one value in every closed deal"
+            out.append(Verdict(f, "unusable", "type", what, np.nan))
+            continue
+        if _is_categorical(full) and distinct >= 0.9 * n_deals and distinct > 50:
+            out.append(Verdict(f, "unusable", "type", "a different value for nearly every deal (an id or "
+                                                        "free text)", np.nan))  # fmt: skip
+            continue
+        auc = single_feature_auc(col, ys)
+        if e is not None:
+            out.append(Verdict(f, "kept", e.basis, e.detail, auc))
+            continue
+        signals = _signals(f, col, ys, gs, auc, max_auc)
+        if not signals:
+            out.append(Verdict(f, "kept", "signals", "no timestamps; no leakage signal", auc))
+        elif f in allowed:
+            out.append(Verdict(f, "allowed", "signals", "kept by --allow-feature despite: " + "; ".join(signals), auc))  # fmt: skip
+        else:
+            why = "; ".join(signals) + f" (no timestamps to clear it: keep it with --allow-feature {f})"
+            out.append(Verdict(f, "refused", "signals", why, auc))
+    return LeakageReport(tuple(out))
+
+
+def _signals(f: str, col: pd.Series, y: np.ndarray, g: np.ndarray, auc: float, max_auc: float) -> list[str]:
+    out = []
+    word = suspect_name(f)
+    if word is not None:
+        out.append(f"its name ({word!r}) suggests a value recorded at or after the outcome")
+    if auc == auc and auc >= max_auc:
+        out.append(f"alone it separates won from lost with AUC {auc:.3f} (≥ {max_auc})")
+    pure = pure_levels(col, y, g)
+    if pure:
+        out.append("near-deterministic level(s): " + ", ".join(pure[:3]))
+    return out
+
+
+def _sample_rows(g: np.ndarray, limit: int) -> np.ndarray:
+    """All rows, or the rows of whole deals drawn at random (seeded) adding up to about ``limit``."""
+    if len(g) <= limit:
+        return np.arange(len(g))
+    codes = pd.factorize(pd.Series(g), use_na_sentinel=False)[0]
+    size = np.bincount(codes)
+    order = np.random.default_rng(7919).permutation(len(size))
+    take = np.zeros(len(size), dtype=bool)
+    take[order[np.cumsum(size[order]) <= limit]] = True
+    return np.flatnonzero(take[codes])
 
 
 def _is_categorical(s: pd.Series) -> bool:

@@ -22,6 +22,21 @@ if TYPE_CHECKING:
 
 MIN_POINTS = 0.5
 """Reasons smaller than half a score point are not worth a line."""
+DATE_FEATURES: frozenset[str] = frozenset(
+    {"rep_tenure_months", "days_in_stage", "stage_age_ratio", "days_to_close", "deal_age_days"}
+)
+"""Features computed from a date: when the date is missing they still move the score (the model learned
+what a missing date means), but they are never given as a reason: "days to close unknown" is no reason a
+rep can act on, and a number made up for a missing date would be a false one."""
+
+
+def reason_points(pts: np.ndarray, M: np.ndarray, encoder: FeatureEncoder) -> np.ndarray:
+    """``pts`` with the cells that may not be a reason (a date feature whose date is missing) set to 0:
+    both reason builders choose from this, so the batch and the single-deal reasons agree."""
+    silent = np.array([f in DATE_FEATURES for f in encoder.features], dtype=bool)
+    if not silent.any():
+        return pts
+    return np.where(silent[None, :] & np.isnan(M), 0.0, pts)
 
 
 def calibrated_contributions(
@@ -111,6 +126,7 @@ def reason_lists(
 ) -> list[list[str]]:
     """Per row: up to ``n_reasons`` positive reasons (largest first), then up to ``n_reasons`` negative
     ones (most negative first), as "text: ±N pts". Texts are built once per distinct feature value."""
+    pts = reason_points(pts, M, encoder)
     n, n_feat = pts.shape
     k = min(n_reasons, n_feat)
     order = np.argsort(-pts, axis=1, kind="stable")

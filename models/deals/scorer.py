@@ -1,46 +1,66 @@
 """``DealScorer``: P(win) of open deals, calibrated, with reasons, for the deal-scores frame.
 
-Fit compares LightGBM (native categoricals) with an L2 logistic regression (C from a grid) on held-out
-deals: the last ``valid_fraction`` of closes by date when close dates are given, else stratified grouped
-K-fold; a constant ``prior`` candidate wins when nothing beats it. The calibration (none / Platt / isotonic)
-is chosen on those held-out predictions (see ``_choose_calibration``), and ``validation_`` holds AUC, Brier, log loss and ECE of the cross-fitted calibrated
-probabilities for the champion gate. The chosen model is then refit on every row and the calibrator on all
-held-out predictions. Scoring goes through one numpy matrix (see :mod:`models.deals.encoding`), so a
-10k-row frame and a single dict give identical numbers."""
+Fit, in order:
+
+1. The leakage guard (:mod:`models.deals.leakage`) gives every candidate feature a verdict from its
+   timestamps or, lacking them, from leakage signals; refused features are left out and the verdicts kept
+   in ``leakage_report_``.
+2. Two members are cross-fitted on the same ``n_folds`` folds of whole deals: an L2 logistic regression on
+   a spline-and-one-hot design (:mod:`models.deals.linear`, C by out-of-fold log loss) and shallow LightGBM
+   trees with native categoricals (:mod:`models.deals.boosted`, early-stopped per fold). Each member's
+   final model is the average of its fold models, so no refit is needed and every training row has an
+   out-of-fold prediction from the models that score.
+3. The blend and its calibration (:mod:`models.deals.blend`): the prior, the members' mean or stacked
+   log-odds, with no, Platt or isotonic calibration, chosen by log loss under nested cross-fitting; a
+   flexible candidate must be clearly better, and with close dates the blend must also beat the prior on
+   the latest closes. ``validation_`` holds AUC, Brier, log loss and ECE of the nested predictions: each
+   row scored by a blend and calibrator that never saw it.
+
+Scoring goes through one numpy matrix (see :mod:`models.deals.encoding`), so a 10k-row frame and a single
+dict give identical numbers; reasons are exact per-feature shares of the calibrated log-odds
+(:mod:`models.deals.reasons`)."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
-from salesplan.models.deals.calibration import (
-    CALIBRATIONS,
-    Calibrator,
-    choose_calibration,
-    group_folds,
-    logit,
-    metrics,
-    sigmoid,
-)
+from salesplan.models.deals.blend import NESTED_FOLDS, RECENT_SHARE, choose_blend, prior_log_odds
+from salesplan.models.deals.boosted import boost_params, cross_fit_boosting
+from salesplan.models.deals.calibration import CALIBRATIONS, Calibrator, metrics, sigmoid
 from salesplan.models.deals.encoding import FeatureEncoder
-from salesplan.models.deals.fastpath import leaf_tables, path_contributions
-from salesplan.models.deals.features import KEY_COLUMNS, check_no_leaky_columns, check_single_feature_leakage
+from salesplan.models.deals.features import EVIDENCE_ATTR, KEY_COLUMNS
+from salesplan.models.deals.folds import group_folds
+from salesplan.models.deals.leakage import MAX_AUC, Evidence, LeakageReport, assess_features
+from salesplan.models.deals.linear import cross_fit_logistic
 from salesplan.models.deals.reasons import calibrated_contributions, points, reason_lists
 
-MODELS: tuple[str, ...] = ("lightgbm", "logistic", "prior")
-"""Candidates; ``prior`` (the training win rate for every deal) wins when no feature helps on held-out
-deals, so a data set without signal gets an honest constant instead of confident noise."""
+MODELS: tuple[str, ...] = ("logistic", "lightgbm", "prior")
+"""Members (``logistic``, ``lightgbm``) and the ``prior`` fallback (the training win rate for every deal),
+which wins when no member beats it on held-out deals, so a data set without signal gets an honest constant
+instead of confident noise."""
 GRADE_THRESHOLDS: tuple[float, float, float] = (0.70, 0.45, 0.20)
 """P(win) needed for grade A, B, C (below the last: D): A is a likely win, D a long shot."""
+log = logging.getLogger(__name__)
+
+
+def _recent(close_date: Any, g: np.ndarray) -> np.ndarray | None:
+    """Rows of the deals with the latest :data:`RECENT_SHARE` of close dates (None unless all dated)."""
+    if close_date is None:
+        return None
+    cd = pd.to_datetime(pd.Series(np.asarray(close_date)), errors="coerce")
+    if len(cd) != len(g) or cd.isna().any():
+        return None
+    cut = pd.Timestamp(cd.groupby(g).max().quantile(1 - RECENT_SHARE))
+    return (cd >= cut).to_numpy()
 
 
 class DealScorer(ClassifierMixin, BaseEstimator):
@@ -52,53 +72,58 @@ class DealScorer(ClassifierMixin, BaseEstimator):
         calibrations: Sequence[str] = CALIBRATIONS,
         min_won: int = 40,
         min_lost: int = 40,
-        valid_fraction: float = 0.2,
-        n_splits: int = 5,
-        n_estimators: int = 300,
-        learning_rate: float = 0.03,
-        num_leaves: int = 15,
+        n_folds: int = 3,
+        n_estimators: int = 1000,
         lgbm_params: Mapping[str, Any] | None = None,
         Cs: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1.0),
         grade_thresholds: Sequence[float] = GRADE_THRESHOLDS,
         n_reasons: int = 3,
         features: Sequence[str] | None = None,
-        leakage_max_auc: float | None = 0.97,
+        allow_features: Sequence[str] = (),
+        leakage_auc: float = MAX_AUC,
         random_state: int = 0,
         model_version: str = "0",
         contributions: str = "path",
-        refit: bool = True,
     ) -> None:
         self.models = models
         self.calibrations = calibrations
         self.min_won = min_won
         self.min_lost = min_lost
-        self.valid_fraction = valid_fraction
-        self.n_splits = n_splits
+        self.n_folds = n_folds
         self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.num_leaves = num_leaves
         self.lgbm_params = lgbm_params
         self.Cs = Cs
         self.grade_thresholds = grade_thresholds
         self.n_reasons = n_reasons
         self.features = features
-        self.leakage_max_auc = leakage_max_auc
+        self.allow_features = allow_features
+        self.leakage_auc = leakage_auc
         self.random_state = random_state
         self.model_version = model_version
         self.contributions = contributions
-        self.refit = refit
 
     # ------------------------------------------------------------------ fit
     def fit(
-        self, X: pd.DataFrame, y: Sequence[int] | np.ndarray, *, close_date: Any = None, groups: Any = None
+        self,
+        X: pd.DataFrame,
+        y: Sequence[int] | np.ndarray,
+        *,
+        groups: Any = None,
+        evidence: Mapping[str, Evidence] | None = None,
+        close_date: Any = None,
     ) -> DealScorer:
         """Fit on labelled snapshots (``models.deals.features.training_set``): ``y`` 1 = won; ``groups``
         the deal of each row (default ``X.opportunity_id``) so one deal never sits on both sides of a
-        split; ``close_date`` per row switches on the time-based validation."""
+        split; ``evidence`` the timestamp evidence per feature (default: what ``training_set`` put in
+        ``X.attrs``; a plain table has none, so its columns are judged by leakage signals);
+        ``close_date`` each row's deal close date: when every row has one, the model must also beat the
+        prior on the latest closes, fitted on the earlier ones (see :mod:`models.deals.blend`)."""
         with threadpool_limits(1):  # BLAS threads fight over shared cores and run 30× slower
-            return self._fit(X, y, close_date, groups)
+            return self._fit(X, y, groups, evidence, close_date)
 
-    def _fit(self, X: pd.DataFrame, y: Any, close_date: Any, groups: Any) -> DealScorer:
+    def _fit(
+        self, X: pd.DataFrame, y: Any, groups: Any, evidence: Mapping[str, Evidence] | None, close_date: Any
+    ) -> DealScorer:
         self._check_params()
         yv = np.asarray(y, dtype=int)
         if len(yv) != len(X) or not np.isin(yv, (0, 1)).all():
@@ -116,47 +141,47 @@ class DealScorer(ClassifierMixin, BaseEstimator):
                 f"{n_won} won and {n_lost} lost. Fix: wait for more closed history, pool more teams or "
                 "regions, or lower min_won/min_lost knowingly"
             )
-        numeric, categorical = self._select_features(X)
-        if self.leakage_max_auc is not None:
-            check_single_feature_leakage(X, yv, numeric + categorical, max_auc=self.leakage_max_auc)
-        self.encoder_ = FeatureEncoder(numeric, categorical).fit(X)
+        numeric, categorical = self._select_features(X, yv, g, evidence)
+        self.encoder_ = FeatureEncoder(numeric, categorical)
+        M = self.encoder_.fit_matrix(X)
         self.feature_names_in_ = np.array(self.encoder_.features, dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         self.classes_ = np.array([0, 1])
-        M = self.encoder_.matrix(X)
-        folds, self.validation_scheme_ = self._folds(g, yv, close_date)
-        held = np.concatenate([va for _, va in folds])
-        self.candidates_: dict[str, dict[str, Any]] = {}
-        best: tuple[float, str] | None = None
+        folds = group_folds(g, yv, self.n_folds, self.random_state)
+        members = [m for m in self.models if m != "prior"] if self.n_features_in_ else []
         oof: dict[str, np.ndarray] = {}
-        for kind in self.models:
-            raw, extra = self._held_out(kind, M, yv, folds)
-            when = (
-                None if self.validation_scheme_.startswith("stratified") else pd.Series(close_date).iloc[held]
-            )
-            cal_kind, cal_p, losses = self._choose_calibration(raw[held], yv[held], g[held], when)
-            oof[kind] = raw
-            self.candidates_[kind] = {
-                **metrics(yv[held], cal_p), **extra, "calibration": cal_kind, "cal_logloss": losses, "p": cal_p
-            }  # fmt: skip
-            score = self.candidates_[kind]["logloss"]
-            if best is None or score < best[0]:
-                best = (score, kind)
-        assert best is not None
-        self.kind_ = best[1]
-        chosen = self.candidates_[self.kind_]
-        self.calibration_ = chosen["calibration"]
-        self.validation_ = {k: v for k, v in chosen.items() if k in ("auc", "brier", "logloss", "ece", "n")}
-        self.validation_.update(
-            model=self.kind_, calibration=self.calibration_, scheme=self.validation_scheme_
+        self.members_: dict[str, dict[str, Any]] = {}
+        if "logistic" in members:
+            D = self.encoder_.design(M)
+            lin = cross_fit_logistic(D, yv, folds, self.Cs)
+            oof["logistic"] = lin.oof
+            self.coef_, self.intercept_, self.design_mean_ = lin.coef, lin.intercept, D.mean(axis=0)
+            self.members_["logistic"] = {"C": lin.C, "grid_logloss": lin.grid_logloss}
+        if "lightgbm" in members:
+            cats = list(range(len(numeric), M.shape[1]))
+            params = boost_params(len(yv), self.random_state, self.lgbm_params)
+            raw, self.trees_, n_trees = cross_fit_boosting(M, yv, folds, cats, params, self.n_estimators)
+            oof["lightgbm"] = raw
+            self.members_["lightgbm"] = {"trees_per_fold": n_trees}
+        choice = choose_blend(
+            oof, yv, g, calibrations=[c for c in CALIBRATIONS if c in self.calibrations],
+            prior="prior" in self.models or not members, seed=self.random_state, recent=_recent(close_date, g),
+        )  # fmt: skip
+        self.weights_ = {m: w for m, w in choice.weights.items() if w > 0}
+        self.kind_ = (
+            "prior" if not self.weights_ else "blend" if len(self.weights_) > 1 else next(iter(self.weights_))
         )
-        self.validation_p_ = chosen.pop("p")
-        for c in self.candidates_.values():
-            c.pop("p", None)
-        self.validation_y_ = yv[held]
-        rows = folds[0][0] if (not self.refit and len(folds) == 1) else np.arange(len(yv))
-        self._fit_final(self.kind_, M[rows], yv[rows], chosen)
-        self.calibrator_ = Calibrator(self.calibration_).fit(oof[self.kind_][held], yv[held])
+        self.calibration_ = choice.calibration
+        self.prior_logit_ = prior_log_odds(yv)
+        self.candidates_ = choice.losses
+        self.validation_: dict[str, Any] = {
+            **metrics(yv, choice.p), "model": self.kind_, "calibration": self.calibration_,
+            "weights": dict(self.weights_), "members": self.members_,
+            "scheme": f"{self.n_folds}-fold cross-fitted by deal; blend and calibration scored by nested "
+                      f"{NESTED_FOLDS}-fold (each row by a calibrator that never saw it)",
+        }  # fmt: skip
+        raw_oof = sum((w * oof[m] for m, w in self.weights_.items()), np.zeros(len(yv)))
+        self.calibrator_ = Calibrator(self.calibration_).fit(raw_oof, yv)
         return self
 
     def _check_params(self) -> None:
@@ -172,10 +197,15 @@ class DealScorer(ClassifierMixin, BaseEstimator):
             )
         if self.contributions not in ("path", "shap"):
             raise ConfigError(f"contributions must be 'path' or 'shap', got {self.contributions!r}")
-        if not 0 < self.valid_fraction < 0.5:
-            raise ConfigError(f"valid_fraction must be in (0, 0.5), got {self.valid_fraction}")
+        if not 2 <= self.n_folds <= 10:
+            raise ConfigError(f"n_folds must be in [2, 10], got {self.n_folds}")
+        if not 0.5 < self.leakage_auc <= 1:
+            raise ConfigError(f"leakage_auc must be in (0.5, 1], got {self.leakage_auc}")
 
-    def _select_features(self, X: pd.DataFrame) -> tuple[list[str], list[str]]:
+    def _select_features(
+        self, X: pd.DataFrame, y: np.ndarray, g: np.ndarray, evidence: Mapping[str, Evidence] | None
+    ) -> tuple[list[str], list[str]]:
+        """Candidates through the leakage guard; refused or unusable ones are reported and left out."""
         cols = (
             list(self.features)
             if self.features is not None
@@ -184,108 +214,31 @@ class DealScorer(ClassifierMixin, BaseEstimator):
         missing = [c for c in cols if c not in X.columns]
         if missing:
             raise DataValidationError([Problem(c, "requested feature not in X") for c in missing], "fit")
-        check_no_leaky_columns(cols, where="DealScorer.fit")
-        dates = [c for c in cols if pd.api.types.is_datetime64_any_dtype(X[c])]
-        if dates:
+        ev = evidence if evidence is not None else X.attrs.get(EVIDENCE_ATTR, {})
+        report = assess_features(
+            X, y, cols, groups=g, evidence=ev, allow=self.allow_features, max_auc=self.leakage_auc
+        )
+        self.leakage_report_: LeakageReport = report
+        if report.refused:
+            log.warning("deal scorer: features refused by the leakage guard:\n%s", report.refusal_text())
+        asked = [c for c in report.refused if self.features is not None]
+        if asked:
             raise DataValidationError(
-                [
-                    Problem(c, "date column as a feature", fix="turn it into an age as of the snapshot")
-                    for c in dates
-                ],
-                "DealScorer.fit",
+                [Problem(v.feature, v.why, fix="drop it or, for a suspicion only, allow it (allow_features / "
+                         "--allow-feature)") for v in report.verdicts if v.feature in asked],
+                source="leakage check",
+            )  # fmt: skip
+        usable = report.kept
+        if not usable and "prior" not in self.models:
+            raise DataValidationError(
+                [Problem(v.feature, f"{v.verdict}: {v.why}") for v in report.verdicts],
+                source="leakage check: no usable feature",
             )
-        usable = [c for c in cols if X[c].nunique(dropna=True) > 1]
-        self.dropped_features_ = [c for c in cols if c not in usable]
+        self.dropped_features_ = [v.feature for v in report.verdicts if not v.keep]
         numeric = [
             c for c in usable if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])
         ]
         return numeric, [c for c in usable if c not in numeric]
-
-    def _folds(
-        self, g: np.ndarray, y: np.ndarray, close_date: Any
-    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
-        if close_date is not None:
-            cd = pd.to_datetime(pd.Series(np.asarray(close_date)))
-            if cd.notna().all():
-                deal_close = cd.groupby(g).max()
-                cut = pd.Timestamp(deal_close.quantile(1 - self.valid_fraction))
-                va = (cd >= cut).to_numpy()
-                dv = pd.Series(y[va]).groupby(g[va]).max()
-                dt = pd.Series(y[~va]).groupby(g[~va]).max()
-                if min(dv.sum(), (dv == 0).sum(), dt.sum(), (dt == 0).sum()) >= 10:
-                    return [
-                        (np.flatnonzero(~va), np.flatnonzero(va))
-                    ], f"time split, closes from {cut.date()}"
-        return group_folds(g, y, self.n_splits, self.random_state), f"stratified grouped {self.n_splits}-fold"
-
-    def _lgb_params(self) -> dict[str, Any]:
-        p: dict[str, Any] = {
-            "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
-            "min_data_in_leaf": 20, "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1,
-            "lambda_l2": 1.0, "min_data_per_group": 20, "cat_smooth": 10.0, "cat_l2": 10.0,
-            "max_cat_to_onehot": 8, "num_threads": 1, "verbose": -1, "seed": self.random_state,
-            "deterministic": True, "force_col_wise": True,
-        }  # fmt: skip
-        p.update(self.lgbm_params or {})
-        return p
-
-    def _dataset(self, M: np.ndarray, y: np.ndarray) -> lgb.Dataset:
-        cats = list(range(len(self.encoder_.numeric), M.shape[1]))
-        return lgb.Dataset(M, label=y, categorical_feature=cats, free_raw_data=False, params={"verbose": -1})
-
-    def _fit_lr(self, D: np.ndarray, y: np.ndarray, C: float) -> LogisticRegression:
-        return LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, tol=1e-8).fit(D, y)
-
-    def _held_out(
-        self, kind: str, M: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Raw held-out log-odds of one model kind (its hyper-parameter picked on the same folds)."""
-        raw = np.full(len(y), np.nan)
-        if kind == "prior":
-            for tr, va in folds:
-                raw[va] = logit(np.array([y[tr].mean()]))[0]
-            return raw, {}
-        if kind == "lightgbm":
-            iters = []
-            for tr, va in folds:
-                ds, dv = self._dataset(M[tr], y[tr]), self._dataset(M[va], y[va])
-                b = lgb.train(self._lgb_params(), ds, self.n_estimators, valid_sets=[dv],
-                              callbacks=[lgb.early_stopping(50, verbose=False)])  # fmt: skip
-                iters.append(b.best_iteration or self.n_estimators)
-                raw[va] = b.predict(M[va], raw_score=True, num_iteration=b.best_iteration)
-            return raw, {"n_trees": max(10, round(float(np.mean(iters)) * 1.1))}
-        D = self.encoder_.design(M)
-        best: tuple[float, float, np.ndarray] | None = None
-        for C in self.Cs:
-            r = np.full(len(y), np.nan)
-            for tr, va in folds:
-                r[va] = self._fit_lr(D[tr], y[tr], C).decision_function(D[va])
-            held = ~np.isnan(r)
-            loss = metrics(y[held], sigmoid(r[held]))["logloss"]
-            if best is None or loss < best[0]:
-                best = (loss, C, r)
-        assert best is not None
-        return best[2], {"C": best[1]}
-
-    def _choose_calibration(
-        self, raw: np.ndarray, y: np.ndarray, g: np.ndarray, when: pd.Series | None
-    ) -> tuple[str, np.ndarray, dict[str, float]]:
-        kinds = [c for c in CALIBRATIONS if c in self.calibrations]
-        return choose_calibration(raw, y, g, when, kinds, self.random_state)
-
-    def _fit_final(self, kind: str, M: np.ndarray, y: np.ndarray, chosen: dict[str, Any]) -> None:
-        if kind == "prior":
-            self.prior_logit_ = float(logit(np.array([y.mean()]))[0])
-            return
-        if kind == "lightgbm":
-            self.booster_ = lgb.train(self._lgb_params(), self._dataset(M, y), int(chosen["n_trees"]))
-            self.leaf_table_, self.leaf_offsets_, self.leaf_base_ = leaf_tables(self.booster_, M.shape[1])
-            return
-        D = self.encoder_.design(M)
-        lr = self._fit_lr(D, y, float(chosen["C"]))
-        self.coef_ = lr.coef_[0].copy()
-        self.intercept_ = float(lr.intercept_[0])
-        self.design_mean_ = D.mean(axis=0)
 
     # -------------------------------------------------------------- scoring
     def _check_fitted(self) -> None:
@@ -295,16 +248,19 @@ class DealScorer(ClassifierMixin, BaseEstimator):
             )
 
     def raw_contributions(self, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature raw log-odds contributions (rows × features) and the base value of each row."""
+        """Per-feature raw log-odds contributions (rows × features) and the base value of each row: the
+        members' own exact decompositions, weighted as in the blend."""
+        contrib, base = np.zeros(M.shape), np.zeros(len(M))
         if self.kind_ == "prior":
-            return np.zeros(M.shape), np.full(len(M), self.prior_logit_)
-        if self.kind_ == "lightgbm" and self.contributions == "shap":
-            c = np.asarray(self.booster_.predict(M, pred_contrib=True, num_threads=1))
-            return c[:, :-1], c[:, -1]
-        if self.kind_ == "lightgbm":
-            return path_contributions(self.booster_, M, self.leaf_table_, self.leaf_offsets_, self.leaf_base_)
-        contrib = self.encoder_.linear_contributions(M, self.coef_, self.design_mean_)
-        base = np.full(len(M), self.intercept_ + float(self.design_mean_ @ self.coef_))
+            return contrib, base + self.prior_logit_
+        for member, w in self.weights_.items():
+            if member == "lightgbm":
+                c, b = self.trees_.contributions(M, shap=self.contributions == "shap")
+            else:
+                c = self.encoder_.linear_contributions(M, self.coef_, self.design_mean_)
+                b = np.full(len(M), self.intercept_ + float(self.design_mean_ @ self.coef_))
+            contrib += w * c
+            base += w * b
         return contrib, base
 
     def explain_matrix(self, M: np.ndarray) -> dict[str, np.ndarray]:
@@ -322,18 +278,22 @@ class DealScorer(ClassifierMixin, BaseEstimator):
             "base_score": base_score,
         }
 
+    def raw_log_odds(self, M: np.ndarray) -> np.ndarray:
+        """The blend's raw (uncalibrated) log-odds of an encoded matrix."""
+        if self.kind_ == "prior":
+            return np.full(len(M), self.prior_logit_)
+        out = np.zeros(len(M))
+        for member, w in self.weights_.items():
+            if member == "lightgbm":
+                out += w * self.trees_.raw(M)
+            else:
+                out += w * (self.encoder_.design(M) @ self.coef_ + self.intercept_)
+        return out
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated log-odds of winning."""
         self._check_fitted()
-        M = self.encoder_.matrix(X)
-        raw: np.ndarray
-        if self.kind_ == "prior":
-            raw = np.full(len(M), self.prior_logit_)
-        elif self.kind_ == "lightgbm":
-            raw = np.asarray(self.booster_.predict(M, raw_score=True, num_threads=1))
-        else:
-            raw = self.encoder_.design(M) @ self.coef_ + self.intercept_
-        return self.calibrator_.transform(raw)
+        return self.calibrator_.transform(self.raw_log_odds(self.encoder_.matrix(X)))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Columns P(lost), P(won), as scikit-learn classifiers do."""

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 from statsforecast import StatsForecast
 from statsforecast.models import Naive
 
-from salesplan.models.forecast.base import BaseForecaster
-
-CV_COLS = ["unique_id", "ds", "cutoff", "y", "yhat"]
+from salesplan.models.forecast.base import CV_COLS, BaseForecaster
 
 
 class StatsForecaster(BaseForecaster):
-    """Base of the statsforecast-backed forecasters; subclasses return the library model."""
+    """Base of the statsforecast-backed forecasters; subclasses return the library model.
+
+    ``structure_seasons``: seasons of history before a rolling origin for the model to choose its
+    seasonal form there (ETS, Theta, CES: two); the backtest fits once per series at its first origin and
+    rolls forward, so an origin with less would freeze a non-seasonal form for all later ones."""
+
+    structure_seasons: ClassVar[float] = 0.0
+    rolls_forward: ClassVar[bool] = True  # the library's ``forward`` keeps the fit sane on new data
 
     def _sf_model(self) -> Any:
         raise NotImplementedError
@@ -33,13 +39,35 @@ class StatsForecaster(BaseForecaster):
         fc = self.sf_.predict(h=h)
         return fc.rename(columns={self.alias_: "yhat"})[["unique_id", "ds", "yhat"]]
 
-    def _cross_validate(self, data: pd.DataFrame, h: int, n_windows: int) -> pd.DataFrame:
-        sf = self._engine()
-        # refit=False: fit once at the first origin, then roll forward with fixed parameters — the
-        # calibration only needs honest out-of-sample errors, not a fresh fit per window
-        kw: dict[str, Any] = {"h": h, "df": data[["unique_id", "ds", "y"]], "n_windows": n_windows}
-        try:
-            cv = sf.cross_validation(**kw, step_size=h, refit=False)
-        except ValueError:  # models without ``forward`` (WindowAverage) must refit per window
-            cv = sf.cross_validation(**kw, step_size=h, refit=True)
-        return cv.rename(columns={str(sf.models[0]): "yhat"})[CV_COLS]
+    def _cross_validate(
+        self, data: pd.DataFrame, h: int, n_windows: int, min_train: int | None = None
+    ) -> pd.DataFrame:
+        """statsforecast's own cross-validation, per group of series that have room for the same number of
+        windows (its windows count back from each series' end, as ``origin_splits`` does, but it refuses a
+        panel with any series too short for them all). ``min_train`` defaults to the model's minimum and
+        ``structure_seasons`` seasons."""
+        n = data.groupby("unique_id", sort=False).size()
+        season = self.season_
+        structure = int(np.ceil(self.structure_seasons * season)) if season > 1 else 0
+        need = max(min_train or max(self._min_length(), structure), 1)
+        room = np.minimum((n.to_numpy() - need) // h, n_windows)
+        out = []
+        for k in sorted(set(room[room > 0].tolist())):
+            ids = set(n.index[room == k])
+            part = data.loc[data["unique_id"].isin(ids), ["unique_id", "ds", "y"]]
+            sf = self._engine()
+            # refit=False: fit once at the first origin, then roll forward with fixed parameters — the
+            # weights and the calibration only need honest out-of-sample errors, not a fresh fit per window
+            kw: dict[str, Any] = {"h": h, "df": part, "n_windows": int(k), "step_size": h}
+            try:
+                cv = sf.cross_validation(**kw, refit=not self.rolls_forward)
+            except ValueError:  # models without ``forward`` (WindowAverage, drift) must refit per window
+                cv = sf.cross_validation(**kw, refit=True)
+            cv = cv.rename(columns={str(sf.models[0]): "yhat"})
+            age = cv.groupby("unique_id", sort=False)["cutoff"].rank(method="dense", ascending=False)
+            out.append(cv.assign(window=age.to_numpy(dtype=int)))
+        if not out:
+            return pd.DataFrame({c: [] for c in CV_COLS})
+        cv = pd.concat(out, ignore_index=True)
+        cv["unique_id"] = cv["unique_id"].astype(str)
+        return cv[CV_COLS]

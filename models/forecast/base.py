@@ -1,8 +1,15 @@
-"""Common base of every salesplan forecaster: column roles, future grid, input checks, conformal quantiles.
+"""Common base of every salesplan forecaster: column roles, frequency and season, future grid, input checks,
+rolling origins, conformal quantiles.
 
 Subclasses implement ``_fit_point(data)``, ``_predict_point(h, X)`` and (for speed) ``_cross_validate``;
 the base turns point forecasts into the Forecast frame ``unique_id, ds, yhat, q10, q50, q90, model``.
-``Forecaster`` is the type the rest of the code takes a forecaster as (these and ``PartitionedForecaster``)."""
+``Forecaster`` is the type the rest of the code takes a forecaster as (these and ``PartitionedForecaster``).
+
+Frequencies: D, W, M, Q, Y (``salesplan.contracts``). ``freq=None`` takes the spec's frequency, or infers it
+from the dates of a plain panel; ``season_length=None`` takes the spec's season or the frequency's default
+(``SEASON_LENGTH``: 7, 52, 12, 4, 1); ``calib_horizon=None`` the frequency's ``CALIB_HORIZON``. Rolling
+origins count back from *each series' own* last period, so a panel whose series end on different dates
+is backtested as each series would have been forecast."""
 
 from __future__ import annotations
 
@@ -14,10 +21,18 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from salesplan.contracts import SelloutSpec
+from salesplan.contracts import FREQS, SEASON_LENGTH, SelloutSpec
+from salesplan.contracts.periods import pandas_freq as contract_pandas_freq
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
-from salesplan.models.forecast.conformal import ConformalCalibrator, series_scale
+from salesplan.models.forecast.conformal import ConformalCalibrator, origin_scales, scale_window, series_scale
 
+CALIB_HORIZON: dict[str, int] = {"D": 28, "W": 13, "M": 18, "Q": 8, "Y": 6}
+"""Default calibration horizon (periods each rolling origin forecasts) per frequency: four weeks of days,
+a quarter of weeks, and for months, quarters and years the horizons the M competitions set as the planning
+horizon of each (18 months, 8 quarters, 6 years; M1, M3, M4)."""
+CV_COLS = ["unique_id", "ds", "cutoff", "window", "y", "yhat"]
+"""Rows of a rolling-origin backtest: ``window`` 1 is each series' most recent origin."""
+_GAP_DAYS = {"D": 1.0, "W": 7.0, "M": 30.4, "Q": 91.3, "Y": 365.2}
 NOT_FEATURES = ("unique_id", "ds", "y", "revenue")  # revenue = y · price: not known in advance
 
 
@@ -40,10 +55,14 @@ class Forecaster(Protocol):
         ...
 
     @property
-    def season_length(self) -> int: ...
+    def season_length(self) -> int | None:
+        """Periods per season; None: the data's (spec or frequency default), resolved at fit."""
+        ...
 
     @property
-    def freq(self) -> str: ...
+    def freq(self) -> str | None:
+        """D, W, M, Q or Y; None: the spec's, or inferred from the dates, at fit."""
+        ...
 
     @property
     def quantiles(self) -> Sequence[float]: ...
@@ -96,39 +115,55 @@ def resolve_roles(df: pd.DataFrame, spec: SelloutSpec | None) -> Roles:
 
 
 def pandas_freq(freq: str, ds: pd.Series) -> str:
-    """Pandas offset alias of the contract freq; weekly dates keep their weekday (Monday → ``W-MON``)."""
-    if freq == "W":
-        return "W-" + ds.iloc[0].day_name()[:3].upper()
-    if freq == "M":
-        return "MS"
-    if freq == "D":
-        return "D"
-    raise ConfigError(f"freq must be one of 'D', 'W', 'M', got {freq!r}")
+    """Pandas offset alias of the contract freq (``salesplan.contracts.periods.pandas_freq``); weekly
+    dates keep the weekday of ``ds`` (Monday → ``W-MON``)."""
+    if freq not in FREQS:
+        raise ConfigError(
+            f"freq must be one of {list(FREQS)} (days, weeks, months, quarters, years), got {freq!r}"
+        )
+    return contract_pandas_freq(freq, int(ds.iloc[0].dayofweek) if freq == "W" else 0)
+
+
+def infer_freq(ds: pd.Series, ids: pd.Series) -> str:
+    """The contract frequency of a panel without a spec: the one whose period length is closest to the
+    median gap between consecutive dates of a series (a plain ``unique_id, ds, y`` frame)."""
+    d = pd.DataFrame({"u": ids.to_numpy(), "ds": pd.to_datetime(ds).to_numpy()}).sort_values(["u", "ds"])
+    gaps = d.groupby("u", sort=False)["ds"].diff().dt.days.dropna()
+    if gaps.empty:
+        raise ConfigError(
+            "cannot infer the frequency of series with a single date each; pass freq= (D, W, M, Q or Y) "
+            "or a SelloutSpec"
+        )
+    med = float(gaps.median())
+    return min(_GAP_DAYS, key=lambda f: abs(np.log(med / _GAP_DAYS[f])))
 
 
 class BaseForecaster(BaseEstimator):
     """Parameters shared by all forecasters.
 
-    season_length: periods per season (52 for weekly yearly seasonality).
-    freq: contract frequency ``"W"``, ``"D"`` or ``"M"``.
+    season_length: periods per season (None: the spec's ``season``, else ``SEASON_LENGTH[freq]``: 52 for
+    weeks, 12 months, 4 quarters, 7 days, 1 for years).
+    freq: contract frequency D, W, M, Q or Y (None: the spec's, else inferred from the dates).
     quantiles: levels returned as quantile columns ``q05``, ``q10``, ... (named by
     ``salesplan.contracts.quantile_col``; conformal, see ``conformal.py``).
     n_jobs: worker processes/threads for the underlying library.
-    calib_windows / calib_horizon: rolling origins (each ``calib_horizon`` long) used to calibrate the
-    quantiles at fit time; 0 windows → no quantile columns."""
+    calib_windows / calib_horizon: rolling origins (each ``calib_horizon`` periods long, None: the
+    frequency's ``CALIB_HORIZON``) used to calibrate the quantiles at fit time; 0 windows → no quantile
+    columns. Fitted: ``freq_``, ``season_length_``, ``calib_horizon_`` hold the resolved values."""
 
     uses_regressors: ClassVar[bool] = False
+    is_global: ClassVar[bool] = False  # one model learned across series (more series: more to learn from)
     min_seasons: ClassVar[float] = 0.0  # history needed, in seasons (SeasonalNaive needs one)
     min_obs: ClassVar[int] = 1
 
     def __init__(
         self,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         self.season_length = season_length
         self.freq = freq
@@ -146,11 +181,12 @@ class BaseForecaster(BaseEstimator):
         """Fit on a validated sell-out frame (``validate_sellout`` output); ``spec`` names column roles."""
         self._check_params()
         data = self._prepare(df, spec)
-        self._check_length(data, extra=self.calib_windows * self.calib_horizon)
+        self._check_length(data, extra=self.calib_windows * self.calib_horizon_)
         self._fit_point(data)
         self.calibrator_: ConformalCalibrator | None = None
         if self.calib_windows > 0 and self.quantiles:
-            self.calib_cv_ = add_step(self._cross_validate(data, self.calib_horizon, self.calib_windows))
+            cv = add_step(self._cross_validate(data, self.calib_horizon_, self.calib_windows))
+            self.calib_cv_ = self._with_origin_scale(data, cv)
             self.calibrator_ = ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_)
         return self
 
@@ -193,39 +229,72 @@ class BaseForecaster(BaseEstimator):
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
         raise NotImplementedError
 
-    def _cross_validate(self, data: pd.DataFrame, h: int, n_windows: int) -> pd.DataFrame:
-        """Rolling-origin forecasts ``unique_id, ds, cutoff, y, yhat`` by refitting a clone per window;
-        library-backed subclasses override this with a faster no-refit version."""
-        dates = np.sort(data["ds"].unique())
+    def _cross_validate(
+        self, data: pd.DataFrame, h: int, n_windows: int, min_train: int | None = None
+    ) -> pd.DataFrame:
+        """Rolling-origin forecasts (``CV_COLS``) by refitting a clone per window on every series cut
+        ``window × h`` periods before its own end; library-backed subclasses override this with a faster
+        no-refit version. A series takes part in the windows that leave it ``min_train`` periods (default
+        ``_min_length()``)."""
         out = []
-        for w in range(n_windows, 0, -1):
-            cutoff = dates[-w * h - 1]
-            train = data[data["ds"] <= cutoff]
-            test = data[(data["ds"] > cutoff) & (data["ds"] <= dates[-(w - 1) * h - 1 if w > 1 else -1])]
-            model = clone(self).set_params(calib_windows=0)
+        for w, train, test in origin_splits(data, h, n_windows, min_train or self._min_length()):
+            model = clone(self).set_params(
+                calib_windows=0, freq=self.freq_, season_length=self.season_length_, calib_horizon=h
+            )
             model.fit(train, self.spec_)
             X = test[["unique_id", "ds", *self.roles_.regressors]] if self.uses_regressors else None
             fc = model._predict_point(h, model._check_future(h, X))
             fc = fc.merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="inner")
-            out.append(fc.assign(cutoff=pd.Timestamp(cutoff)))
-        return pd.concat(out, ignore_index=True)
+            cut = train.groupby("unique_id", sort=False)["ds"].max()
+            out.append(fc.assign(cutoff=fc["unique_id"].map(cut).to_numpy(), window=w))
+        if not out:
+            return pd.DataFrame({c: [] for c in CV_COLS})
+        return pd.concat(out, ignore_index=True)[CV_COLS]
+
+    def _with_origin_scale(self, data: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
+        """``cv`` with ``scale``: each row's series scale as of its origin (``conformal.origin_scales``)."""
+        sc = origin_scales(data, self.calib_horizon_, self.calib_windows, scale_window(self.season_length_))
+        cv = cv.drop(columns=[c for c in ("scale",) if c in cv.columns])
+        # an empty ``sc`` (no series long enough for a scale window) comes back with float keys
+        sc = sc.astype({"window": int, "unique_id": cv["unique_id"].dtype})
+        out = cv.merge(sc, on=["unique_id", "window"], how="left")
+        return out.assign(scale=out["scale"].fillna(out["unique_id"].map(self.scale_)))
+
+    @property
+    def season_(self) -> int:
+        """The season length in use: fitted, else the parameter, else the frequency's default (weekly
+        when no frequency is set yet)."""
+        if hasattr(self, "season_length_"):
+            return int(self.season_length_)
+        return int(self.season_length or SEASON_LENGTH[self.freq or "W"])
+
+    @property
+    def horizon_(self) -> int:
+        """The calibration horizon in use (fitted, else parameter, else the frequency's default)."""
+        if hasattr(self, "calib_horizon_"):
+            return int(self.calib_horizon_)
+        return int(self.calib_horizon or CALIB_HORIZON[self.freq or "W"])
 
     def _min_length(self) -> int:
-        return max(self.min_obs, int(np.ceil(self.min_seasons * self.season_length)))
+        return max(self.min_obs, int(np.ceil(self.min_seasons * self.season_)))
 
     def min_history(self) -> int:
         """Periods of history each series needs: the model's minimum plus the calibration windows."""
-        return self._min_length() + self.calib_windows * self.calib_horizon
+        return self._min_length() + self.calib_windows * self.horizon_
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
         qs = list(self.quantiles)
         if any(not 0 < q < 1 for q in qs):
             raise ConfigError(f"{self.name}: quantiles must lie in (0, 1), got {qs}")
-        if self.season_length < 1:
-            raise ConfigError(f"{self.name}: season_length must be >= 1, got {self.season_length}")
-        if self.calib_windows < 0 or self.calib_horizon < 1:
-            raise ConfigError(f"{self.name}: calib_windows >= 0 and calib_horizon >= 1 are required")
+        if self.season_length is not None and self.season_length < 1:
+            raise ConfigError(f"{self.name}: season_length must be >= 1 (or None), got {self.season_length}")
+        if self.calib_windows < 0 or (self.calib_horizon is not None and self.calib_horizon < 1):
+            raise ConfigError(
+                f"{self.name}: calib_windows >= 0 and calib_horizon >= 1 (or None) are required"
+            )
+        if self.freq is not None and self.freq not in FREQS:
+            raise ConfigError(f"{self.name}: freq must be one of {list(FREQS)} or None, got {self.freq!r}")
 
     def _prepare(self, df: pd.DataFrame, spec: SelloutSpec | None) -> pd.DataFrame:
         missing = [c for c in ("unique_id", "ds", "y") if c not in df.columns]
@@ -251,9 +320,14 @@ class BaseForecaster(BaseEstimator):
             )
         self.spec_ = spec
         self.roles_ = resolve_roles(data, spec)
-        self.pfreq_ = pandas_freq(spec.freq if spec is not None else self.freq, data["ds"])
+        freq = spec.freq if spec is not None else self.freq or infer_freq(data["ds"], data["unique_id"])
+        self.freq_ = str(freq)
+        spec_season = getattr(spec, "season", None) if spec is not None else None
+        self.season_length_ = int(self.season_length or spec_season or SEASON_LENGTH[self.freq_])
+        self.calib_horizon_ = int(self.calib_horizon or CALIB_HORIZON[self.freq_])
+        self.pfreq_ = pandas_freq(self.freq_, data["ds"])
         self.last_ds_ = data.groupby("unique_id", sort=False)["ds"].max()
-        self.scale_ = series_scale(data)
+        self.scale_ = series_scale(data, window=scale_window(self.season_length_))
         self.nonneg_ = bool((data["y"] >= 0).all())
         self.n_series_ = int(data["unique_id"].nunique())
         return data
@@ -267,8 +341,9 @@ class BaseForecaster(BaseEstimator):
             raise InsufficientDataError(
                 f"{self.name}: {len(short)} series have fewer than {need} periods of history "
                 f"({self._min_length()} for the model + {extra} for {self.calib_windows} calibration "
-                f"windows of {self.calib_horizon}), e.g. {', '.join(rows[:5])}. Fix: drop or cold-start "
-                "them (models.forecast.coldstart), lower calib_windows, or use a model that needs less history"
+                f"windows of {self.horizon_}), e.g. {', '.join(rows[:5])}. Fix: use the default "
+                "SalesplanForecaster (it fits every series), drop or cold-start them "
+                "(models.forecast.coldstart), lower calib_windows, or use a model that needs less history"
             )
 
     def _check_fitted(self) -> None:
@@ -342,6 +417,25 @@ def add_step(fc: pd.DataFrame) -> pd.DataFrame:
     keys = ["unique_id", "cutoff"] if "cutoff" in fc.columns else ["unique_id"]
     fc = fc.sort_values([*keys, "ds"])
     return fc.assign(step=fc.groupby(keys, sort=False).cumcount() + 1)
+
+
+def origin_splits(
+    data: pd.DataFrame, h: int, n_windows: int, min_train: int
+) -> list[tuple[int, pd.DataFrame, pd.DataFrame]]:
+    """``(window, train, test)`` per rolling origin, oldest first: window ``w`` cuts each series ``w × h``
+    periods before its own last period (so series that end on different dates are each backtested from
+    their own end) and tests on the next ``h``. A series joins the windows that leave it ``min_train``
+    periods of training; windows no series can join are skipped. ``data`` sorted by ``unique_id, ds``."""
+    pos = data.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy()  # 0 = last period
+    n = data.groupby("unique_id", sort=False)["y"].transform("size").to_numpy()
+    out = []
+    for w in range(n_windows, 0, -1):
+        ok = n - w * h >= max(min_train, 1)
+        train = data[ok & (pos >= w * h)]
+        test = data[ok & (pos < w * h) & (pos >= (w - 1) * h)]
+        if len(test):
+            out.append((w, train, test))
+    return out
 
 
 def future_grid(last_ds: pd.Series, h: int, pfreq: str) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Baselines every model must beat: last value, same week last season, mean of the last weeks."""
+"""Baselines every model must beat: last value, same period last season, last value plus the average
+change (drift), mean of the last periods."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from statsforecast.models import Naive as _Naive
+from statsforecast.models import RandomWalkWithDrift as _RandomWalkWithDrift
 from statsforecast.models import SeasonalNaive as _SeasonalNaive
 from statsforecast.models import WindowAverage as _WindowAverage
 
@@ -25,7 +27,17 @@ class SeasonalNaive(StatsForecaster):
     min_seasons: ClassVar[float] = 1.0
 
     def _sf_model(self) -> Any:
-        return _SeasonalNaive(season_length=self.season_length)
+        return _SeasonalNaive(season_length=self.season_)
+
+
+class Drift(StatsForecaster):
+    """Last value plus the average change per period over the history (random walk with drift): the
+    simplest trend model, strong on yearly business series where a trend dominates."""
+
+    min_obs: ClassVar[int] = 2
+
+    def _sf_model(self) -> Any:
+        return _RandomWalkWithDrift()
 
 
 class WindowAverage(StatsForecaster):
@@ -34,12 +46,12 @@ class WindowAverage(StatsForecaster):
     def __init__(
         self,
         window_size: int = 4,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.window_size = window_size

@@ -1,11 +1,14 @@
 """Cold start: new products or stores with little or no history borrow the shape of similar series.
 
-``ColdStartForecaster`` wraps a base forecaster. Series with enough history go to the base model; the
-others (short in the training frame, or unseen ids that appear in ``X_future`` with their attribute
-columns) get ``level × profile``: the analogues' average forecast profile (each analogue's forecast
-divided by its recent level) times the series' own recent level, or the analogues' median level when it
-has no history. Analogues are the base-model series sharing the most specific available set of
-``match_cols`` (e.g. category × store, then category, then everything). Rows carry ``cold_start``."""
+``ColdStartForecaster`` wraps a base forecaster. Series with enough history for the base go to it (with
+the default blend that is every series with one period or more); the others (short for another base, or
+unseen ids that appear in ``X_future``) get ``level × profile``: the analogues' average forecast profile
+(each analogue's forecast divided by its recent level) times the series' own recent level, or the
+analogues' median level when it has no history. Analogues are the base-model series sharing the most
+specific available set of ``match_cols`` (e.g. category × store, then category, then everything); a plain
+``unique_id, ds, y`` panel has no attributes, so every base series is an analogue (``match_note_`` says
+so). A short series is forecast for the periods after *its own* last period; a new one for the periods
+its ``X_future`` rows give, else those after the panel's last period. Rows carry ``cold_start``."""
 
 from __future__ import annotations
 
@@ -30,21 +33,25 @@ class ColdStartForecaster(BaseForecaster):
         self,
         base: BaseForecaster | None = None,
         match_cols: Sequence[str] | None = None,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.base = base
         self.match_cols = match_cols
 
     def _base(self) -> BaseForecaster:
-        b = self.base if self.base is not None else SalesplanForecaster(season_length=self.season_length)
+        b = self.base if self.base is not None else SalesplanForecaster(n_jobs=self.n_jobs)
         return clone(b).set_params(
-            calib_windows=self.calib_windows, calib_horizon=self.calib_horizon, quantiles=self.quantiles
+            calib_windows=self.calib_windows,
+            calib_horizon=self.calib_horizon_,
+            quantiles=self.quantiles,
+            freq=self.freq_,
+            season_length=self.season_length_,
         )
 
     def fit(self, df: pd.DataFrame, spec: SelloutSpec | None = None) -> ColdStartForecaster:
@@ -62,6 +69,15 @@ class ColdStartForecaster(BaseForecaster):
         self.base_ = base.fit(data[data["unique_id"].isin(warm)], spec)
         self.cold_ids_ = [u for u in n.index if u not in set(warm)]
         self.match_cols_ = list(self.match_cols) if self.match_cols is not None else _default_match(self)
+        self.match_note_ = (
+            ""
+            if self.match_cols_
+            else "no attribute columns to match analogues on (a plain panel): a series without the history "
+            "the base model needs borrows the forecast profile of all base-model series"
+        )
+        missing = [c for c in self.match_cols_ if c not in data.columns]
+        if missing:
+            raise ConfigError(f"ColdStartForecaster: match_cols {missing} are not columns of the data")
         self.attrs_ = data.groupby("unique_id", sort=False)[self.match_cols_].first()
         recent = data.groupby("unique_id", sort=False).tail(LEVEL_WINDOW)
         self.level_ = recent.groupby("unique_id", sort=False)["y"].mean()
@@ -89,7 +105,15 @@ class ColdStartForecaster(BaseForecaster):
         if not cold_ids:
             return warm.assign(cold_start=False, model=self.name)
         attrs = pd.concat([self.attrs_.loc[self.cold_ids_], new[self.match_cols_]])
-        cold = self._analogue(warm, attrs, h)
+        starts = self.last_ds_.reindex(self.cold_ids_)
+        if len(new) and X_future is not None:
+            # a new series' forecast starts on its first X_future row (the period before it is its "last")
+            first = pd.to_datetime(X_future["ds"]).groupby(X_future["unique_id"].astype(str)).min()
+            offset = pd.tseries.frequencies.to_offset(self.pfreq_)
+            starts = pd.concat(
+                [starts, pd.Series([d - offset for d in first.reindex(new.index)], index=new.index)]
+            )
+        cold = self._analogue(warm, attrs, starts, h)
         out = pd.concat([warm.assign(cold_start=False), cold.assign(cold_start=True)], ignore_index=True)
         out["model"] = self.name
         return out.sort_values(["unique_id", "ds"]).reset_index(drop=True)
@@ -118,13 +142,12 @@ class ColdStartForecaster(BaseForecaster):
             new.assign(unique_id=new["unique_id"].astype(str)).groupby("unique_id")[self.match_cols_].first()
         )
 
-    def _analogue(self, warm: pd.DataFrame, attrs: pd.DataFrame, h: int) -> pd.DataFrame:
+    def _analogue(self, warm: pd.DataFrame, attrs: pd.DataFrame, starts: pd.Series, h: int) -> pd.DataFrame:
         """level × mean profile of the analogues (profile = analogue forecast / analogue level)."""
         wlevel = self.level_.reindex(warm["unique_id"]).to_numpy(dtype=float)
         step = warm.groupby("unique_id", sort=False).cumcount() + 1  # warm is sorted by unique_id, ds
         prof = warm.assign(step=step, p=warm["yhat"] / np.maximum(wlevel, 1e-9))
         prof = prof.merge(self.attrs_, left_on="unique_id", right_index=True, how="left")
-        start = self.base_.last_ds_.max()
         rows = []
         for uid, a in attrs.iterrows():
             cand: pd.DataFrame = prof
@@ -138,8 +161,8 @@ class ColdStartForecaster(BaseForecaster):
             peers = self.level_.reindex(cand["unique_id"].unique())
             lvl = self.level_.get(uid, np.nan)
             lvl = float(peers.median()) if not np.isfinite(lvl) else float(lvl)
-            last = self.base_.last_ds_.get(uid, start) if uid in self.cold_ids_ else start
-            ds = future_grid(pd.Series([last], index=[uid]), h, self.base_.pfreq_)["ds"].to_numpy()
+            last = pd.Series([pd.Timestamp(starts.to_dict()[uid])], index=[str(uid)])
+            ds = future_grid(last, h, self.pfreq_)["ds"].to_numpy()
             rows.append(pd.DataFrame({"unique_id": str(uid), "ds": ds, "yhat": np.maximum(lvl * shape, 0)}))
         cold = pd.concat(rows, ignore_index=True)
         if self.calibrator_ is not None:
@@ -159,7 +182,4 @@ def _default_match(est: ColdStartForecaster) -> list[str]:
     """Parent product level then bottom geo level (category, store) from the hierarchy, else statics."""
     hier = est.roles_.hierarchy
     prod, geo = hier.get("product", []), hier.get("geo", [])
-    cols = [*prod[-2:-1], *geo[-1:]] if hier else list(est.roles_.statics[:2])
-    if not cols:
-        raise ConfigError("ColdStartForecaster: no attribute columns to match analogues on; pass match_cols")
-    return cols
+    return [*prod[-2:-1], *geo[-1:]] if hier else list(est.roles_.statics[:2])

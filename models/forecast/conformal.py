@@ -3,7 +3,11 @@
 Model-based intervals (ETS/ARIMA likelihoods, LightGBM quantile heads) are badly calibrated on retail data
 (overdispersed counts, promotions, structural breaks), so every forecaster turns its point forecast into
 quantiles the same way: errors of its own backtest, per horizon step, divided by a per-series scale so one
-pool serves big and small series alike, then quantiles of those scaled errors. Written by hand because
+pool serves big and small series alike, then quantiles of those scaled errors. Each backtest error is divided by its series' scale *as of its origin*
+(``origin_scales``), and a forecast's quantiles are multiplied by the scale as of its own origin (the end
+of the data): a growing series' older, smaller errors divided by today's larger scale would understate
+today's errors (on M1's yearly series the intervals covered 72 % instead of 80 % that way). Written by
+hand because
 statsforecast/mlforecast conformal intervals are symmetric, unscaled and per series (too few residuals per
 series for weekly data) — pooling scaled errors across series is what gives ~nominal coverage here.
 """
@@ -17,6 +21,12 @@ import pandas as pd
 
 from salesplan.contracts import quantile_col
 from salesplan.errors import InsufficientDataError, NotFittedError
+
+
+def scale_window(season: int) -> int:
+    """Periods the noise scale looks back: two seasons, at least 8 (104 weeks, 24 months, 8 quarters or
+    years): recent enough to follow a series' level, long enough to be stable."""
+    return max(2 * season, 8)
 
 
 def series_scale(df: pd.DataFrame, lag: int = 1, window: int = 104) -> pd.Series:
@@ -33,10 +43,28 @@ def series_scale(df: pd.DataFrame, lag: int = 1, window: int = 104) -> pd.Series
     return scale.fillna(floor).clip(lower=floor)
 
 
+def origin_scales(data: pd.DataFrame, h: int, n_windows: int, window: int) -> pd.DataFrame:
+    """``unique_id, window, scale``: each series' ``series_scale`` on its history before each rolling
+    origin (window ``w`` ends ``w × h`` periods before the series' own end, as ``origin_splits`` cuts)."""
+    pos = data.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy()
+    parts = []
+    for w in range(1, n_windows + 1):
+        part = data[pos >= w * h]
+        if len(part):
+            sc = series_scale(part, window=window)
+            parts.append(
+                pd.DataFrame({"unique_id": sc.index.astype(str), "window": w, "scale": sc.to_numpy()})
+            )
+    if not parts:
+        return pd.DataFrame({"unique_id": [], "window": [], "scale": []})
+    return pd.concat(parts, ignore_index=True)
+
+
 class ConformalCalibrator:
     """Quantiles of scaled backtest errors per horizon step (pooled over series, ±``smooth`` steps).
 
-    ``fit(cv, scale)`` takes rows ``unique_id, step, y, yhat``; ``apply(fc, scale)`` adds quantile columns
+    ``fit(cv, scale)`` takes rows ``unique_id, step, y, yhat`` (and ``scale``, the series' scale at the
+    row's origin, when present; else ``scale`` maps each series); ``apply(fc, scale)`` adds quantile columns
     ``yhat + scale · Q_step(q)``, named by ``salesplan.contracts.quantile_col`` (``q05``, ``q10``, ...).
     Steps beyond the calibrated horizon reuse the last step's errors."""
 
@@ -50,7 +78,7 @@ class ConformalCalibrator:
                 "conformal calibration got no backtest rows; the history is too short for the calibration "
                 "windows. Fix: give more history or lower calib_windows / calib_horizon"
             )
-        s = cv["unique_id"].map(scale).to_numpy(dtype=float)
+        s = (cv["scale"] if "scale" in cv.columns else cv["unique_id"].map(scale)).to_numpy(dtype=float)
         err = (cv["y"].to_numpy(dtype=float) - cv["yhat"].to_numpy(dtype=float)) / s
         steps = cv["step"].to_numpy(dtype=int)
         ok = np.isfinite(err)

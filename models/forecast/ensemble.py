@@ -1,112 +1,133 @@
-"""The salesplan default forecaster: a weighted blend of a global LightGBM model and local statistical
-models, with weights learned on the members' own rolling-origin errors and conformal quantiles from the
-blend's errors on the same origins."""
+"""The salesplan default forecaster: a blend of global LightGBM models and local statistical models whose
+weights are chosen *per series* from the fit's own rolling-origin backtest (inner folds only), shrunk
+towards the weights of similar series (``weights.py``), with conformal quantiles from the blend's errors on
+the same origins. Any frequency, any history length down to one period, plain panels included."""
 
 from __future__ import annotations
 
-import itertools
+import time
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from salesplan.contracts import SelloutSpec
+from salesplan.contracts import SelloutSpec, quantile_col
 from salesplan.errors import ConfigError
-from salesplan.models.forecast.base import BaseForecaster
-from salesplan.models.forecast.baselines import SeasonalNaive, WindowAverage
-from salesplan.models.forecast.conformal import ConformalCalibrator
+from salesplan.models.forecast.base import BaseForecaster, add_step
+from salesplan.models.forecast.baselines import Drift, Naive, SeasonalNaive, WindowAverage
+from salesplan.models.forecast.conformal import ConformalCalibrator, origin_scales, scale_window
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
 from salesplan.models.forecast.seasonal import SeasonalLevel
+from salesplan.models.forecast.statistical import AutoCES, AutoTheta
+from salesplan.models.forecast.weights import (
+    KAPPA_GROUP,
+    KAPPA_SERIES,
+    combined_weights,
+    fit_series_weights,
+    series_features,
+    series_groups,
+)
+
+__all__ = ["SalesplanForecaster", "default_members"]
 
 KEYS = ["unique_id", "ds", "cutoff"]
 MIN_MEMBER_SHARE = 0.1  # a member covering fewer of the series (too little history) sits out
+LONG_SEASON = 24  # seasons longer than this (weeks, days with a yearly season) make seasonal ETS/CES slow
 
 
-def default_members(season_length: int = 52, n_jobs: int = 1) -> list[BaseForecaster]:
-    """Two global LightGBMs carry the drivers (price, promotion, calendar): one on levels, one on the
-    change from the same week last season; the seasonal profile at the current level (``SeasonalLevel``,
-    the closed-form counterpart of MSTL, which beat the blend without it on Walmart), seasonal naive and a
-    4-week mean are robust anchors. (AutoTheta got weight 0–0.1 on Walmart/Dominick's backtests for ~40 %
-    of the fit time, so it is not a default member; pass it in ``members`` to try.)"""
-    return [
-        GlobalLGBM(season_length=season_length, n_jobs=n_jobs),
-        GlobalLGBM(seasonal_diff=True, season_length=season_length, n_jobs=n_jobs),
-        SeasonalLevel(season_length=season_length, n_jobs=n_jobs),
-        SeasonalNaive(season_length=season_length, n_jobs=n_jobs),
-        WindowAverage(window_size=4, season_length=season_length, n_jobs=n_jobs),
+def default_members(
+    freq: str = "W", season_length: int | None = None, n_jobs: int = 1
+) -> list[BaseForecaster]:
+    """The pool, per frequency. Always: two global LightGBMs carrying the drivers (price, promotion,
+    calendar; one on levels, one on the change from a season ago, a period ago for yearly data), the
+    naive and seasonal-naive anchors and a 4-period mean. Short seasons (months, quarters, years, days
+    of the week): the statistical members AutoETS, dynamic optimised Theta (AutoTheta's fastest variant,
+    as accurate on M1's training series) and AutoCES, plus drift for years. Long seasons (52 weeks):
+    ``SeasonalLevel`` (the closed-form counterpart of MSTL) instead, because seasonal ETS/Theta/CES at
+    m = 52 cost ~0.5 s per series and fit (and took weight 0–0.1 on Walmart and Dominick's)."""
+    from salesplan.contracts import SEASON_LENGTH
+
+    m = int(season_length or SEASON_LENGTH[freq])
+    kw = {"season_length": m, "freq": freq, "n_jobs": n_jobs}
+    pool: list[BaseForecaster] = [
+        GlobalLGBM(**kw),  # type: ignore[arg-type]
+        GlobalLGBM(seasonal_diff=True, **kw),  # type: ignore[arg-type]
+        Naive(**kw),  # type: ignore[arg-type]
+        WindowAverage(window_size=4, **kw),  # type: ignore[arg-type]
+        Drift(**kw),  # type: ignore[arg-type]
     ]
-
-
-def simplex_grid(k: int, step: float) -> np.ndarray:
-    """All weight vectors on the ``step`` lattice of the k-simplex (vertices = single members)."""
-    n = round(1 / step)
-    pts = [c for c in itertools.product(range(n + 1), repeat=k) if sum(c) == n]
-    return np.array(pts, dtype=float) / n
-
-
-def learn_weights(
-    preds: np.ndarray,
-    y: np.ndarray,
-    scale: np.ndarray,
-    step: float = 0.05,
-    row_weight: np.ndarray | None = None,
-) -> np.ndarray:
-    """Weights minimising the scaled absolute error (a MASE-like loss) over the backtest rows.
-
-    A lattice search rather than a solver: it is exact on the lattice, cannot overfit to negative weights,
-    and includes every single member, so the learned blend is never worse than the best member on the
-    rows it was learned on. Chunked so memory stays at ~64 × rows floats."""
-    grid = simplex_grid(preds.shape[1], step)
-    inv = (row_weight if row_weight is not None else 1.0) / scale
-    loss = np.concatenate(
-        [np.abs(y[None, :] - g @ preds.T) @ inv for g in np.array_split(grid, max(1, len(grid) // 64))]
-    )
-    return np.asarray(grid[int(np.argmin(loss))])
+    if m > 1:
+        pool.append(SeasonalNaive(**kw))  # type: ignore[arg-type]
+    if m > LONG_SEASON:
+        pool.append(SeasonalLevel(**kw))  # type: ignore[arg-type]
+    else:
+        pool += [
+            AutoTheta(model="DOTM", **kw),  # type: ignore[arg-type]
+            AutoCES(**kw),  # type: ignore[arg-type]
+        ]
+    return pool
 
 
 class SalesplanForecaster(BaseForecaster):
-    """Backtest-weighted blend of ``members`` (default: ``default_members()``).
+    """Per-series weighted blend of ``members`` (default: ``default_members(freq, season)``).
 
-    Each member fits the series with enough history for it; series covered by different sets of members
-    (tiers: e.g. new products without a season for the seasonal-difference model) are blended with their
-    tier's own weights (``tier_weights_``); a member covering under 10 % of the series sits out
-    (``dropped_members_``).
-    At fit, every member runs ``calib_windows`` rolling origins of ``calib_horizon``; weights are learned
-    on those errors (``learn_weights``; each older origin counts ``recency`` times the next), the blend's errors on the same origins calibrate the quantiles,
-    and the members are refit on all data. ``member_scores_`` holds the backtest MASE-like loss of each
-    member and of the blend."""
+    Fit: every member takes the series long enough for it (``_min_length``) and runs ``calib_windows``
+    rolling origins of ``calib_horizon`` back from each series' own end; weights per series come from
+    those errors (``weights.py``: pooled → group → series, with shrinkage; each older origin counts
+    ``recency`` times the next); members with no weight anywhere are not refit; the others are refit on
+    the series they weigh in; the blend's errors on the same origins calibrate the quantiles. A series
+    of any length gets a forecast (the naive member needs one period). Learned: ``series_weights_``
+    (series × member), ``group_of_`` and ``group_weights_``, ``weights_`` (pooled), ``member_scores_``
+    (backtest MASE-like loss of each member and of the blend on rows where all forecast),
+    ``dropped_members_``."""
+
+    min_obs = 1
 
     def __init__(
         self,
         members: Sequence[BaseForecaster] | None = None,
-        weight_step: float = 0.05,
         recency: float = 0.5,
-        season_length: int = 52,
-        freq: str = "W",
+        kappa_group: float = KAPPA_GROUP,
+        kappa_series: float = KAPPA_SERIES,
+        equal_share: float = 0.0,
+        young_weights: bool = False,
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.members = members
-        self.weight_step = weight_step
         self.recency = recency
+        self.kappa_group = kappa_group
+        self.kappa_series = kappa_series
+        self.equal_share = equal_share
+        self.young_weights = young_weights
 
     def _members(self) -> list[BaseForecaster]:
-        base = self.members if self.members is not None else default_members(self.season_length, self.n_jobs)
+        base = (
+            self.members
+            if self.members is not None
+            else default_members(self.freq_, self.season_length_, self.n_jobs)
+        )
         if not base:
             raise ConfigError("SalesplanForecaster: members is empty; pass at least one forecaster or None")
-        return [
-            clone(m).set_params(
-                calib_windows=self.calib_windows, calib_horizon=self.calib_horizon, quantiles=self.quantiles
-            )
-            for m in base
-        ]
+        fixed = {
+            "freq": self.freq_,
+            "season_length": self.season_length_,
+            "calib_horizon": self.calib_horizon_,
+        }
+        return [clone(m).set_params(calib_windows=0, quantiles=self.quantiles, **fixed) for m in base]
 
     def _min_length(self) -> int:
-        return min(m._min_length() for m in self._members())
+        return 1
+
+    def min_history(self) -> int:
+        """One period: every series gets a forecast (the naive member); origins need more."""
+        return 1
 
     def fit(self, df: pd.DataFrame, spec: SelloutSpec | None = None) -> SalesplanForecaster:
         self._check_params()
@@ -115,102 +136,194 @@ class SalesplanForecaster(BaseForecaster):
                 "SalesplanForecaster needs calib_windows >= 1: the weights are learned on backtest errors"
             )
         data = self._prepare(df, spec)
-        self._check_length(data, extra=self.calib_windows * self.calib_horizon)
         n = data.groupby("unique_id", sort=False).size()
         members = self._members()
-        # Each member fits the series long enough for it (a new product must not switch LightGBM off for
-        # the whole catalogue); one covering too few series sits out (``dropped_members_``).
-        covered = [n >= m.min_history() for m in members]
+        covered = [n >= m._min_length() for m in members]
         keep = [bool(c.sum() >= max(1, MIN_MEMBER_SHARE * len(n))) for c in covered]
         self.dropped_members_ = [m.name for m, k in zip(members, keep, strict=True) if not k]
-        usable = [(m, c) for m, c, k in zip(members, covered, keep, strict=True) if k]
-        self.members_ = [
-            m.fit(data if c.all() else data[data["unique_id"].isin(n.index[c.to_numpy()])], spec)
-            for m, c in usable
-        ]
-        names = [f"{i}:{m.name}" for i, m in enumerate(self.members_)]
-        mask = np.column_stack([c.to_numpy() for _, c in usable])  # series × member: member covers series
-        if mask.all():
-            self._fit_one_tier(names)
-        else:
-            self._fit_tiers(names, pd.Series([tuple(r) for r in mask.tolist()], index=n.index.astype(str)))
+        members = [m for m, k in zip(members, keep, strict=True) if k]
+        covered = [c for c, k in zip(covered, keep, strict=True) if k]
+        names = [f"{i}:{m.name}" for i, m in enumerate(members)]
+        avail = pd.DataFrame(np.column_stack([c.to_numpy() for c in covered]), index=n.index, columns=names)
+        if not avail.any(axis=1).all():
+            # cannot happen with the default pool (naive needs one period); a custom pool may leave gaps
+            short = avail.index[~avail.any(axis=1)].tolist()
+            raise ConfigError(
+                f"SalesplanForecaster: no member can forecast {len(short)} series (too short), e.g. "
+                f"{short[:5]}; add a member that needs less history (Naive) or use the default members"
+            )
+        cv = self._backtest_members(members, names, data, avail)
+        self._learn(cv, names, data, avail)
         self.calibrator_ = (
-            ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_) if self.quantiles else None
+            ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_)
+            if self.quantiles and len(self.calib_cv_)
+            else None
         )
+        self._learn_young(members, names, data, avail)
+        self._refit(members, names, data, avail)
         return self
 
-    def _cv_wide(self, names: list[str], how: str) -> pd.DataFrame:
-        cv = None
-        for name, m in zip(names, self.members_, strict=True):
-            part = m.calib_cv_[[*KEYS, "step", "y", "yhat"]].rename(columns={"yhat": name})
-            if cv is None:
-                cv = part
-            elif how == "inner":
-                cv = cv.merge(part.drop(columns=["y", "step"]), on=KEYS, how="inner")
+    # ------------------------------------------------------------------ fit steps
+    def _backtest_members(
+        self, members: list[BaseForecaster], names: list[str], data: pd.DataFrame, avail: pd.DataFrame
+    ) -> pd.DataFrame:
+        """Each member's rolling-origin forecasts on the series it covers, side by side (outer join)."""
+        wide: pd.DataFrame | None = None
+        self.member_seconds_: dict[str, float] = {}
+        for name, m in zip(names, members, strict=True):
+            t0 = time.perf_counter()
+            part = data[data["unique_id"].isin(avail.index[avail[name].to_numpy()])]
+            m._check_params()
+            prepared = m._prepare(part, self.spec_)
+            cv = m._cross_validate(prepared, self.calib_horizon_, self.calib_windows)
+            self.member_seconds_[name] = time.perf_counter() - t0
+            cv = cv[[*KEYS, "window", "y", "yhat"]].rename(columns={"yhat": name})
+            if wide is None:
+                wide = cv
             else:
-                cv = cv.merge(part, on=KEYS, how="outer", suffixes=("", "_r"))
-                for c in ("y", "step"):
-                    cv[c] = cv[c].fillna(cv.pop(f"{c}_r"))
-        assert cv is not None
-        return cv
+                wide = wide.merge(cv, on=KEYS, how="outer", suffixes=("", "_r"))
+                for c in ("y", "window"):
+                    wide[c] = wide[c].fillna(wide.pop(f"{c}_r"))
+        assert wide is not None
+        wide["unique_id"] = wide["unique_id"].astype(str)
+        return self._with_origin_scale(data, add_step(wide.assign(window=wide["window"].astype(int))))
 
-    def _recency(self, cv: pd.DataFrame) -> np.ndarray:
-        # recent origins count more (×recency per older window): the blend serves the next weeks
-        age = cv["cutoff"].rank(method="dense", ascending=False).to_numpy() - 1
-        return np.asarray(self.recency**age, dtype=float)
-
-    def _fit_one_tier(self, names: list[str]) -> None:
-        """Every member covers every series: one weight vector learned on all backtest rows."""
-        cv = self._cv_wide(names, "inner")
-        preds = cv[names].to_numpy(dtype=float)
-        y = cv["y"].to_numpy(dtype=float)
-        scale = cv["unique_id"].map(self.scale_).to_numpy(dtype=float)
-        self.weights_ = learn_weights(preds, y, scale, self.weight_step, self._recency(cv))
-        self.tier_weights_ = {tuple([True] * len(names)): self.weights_}
-        self.tier_of_: pd.Series | None = None  # every series in the one tier
-        cv["yhat"] = preds @ self.weights_
-        self.member_scores_ = pd.Series(
-            np.abs(y[:, None] - np.column_stack([preds, cv["yhat"]])).T @ (1 / scale) / len(y),
-            index=[*names, "blend"],
+    def _learn(self, cv: pd.DataFrame, names: list[str], data: pd.DataFrame, avail: pd.DataFrame) -> None:
+        """Pooled, group and series weights (``weights.py``) for each set of members covering a series;
+        the blend's backtest errors (which calibrate the quantiles) are cross-fitted: the rows of each
+        window are blended with weights learned on the other windows, as the weights would be unknown for
+        a period yet to come (blending rows with weights fitted on them understates the errors)."""
+        feats = series_features(data, self.season_length_)
+        self.group_of_ = series_groups(feats, self.season_length_, self.calib_horizon_)
+        fit = fit_series_weights(
+            cv,
+            names,
+            avail,
+            self.group_of_,
+            self.recency,
+            self.kappa_group,
+            self.kappa_series,
+            self.equal_share,
         )
-        self.calib_cv_ = cv[[*KEYS, "step", "y", "yhat"]]
-
-    def _fit_tiers(self, names: list[str], tier_of: pd.Series) -> None:
-        """Series differ in which members cover them (history length): each tier (set of covering members)
-        gets weights learned on the backtest rows where all its members forecast (so on the longer series
-        too), and each series is blended with its tier's weights."""
-        cv = self._cv_wide(names, "outer")
+        self.series_weights_, self.weights_, self.group_weights_ = fit.series, fit.pooled, fit.groups
         preds = cv[names].to_numpy(dtype=float)
-        y = cv["y"].to_numpy(dtype=float)
-        scale = cv["unique_id"].map(self.scale_).to_numpy(dtype=float)
-        recency = self._recency(cv)
-        self.tier_weights_ = {}
-        for tier in sorted(set(tier_of), key=sum, reverse=True):
-            cols = np.flatnonzero(tier)
-            rows = ~np.isnan(preds[:, cols]).any(axis=1)
-            w = np.zeros(len(names))
-            w[cols] = learn_weights(
-                preds[rows][:, cols], y[rows], scale[rows], self.weight_step, recency[rows]
-            )
-            self.tier_weights_[tier] = w
-        self.tier_of_ = tier_of
-        full = tuple([True] * len(names))
-        self.weights_ = self.tier_weights_.get(full, self.tier_weights_[max(self.tier_weights_, key=sum)])
-        W = np.array([self.tier_weights_[t] for t in cv["unique_id"].map(tier_of)])
-        cv["yhat"] = np.nansum(W * np.nan_to_num(preds), axis=1)
-        # rows where the series' members all forecast
-        own = np.asarray(~np.isnan(np.where(W > 0, preds, 0.0)).any(axis=1), dtype=bool)
-        both = ~np.isnan(preds).any(axis=1)
+        y, scale = cv["y"].to_numpy(dtype=float), cv["scale"].to_numpy(dtype=float)
+        uid, window = cv["unique_id"].to_numpy(), cv["window"].to_numpy()
+        W = fit.series.reindex(uid).to_numpy()
+        for w in sorted(set(window.tolist())) if len(set(window.tolist())) > 1 else []:
+            rest = cv[window != w]
+            other = fit_series_weights(
+                rest, names, avail, self.group_of_, self.recency, self.kappa_group, self.kappa_series,
+                self.equal_share,
+            )  # fmt: skip
+            W[window == w] = other.series.reindex(uid[window == w]).to_numpy()
+        blend = np.nansum(W * np.nan_to_num(preds), axis=1)
+        usable = ~np.isnan(np.where(W > 0, preds, 0.0)).any(axis=1)
+        both = np.isfinite(preds).all(axis=1)
         self.member_scores_ = pd.Series(
-            np.abs(y[both, None] - np.column_stack([preds[both], cv["yhat"].to_numpy()[both]])).T
+            np.abs(y[both, None] - np.column_stack([preds[both], blend[both]])).T
             @ (1 / scale[both])
             / max(int(both.sum()), 1),
             index=[*names, "blend"],
         )
-        self.calib_cv_ = cv.loc[own, [*KEYS, "step", "y", "yhat"]].assign(
-            step=lambda d: d["step"].astype(int)
-        )
+        calib = cv[[*KEYS, "step", "y", "scale"]].assign(yhat=blend)
+        self.calib_cv_ = pd.DataFrame(calib[usable]).reset_index(drop=True)
 
+    def _learn_young(
+        self, members: list[BaseForecaster], names: list[str], data: pd.DataFrame, avail: pd.DataFrame
+    ) -> None:
+        """Weights and quantiles for series too short for a rolling origin of their own ("young"): learned
+        on forecasts made early in the life of the longer series, from their first ``L`` periods (``L`` the
+        young series' median length), by every member that can forecast from ``L`` periods. Pooled weights
+        learned on long histories transfer badly to a series of a few periods (on M1's quarterly training
+        series they were 20 % worse than AutoTheta there), and its errors are larger than long histories'."""
+        self.young_ids_ = sorted(set(avail.index) - set(self.calib_cv_["unique_id"]))
+        self.young_calibrator_: ConformalCalibrator | None = None
+        self.young_weights_: np.ndarray | None = None
+        if not self.young_ids_:
+            return
+        n = data.groupby("unique_id", sort=False).size()
+        L, H = int(n[self.young_ids_].median()), self.calib_horizon_
+        donors = n.index[n >= L + H]
+        if not len(donors):
+            return
+        early = data[data["unique_id"].isin(donors)]
+        early = early[early.groupby("unique_id", sort=False).cumcount() < L + H]
+        parts = []
+        for name, m in zip(names, members, strict=True):
+            if m._min_length() > L:
+                continue
+            m._check_params()
+            cv = m._cross_validate(m._prepare(early, self.spec_), H, 1, min_train=L)
+            if len(cv):
+                parts.append(cv.set_index(["unique_id", "ds"])["yhat"].rename(name))
+        wide = pd.concat(parts, axis=1).dropna() if parts else pd.DataFrame()
+        if wide.empty:
+            return
+        keys = wide.index.to_frame(index=False)
+        rows = keys.merge(early[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="left")
+        scale = origin_scales(early, H, 1, scale_window(self.season_length_)).set_index("unique_id")["scale"]
+        rows["scale"] = rows["unique_id"].map(scale).to_numpy(dtype=float)
+        used = list(wide.columns)
+        P = wide.to_numpy(dtype=float)
+        if self.young_weights:
+            w = combined_weights(
+                P, rows["y"].to_numpy(dtype=float), rows["scale"].to_numpy(), None, self.equal_share
+            )
+            full = pd.Series(0.0, index=names)
+            full[used] = w
+            self.young_weights_ = full.to_numpy()
+            for uid in self.young_ids_:
+                own = full.where(avail.loc[uid].to_numpy(), 0.0)
+                if own.sum() > 0:
+                    self.series_weights_.loc[uid] = (own / own.sum()).to_numpy()
+        else:  # the young series' own (pooled or group) weights, over the members that forecast early
+            mean = self.series_weights_.loc[self.young_ids_, used].mean().to_numpy()
+            w = mean / mean.sum() if mean.sum() > 0 else np.full(len(used), 1.0 / len(used))
+        if self.quantiles:
+            rows = add_step(rows.assign(yhat=P @ w))
+            self.young_calibrator_ = ConformalCalibrator(self.quantiles).fit(rows, self.scale_)
+
+    def _finish(self, fc: pd.DataFrame) -> pd.DataFrame:
+        out = super()._finish(fc)
+        young = getattr(self, "young_calibrator_", None)
+        if young is None:
+            return out
+        mask = out["unique_id"].isin(set(self.young_ids_)).to_numpy()
+        if mask.any():
+            redo = young.apply(
+                add_step(out.loc[mask, ["unique_id", "ds", "yhat"]]), self.scale_, self.nonneg_
+            )
+            redo = redo.set_index(["unique_id", "ds"]).reindex(
+                pd.MultiIndex.from_frame(out.loc[mask, ["unique_id", "ds"]])
+            )
+            for q in young.quantiles:
+                col = quantile_col(q)
+                out.loc[mask, col] = redo[col].to_numpy()
+        return out
+
+    def _refit(
+        self, members: list[BaseForecaster], names: list[str], data: pd.DataFrame, avail: pd.DataFrame
+    ) -> None:
+        """Refit on all history the members that weigh in: a local one on the series it has weight for, a
+        global one on every series it covers."""
+        self.members_: list[BaseForecaster] = []
+        used = []
+        for name, m in zip(names, members, strict=True):
+            ids = self.series_weights_.index[self.series_weights_[name].to_numpy() > 0]
+            if len(ids) == 0:
+                continue
+            if m.is_global:  # a global model learns from every series it covers, weighted in or not
+                ids = avail.index[avail[name].to_numpy()]
+            t0 = time.perf_counter()
+            self.members_.append(m.fit(data[data["unique_id"].isin(ids)], self.spec_))
+            self.member_seconds_[name] += time.perf_counter() - t0
+            used.append(name)
+        self.member_names_ = used
+        self.series_weights_ = self.series_weights_[used]
+        self.weights_ = self.weights_[[names.index(c) for c in used]]
+
+    # ------------------------------------------------------------------ use
     @property
     def required_regressors(self) -> list[str]:
         self._check_fitted()
@@ -218,38 +331,35 @@ class SalesplanForecaster(BaseForecaster):
 
     @property
     def weights(self) -> pd.Series:
-        """Learned weight of each member (by member name)."""
+        """Pooled weight of each member (by member name): what a series with no history of its own and
+        no group gets; ``series_weights_`` holds each series' own."""
         self._check_fitted()
         return pd.Series(self.weights_, index=[m.name for m in self.members_])
 
     def _predict_point(self, h: int, X: pd.DataFrame | None) -> pd.DataFrame:
-        # one path for one tier and many: a fit with every member on every series has tier_of_ None and one
-        # tier (models pickled before tiers existed have no tier_weights_ and blend with weights_)
-        tier_of = getattr(self, "tier_of_", None)
-        tiers = getattr(self, "tier_weights_", None) or {tuple([True] * len(self.members_)): self.weights_}
-        W = np.array(list(tiers.values()))
+        W = self.series_weights_
         wide: pd.DataFrame | None = None
         for i, m in enumerate(self.members_):
-            if not (W[:, i] > 0).any():
-                continue
             fc = m._predict_point(h, m._check_future(h, X))[["unique_id", "ds", "yhat"]]
             fc = fc.assign(yhat=fc["yhat"].clip(lower=0.0 if self.nonneg_ else None)).rename(
                 columns={"yhat": i}
             )
             wide = fc if wide is None else wide.merge(fc, on=["unique_id", "ds"], how="outer")
         assert wide is not None
-        cols = [int(c) for c in wide.columns if c not in ("unique_id", "ds")]  # member positions
-        if tier_of is None:
-            weights = W[:1, cols]
-        else:
-            code = {t: k for k, t in enumerate(tiers)}
-            tier_code = pd.Series([code[t] for t in tier_of], index=tier_of.index)
-            weights = W[wide["unique_id"].map(tier_code).to_numpy(dtype=int)][:, cols]
+        cols = list(range(len(self.members_)))
+        P = wide[cols].to_numpy(dtype=float)
+        w = W.reindex(wide["unique_id"].astype(str)).to_numpy(dtype=float)
+        w = np.where(np.isfinite(P), w, 0.0)  # a member without a forecast for the series sits out
+        total = w.sum(axis=1, keepdims=True)
         out = wide[["unique_id", "ds"]].copy()
-        out["yhat"] = (weights * np.nan_to_num(wide[cols].to_numpy(dtype=float))).sum(axis=1)
-        return out
+        out["yhat"] = (w * np.nan_to_num(P)).sum(axis=1) / np.where(total > 0, total, 1.0)[:, 0]
+        return out[out["unique_id"].isin(W.index)]
 
     def member_forecasts(self, h: int, X_future: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-        """Each member's own forecast (with its own conformal quantiles), for inspection."""
+        """Each member's own point forecast (on the series it weighs in), for inspection."""
         self._check_fitted()
-        return {m.name: m.predict(h, X_future) for m in self.members_}
+        out = {}
+        for m in self.members_:
+            fc = m._predict_point(h, m._check_future(h, X_future))
+            out[m.name] = fc.assign(model=m.name)
+        return out

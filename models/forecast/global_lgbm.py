@@ -18,9 +18,11 @@ from mlforecast.target_transforms import Differences
 
 from salesplan.models.forecast.base import BaseForecaster
 
-CV_COLS = ["unique_id", "ds", "cutoff", "y", "yhat"]
-DEFAULT_LAGS = (1, 2, 3, 4, 8, 13, 26, 52)
 MIN_ROWS_AFTER_LAG = 8  # keep a lag only if the median series still has this many rows with it
+PARALLEL_ROWS = 100_000
+"""Training rows from which LightGBM gets ``n_jobs`` threads. Below, one thread: its OpenMP threads
+busy-wait between the small per-tree jobs, so on a shared 2-core machine two threads made a 7,000-row fit
+50× slower (96 s against 1.8 s, M1 quarterly) instead of faster."""
 
 
 @contextlib.contextmanager
@@ -41,24 +43,58 @@ def month(dates: pd.DatetimeIndex) -> np.ndarray:
     return np.asarray(dates.month, dtype="int64")
 
 
+def quarter(dates: pd.DatetimeIndex) -> np.ndarray:
+    return np.asarray(dates.quarter, dtype="int64")
+
+
+def day_of_week(dates: pd.DatetimeIndex) -> np.ndarray:
+    return np.asarray(dates.dayofweek, dtype="int64")
+
+
+LAGS: dict[str, tuple[int, ...]] = {
+    "D": (1, 2, 3, 4, 5, 6, 7, 14, 21, 28),
+    "W": (1, 2, 3, 4, 8, 13, 26, 52),
+    "M": (1, 2, 3, 6, 12),
+    "Q": (1, 2, 3, 4, 8),
+    "Y": (1, 2, 3),
+}
+"""Default lags per frequency: the last few periods, then one and two seasons back where a season exists
+(a week's days, a year's weeks, months and quarters); years have no season."""
+ROLLING: dict[str, tuple[int, ...]] = {"D": (7, 28), "W": (4, 13), "M": (3, 12), "Q": (4,), "Y": (3,)}
+"""Rolling means of the last value per frequency (a month and a quarter of weeks, a quarter and a year of
+months, ...); the longest window also gives a rolling standard deviation."""
+DATE_FEATURES: dict[str, tuple[Any, ...]] = {
+    "D": (day_of_week, month),
+    "W": (week_of_year, month),
+    "M": (month,),
+    "Q": (quarter,),
+    "Y": (),
+}
+"""Calendar features per frequency: position in the week and year for days, week and month of the year for
+weeks, the month or quarter of the year; none for years."""
+
+
 class GlobalLGBM(BaseForecaster):
     """Global gradient-boosted trees on ``log1p(y)`` (multiplicative effects become additive, big and small
     series share one model).
 
-    Features: ``lags`` (default 1–4, 8, 13, 26, 52, dropped when the median series is too short), rolling means/std of
-    lag 1, week of year and month, every known-future regressor (price enters as log of price over the
+    Features: ``lags`` (default per frequency, ``LAGS``: weeks 1–4, 8, 13, 26, 52; months 1–3, 6, 12;
+    quarters 1–4, 8; years 1–3; dropped when the median series is too short), rolling means/std of lag 1
+    (``ROLLING``), calendar features of the frequency (``DATE_FEATURES``), every known-future regressor (price enters as log of price over the
     series' median price, so the model can learn one elasticity-like curve), the share of the *other*
     series of the same ``promo_group`` on promotion (cannibalisation), and static/hierarchy attributes
-    as categoricals. ``seasonal_diff=True`` learns the change against the same week one season ago
-    (mlforecast ``Differences``): seasonal naive plus learned corrections, strong on yearly retail."""
+    as categoricals. ``seasonal_diff=True`` learns the change against the same period one season ago
+    (mlforecast ``Differences``): seasonal naive plus learned corrections, strong on yearly retail; with a
+    season of one period (yearly data) that is the change from the last period, a learned trend."""
 
     uses_regressors: ClassVar[bool] = True
+    is_global: ClassVar[bool] = True
     min_obs: ClassVar[int] = 8
 
     def __init__(
         self,
         lags: Sequence[int] | None = None,
-        rolling_windows: Sequence[int] = (4, 13),
+        rolling_windows: Sequence[int] | None = None,
         n_estimators: int = 400,
         learning_rate: float = 0.05,
         num_leaves: int = 63,
@@ -67,12 +103,12 @@ class GlobalLGBM(BaseForecaster):
         seasonal_diff: bool = False,
         promo_group: Sequence[str] | None = None,
         random_state: int = 0,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.lags = lags
@@ -91,16 +127,22 @@ class GlobalLGBM(BaseForecaster):
         return "GlobalLGBM_sdiff" if self.seasonal_diff else "GlobalLGBM"
 
     def _min_length(self) -> int:
-        return max(self.min_obs, self.season_length + 1 if self.seasonal_diff else 0)
+        return max(self.min_obs, self.season_ + 1 if self.seasonal_diff else 0)
 
     # ------------------------------------------------------------------ features
     def _setup(self, data: pd.DataFrame) -> None:
         typical = int(data.groupby("unique_id", sort=False).size().median())
+        self.threads_ = self.n_jobs if len(data) >= PARALLEL_ROWS else 1
         # rows with a missing lag stay in training (LightGBM handles NaN), so a lag only needs to exist in
-        # the typical series' history, also in the calibration fit before the first origin
-        usable = typical - MIN_ROWS_AFTER_LAG - self.calib_windows * self.calib_horizon
-        lags = list(self.lags) if self.lags is not None else list(DEFAULT_LAGS)
-        self.lags_ = [k for k in lags if k <= max(usable, 1)] or [1]
+        # the typical series' history (each rolling origin's fit chooses its own, on its own history)
+        usable = typical - MIN_ROWS_AFTER_LAG
+        season = self.season_
+        lags = list(self.lags) if self.lags is not None else list(LAGS[self.freq_])
+        if self.lags is None and season > 1 and season not in lags:
+            lags.append(season)  # a custom season (e.g. 365 days) is a lag too
+        self.lags_ = sorted(k for k in lags if k <= max(usable, 1)) or [1]
+        windows = self.rolling_windows if self.rolling_windows is not None else ROLLING[self.freq_]
+        self.windows_ = [w for w in windows if w <= max(usable, 2)] or [2]
         self.log_ = self.log_target and self.nonneg_
         regs = self.roles_.regressors
         self.ref_price_ = (
@@ -164,20 +206,21 @@ class GlobalLGBM(BaseForecaster):
             subsample_freq=1,
             colsample_bytree=0.8,
             random_state=self.random_state,
-            n_jobs=self.n_jobs,
+            n_jobs=self.threads_,
             verbose=-1,
         )
         transforms: dict[int, list[Any]] = {
-            1: [RollingMean(window_size=w) for w in self.rolling_windows] + [RollingStd(window_size=13)]
+            1: [RollingMean(window_size=w) for w in self.windows_]
+            + [RollingStd(window_size=max(self.windows_))]
         }
         return MLForecast(
             models={"lgbm": model},
             freq=self.pfreq_,
             lags=self.lags_,
             lag_transforms=transforms,
-            date_features=[week_of_year, month],
-            num_threads=self.n_jobs,
-            target_transforms=[Differences([self.season_length])] if self.seasonal_diff else None,
+            date_features=list(DATE_FEATURES[self.freq_]),
+            num_threads=self.threads_,
+            target_transforms=[Differences([self.season_])] if self.seasonal_diff else None,
         )
 
     def _back(self, v: np.ndarray) -> np.ndarray:
@@ -198,24 +241,6 @@ class GlobalLGBM(BaseForecaster):
             fc = self.mlf_.predict(h=h, X_df=X_df if has_dyn else None)
         fc["yhat"] = self._back(fc["lgbm"].to_numpy())
         return fc[["unique_id", "ds", "yhat"]]
-
-    def _cross_validate(self, data: pd.DataFrame, h: int, n_windows: int) -> pd.DataFrame:
-        train = self._train_frame(data)
-        # refit per window: each window's model sees all data before it, as in real use (a single fit
-        # before the first window badly understates models that need a season of history, e.g. sdiff)
-        with _null_lags_expected():
-            cv = self._engine().cross_validation(
-                train,
-                n_windows=n_windows,
-                h=h,
-                step_size=h,
-                static_features=self.statics_,
-                refit=True,
-                dropna=False,
-            )
-        # assign, not item-set: the frame mlforecast returns can be a view of another (SettingWithCopy)
-        cv = cv.assign(yhat=self._back(cv["lgbm"].to_numpy()), y=self._back(cv["y"].to_numpy()))
-        return cv[CV_COLS]
 
     def feature_importance(self) -> pd.Series:
         """LightGBM split counts per feature, to see what drives the forecast."""

@@ -63,12 +63,12 @@ class PartitionedForecaster(BaseEstimator):
         return type(self).__name__
 
     @property
-    def season_length(self) -> int:
-        return int(self._base().season_length)
+    def season_length(self) -> int | None:
+        return self._base().season_length
 
     @property
-    def freq(self) -> str:
-        return str(self._base().freq)
+    def freq(self) -> str | None:
+        return self._base().freq
 
     @property
     def quantiles(self) -> Sequence[float]:

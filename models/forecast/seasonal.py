@@ -22,20 +22,21 @@ class SeasonalLevel(BaseForecaster):
     to this average anyway. This closed form works from one season on, costs a pivot, and on Walmart's
     rolling origins it is more accurate than MSTL (the smoothing averages out week-to-week noise; the
     damping keeps one noisy quarter from shifting the whole forecast). Series shorter than a season get
-    the mean of their last ``level_window`` periods."""
+    the mean of their last ``level_window`` periods. ``level_window=None``: a quarter of a season (13
+    weeks, 3 months, 1 quarter)."""
 
     def __init__(
         self,
-        level_window: int = 13,
+        level_window: int | None = None,
         n_seasons: int = 3,
         damping: float = 0.7,
         smooth: bool = True,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.level_window = level_window
@@ -45,7 +46,8 @@ class SeasonalLevel(BaseForecaster):
 
     def _fit_point(self, data: pd.DataFrame) -> None:
         # keep the tail each forecast needs, right-aligned in one matrix (NaN before a series starts)
-        keep = (self.n_seasons + 1) * self.season_length + self.level_window + 1
+        self.level_window_ = int(self.level_window or max(1, self.season_ // 4))
+        keep = (self.n_seasons + 1) * self.season_ + self.level_window_ + 1
         tail = data.groupby("unique_id", sort=False).tail(keep)
         pos = tail.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy()
         uids = pd.Index(tail["unique_id"].unique())
@@ -59,7 +61,7 @@ class SeasonalLevel(BaseForecaster):
         return grid.assign(yhat=yhat.ravel())
 
     def _forecast(self, Y: np.ndarray, h: int) -> np.ndarray:
-        n, m, L = Y.shape[1], self.season_length, self.level_window
+        n, m, L = Y.shape[1], self.season_, self.level_window_
         recent = _nanmean(Y[:, n - L :])
         out = np.zeros((Y.shape[0], h))
         steps = np.arange(1, h + 1)
@@ -95,7 +97,7 @@ class SeasonalLevel(BaseForecaster):
     def _level_shift(self, Y: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Per series and step: level of the season before the forecast origin's minus season ``j``'s,
         from the ``level_window`` before the origin when both exist, else chained whole-season means."""
-        n, m, L = Y.shape[1], self.season_length, self.level_window
+        n, m, L = Y.shape[1], self.season_, self.level_window_
         cols = {}
         for jj in np.unique(j):
             shift = np.zeros(Y.shape[0])

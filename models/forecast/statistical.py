@@ -1,4 +1,4 @@
-"""Local statistical models (one per series) through statsforecast: ETS, Theta, ARIMA, MSTL."""
+"""Local statistical models (one per series) through statsforecast: ETS, Theta, CES, ARIMA, MSTL."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from statsforecast.models import MSTL
 from statsforecast.models import AutoARIMA as _AutoARIMA
+from statsforecast.models import AutoCES as _AutoCES
 from statsforecast.models import AutoETS as _AutoETS
 from statsforecast.models import AutoTheta as _AutoTheta
 
@@ -19,42 +20,44 @@ class AutoETS(StatsForecaster):
     model (pair it with MSTLETS for the season)."""
 
     min_obs: ClassVar[int] = 8
+    structure_seasons: ClassVar[float] = 2.0
 
     def __init__(
         self,
         model: str = "ZZZ",
         damped: bool | None = None,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.model = model
         self.damped = damped
 
     def _sf_model(self) -> Any:
-        return _AutoETS(season_length=self.season_length, model=self.model, damped=self.damped)
+        return _AutoETS(season_length=self.season_, model=self.model, damped=self.damped)
 
 
 class AutoTheta(StatsForecaster):
     """Theta method on the seasonally adjusted series; ``model=None`` picks standard/optimised/dynamic
     by MSE, ``model="DOTM"`` fixes the dynamic optimised variant (3× faster, for large panels)."""
 
-    min_obs: ClassVar[int] = 8
+    min_obs: ClassVar[int] = 4  # statsforecast's theta needs four periods
+    structure_seasons: ClassVar[float] = 2.0
 
     def __init__(
         self,
         decomposition_type: str = "multiplicative",
         model: str | None = None,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.decomposition_type = decomposition_type
@@ -62,8 +65,22 @@ class AutoTheta(StatsForecaster):
 
     def _sf_model(self) -> Any:
         return _AutoTheta(
-            season_length=self.season_length, decomposition_type=self.decomposition_type, model=self.model
+            season_length=self.season_, decomposition_type=self.decomposition_type, model=self.model
         )
+
+
+class AutoCES(StatsForecaster):
+    """Complex exponential smoothing (Svetunkov & Kourentzes), the seasonal form picked by AIC
+    (statsforecast ``AutoCES``): level and a non-linear "potential" component instead of an explicit
+    trend, so it follows trends without extrapolating them as hard as ETS/ARIMA; cheap to fit and a
+    strong, different member next to ETS and Theta on short yearly and quarterly series."""
+
+    min_obs: ClassVar[int] = 4
+    structure_seasons: ClassVar[float] = 2.0
+    rolls_forward: ClassVar[bool] = False  # statsforecast 2.1 CES ``forward`` diverges on some series
+
+    def _sf_model(self) -> Any:
+        return _AutoCES(season_length=self.season_)
 
 
 class AutoARIMA(StatsForecaster):
@@ -74,18 +91,18 @@ class AutoARIMA(StatsForecaster):
     def __init__(
         self,
         seasonal: bool = True,
-        season_length: int = 52,
-        freq: str = "W",
+        season_length: int | None = None,
+        freq: str | None = None,
         quantiles: Sequence[float] = (0.1, 0.5, 0.9),
         n_jobs: int = 1,
         calib_windows: int = 3,
-        calib_horizon: int = 13,
+        calib_horizon: int | None = None,
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.seasonal = seasonal
 
     def _sf_model(self) -> Any:
-        return _AutoARIMA(season_length=self.season_length, seasonal=self.seasonal)
+        return _AutoARIMA(season_length=self.season_, seasonal=self.seasonal)
 
 
 class MSTLETS(StatsForecaster):
@@ -94,4 +111,4 @@ class MSTLETS(StatsForecaster):
     min_seasons: ClassVar[float] = 2.0
 
     def _sf_model(self) -> Any:
-        return MSTL(season_length=self.season_length, trend_forecaster=_AutoETS(model="ZZN"))
+        return MSTL(season_length=self.season_, trend_forecaster=_AutoETS(model="ZZN"))

@@ -2,7 +2,8 @@
 
 Totals. At every parent, the children's targets sum to ``round(parent_cents × (1 + over_assignment))``
 cents exactly: the parent target is what is preserved, the over-assignment is the explicit, documented
-excess handed down (10 % by default, compounding per level). Each root receives its top target.
+excess handed down (none by default; one number compounds per level, a per-level mapping applies only
+where named — proposals apply it once, at the leaf level). Each root receives its top target.
 
 Shares. ``top_down`` splits by a weighted blend of potential shares (forecast, last year, territory...
 each column normalised within the parent first, so the scales do not matter); ``bottom_up`` takes each

@@ -2,12 +2,16 @@
 alone, no model: the API's PATCH works even when the forecast is no longer loaded. The stored-rows
 counterpart of :func:`planning.allocation.engine.rebalance`, which re-runs the whole allocation.
 
-Rules (as the proposal request states them). Fixed units (the new overrides, and rows already marked ``overridden``) take their
-value. At every parent whose target or whose fixed children changed, the other children share what is
-left of parent × (1 + over_assignment) pro rata to their current targets, so the parent's total holds to
-the cent; a re-scaled unit passes its change down the same way, so descendants of an overridden unit
-re-scale. Months ``m1..m3`` of a changed unit re-phase pro rata to its old months (still summing to the
-target to the cent). Units whose target changed lose their ``p_hit`` (NaN) unless ``dist`` is given."""
+Rules (as the proposal request states them). Fixed units (the new overrides, and rows already marked
+``overridden``) take their value. At every parent whose target or whose fixed children changed, the other
+children share what is left of parent × (1 + o) pro rata to their current targets (``o``: the
+over-assignment of the children's level, 0 except where the proposal put it), so the parent's total
+holds to the cent; a re-scaled unit passes its change down the same way, so descendants of an overridden
+unit re-scale. Months ``m1..m3`` are then re-phased over the whole tree with
+:func:`planning.phasing.phase_tree`, each unit keeping its old monthly shape: every unit's months sum to
+its target and every parent's months to its children's, to the cent; units and parents that did not
+change keep their months. Units whose target changed lose their ``p_hit`` (NaN) unless ``dist`` is
+given."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import pandas as pd
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError, Problem
 from salesplan.planning.allocation.tree import fmt_cents
 from salesplan.planning.distributions import QuarterDistribution
-from salesplan.planning.phasing import split_cents
+from salesplan.planning.phasing import phase_tree
 
 __all__ = ["rebalance_rows"]
 MONTHS = ("m1", "m2", "m3")
@@ -90,11 +94,22 @@ def _check_overrides(r: pd.DataFrame, overrides: Mapping[str, Any]) -> dict[str,
     return out
 
 
+def _rates(over_assignment: float | Mapping[str, float]) -> Mapping[str, float] | float:
+    """The over-assignment as given: one number for every level, or per child level name."""
+    values = over_assignment.values() if isinstance(over_assignment, Mapping) else [over_assignment]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > -1:
+            raise ConfigError(
+                f"over_assignment must be a number > -1 (the proposal's), got {over_assignment!r}"
+            )
+    return over_assignment
+
+
 def rebalance_rows(
     rows: pd.DataFrame,
     overrides: Mapping[str, float],
     *,
-    over_assignment: float,
+    over_assignment: float | Mapping[str, float],
     dist: QuarterDistribution | None = None,
 ) -> pd.DataFrame:
     """The proposal's rows with ``overrides`` (unit_id → target) applied and everything else re-balanced
@@ -106,12 +121,7 @@ def rebalance_rows(
             [Problem(c, "column missing", fix="pass the stored proposal rows") for c in need_cols],
             "proposal rows",
         )
-    if (
-        isinstance(over_assignment, bool)
-        or not isinstance(over_assignment, int | float)
-        or over_assignment <= -1
-    ):
-        raise ConfigError(f"over_assignment must be a number > -1 (the proposal's), got {over_assignment!r}")
+    rates = _rates(over_assignment)
     r = rows.reset_index(drop=True).copy()
     r["unit_id"] = r["unit_id"].astype(str)
     r["parent_id"] = r["parent_id"].map(lambda v: None if pd.isna(v) else str(v)).astype(object)
@@ -137,7 +147,7 @@ def rebalance_rows(
         fixed[i] = True
         new[i] = round(v * 100)
     changed_fix = fixed & (new != old)
-    rate = 1.0 + float(over_assignment)
+    levels = r["level"].astype(str).to_numpy() if "level" in r.columns else np.full(len(r), "")
     order = np.argsort(depth, kind="stable")
     children = pd.Series(np.arange(len(r))[par >= 0]).groupby(par[par >= 0]).apply(np.asarray)
     for p in order:
@@ -146,7 +156,8 @@ def rebalance_rows(
         kids = children[p]
         if new[p] == old[p] and not changed_fix[kids].any():
             continue  # nothing above or beside these units moved
-        need = float(np.rint(new[p] * rate))
+        o = rates if not isinstance(rates, Mapping) else float(rates.get(str(levels[kids[0]]), 0.0))
+        need = float(np.rint(new[p] * (1.0 + float(o))))
         f, free = kids[fixed[kids]], kids[~fixed[kids]]
         rest = need - new[f].sum()
         who = f"parent {ids[p]!r} (target {fmt_cents(new[p])}, children must sum to {fmt_cents(need)})"
@@ -168,8 +179,9 @@ def rebalance_rows(
     out["overridden"] = fixed
     moved = new != old
     if all(c in out.columns for c in MONTHS) and moved.any():
-        m_old = out.loc[moved, list(MONTHS)].apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy()
-        out.loc[moved, list(MONTHS)] = split_cents(new[moved] / 100, m_old)
+        phased = phase_tree(out[["unit_id", "parent_id", "target"]], None, shares=r[["unit_id", *MONTHS]])
+        wide_m = phased.pivot(index="unit_id", columns="m", values="target").reindex(out["unit_id"])
+        out[list(MONTHS)] = wide_m.to_numpy()
     if "p_hit" in out.columns and moved.any():
         p_hit = pd.to_numeric(out["p_hit"], errors="coerce").to_numpy(dtype=float)
         p_hit[moved] = np.nan

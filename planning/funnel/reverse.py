@@ -7,6 +7,10 @@ signings / P(Pitch→Sign), ...). Timing runs backwards through the days deals s
 sign inside the quarter a deal must enter Pitch between quarter start and quarter end minus the time in
 Pitch, and so on up the funnel. ``forward_funnel`` feeds volumes back down the same rates, so a plan can
 be checked: forward(reverse(target)) == target.
+
+With the selling hours each deal takes in each stage (``FunnelInputs.stage_hours``, measured from activities
+by ``planning.process.capacity``), the plan also says how many hours its deals need, and ``reps_needed``
+staffs for whichever binds: the won value reps deliver, or the hours they have.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class FunnelInputs:
     conversion: Mapping[str, float]
     deal_size: float
     stage_days: Mapping[str, float]
+    stage_hours: Mapping[str, float] | None = None
+    """Selling hours per deal entering Find, Meet, Pitch (won or lost) and per signing (``Sign``: contract
+    and handoff); None when no activities were measured."""
 
     def __post_init__(self) -> None:
         missing = [s for s in PRE_SIGN if s not in self.conversion or s not in self.stage_days]
@@ -69,6 +76,14 @@ class FunnelInputs:
         neg = {s: d for s, d in self.stage_days.items() if not (np.isfinite(d) and d >= 0)}
         if neg:
             raise ConfigError(f"stage days {neg} must be >= 0")
+        if self.stage_hours is not None:
+            bad_h = {
+                s: h
+                for s, h in self.stage_hours.items()
+                if s not in (*PRE_SIGN, "Sign") or not (np.isfinite(h) and h >= 0)
+            }
+            if bad_h:
+                raise ConfigError(f"stage hours {bad_h}: give hours >= 0 for {[*PRE_SIGN, 'Sign']} only")
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,8 @@ class ReversePlan:
     quarter: pd.Period
     signings: float
     stages: pd.DataFrame
+    hours: float | None = None
+    """Selling hours the plan's deals take (None without ``stage_hours``)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,13 @@ class Staffing:
     capacity_per_hire: float
     hires_needed: int
     ramped_rep_equivalents: float
+    hires_for_value: int | None = None
+    hours_needed: float | None = None
+    existing_hours: float | None = None
+    hours_per_hire: float | None = None
+    hires_for_time: int | None = None
+    binding: str = "value"
+    """What sets ``hires_needed``: "value" (won value the reps deliver) or "time" (the hours they have)."""
 
 
 def fit_beta_prior(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
@@ -211,7 +235,13 @@ def reverse_funnel(target: float, inputs: FunnelInputs, quarter: Any) -> Reverse
     ]  # fmt: skip
     rows.append({"stage": "Sign", "needed": signings, "conversion": np.nan, "lag_days": 0.0,
                  "enter_from": start, "enter_by": end})  # fmt: skip
-    return ReversePlan(float(target), q, float(signings), pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    hours = None
+    if inputs.stage_hours is not None:
+        table["hours_per_deal"] = table["stage"].map(dict(inputs.stage_hours)).astype(float)
+        table["hours"] = table["needed"] * table["hours_per_deal"]
+        hours = float(table["hours"].sum())
+    return ReversePlan(float(target), q, float(signings), table, hours)
 
 
 def forward_funnel(volume: float, inputs: FunnelInputs, at: str = "Find") -> float:
@@ -269,9 +299,14 @@ def capacity(
 def reps_needed(
     target: float, ramp: Ramp | Sequence[float], per_ramped_rep_month: float, *,
     tenure_months: Sequence[float] = (), months: int = 3, attrition: float = 0.0,
+    hours_needed: float | None = None, hours_per_rep_month: float | None = None,
 ) -> Staffing:  # fmt: skip
     """New hires (starting at period start) on top of the current reps to reach ``target``; also the
-    number of fully ramped reps that would carry it after attrition."""
+    number of fully ramped reps that would carry it after attrition.
+
+    With ``hours_needed`` (the plan's selling hours, ``ReversePlan.hours``) and ``hours_per_rep_month`` (the
+    selling hours one rep has in a month, measured), the hires also cover the time the deals take: a new
+    rep has the hours from the start (the ramp is in what the hours yield, already in the value side)."""
     if per_ramped_rep_month <= 0:
         raise ConfigError(f"per_ramped_rep_month={per_ramped_rep_month} must be > 0")
     have = capacity(tenure_months, ramp, per_ramped_rep_month, months=months, attrition=attrition)
@@ -279,7 +314,18 @@ def reps_needed(
     gap = max(target - have, 0.0)
     hires = int(np.ceil(gap / per_hire - 1e-9)) if gap > 0 else 0
     ramped = target / (per_ramped_rep_month * float(np.sum((1 - attrition) ** np.arange(months))))
-    return Staffing(float(target), have, per_hire, hires, ramped)
+    if hours_needed is None:
+        return Staffing(float(target), have, per_hire, hires, ramped, hires_for_value=hires)
+    if hours_per_rep_month is None or not (np.isfinite(hours_per_rep_month) and hours_per_rep_month > 0):
+        raise ConfigError(f"hours_per_rep_month={hours_per_rep_month} must be > 0 when hours_needed is given")
+    stay = float(np.sum((1 - attrition) ** np.arange(months)))
+    have_h = len(tenure_months) * hours_per_rep_month * stay
+    per_hire_h = hours_per_rep_month * stay
+    gap_h = max(hours_needed - have_h, 0.0)
+    hires_t = int(np.ceil(gap_h / per_hire_h - 1e-9)) if gap_h > 0 else 0
+    return Staffing(float(target), have, per_hire, max(hires, hires_t), ramped, hires_for_value=hires,
+                    hours_needed=float(hours_needed), existing_hours=have_h, hours_per_hire=per_hire_h,
+                    hires_for_time=hires_t, binding="time" if hires_t > hires else "value")  # fmt: skip
 
 
 def ramped_productivity(prod: Productivity, *, role: str | None = None, last_months: int = 12) -> float:

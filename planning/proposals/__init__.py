@@ -14,7 +14,9 @@ sums), :mod:`.targets` (targets from quarter distributions, probability ↔ targ
 allocation) and :mod:`.build` (one proposal, for either domain)."""
 
 from salesplan.planning.proposals.build import (
+    DEFAULT_P_HIT_FLOOR,
     ProposalResult,
+    below_floor,
     build_from_inputs,
     build_proposal,
     implied_probability_for,
@@ -26,6 +28,7 @@ from salesplan.planning.proposals.request import (
     MAX_AMOUNT,
     METHODS,
     MODES,
+    QUARTER_HORIZON,
     QUARTER_PATTERN,
     Amounts,
     Domain,
@@ -33,6 +36,7 @@ from salesplan.planning.proposals.request import (
     Mode,
     ProposalRequest,
     Range,
+    check_quarter_range,
     explain,
     resolve_domain,
 )
@@ -48,9 +52,11 @@ from salesplan.planning.proposals.tree import TOTAL, check_tree, infer_tree, tre
 
 __all__ = [
     "BOOKINGS_LEVELS",
+    "DEFAULT_P_HIT_FLOOR",
     "MAX_AMOUNT",
     "METHODS",
     "MODES",
+    "QUARTER_HORIZON",
     "QUARTER_PATTERN",
     "TOTAL",
     "Amounts",
@@ -61,9 +67,11 @@ __all__ = [
     "ProposalRequest",
     "ProposalResult",
     "Range",
+    "below_floor",
     "bookings_inputs",
     "build_from_inputs",
     "build_proposal",
+    "check_quarter_range",
     "check_tree",
     "explain",
     "implied_probability",

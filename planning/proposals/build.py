@@ -22,7 +22,7 @@ from salesplan.errors import ConfigError
 from salesplan.planning.allocation import allocate
 from salesplan.planning.distributions import QuarterDistribution
 from salesplan.planning.fairness import fairness_report
-from salesplan.planning.phasing import phase
+from salesplan.planning.phasing import phase_tree
 from salesplan.planning.proposals.inputs import PlanInputs, bookings_inputs, sellout_inputs
 from salesplan.planning.proposals.request import BOOKINGS_LEVELS, ProposalRequest
 from salesplan.planning.proposals.targets import (
@@ -41,13 +41,20 @@ from salesplan.planning.types import (
 
 __all__ = [
     "BOTTOM_UP_BASIS",
+    "DEFAULT_P_HIT_FLOOR",
     "ProposalResult",
+    "below_floor",
     "build_from_inputs",
     "build_proposal",
     "implied_probability_for",
+    "leaf_over_assignment",
     "plan_inputs",
 ]
 
+DEFAULT_P_HIT_FLOOR = 0.30
+"""Units whose target has a lower P(hit) than this are flagged when the proposal is built and need the
+approver's reason to be approved (``SALESPLAN_P_HIT_FLOOR`` sets the service's)."""
+MAX_LISTED = 50
 BOTTOM_UP_BASIS = "own_target"
 """Leaf column the bottom-up method rolls up: each leaf's own target in the chosen mode (its own
 P(hit) = probability quantile, or its last-year actual × (1 + growth))."""
@@ -110,8 +117,31 @@ def _bottom_up_basis(req: ProposalRequest, dist: QuarterDistribution, u: pd.Data
     return own
 
 
+def leaf_over_assignment(units: pd.DataFrame, over_assignment: float) -> dict[str, float]:
+    """The over-assignment by child level: only the leaf level gets it (units with no children), so it is
+    applied once whatever the depth of the tree."""
+    leaves = ~units["unit_id"].astype(str).isin(set(units["parent_id"].dropna().astype(str)))
+    return {str(lv): float(over_assignment) for lv in units.loc[leaves, "level"].unique()}
+
+
+def below_floor(rows: pd.DataFrame, floor: float) -> dict[str, Any]:
+    """Units whose target's P(hit) is under ``floor``, by level (a planner must see them; approving them
+    needs a reason)."""
+    p = pd.to_numeric(rows["p_hit"], errors="coerce")
+    low = rows[p < floor]
+    return {
+        "floor": float(floor),
+        "count": len(low),
+        "by_level": {str(k): int(v) for k, v in low["level"].value_counts().items()},
+        "units": low.sort_values("p_hit")["unit_id"].astype(str).head(MAX_LISTED).tolist(),
+    }
+
+
 def _plan(
-    req: ProposalRequest, inputs: PlanInputs, input_model_versions: Mapping[str, str] | None
+    req: ProposalRequest,
+    inputs: PlanInputs,
+    input_model_versions: Mapping[str, str] | None,
+    p_hit_floor: float = DEFAULT_P_HIT_FLOOR,
 ) -> ProposalResult:
     """Company target → allocation → phasing → p_hit, curve and fairness, for either domain."""
     _check_ids(inputs, req)
@@ -137,12 +167,17 @@ def _plan(
     if req.max_change is not None:
         base = u["last_quota"] if "last_quota" in u.columns else pd.Series(np.nan, index=u.index)
         u["last_quota"] = base.fillna(u["last_period_actual"]).where(u["parent_id"].notna())
+    oa_levels = leaf_over_assignment(u, req.over_assignment)
     cfg = AllocationConfig(
         method=req.method, weights={"forecast_q50": 1.0}, bottom_up_basis=BOTTOM_UP_BASIS,
-        over_assignment=req.over_assignment, ramp=inputs.ramp or req.ramp, max_change=req.max_change,
+        over_assignment=oa_levels, ramp=inputs.ramp or req.ramp, max_change=req.max_change,
     )  # fmt: skip
     alloc = allocate(u, top.target, cfg, overrides=req.overrides)
-    ph = phase(alloc.targets, inputs.monthly_shape, forecast=inputs.monthly, actuals=inputs.monthly)  # type: ignore[arg-type]
+    this_q = alloc.targets[alloc.targets["quarter"].astype(str) == req.quarter]
+    ph = phase_tree(
+        this_q[["unit_id", "parent_id", "target"]], req.quarter, inputs.monthly_shape,  # type: ignore[arg-type]
+        source=inputs.monthly,
+    )  # fmt: skip
     prop = proposal(alloc, req.quarter, dist=dist, phasing=ph, input_model_versions=input_model_versions)
     rows = prop.rows
     rows["overridden"] = rows["unit_id"].isin(set(req.overrides))
@@ -171,6 +206,8 @@ def _plan(
         "growth": req.growth,
         "value": req.value,
         "over_assignment": req.over_assignment,
+        "over_assignment_by_level": oa_levels,
+        "below_floor": below_floor(rows, p_hit_floor),
         "floors": dict(req.floors),
         "caps": dict(req.caps),
         "ramp": list(req.ramp),
@@ -230,6 +267,7 @@ def build_proposal(
     scores: pd.DataFrame | None = None,
     input_model_versions: Mapping[str, str] | None = None,
     tree: pd.DataFrame | None = None,
+    p_hit_floor: float = DEFAULT_P_HIT_FLOOR,
 ) -> ProposalResult:
     """Target proposal for ``request.quarter``, as the proposal request asks. Sell-out: ``forecast``
     (+ ``history``) in the batch-output shapes (``salesplan.contracts.forecast``); the unit tree comes
@@ -237,16 +275,19 @@ def build_proposal(
     is given. Bookings (``by`` with team/rep, or only ``crm`` given): ``crm`` and optional ``scores``
     (open deals' ``opportunity_id, p_win``). Pure: no I/O."""
     inputs = plan_inputs(request, forecast=forecast, history=history, crm=crm, scores=scores, tree=tree)
-    return _plan(request, inputs, input_model_versions)
+    return _plan(request, inputs, input_model_versions, p_hit_floor)
 
 
 def build_from_inputs(
-    request: ProposalRequest, inputs: PlanInputs, input_model_versions: Mapping[str, str] | None = None
+    request: ProposalRequest,
+    inputs: PlanInputs,
+    input_model_versions: Mapping[str, str] | None = None,
+    p_hit_floor: float = DEFAULT_P_HIT_FLOOR,
 ) -> ProposalResult:
     """The same proposal from inputs already built by :func:`plan_inputs` for the same quarter and ``by``:
     the distributions are the costly part (the bookings replay), and they do not depend on the probability,
     method or bounds a planner tries, so a caller may keep them. ``inputs`` is not modified."""
-    return _plan(request, inputs, input_model_versions)
+    return _plan(request, inputs, input_model_versions, p_hit_floor)
 
 
 def implied_probability_for(

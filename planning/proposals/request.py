@@ -36,6 +36,7 @@ __all__ = [
     "MAX_AMOUNT",
     "METHODS",
     "MODES",
+    "QUARTER_HORIZON",
     "QUARTER_PATTERN",
     "Amounts",
     "Domain",
@@ -43,6 +44,7 @@ __all__ = [
     "Mode",
     "ProposalRequest",
     "Range",
+    "check_quarter_range",
     "explain",
     "resolve_domain",
 ]
@@ -59,10 +61,43 @@ QUARTER_PATTERN = r"^[0-9]{4}Q[1-4]$"
 _QUARTER = re.compile(QUARTER_PATTERN)  # ASCII digits only: \d would also take fullwidth ones
 
 
+QUARTER_HORIZON = 8
+"""How many quarters before the first and after the last quarter of its data a plan may ask for: two years
+each way (next year's plan; backtests of the last two). Further out there is nothing to plan from, and
+years past 2262 do not even fit pandas' timestamps (a 500 in the hardening probe, now a 422)."""
+
+
 def _quarter(v: str) -> str:
     if not _QUARTER.fullmatch(v):
         raise ValueError(f"must look like 2027Q1, got {v!r}")
     return v
+
+
+def _quarter_index(year: int, q: int) -> int:
+    return year * 4 + q - 1
+
+
+def _quarter_name(index: int) -> str:
+    return f"{index // 4:04d}Q{index % 4 + 1}"
+
+
+def check_quarter_range(
+    quarter: str, first: Any, last: Any, what: str, horizon: int = QUARTER_HORIZON
+) -> str:
+    """``quarter`` if it lies within ``horizon`` quarters of the quarters holding ``first`` and ``last``
+    (dates: the data's span), else a :class:`~salesplan.errors.ConfigError` naming the allowed range (the
+    API's 422). ``what`` names the data, e.g. "the forecast batch"."""
+    _quarter(quarter)
+    index = _quarter_index(int(quarter[:4]), int(quarter[5]))
+    lo = _quarter_index(first.year, (first.month - 1) // 3 + 1) - horizon
+    hi = _quarter_index(last.year, (last.month - 1) // 3 + 1) + horizon
+    if not lo <= index <= hi:
+        raise ConfigError(
+            f"quarter {quarter} is outside what can be planned from {what}: its data run "
+            f"{_quarter_name(lo + horizon)}–{_quarter_name(hi - horizon)}, so ask for a quarter from "
+            f"{_quarter_name(lo)} to {_quarter_name(hi)} (± {horizon} quarters)"
+        )
+    return quarter
 
 
 @dataclass(frozen=True)
@@ -86,7 +121,9 @@ class Range:
         return float(v)
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
+        # strict: a JSON true or "1" is not a number (the hardening probe saw booleans taken as 1.0)
+        strict_float = core_schema.float_schema(strict=True)
+        return core_schema.no_info_after_validator_function(self.check, strict_float)
 
     def __get_pydantic_json_schema__(
         self, schema: CoreSchema, handler: GetJsonSchemaHandler
@@ -103,7 +140,7 @@ Probability = Annotated[
 Growth = Annotated[float, Range(-1, 10, "0.08 = +8 % on last year's quarter", lo_open=True)]
 Amount = Annotated[float, Range(0, MAX_AMOUNT, "an amount, e.g. 250000")]
 OverAssignment = Annotated[
-    float, Range(0, 1, "0.1 = the units' targets add up to 110 % of the company target")
+    float, Range(0, 1, "0.1 = the leaf units' targets add up to 110 % of their parents'")
 ]
 MaxChange = Annotated[float, Range(0, 10, "0.2 = each unit within ±20 % of last quarter", lo_open=True)]
 RampFactor = Annotated[float, Range(0, 1, "0.25 = a new rep's first quarter at 25 %")]
@@ -122,7 +159,7 @@ class ProposalRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"quarter": "2027Q1", "by": ["region", "store"], "mode": "probability", "probability": 0.6,
-                 "method": "blended", "over_assignment": 0.1},
+                 "method": "blended", "over_assignment": 0.0},
                 {"quarter": "2027Q1", "by": ["region", "team", "rep"], "mode": "growth", "growth": 0.08},
             ]
         },
@@ -142,7 +179,12 @@ class ProposalRequest(BaseModel):
     growth: Growth | None = None
     value: Amount | None = Field(default=None, description="The company target (mode value)")
     method: Method = "blended"
-    over_assignment: OverAssignment = 0.10
+    over_assignment: OverAssignment = Field(
+        default=0.0,
+        description="Applied once, at the leaf level: the leaves' targets add up to (1 + this) × their "
+        "parents' (every level above adds up exactly). 0 by default: any over-assignment lowers the leaves' "
+        "P(hit), which every row shows.",
+    )
     max_change: MaxChange | None = None
     floors: Amounts = Field(default_factory=dict, description="unit_id → lowest target")
     caps: Amounts = Field(default_factory=dict, description="unit_id → highest target")

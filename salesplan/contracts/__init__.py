@@ -1,7 +1,16 @@
 """Data contracts: one validator per frame kind, each returning a clean typed frame or raising one
-``DataValidationError`` that lists every problem; and the forecast frames (``contracts.forecast``) every
-layer reads, with the one rule that names quantile columns."""
+``DataValidationError`` that lists every problem; the forecast frames (``contracts.forecast``) every
+layer reads, with the one rule that names quantile columns; and the calendar of the frequencies
+(``contracts.periods``: D, W, M, Q, Y, their dating, labels, coarser frequencies and defaults); and the
+sales activities (``contracts.activities``) the process analyses read."""
 
+from salesplan.contracts.activities import (
+    ACTIVITY_COLUMNS,
+    ACTIVITY_REQUIRED,
+    CHANNELS,
+    empty_activities,
+    validate_activities,
+)
 from salesplan.contracts.crm import (
     EVENT_RANK,
     OUTCOME_EVENTS,
@@ -10,6 +19,7 @@ from salesplan.contracts.crm import (
     CRMData,
     StageMap,
     validate_crm,
+    validate_reps,
 )
 from salesplan.contracts.forecast import (
     MODEL_COLUMNS,
@@ -23,46 +33,76 @@ from salesplan.contracts.forecast import (
     quantile_level,
     quantile_levels,
 )
-from salesplan.contracts.sellout import (
+from salesplan.contracts.periods import (
+    DEFAULT_HORIZON,
+    FREQ_NAMES,
     FREQS,
+    PERIOD_NAMES,
     SEASON_LENGTH,
+    YEAR_AGO,
     Freq,
+    check_freq,
+    coarser,
+    next_periods,
+    period_days,
+    period_index,
+    period_label,
+    period_start,
+    shift_periods,
+)
+from salesplan.contracts.sellout import (
     Hierarchy,
     SelloutDataset,
     SelloutSpec,
     fill_gaps,
-    period_index,
     validate_sellout,
 )
 from salesplan.contracts.spend import SPEND_REQUIRED, validate_spend
 
 __all__ = [
+    "ACTIVITY_COLUMNS",
+    "ACTIVITY_REQUIRED",
+    "CHANNELS",
+    "DEFAULT_HORIZON",
     "EVENT_RANK",
     "FREQS",
+    "FREQ_NAMES",
     "MODEL_COLUMNS",
     "OUTCOMES",
     "OUTCOME_EVENTS",
     "PERIOD_COLUMNS",
+    "PERIOD_NAMES",
     "QUANTILES",
     "SEASON_LENGTH",
     "SPEND_REQUIRED",
     "STAGES",
+    "YEAR_AGO",
     "CRMData",
     "Freq",
     "Hierarchy",
     "SelloutDataset",
     "SelloutSpec",
     "StageMap",
+    "check_freq",
+    "coarser",
+    "empty_activities",
     "fill_gaps",
     "forecast_columns",
     "history_columns",
     "is_quantile_col",
+    "next_periods",
+    "period_days",
     "period_index",
+    "period_label",
+    "period_start",
     "quantile_col",
     "quantile_cols",
     "quantile_level",
     "quantile_levels",
+    "shift_periods",
+    "validate_activities",
     "validate_crm",
+    "validate_reps",
     "validate_sellout",
     "validate_spend",
 ]

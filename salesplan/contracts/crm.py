@@ -1,5 +1,6 @@
-"""CRM contract: reps, accounts, opportunities, stage events (and optionally close-date changes) on the funnel
-Find → Meet → Pitch → Sign → Deliver → Operate (plus the outcomes Won/Lost).
+"""CRM contract: reps, accounts, opportunities, stage events (and optionally close-date changes and the field
+history of opportunity columns) on the funnel Find → Meet → Pitch → Sign → Deliver → Operate (plus the
+outcomes Won/Lost).
 
 A deal is *won* when it is signed: ``Won`` ranks with ``Sign``; Deliver and Operate follow a win.
 Datasets with other stage names map onto these through a ``StageMap`` (config, not code)."""
@@ -30,13 +31,16 @@ WON_EVENTS: tuple[str, ...] = ("Won", "Sign", "Deliver", "Operate")
 
 REP_REQUIRED = ("rep_id",)
 REP_DATES = ("hire_date", "end_date")
-REP_TEXT = ("name", "team", "manager", "region", "role")
+REP_TEXT = ("name", "team", "manager", "region", "role", "location_group")
+"""Optional rep attributes: ``role`` (e.g. AE, manager, CSM) and ``location_group`` (e.g. expatriate /
+local) split activity and productivity analyses; a CRM without them stays valid."""
 ACCOUNT_REQUIRED = ("account_id",)
 OPP_REQUIRED = ("opportunity_id", "rep_id", "outcome")
 OPP_DATES = ("created_date", "expected_close_date", "close_date")
 OPP_TEXT = ("account_id", "product", "stage", "lead_source", "region", "team")
 EVENT_REQUIRED = ("opportunity_id", "stage", "ts")
 CHANGE_REQUIRED = ("opportunity_id", "ts", "expected_close_date")
+FIELD_HISTORY_REQUIRED = ("opportunity_id", "field", "ts")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,20 @@ class CRMData:
         )
     )
 
+    field_history: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {
+                "opportunity_id": pd.Series(dtype=str),
+                "field": pd.Series(dtype=str),
+                "ts": pd.Series(dtype="datetime64[ns]"),
+                "value": pd.Series(dtype=object),
+            }
+        )
+    )
+    """One row per time an opportunity column (``field``) was set or changed, with the new ``value`` when
+    known (Salesforce's OpportunityFieldHistory): the deal model's leakage guard refuses a column first set
+    or changed after the close, and builds as-of values from it."""
+
     def frames(self) -> dict[str, pd.DataFrame]:
         return {
             "reps": self.reps,
@@ -91,6 +109,7 @@ class CRMData:
             "opportunities": self.opportunities,
             "stage_events": self.stage_events,
             "close_date_changes": self.close_date_changes,
+            "field_history": self.field_history,
         }
 
 
@@ -116,6 +135,15 @@ def _validate_reps(problems: ProblemList, reps: pd.DataFrame) -> pd.DataFrame:
         out["quota"] = to_numeric(
             problems, out, "quota", ("rep_id",), required=False, min_value=0, what="quota"
         )
+    return out
+
+
+def validate_reps(reps: pd.DataFrame, *, source: str = "reps") -> pd.DataFrame:
+    """The reps table alone (e.g. everyone who logs activities, managers included): cleaned ids, text
+    attributes and dates, or one ``DataValidationError`` listing every problem."""
+    problems = ProblemList(source)
+    out = _validate_reps(problems, reps)
+    problems.raise_if_any()
     return out
 
 
@@ -275,6 +303,20 @@ def _validate_changes(problems: ProblemList, changes: pd.DataFrame) -> pd.DataFr
     return out
 
 
+def _validate_field_history(problems: ProblemList, history: pd.DataFrame) -> pd.DataFrame:
+    """When each opportunity field was set or changed (and to what, in ``value`` when given)."""
+    if not check_required(problems, history, FIELD_HISTORY_REQUIRED, "field_history"):
+        return history
+    key = ("opportunity_id", "field")
+    out = history.copy()
+    out["opportunity_id"] = _ids(problems, history, "opportunity_id", "opportunity")
+    out["field"] = clean_strings(out["field"])
+    add_rows(problems, out, out["field"].isna(), "field", "change without a field name", key,
+             fix="name the opportunity column that changed")  # fmt: skip
+    out["ts"] = to_dates(problems, out, "ts", key)
+    return out
+
+
 def _check_links(problems: ProblemList, crm: CRMData) -> None:
     o, r, a, e = crm.opportunities, crm.reps, crm.accounts, crm.stage_events
     key = ("opportunity_id",)
@@ -319,6 +361,17 @@ def _check_links(problems: ProblemList, crm: CRMData) -> None:
             ("opportunity_id", "ts"),
             fix="every change must belong to an opportunity in opportunities",
         )
+    fh = crm.field_history
+    if len(fh) and "opportunity_id" in fh.columns and "opportunity_id" in o.columns:
+        add_rows(
+            problems,
+            fh,
+            ~fh["opportunity_id"].isin(o["opportunity_id"]),
+            "field_history",
+            "field change of an unknown opportunity",
+            ("opportunity_id", "field"),
+            fix="every field change must belong to an opportunity in opportunities",
+        )
     if len(e) and not problems and {"opportunity_id", "outcome"} <= set(o.columns):
         won_evt = e["stage"].isin(WON_EVENTS).groupby(e["opportunity_id"]).any()
         lost_evt = e["stage"].eq("Lost").groupby(e["opportunity_id"]).any()
@@ -345,6 +398,7 @@ def validate_crm(crm: CRMData, stage_map: StageMap | None = None, *, source: str
         ("reps", _validate_reps),
         ("accounts", _validate_accounts),
         ("close_date_changes", _validate_changes),
+        ("field_history", _validate_field_history),
     ):
         sub = ProblemList(name)
         parts[name] = fn(sub, crm.frames()[name])

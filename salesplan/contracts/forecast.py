@@ -4,15 +4,22 @@ The forecast training run writes two frames next to the registered model (its ba
 service, the planner, the CLI and the reports read them back. Their columns are defined here once.
 
 Batch forecast frame (``forecast_columns``): one row per unit of a hierarchy level, frequency and period
-of the forecast horizon, coherent (every parent is the sum of its children).
+of the forecast horizon, coherent (every parent is the sum of its children, and finer periods add up to
+coarser ones: months to quarters, quarters to years, at every level).
 
-- ``unique_id``: the unit (``North``, ``North/S01``, ``total``); ``level``: its hierarchy level.
-- ``freq``: ``W``, ``M`` or ``Q``; ``period``: the week start as text (W), ``2027-01`` (M), ``2027Q1`` (Q);
+- ``unique_id``: the unit (``North``, ``North/S01``, ``total``); ``level``: its hierarchy level (a panel
+  without a hierarchy has ``total`` and ``series``).
+- ``freq``: the data's frequency or a coarser one (``D``, ``W``, ``M``, ``Q``, ``Y``; see
+  ``contracts.periods``); ``period``: ``2027-01-04`` (D, W), ``2027-01`` (M), ``2027Q1`` (Q), ``2027`` (Y);
   ``ds``: the period start.
-- ``yhat``: point forecast; quantile columns (``quantile_cols``, default grid ``QUANTILES``): the
-  calibrated quantiles, non-decreasing along the grid.
+- ``yhat``: the point forecast, the **mean** of the row's forecast distribution (means add up, so the
+  levels and periods are coherent in it); quantile columns (``quantile_cols``, default grid
+  ``QUANTILES``): quantiles of that same distribution, non-decreasing along the grid, ``q50`` its median,
+  and ``q10 <= yhat <= q90`` on every row.
 - ``coverage``: share of the period inside the horizon (below 1: a partly forecast period).
 - ``source``: the calibration pool the quantiles came from.
+- ``method``: what made the point: the bottom model's label per series (e.g. a simpler model for a
+  series too short for the default, or a cold start), ``sum`` for aggregates.
 - ``assumed_share``: share of the period's days whose price and promotion plan was assumed, not given.
 - hierarchy columns: the unit's own key and its parents (empty for levels that do not split by them).
 - ``model``, ``model_version``: the registered forecaster that produced the row.
@@ -101,6 +108,7 @@ def forecast_columns(quantiles: Iterable[float] = QUANTILES, hierarchy: Sequence
         *quantile_cols(quantiles),
         "coverage",
         "source",
+        "method",
         "assumed_share",
         *hierarchy,
         *MODEL_COLUMNS,

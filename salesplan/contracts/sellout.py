@@ -21,15 +21,33 @@ from salesplan.contracts._checks import (
     to_dates,
     to_numeric,
 )
+from salesplan.contracts.periods import (
+    FREQ_NAMES,
+    FREQS,
+    MONTHS_PER,
+    PERIOD_NAMES,
+    SEASON_LENGTH,
+    Freq,
+    period_index,
+    shift_periods,
+)
 from salesplan.errors import ConfigError
 
-Freq = Literal["D", "W", "M", "Q", "Y"]
-FREQS: tuple[Freq, ...] = ("D", "W", "M", "Q", "Y")
-"""Finest to coarsest. D: days; W: weeks (each starting on the same weekday); M, Q, Y: calendar months,
-quarters and years, each dated by its first day (``ds`` = 2027-01-01, 2027-04-01, ...)."""
-MONTHS_PER: dict[str, int] = {"M": 1, "Q": 3, "Y": 12}
-SEASON_LENGTH: dict[str, int] = {"D": 7, "W": 52, "M": 12, "Q": 4, "Y": 1}
-"""Default season length per frequency (a week's days, a year's weeks, months, quarters; none for years)."""
+__all__ = [
+    "FREQS",
+    "KEYS",
+    "MONTHS_PER",
+    "REQUIRED",
+    "SEASON_LENGTH",
+    "Freq",
+    "Hierarchy",
+    "SelloutDataset",
+    "SelloutSpec",
+    "fill_gaps",
+    "period_index",
+    "validate_sellout",
+]
+
 REQUIRED = ("unique_id", "ds", "y")
 OPTIONAL_NUMERIC = ("revenue", "price")
 KEYS = ("unique_id", "ds")
@@ -71,7 +89,11 @@ class Hierarchy:
 
 @dataclass(frozen=True)
 class SelloutSpec:
-    """Roles of the columns of a sell-out frame. Anything not named here is an unknown column."""
+    """Roles of the columns of a sell-out frame. Anything not named here is an unknown column.
+
+    ``freq``: D, W, M, Q or Y (``salesplan.contracts.periods``). ``season_length``: periods per season
+    when it is not the frequency's default (``SEASON_LENGTH``: 7, 52, 12, 4, 1), e.g. 365 for daily data
+    with a yearly pattern; ``season`` is the one to use."""
 
     freq: Freq = "W"
     hierarchy: Hierarchy | None = None
@@ -80,10 +102,27 @@ class SelloutSpec:
     static_cols: tuple[str, ...] = ()
     allow_negative: bool = False
     allow_gaps: bool = False
+    season_length: int | None = None
 
     def __post_init__(self) -> None:
         if self.freq not in FREQS:
-            raise ConfigError(f"freq must be one of {FREQS}, got {self.freq!r}")
+            raise ConfigError(
+                f"freq must be one of {FREQS} (days, weeks, months, quarters, years), got {self.freq!r}"
+            )
+        if self.season_length is not None and (
+            isinstance(self.season_length, bool)
+            or not isinstance(self.season_length, int | np.integer)
+            or self.season_length < 1
+        ):
+            raise ConfigError(
+                f"season_length must be a whole number of periods >= 1 (or None for the {self.freq} default "
+                f"{SEASON_LENGTH[self.freq]}), got {self.season_length!r}"
+            )
+
+    @property
+    def season(self) -> int:
+        """Periods per season: ``season_length`` if given, else the frequency's default."""
+        return int(self.season_length) if self.season_length is not None else SEASON_LENGTH[self.freq]
 
     @property
     def known_columns(self) -> list[str]:
@@ -106,21 +145,6 @@ class SelloutDataset:
     notes: list[str] = field(default_factory=list)
 
 
-def _step(freq: Freq) -> pd.DateOffset:
-    if freq in MONTHS_PER:
-        return pd.DateOffset(months=MONTHS_PER[freq])
-    return pd.DateOffset(weeks=1) if freq == "W" else pd.DateOffset(days=1)
-
-
-def period_index(ds: pd.Series, freq: Freq) -> pd.Series:
-    """Integer period number of each date (days, weeks, months, quarters or years since the epoch); gaps
-    show as jumps."""
-    if freq in MONTHS_PER:
-        return ((ds.dt.year * 12 + ds.dt.month - 1) // MONTHS_PER[freq]).astype("int64")
-    days = (ds - pd.Timestamp("1970-01-01")).dt.days
-    return (days // (7 if freq == "W" else 1)).astype("int64")
-
-
 def _check_grid(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
     ds = df["ds"].dropna()
     if ds.empty:
@@ -131,15 +155,14 @@ def _check_grid(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
     elif freq in MONTHS_PER:
         first_month = (df["ds"].dt.month - 1) % MONTHS_PER[freq] == 0
         bad = df["ds"].notna() & ((df["ds"].dt.day != 1) | ~first_month)
-        what = {"M": "month", "Q": "quarter", "Y": "year"}[freq]
         add_rows(
             problems,
             df,
             bad,
             "ds",
-            f"{ {'M': 'monthly', 'Q': 'quarterly', 'Y': 'yearly'}[freq] } ds must be the first day of the {what}",
+            f"{FREQ_NAMES[freq]} ds must be the first day of the {PERIOD_NAMES[freq]}",
             KEYS,
-            fix=f"use the period start, e.g. ds.dt.to_period('{freq}').dt.start_time",
+            fix=f"date each {PERIOD_NAMES[freq]} by its first day, e.g. ds.dt.to_period('{freq}').dt.start_time",
         )
     else:
         weekday = df["ds"].dt.dayofweek
@@ -343,7 +366,8 @@ def fill_gaps(
 ) -> pd.DataFrame:
     """Add the missing periods of each series between its first (or the global first) and last date,
     with ``y = value``; ``carry`` columns (static/hierarchy/price) are forward- then back-filled and
-    ``zero`` columns (promotions, revenue) are 0 in the added periods."""
+    ``zero`` columns (promotions, revenue) are 0 in the added periods. Works at every frequency; weekly
+    frames keep their weekday. Rows come out sorted by ``unique_id, ds``."""
     if df.empty:
         return df.copy()
     per = period_index(df["ds"], freq)
@@ -357,15 +381,9 @@ def fill_gaps(
     p = np.repeat(bounds["min"].to_numpy(), lengths) + offs
     grid = pd.DataFrame({"unique_id": uid, "_p": p})
     merged = grid.merge(base, on=["unique_id", "_p"], how="left")
-    anchor = df["ds"].iloc[0]
-    anchor_p = int(per.iloc[0])
-    step = _step(freq)
-    if freq in MONTHS_PER:
-        merged["ds"] = [anchor + step * int(k - anchor_p) for k in merged["_p"]]
-        merged["ds"] = pd.to_datetime(merged["ds"])
-    else:
-        days = 7 if freq == "W" else 1
-        merged["ds"] = anchor + pd.to_timedelta((merged["_p"] - anchor_p) * days, unit="D")
+    # every period is the anchor date moved a whole number of periods (weeks keep the data's weekday)
+    anchor = pd.Series([df["ds"].iloc[0]] * len(merged))
+    merged["ds"] = shift_periods(anchor, freq, merged["_p"].to_numpy() - int(per.iloc[0])).to_numpy()
     merged["y"] = merged["y"].fillna(value)
     for col in zero:
         if col in merged.columns:

@@ -2,7 +2,8 @@
 quirks into a validated contract object, so nothing above this package knows a source's layout.
 
 Sell-out sets return a ``SelloutDataset`` (frame already through ``validate_sellout``); CRM sets return a
-validated ``CRMData``. ``load(name, ...)`` dispatches by name; ``available()`` says which sets are present."""
+validated ``CRMData``. ``load(name, ...)`` dispatches by name; ``available()`` says which sets are present.
+Activity exports (Salesforce Task/Event-like) map onto the activity contract with ``load_activity_export``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ from typing import Any
 from salesplan.contracts import CRMData, SelloutDataset
 from salesplan.errors import ConfigError
 from salesplan.loaders._common import DATASET_DIRS, DATASET_FILES, base_dir
+from salesplan.loaders.activities import (
+    CHANNEL_WORDS,
+    SALESFORCE_EVENT_MAP,
+    SALESFORCE_TASK_MAP,
+    load_activity_export,
+    read_activity_folder,
+)
 from salesplan.loaders.avocado import METRO_REGION, load_avocado
 from salesplan.loaders.dominicks import load_dominicks
+from salesplan.loaders.m1 import M1_HORIZON, M1_SEASON, load_m1
 from salesplan.loaders.m5_tiny import load_m5_tiny
 from salesplan.loaders.maven import MAVEN_STAGE_MAP, load_maven
 from salesplan.loaders.online_retail import load_online_retail
@@ -27,10 +36,11 @@ LOADERS: dict[str, Callable[..., SelloutDataset | CRMData]] = {
     "avocado": load_avocado,
     "online_retail": load_online_retail,
     "m5_tiny": load_m5_tiny,
+    "m1": load_m1,
     "maven": load_maven,
     "salvirt": load_salvirt,
 }
-SELLOUT_SETS: tuple[str, ...] = ("walmart", "dominicks", "avocado", "online_retail", "m5_tiny")
+SELLOUT_SETS: tuple[str, ...] = ("walmart", "dominicks", "avocado", "online_retail", "m5_tiny", "m1")
 CRM_SETS: tuple[str, ...] = ("maven", "salvirt")
 
 
@@ -50,19 +60,27 @@ def available(data_dir: Path | None = None) -> dict[str, bool]:
 
 
 __all__ = [
+    "CHANNEL_WORDS",
     "CRM_SETS",
     "DATASET_DIRS",
     "LOADERS",
+    "M1_HORIZON",
+    "M1_SEASON",
     "MAVEN_STAGE_MAP",
     "METRO_REGION",
+    "SALESFORCE_EVENT_MAP",
+    "SALESFORCE_TASK_MAP",
     "SELLOUT_SETS",
     "available",
     "load",
+    "load_activity_export",
     "load_avocado",
     "load_dominicks",
+    "load_m1",
     "load_m5_tiny",
     "load_maven",
     "load_online_retail",
     "load_salvirt",
     "load_walmart",
+    "read_activity_folder",
 ]

@@ -20,6 +20,7 @@ DATASET_DIRS: dict[str, str] = {
     "avocado": "avocado_hab",
     "online_retail": "online_retail_uci_top40",
     "m5_tiny": "m5_tiny_ca1_foods3",
+    "m1": "m1_competition",
     "maven": "maven_crm",
     "salvirt": "salvirt_b2b",
 }
@@ -31,6 +32,7 @@ DATASET_FILES: dict[str, tuple[str, ...]] = {
     "avocado": ("avocado.csv",),
     "online_retail": ("online_retail_sales.csv",),
     "m5_tiny": ("m5_subset.csv",),
+    "m1": ("m1_meta.csv", "m1_long.csv.gz"),
     "maven": ("sales_pipeline.csv", "sales_teams.csv", "accounts.csv", "products.csv"),
     "salvirt": ("b2b_sales_opportunities.csv",),
 }

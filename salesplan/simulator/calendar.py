@@ -1,4 +1,5 @@
-"""Retail holiday weeks (Monday week starts) and yearly Fourier terms shared by the sell-out simulator.
+"""Retail holiday weeks (Monday week starts), their share of the days of any period, and yearly Fourier
+terms shared by the sell-out simulator.
 
 Holidays are computed, not listed, so any ``end`` date and history length works."""
 
@@ -6,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from salesplan.contracts import period_days
 
 # Multiplicative lift on expected units in the week holding the holiday.
 HOLIDAY_LIFTS: dict[str, float] = {
@@ -57,3 +60,24 @@ def fourier(weeks: pd.DatetimeIndex, k: int) -> np.ndarray:
     doy = (weeks + pd.Timedelta(days=3)).dayofyear.to_numpy(dtype=float)
     ang = 2 * np.pi * doy[:, None] * np.arange(1, k + 1)[None, :] / 365.25
     return np.concatenate([np.sin(ang), np.cos(ang)], axis=1)
+
+
+def holiday_share(starts: pd.DatetimeIndex | pd.Series, freq: str = "W") -> np.ndarray:
+    """Share of the days of each period (dated by its first day, ``freq`` D/W/M/Q/Y) that fall in a
+    holiday week of ``holiday_weeks``: 0 or 1 for days and Monday weeks, a fraction for months,
+    quarters, years and weeks that start on another weekday. The simulator's ``holiday`` column at every
+    frequency, and what the batch job extends it with."""
+    first = pd.Series(pd.DatetimeIndex(starts))
+    if first.empty:
+        return np.zeros(0)
+    n_days = period_days(first, freq)
+    day = np.repeat(first.to_numpy(), n_days) + np.concatenate([np.arange(k) for k in n_days]).astype(
+        "timedelta64[D]"
+    )
+    days = pd.DatetimeIndex(day)
+    mondays = days - pd.to_timedelta(days.dayofweek, unit="D")
+    uniq = pd.DatetimeIndex(mondays.unique())
+    flag = pd.Series((holiday_weeks(uniq) != "").to_numpy(dtype=float), index=uniq)
+    on = flag.reindex(mondays).to_numpy()
+    owner = np.repeat(np.arange(len(first)), n_days)
+    return np.bincount(owner, weights=on, minlength=len(first)) / n_days

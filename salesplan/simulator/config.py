@@ -7,9 +7,17 @@ from typing import Literal
 
 import pandas as pd
 
+from salesplan.contracts import FREQS
 from salesplan.errors import ConfigError
 
 Scale = Literal["small", "medium", "large"]
+
+MIN_WEEKS_BY_FREQ = {"Q": 260, "Y": 520}
+"""Default weeks of history at coarse frequencies, so a quarterly world has ~19 whole quarters and a yearly
+one 9 whole years (the presets' 156 weeks give 11 quarters and 2 whole years)."""
+MAX_HORIZON = 104
+"""Weeks of planned future a world can show (the simulator always draws this many, see
+``sellout.FUTURE_GRID``, so the horizon never changes the history)."""
 
 # products, stores, weeks, reps, opportunities
 PRESETS: dict[str, tuple[int, int, int, int, int]] = {
@@ -24,7 +32,11 @@ class SimConfig:
     """What world to simulate. ``scale`` picks sizes; any explicit ``n_*`` overrides the preset.
 
     The effect sizes are knobs so a test can switch one effect off (e.g. ``cannibalisation=0``) and
-    check that a model's estimate follows; the defaults are plausible retail / B2B values."""
+    check that a model's estimate follows; the defaults are plausible retail / B2B values.
+
+    ``freq``: the sell-out's frequency (D, W, M, Q, Y): the weekly world split into days or summed into
+    whole calendar months, quarters or years, with its truth (``simulator.periods``); CRM and spend stay
+    as they are. ``horizon`` stays in weeks (the planned future shows the whole periods it covers)."""
 
     seed: int = 0
     scale: Scale = "small"
@@ -41,6 +53,11 @@ class SimConfig:
     launch_share: float = 0.12
     discontinue_share: float = 0.1
     intermittent_share: float = 0.2
+    freq: str = "W"
+    crm_post_outcome_columns: bool = (
+        False  # CRM: planted post-outcome columns + field history (simulator.crm)
+    )
+    activities: bool = True  # sales activities of the CRM's deals, with planted habits (simulator.activities)
     validate: bool = True
 
     def __post_init__(self) -> None:
@@ -60,9 +77,11 @@ class SimConfig:
             raise ConfigError(
                 f"n_weeks must be >= 60 (launches, promotions and seasons need room), got {self.n_weeks}"
             )
-        if not 0 <= self.horizon <= 104:
+        if self.freq not in FREQS:
+            raise ConfigError(f"freq must be one of {list(FREQS)} (days ... years), got {self.freq!r}")
+        if not 0 <= self.horizon <= MAX_HORIZON:
             raise ConfigError(
-                f"horizon (weeks of planned future after end) must be in [0, 104], got {self.horizon}"
+                f"horizon (weeks of planned future after end) must be in [0, {MAX_HORIZON}], got {self.horizon}"
             )
         if self.promo_lift <= 0:
             raise ConfigError(f"promo_lift is a multiplier and must be > 0, got {self.promo_lift}")
@@ -87,6 +106,8 @@ class SimConfig:
 
     @property
     def weeks(self) -> int:
+        if self.n_weeks is None and self.freq in MIN_WEEKS_BY_FREQ:
+            return max(PRESETS[self.scale][2], MIN_WEEKS_BY_FREQ[self.freq])
         return self._pick(self.n_weeks, 2)
 
     @property

@@ -2,7 +2,14 @@
 moving Find → Meet → Pitch → Sign (→ Deliver → Operate), losses that stall first, and close-date slips.
 
 Each stage conversion is p_s = sigmoid(a_s + x·β) with x = deal drivers, so the true P(win) of every
-deal is known at creation and after each stage; the history is censored at the as-of date."""
+deal is known at creation and after each stage; the history is censored at the as-of date.
+
+With ``SimConfig.crm_post_outcome_columns`` the opportunities also get columns a sales team fills in
+*after* the outcome (:data:`PLANTED_COLUMNS`: free-text tags, a quality rating, an activity score and an
+innocently named profile index, all drawn from the outcome) and honest ones set at creation
+(:data:`HONEST_COLUMNS`, one named like a score), each with its field history: the ground truth of the deal
+model's leakage test. Off by default, and drawn from a stream of their own, so other worlds do not
+change."""
 
 from __future__ import annotations
 
@@ -58,6 +65,19 @@ LOST_STALL = 2.0
 SLIP_RATE = {"won": 0.25, "lost": 0.7}  # expected close-date pushes per month open
 RAMP = np.repeat([0.25, 0.5, 0.75, 1.0], 3)  # productivity share by month of tenure (≥ 12 → 1)
 QUARTER_PUSH = np.array([0.85, 1.0, 1.3])  # deal creation by month within the quarter
+PLANTED_COLUMNS = ("tags", "lead_quality", "activity_score", "profile_index")
+"""Opportunity columns recorded at or after the close, drawn from the outcome (leaks)."""
+HONEST_COLUMNS = ("campaign", "lead_score", "budget_confirmed")
+"""Opportunity columns set at creation from the deal's drivers or at random (known before the outcome)."""
+EARLY_TAGS = ("Ringing", "Interested", "No answer")
+FINAL_TAGS = {
+    "won": (("Closed by rep", "Contract signed", "Will revert after reading the email", "Busy"), (0.55, 0.2, 0.15, 0.1)),
+    "lost": (("Lost to competitor", "Not interested", "Ringing", "Will revert after reading the email", "Busy"),
+             (0.3, 0.25, 0.2, 0.15, 0.1)),
+}  # fmt: skip
+QUALITY = ("High in relevance", "Might be", "Not sure", "Low in relevance", "Worst")
+QUALITY_P = {"won": (0.4, 0.3, 0.2, 0.08, 0.02), "lost": (0.05, 0.15, 0.3, 0.3, 0.2)}
+CAMPAIGNS = ("Spring webinar", "Trade show", "Newsletter", "Partner day", "None")
 
 
 @dataclass
@@ -67,6 +87,7 @@ class CRMResult:
     rep_skill: pd.Series
     initial_expected_close: pd.Series
     fate: pd.DataFrame  # uncensored: how every deal ends (also the ones still open at the as-of date)
+    planted: tuple[str, ...] = ()  # post-outcome columns added to the opportunities (ground truth of leaks)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -270,6 +291,12 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
     ramped_quarters = float((active * ramp_share(tenure)).sum()) / 13.0
     per_quarter = float(amount[won].sum()) / max(ramped_quarters, 1.0)
     reps["quota"] = np.round(per_quarter * np.exp(rng.normal(0.1, 0.1, n_r)), -3)
+    history = pd.DataFrame({"opportunity_id": pd.Series(dtype=object), "field": pd.Series(dtype=object),
+                            "ts": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=object)})  # fmt: skip
+    if cfg.crm_post_outcome_columns:
+        columns, history = _extra_columns(cfg, ids, day0, outcome, close_day, xb, horizon)
+        for c, v in columns.items():
+            opps[c] = v
     probs = pd.DataFrame(p, index=pd.Index(ids, name="opportunity_id"), columns=list(TRANSITIONS))
     fate = pd.DataFrame(
         {
@@ -283,7 +310,12 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
     )
     return CRMResult(
         crm=CRMData(
-            reps=reps, opportunities=opps, accounts=accounts, stage_events=events, close_date_changes=changes
+            reps=reps,
+            opportunities=opps,
+            accounts=accounts,
+            stage_events=events,
+            close_date_changes=changes,
+            field_history=history,
         ),
         stage_probs=probs,
         rep_skill=pd.Series(skill, index=pd.Index(reps["rep_id"], name="rep_id"), name="rep_skill"),
@@ -291,4 +323,59 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
             (day0 + initial.astype("timedelta64[D]")).astype("datetime64[ns]"), index=probs.index
         ),
         fate=fate,
+        planted=PLANTED_COLUMNS if cfg.crm_post_outcome_columns else (),
     )
+
+
+def _extra_columns(
+    cfg: SimConfig, ids: np.ndarray, day0: np.ndarray, outcome: np.ndarray, close_day: np.ndarray,
+    xb: np.ndarray, horizon: np.ndarray,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:  # fmt: skip
+    """Honest columns set at creation and post-outcome columns set at or after the close (see the module
+    doc), their current values (censored at the as-of date) and their field history."""
+    rng = np.random.default_rng([cfg.seed, 25])  # a stream of its own: switching this on changes nothing else
+    n = len(ids)
+    closed = outcome != "open"
+    won = outcome == "won"
+    z = (xb - xb.mean()) / max(float(xb.std()), 1e-9)
+    honest: dict[str, np.ndarray] = {
+        "campaign": rng.choice(CAMPAIGNS, n),
+        "lead_score": np.clip(np.round(50 + 12 * z + rng.normal(0, 12, n)), 0, 100),
+        "budget_confirmed": np.where(rng.random(n) < 0.2, "unknown", np.where(rng.random(n) < 1 / (1 + np.exp(-z)), "yes", "no")),
+    }  # fmt: skip
+    early_tag = rng.choice(EARLY_TAGS, n)
+    final_tag = np.empty(n, dtype=object)
+    quality = np.empty(n, dtype=object)
+    for kind in ("won", "lost"):
+        m = outcome == kind
+        tags, tp = FINAL_TAGS[kind]
+        final_tag[m] = rng.choice(tags, int(m.sum()), p=tp)
+        quality[m] = rng.choice(QUALITY, int(m.sum()), p=QUALITY_P[kind])
+    activity = np.round(np.where(won, rng.normal(16.0, 2.0, n), rng.normal(13.5, 2.5, n)), 1)
+    profile = np.round(np.where(won, rng.normal(1.0, 1.0, n), rng.normal(0.3, 1.0, n)), 2)
+    # days after creation each post-outcome value is recorded: on the close day or up to two weeks later
+    after = np.where(closed, np.nan_to_num(close_day) + rng.integers(0, 15, n), np.inf)
+    seen = closed & (after <= horizon)
+    rows: list[pd.DataFrame] = []
+
+    def record(field: str, at: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:
+        rows.append(pd.DataFrame({"opportunity_id": ids[mask], "field": field,
+                                  "ts": (day0[mask] + at[mask].astype("timedelta64[D]")).astype("datetime64[ns]"),
+                                  "value": pd.Series(values[mask]).astype(str).to_numpy(dtype=object)}))  # fmt: skip
+
+    zero, everyone = np.zeros(n), np.ones(n, dtype=bool)
+    for name, values in honest.items():
+        record(name, zero, values, everyone)
+    record("tags", zero, early_tag, everyone)
+    record("tags", after, final_tag, seen)
+    for name, values in (("lead_quality", quality), ("activity_score", activity), ("profile_index", profile)):
+        record(name, after, values, seen)
+    current = {
+        **honest,
+        "tags": np.where(seen, final_tag, early_tag),
+        "lead_quality": np.where(seen, quality, np.array(None, dtype=object)),
+        "activity_score": np.where(seen, activity, np.nan),
+        "profile_index": np.where(seen, profile, np.nan),
+    }
+    history = pd.concat(rows, ignore_index=True).sort_values(["opportunity_id", "ts"], kind="stable")
+    return current, history.reset_index(drop=True)

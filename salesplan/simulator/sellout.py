@@ -16,7 +16,7 @@ import pandas as pd
 
 from salesplan.contracts import Hierarchy, SelloutSpec
 from salesplan.simulator.calendar import HOLIDAY_LIFTS, fourier, holiday_weeks
-from salesplan.simulator.config import SimConfig
+from salesplan.simulator.config import MAX_HORIZON, SimConfig
 
 SPEC = SelloutSpec(
     freq="W",
@@ -36,6 +36,11 @@ CHANNEL_PRICE = np.array([1.0, 0.95, 0.8])
 PROMO_BLOCK = 8  # at most one promotion per 8-week block: leaves room for the 2-week post-promo dip
 PROMO_DEPTHS = np.array([0.1, 0.15, 0.2, 0.25, 0.3, 0.35])
 LAUNCH_TAU = 4.0  # weeks: launch ramp 1 − exp(−(weeks since launch + 1) / tau)
+FUTURE_GRID = MAX_HORIZON
+"""Weeks of future every world is drawn with, whatever ``SimConfig.horizon`` shows of them: the random
+draws then never depend on the horizon, so one seed gives the same history for any planned horizon (it
+used to change the history: the demo's 18-week world and the CLI's 13-week world of the same seed
+differed, and so did their backtest scores)."""
 MEDIAN_UNITS = 6.0
 
 
@@ -118,7 +123,8 @@ def _lag(a: np.ndarray, k: int) -> np.ndarray:
 def simulate_sellout(cfg: SimConfig, rng: np.random.Generator) -> SelloutResult:
     """Generate the sell-out frame (unvalidated) and its truth."""
     n_s, n_p, n_t = cfg.stores, cfg.products, cfg.weeks
-    n_all = n_t + cfg.horizon  # the grid runs on into the planned future (prices, promos, holidays)
+    n_all = n_t + FUTURE_GRID  # the grid runs on into the future (prices, promos, holidays), cut below
+    n_keep = n_t + cfg.horizon
     weeks = pd.date_range(start=cfg.weeks_index[0], periods=n_all, freq="7D")
     n_r = n_regions_for(n_s)
     n_c = int(np.clip(round(n_p / 8), 2 if n_p > 1 else 1, len(CATEGORY_NAMES)))
@@ -221,9 +227,11 @@ def simulate_sellout(cfg: SimConfig, rng: np.random.Generator) -> SelloutResult:
     lam = mu * rng.gamma(disp[pid], 1.0 / disp[pid])
     y = rng.poisson(lam).astype(float)
 
+    keep = tid < n_keep  # the planned future the config shows
+    sid, pid, tid, mu, y = sid[keep], pid[keep], tid[keep], mu[keep], y[keep]
     series_ix = sid * n_p + pid
     uid_names = np.char.add(np.char.add(store_names[:, None], "/"), product_names[None, :]).ravel()
-    pr = price[alive]
+    pr = price[alive][keep]
     frame = pd.DataFrame(
         {
             "unique_id": _cat(series_ix, uid_names),
@@ -231,8 +239,8 @@ def simulate_sellout(cfg: SimConfig, rng: np.random.Generator) -> SelloutResult:
             "y": y,
             "revenue": np.round(y * pr, 2),
             "price": pr,
-            "promo": promo[alive].astype(float),
-            "promo_depth": depth[alive],
+            "promo": promo[alive][keep].astype(float),
+            "promo_depth": depth[alive][keep],
             "holiday": holiday[tid],
             "channel": _cat(store_channel[sid], list(CHANNELS)),
             "region": _cat(store_region[sid], list(regions)),
@@ -272,9 +280,9 @@ def simulate_sellout(cfg: SimConfig, rng: np.random.Generator) -> SelloutResult:
         future_y=y[~hist],
         elasticity=pd.Series(elasticity, index=pd.Index(product_names, name="product"), name="elasticity"),
         holiday_lifts=pd.Series(HOLIDAY_LIFTS, name="holiday_lift"),
-        holidays=pd.Series(hol.to_numpy(), index=weeks, name="holiday"),
+        holidays=pd.Series(hol.to_numpy()[:n_keep], index=weeks[:n_keep], name="holiday"),
         seasonality=pd.DataFrame(
-            np.exp(season_c), index=pd.Index(categories, name="category"), columns=weeks
+            np.exp(season_c[:, :n_keep]), index=pd.Index(categories, name="category"), columns=weeks[:n_keep]
         ),
         series=series,
         regions=regions,

@@ -4,17 +4,28 @@ ground truth, every frame passed through the same validators real data goes thro
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from salesplan.contracts import CRMData, SelloutDataset, validate_crm, validate_sellout, validate_spend
+from salesplan.contracts import (
+    CRMData,
+    SelloutDataset,
+    check_freq,
+    validate_activities,
+    validate_crm,
+    validate_reps,
+    validate_sellout,
+    validate_spend,
+)
 from salesplan.io import write_crm, write_table
 from salesplan.simulator import crm as crm_mod
+from salesplan.simulator.activities import ActivityResult, simulate_activities
 from salesplan.simulator.config import SimConfig
 from salesplan.simulator.crm import simulate_crm
+from salesplan.simulator.periods import resample_sellout
 from salesplan.simulator.sellout import SPEC, simulate_sellout
 from salesplan.simulator.spend import simulate_spend
 from salesplan.simulator.truth import SimTruth
@@ -23,8 +34,9 @@ from salesplan.simulator.truth import SimTruth
 @dataclass
 class SimulatedWorld:
     """Frames in their contracts plus the truth behind them. ``future`` holds the planned regressors
-    (price, promo, promo_depth, holiday, hierarchy) of the ``config.horizon`` weeks after ``end``, in the
-    ``X_df`` shape forecasters take; what then actually sold is in ``truth.future_units``."""
+    (price, promo, promo_depth, holiday, hierarchy) of the ``config.horizon`` weeks after ``end`` (at
+    ``config.freq``: the whole periods they cover), in the ``X_df`` shape forecasters take; what then
+    actually sold is in ``truth.future_units``."""
 
     config: SimConfig
     sellout: SelloutDataset
@@ -32,6 +44,10 @@ class SimulatedWorld:
     spend: pd.DataFrame
     truth: SimTruth
     future: pd.DataFrame
+    activity: ActivityResult | None = None
+    """Sales activities of the CRM's deals (``activity.activities``), everyone who logs them
+    (``activity.reps``: AEs, managers, CSMs with role and location group) and their truth (planted habits,
+    cadence effect, post-sale rates); None with ``SimConfig(activities=False)``."""
 
     def write(self, folder: str | Path, fmt: str = "parquet") -> Path:
         """sellout.<fmt>, crm/ (CSV tables), spend.csv, truth.json and truth/ (per-row truth tables)."""
@@ -51,11 +67,18 @@ class SimulatedWorld:
             win_probability=t.win_probability, initial_expected_close_date=t.initial_expected_close
         ).join(t.deal_fate)
         write_table(deals.reset_index(), root / "truth" / "deals.csv")
+        spec = self.sellout.spec
         meta = {
             "config": asdict(self.config),
-            "spec": {"hierarchy": SPEC.hierarchy.to_dict() if SPEC.hierarchy else {}},
+            "spec": {"freq": spec.freq, "hierarchy": spec.hierarchy.to_dict() if spec.hierarchy else {}},
         }
         (root / "truth.json").write_text(json.dumps({**meta, **t.to_dict()}, indent=2, default=str))
+        if self.activity is not None:
+            write_table(self.activity.activities, root / "activities" / f"activities.{fmt}")
+            write_table(self.activity.reps, root / "activities" / "reps.csv")
+            (root / "truth" / "activities.json").write_text(
+                json.dumps(self.activity.truth.to_dict(), indent=2, default=str)
+            )
         return root
 
 
@@ -67,16 +90,19 @@ def _conversion_averages(p: np.ndarray) -> dict[str, float]:
 
 def simulate(config: SimConfig | None = None) -> SimulatedWorld:
     """Generate a world. Independent random streams per part, so e.g. more opportunities leave the
-    sell-out unchanged for the same seed."""
+    sell-out unchanged for the same seed, and the planned horizon or the frequency never change the
+    weekly history it is built from."""
     cfg = config or SimConfig()
-    s_rng, c_rng, m_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
-    so = simulate_sellout(cfg, s_rng)
+    streams = np.random.SeedSequence(cfg.seed).spawn(4)  # children by index: the first three never change
+    s_rng, c_rng, m_rng, p_rng = (np.random.default_rng(s) for s in streams)
+    so = resample_sellout(simulate_sellout(cfg, s_rng), cfg, p_rng)
+    spec = replace(SPEC, freq=check_freq(cfg.freq))
     cr = simulate_crm(cfg, c_rng, so.regions)
     sp = simulate_spend(cfg, m_rng, so.regions)
 
     raw = so.df
     if cfg.validate:
-        df = validate_sellout(raw, SPEC, source="simulated sell-out")
+        df = validate_sellout(raw, spec, source="simulated sell-out")
         same = (df["ds"].to_numpy() == raw["ds"].to_numpy()) & (
             df["unique_id"] == raw["unique_id"]
         ).to_numpy()
@@ -87,6 +113,15 @@ def simulate(config: SimConfig | None = None) -> SimulatedWorld:
     else:
         df = raw
         crm, spend = cr.crm, sp.df
+    activity = None
+    if cfg.activities:
+        activity = simulate_activities(cfg, cr.crm, cr.stage_probs, cr.fate, cr.rep_skill)
+        if cfg.validate:
+            people = validate_reps(activity.reps, source="simulated activity reps")
+            acts = validate_activities(
+                activity.activities, crm=crm, reps=people, source="simulated activities"
+            )
+            activity = replace(activity, activities=acts, reps=people)
     expected = pd.DataFrame({"unique_id": df["unique_id"], "ds": df["ds"], "expected": so.expected})
 
     hol = so.holidays[(so.holidays != "") & (so.holidays.index <= cfg.end_ts)]
@@ -121,14 +156,18 @@ def simulate(config: SimConfig | None = None) -> SimulatedWorld:
     )
     name = f"simulated-{cfg.scale}-seed{cfg.seed}"
     notes = [
-        f"{df['unique_id'].nunique()} series × up to {cfg.weeks} weeks ending {cfg.end}",
+        f"{df['unique_id'].nunique()} series × up to {df['ds'].nunique()} periods ({cfg.freq}) "
+        f"from {cfg.weeks} simulated weeks ending {cfg.end}",
         "price and promotions are planned (known-future); truth in world.truth",
     ]
     return SimulatedWorld(
         config=cfg,
-        sellout=SelloutDataset(df=df, spec=SPEC, name=name, notes=notes),
+        sellout=SelloutDataset(
+            df=df, spec=spec, name=name if cfg.freq == "W" else f"{name}-{cfg.freq}", notes=notes
+        ),
         crm=crm,
         spend=spend,
         truth=truth,
         future=so.future,
+        activity=activity,
     )

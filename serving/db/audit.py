@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from salesplan.errors import ConfigError
-from salesplan.serving.db.records import AuditRecord, json_copy
+from salesplan.serving.db.records import Actor, AuditRecord, json_copy
 from salesplan.serving.db.tables import AuditEntry
 
 Clock = Callable[[], datetime]
@@ -35,12 +35,15 @@ class AuditRepository:
         self.clock = clock
 
     def write(
-        self, actor: str, action: str, object_type: str, object_id: str, detail: dict[str, Any]
+        self, actor: str | Actor, action: str, object_type: str, object_id: str, detail: dict[str, Any]
     ) -> None:
+        """One entry: who (name and, from the API, the key it used), what, on which object."""
+        who = Actor.of(actor)
         self.session.execute(
             insert(AuditEntry).values(
                 at=self.clock(),
-                actor=actor,
+                actor=who.name,
+                actor_key_id=who.key_id,
                 action=action,
                 object_type=object_type,
                 object_id=object_id,
@@ -53,11 +56,12 @@ class AuditRepository:
     ) -> builtins.list[AuditRecord]:
         """Oldest first, so a history reads top to bottom."""
         stmt = select(AuditEntry).order_by(AuditEntry.id).limit(check_limit(limit)).offset(max(0, offset))
+        stmt = stmt.execution_options(populate_existing=True)
         if object_type is not None:
             stmt = stmt.where(AuditEntry.object_type == object_type)
         if object_id is not None:
             stmt = stmt.where(AuditEntry.object_id == object_id)
         return [
-            AuditRecord(e.id, e.at, e.actor, e.action, e.object_type, e.object_id, e.detail)
+            AuditRecord(e.id, e.at, e.actor, e.action, e.object_type, e.object_id, e.detail, e.actor_key_id)
             for e in self.session.scalars(stmt)
         ]

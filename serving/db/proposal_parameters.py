@@ -42,6 +42,15 @@ class ProposalParameters:
         return [str(m) for m in self.summary.get("months") or self.plan.get("months") or []]
 
     @property
+    def over_assignment_by_level(self) -> dict[str, float]:
+        """The over-assignment by child level the proposal was built with: recorded in ``plan``; else the
+        request's, applied at the last level of ``by`` (applied once, at the leaf level)."""
+        recorded = self.plan.get("over_assignment_by_level")
+        if isinstance(recorded, dict):
+            return {str(k): float(v) for k, v in recorded.items()}
+        return {self.request.by[-1]: float(self.request.over_assignment)}
+
+    @property
     def measure(self) -> str:
         return str(self.summary.get("measure") or self.plan.get("measure") or "")
 

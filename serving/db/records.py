@@ -21,13 +21,18 @@ from typing import Any, Literal
 
 from salesplan.errors import ConfigError
 
-ProposalStatus = Literal["draft", "approved", "rejected"]
+ProposalStatus = Literal["draft", "approved", "rejected", "superseded"]
 Role = Literal["planner", "crm", "analyst", "admin"]
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("1e16")  # NUMERIC(18,2) holds 16 digits before the point
-QUARTER_RE = re.compile(r"\d{4}Q[1-4]")
-MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+# ASCII digits only: Python's \d also matches fullwidth and other Unicode digits ("２０２７Q1").
+QUARTER_RE = re.compile(r"[0-9]{4}Q[1-4]")
+MONTH_RE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+KEY_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._@+-]{0,98}[A-Za-z0-9._@+-])?")
+"""API key names: 1–100 printable ASCII characters (letters, digits, space, ``. _ @ + -``), starting with a
+letter or digit and not ending in a space. They name the person or system that acts (audit log, approvals,
+``apikey list``), so no control characters, ANSI escapes or look-alike Unicode."""
 
 
 def to_money(value: Any, what: str) -> Decimal:
@@ -74,12 +79,47 @@ def check_quarter(quarter: str) -> str:
     return quarter
 
 
+def check_key_name(name: Any) -> str:
+    if not isinstance(name, str) or not KEY_NAME_RE.fullmatch(name):
+        shown = printable(name) if isinstance(name, str) else repr(name)
+        raise ConfigError(
+            f"API key name {shown!r} is not allowed: use 1-100 letters, digits, spaces or . _ @ + - "
+            "(starting with a letter or digit), e.g. 'north-planning' or 'ana@example.com'"
+        )
+    return name
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal or in a log: control characters (ANSI escapes included) shown
+    as ``\\xNN`` / ``\\uNNNN`` instead of being interpreted."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def principal(name: str) -> str:
+    """Who a name stands for, for the four-eyes rule: case and surrounding spaces do not make another
+    person ("Ana " and "ana" are one)."""
+    return " ".join(name.split()).casefold()
+
+
 def _text(value: Any, what: str, max_len: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{what} must be a non-empty string, got {value!r}")
     if len(value) > max_len:
         raise ConfigError(f"{what} is longer than {max_len} characters: {value[:40]!r}…")
     return value
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something: the name the audit log and the proposal show, and the API key it came with
+    (none from the CLI, which has the database itself)."""
+
+    name: str
+    key_id: str | None = None
+
+    @classmethod
+    def of(cls, who: str | Actor) -> Actor:
+        return who if isinstance(who, Actor) else cls(who)
 
 
 @dataclass(frozen=True)
@@ -135,6 +175,9 @@ class NewProposal:
     input_models: Mapping[str, Any] = field(default_factory=dict)
     note: str | None = None
     id: str | None = None
+    scope: str | None = None
+    """What it plans besides the quarter (``"sellout:region,store"``): one approved proposal per quarter and
+    scope. Default: read from the stored request (``parameters["request"]``), else ``""``."""
 
     def __post_init__(self) -> None:
         check_quarter(self.quarter)
@@ -142,13 +185,31 @@ class NewProposal:
         _text(self.author, "author", 200)
         if self.id is not None:
             _text(self.id, "id", 36)
+        scope = self.scope if self.scope is not None else scope_of(self.parameters)
+        if not isinstance(scope, str) or len(scope) > 200:
+            raise ConfigError(f"scope must be a string of at most 200 characters, got {scope!r}")
+        object.__setattr__(self, "scope", scope)
         object.__setattr__(self, "parameters", json_copy(self.parameters, "parameters"))
         object.__setattr__(self, "input_models", json_copy(self.input_models, "input_models"))
 
 
+def scope_of(parameters: Mapping[str, Any]) -> str:
+    """``"<domain>:<levels>"`` of a stored request (``{"request": {"by": [...], "domain": ...}}``), the
+    domain resolved as ``planning.proposals.resolve_domain`` does; ``""`` when there is no request."""
+    request = parameters.get("request") if isinstance(parameters, Mapping) else None
+    if not isinstance(request, Mapping) or not request.get("by"):
+        return ""
+    by = [str(b) for b in request["by"]]
+    domain = request.get("domain")
+    if domain not in ("sellout", "bookings"):
+        domain = "bookings" if {"team", "rep"} & set(by) else "sellout"
+    return f"{domain}:{','.join(by)}"
+
+
 @dataclass(frozen=True)
 class ProposalHeader:
-    """A stored proposal without its rows (what lists return)."""
+    """A stored proposal without its rows (what lists return). ``superseded_by``: the proposal whose
+    approval replaced this approved one (same quarter and scope)."""
 
     id: str
     quarter: str
@@ -163,6 +224,8 @@ class ProposalHeader:
     approved_at: datetime | None
     version: int
     note: str | None
+    scope: str
+    superseded_by: str | None
 
 
 @dataclass(frozen=True)
@@ -204,3 +267,4 @@ class AuditRecord:
     object_type: str
     object_id: str
     detail: dict[str, Any]
+    actor_key_id: str | None = None

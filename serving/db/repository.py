@@ -6,6 +6,11 @@ commit together or not at all. Every change to a proposal is one ``UPDATE … WH
 blocks on the row lock, then re-checks the WHERE against the committed row and matches nothing, so there
 is no lost update and no long-held lock between "load" and "save" (the client keeps the version).
 
+Approval rules live here, so every door (API, CLI, web) obeys them: the approver must be someone other than
+the author and everyone who edited the draft (four eyes; ``four_eyes=False`` switches it off), and at most
+one proposal per quarter and scope is approved — approving another supersedes it with a link, and a partial
+unique index makes the database refuse two racing approvals instead of keeping both.
+
 ``ApiKeyRepository`` lives in ``serving.db.api_keys`` and the audit log in ``serving.db.audit``; both are
 re-exported here so callers import every repository from one module.
 """
@@ -18,12 +23,21 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import CursorResult, delete, func, insert, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, selectinload
 
-from salesplan.errors import ConfigError, ConflictError, DataValidationError, NotFoundError, Problem
+from salesplan.errors import (
+    ConfigError,
+    ConflictError,
+    DataValidationError,
+    ForbiddenError,
+    NotFoundError,
+    Problem,
+)
 from salesplan.serving.db.api_keys import ApiKeyRepository
 from salesplan.serving.db.audit import AuditRepository, Clock, check_limit, utcnow
 from salesplan.serving.db.records import (
+    Actor,
     ApiKeyRecord,
     AuditRecord,
     NewProposal,
@@ -32,11 +46,13 @@ from salesplan.serving.db.records import (
     ProposalStatus,
     StoredProposal,
     check_quarter,
+    principal,
     to_money,
 )
-from salesplan.serving.db.tables import PROPOSAL_STATUSES, Proposal, ProposalRow
+from salesplan.serving.db.tables import PROPOSAL_STATUSES, AuditEntry, Proposal, ProposalRow
 
 __all__ = [
+    "Actor",
     "ApiKeyRecord",
     "ApiKeyRepository",
     "AuditRecord",
@@ -60,33 +76,21 @@ class ProposalRepository:
         self.clock = clock
         self.audit = AuditRepository(session, clock)
 
-    def create(self, header: NewProposal, rows: Sequence[ProposalRowData]) -> StoredProposal:
-        """Store a new draft at version 1."""
+    def create(
+        self, header: NewProposal, rows: Sequence[ProposalRowData], actor: str | Actor | None = None
+    ) -> StoredProposal:
+        """Store a new draft at version 1 (``actor``: who, for the audit log; default the author)."""
         _check_unique_units(rows)
         pid = header.id or str(uuid.uuid4())
-        if self.session.get(Proposal, pid) is not None:
-            raise ConflictError(f"proposal {pid} already exists; omit the id to get a fresh one")
         now = self.clock()
-        self.session.execute(
-            insert(Proposal).values(
-                id=pid,
-                quarter=header.quarter,
-                method=header.method,
-                parameters=header.parameters,
-                input_models=header.input_models,
-                status="draft",
-                author=header.author,
-                created_at=now,
-                updated_at=now,
-                approved_by=None,
-                approved_at=None,
-                version=1,
-                note=header.note,
-            )
-        )
+        try:  # written without reading first (see approve); a taken id is the primary key's to refuse
+            with self.session.begin_nested():
+                self._insert_header(pid, header, now)
+        except IntegrityError:
+            raise ConflictError(f"proposal {pid} already exists; omit the id to get a fresh one") from None
         self._insert_rows(pid, rows)
         self.audit.write(
-            header.author,
+            actor if actor is not None else header.author,
             "proposal.create",
             "proposal",
             pid,
@@ -142,15 +146,94 @@ class ProposalRepository:
         """How many proposals ``list`` would page through (for pagination totals)."""
         return int(self.session.scalar(self._filtered(select(func.count(Proposal.id)), quarter, status)) or 0)
 
-    def approve(self, proposal_id: str, by: str, expected_version: int) -> ProposalHeader:
-        """Draft → approved; from then on the proposal is immutable."""
+    def approve(
+        self,
+        proposal_id: str,
+        by: str | Actor,
+        expected_version: int,
+        *,
+        reason: str | None = None,
+        four_eyes: bool = True,
+    ) -> ProposalHeader:
+        """Draft → approved; from then on the proposal is immutable. With ``four_eyes`` the approver may be
+        neither its author nor anyone who edited it. An approved proposal of the same quarter and scope
+        becomes ``superseded`` (linked to this one). ``reason`` goes to the audit log with the decision."""
+        who = Actor.of(by)
         now = self.clock()
-        self._change(proposal_id, expected_version, status="approved", approved_by=by, approved_at=now)
-        self.audit.write(by, "proposal.approve", "proposal", proposal_id, _versions(expected_version))
+        # Writes first, reads after: a transaction that reads and then writes cannot wait its turn for
+        # SQLite's write lock (it fails at once with "database is locked"); one that writes first can.
+        # 1. supersede the approved proposal of the draft's quarter and scope (nothing if it is no draft
+        #    at that version: then step 2 says why); 2. approve the draft (the optimistic lock).
+        draft = aliased(Proposal)
+        of_draft = (draft.id == proposal_id, draft.status == "draft", draft.version == expected_version)
+        try:
+            # a savepoint: a refusal below undoes the approval even if the caller went on to commit
+            with self.session.begin_nested():
+                superseded = list(
+                    self.session.execute(
+                        update(Proposal)
+                        .where(
+                            Proposal.status == "approved",
+                            Proposal.id != proposal_id,
+                            Proposal.quarter == select(draft.quarter).where(*of_draft).scalar_subquery(),
+                            Proposal.scope == select(draft.scope).where(*of_draft).scalar_subquery(),
+                        )
+                        .values(
+                            status="superseded",
+                            superseded_by=proposal_id,
+                            version=Proposal.version + 1,
+                            updated_at=now,
+                        )
+                        .returning(Proposal.id, Proposal.version)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+                self._change(
+                    proposal_id, expected_version, status="approved", approved_by=who.name, approved_at=now
+                )
+                if four_eyes:
+                    self._check_four_eyes(proposal_id, who)
+        except IntegrityError:  # the partial unique index: another approval of this scope committed first
+            raise ConflictError(
+                f"another proposal of the same quarter and scope as {proposal_id} was approved while this "
+                "one was being approved; reload and decide again (this one is still a draft)"
+            ) from None
+        for old, version in superseded:  # the version RETURNING gives is the new one
+            step: dict[str, Any] = {**_versions(version - 1), "superseded_by": proposal_id, "reason": reason}
+            self.audit.write(who, "proposal.supersede", "proposal", old, step)
+        detail: dict[str, Any] = {
+            **_versions(expected_version),
+            "reason": reason,
+            "supersedes": [row[0] for row in superseded],
+        }
+        self.audit.write(who, "proposal.approve", "proposal", proposal_id, detail)
         return self.get(proposal_id).header
 
+    def _check_four_eyes(self, proposal_id: str, who: Actor) -> None:
+        author = self.session.scalar(select(Proposal.author).where(Proposal.id == proposal_id))
+        makers = self.makers(proposal_id, author)
+        if principal(who.name) in {principal(m) for m in makers}:
+            role = "wrote" if author is not None and principal(who.name) == principal(author) else "edited"
+            raise ForbiddenError(
+                f"{who.name!r} {role} proposal {proposal_id} and so may not approve it: another person "
+                f"must (four eyes; its makers: {', '.join(sorted(makers))})"
+            )
+
+    def makers(self, proposal_id: str, author: str | None = None) -> set[str]:
+        """Who made a proposal what it is: its author and everyone who re-balanced it."""
+        if author is None:
+            author = self.session.scalar(select(Proposal.author).where(Proposal.id == proposal_id))
+        editors = self.session.scalars(
+            select(AuditEntry.actor).where(
+                AuditEntry.object_type == "proposal",
+                AuditEntry.object_id == proposal_id,
+                AuditEntry.action == "proposal.replace_rows",
+            )
+        )
+        return {*([author] if author else []), *editors}
+
     def reject(
-        self, proposal_id: str, by: str, expected_version: int, reason: str | None = None
+        self, proposal_id: str, by: str | Actor, expected_version: int, reason: str | None = None
     ) -> ProposalHeader:
         """Draft → rejected (immutable too); the reason goes to the audit log."""
         self._change(proposal_id, expected_version, status="rejected")
@@ -159,7 +242,7 @@ class ProposalRepository:
         return self.get(proposal_id).header
 
     def replace_rows(
-        self, proposal_id: str, rows: Sequence[ProposalRowData], expected_version: int, actor: str
+        self, proposal_id: str, rows: Sequence[ProposalRowData], expected_version: int, actor: str | Actor
     ) -> StoredProposal:
         """Swap in re-balanced rows (computed by the planning layer) and record which targets moved."""
         _check_unique_units(rows)
@@ -229,6 +312,27 @@ class ProposalRepository:
             f"proposal {proposal_id} is at version {version}, not {expected_version}{changed}; reload and retry"
         )
 
+    def _insert_header(self, pid: str, header: NewProposal, now: Any) -> None:
+        self.session.execute(
+            insert(Proposal).values(
+                id=pid,
+                quarter=header.quarter,
+                method=header.method,
+                parameters=header.parameters,
+                input_models=header.input_models,
+                status="draft",
+                author=header.author,
+                created_at=now,
+                updated_at=now,
+                approved_by=None,
+                approved_at=None,
+                version=1,
+                note=header.note,
+                scope=header.scope,
+                superseded_by=None,
+            )
+        )
+
     def _insert_rows(self, proposal_id: str, rows: Sequence[ProposalRowData]) -> None:
         if not rows:
             return
@@ -275,6 +379,8 @@ def _header(p: Proposal) -> ProposalHeader:
         approved_at=p.approved_at,
         version=p.version,
         note=p.note,
+        scope=p.scope,
+        superseded_by=p.superseded_by,
     )
 
 

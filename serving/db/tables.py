@@ -26,6 +26,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -38,7 +40,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-PROPOSAL_STATUSES = ("draft", "approved", "rejected")
+PROPOSAL_STATUSES = ("draft", "approved", "rejected", "superseded")
 API_KEY_ROLES = ("planner", "crm", "analyst", "admin")
 
 
@@ -81,13 +83,24 @@ class Base(DeclarativeBase):
 
 
 class Proposal(Base):
-    """Header of a target proposal; ``version`` is bumped by every change (optimistic locking)."""
+    """Header of a target proposal; ``version`` is bumped by every change (optimistic locking). At most one
+    proposal per quarter and ``scope`` is approved (a partial unique index: the database, not a read
+    before the write, keeps two racing approvals from both winning); approving another one supersedes it
+    (``superseded_by`` links to the newer)."""
 
     __tablename__ = "proposals"
     __table_args__ = (
         CheckConstraint(_in_list("status", PROPOSAL_STATUSES), name="status"),
         CheckConstraint("version >= 1", name="version_positive"),
         Index("ix_proposals_quarter_status", "quarter", "status"),
+        Index(
+            "uq_proposals_one_approved",
+            "quarter",
+            "scope",
+            unique=True,
+            sqlite_where=text("status = 'approved'"),
+            postgresql_where=text("status = 'approved'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -103,6 +116,8 @@ class Proposal(Base):
     approved_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(200), server_default="")
+    superseded_by: Mapped[str | None] = mapped_column(String(36), ForeignKey("proposals.id"))
 
     rows: Mapped[list[ProposalRow]] = relationship(
         back_populates="proposal",
@@ -138,12 +153,21 @@ class ProposalRow(Base):
 
 
 class ApiKey(Base):
-    """An API key: only its SHA-256 is stored; ``key_prefix`` finds the row and is safe to display."""
+    """An API key: only its SHA-256 is stored; ``key_prefix`` finds the row and is safe to display. Names
+    are unique among active keys, ignoring case (the name is who acts in the audit log and approvals; a
+    revoked key's name can be given to its replacement)."""
 
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint(_in_list("role", API_KEY_ROLES), name="role"),
         UniqueConstraint("key_prefix"),
+        Index(
+            "uq_api_keys_active_name",
+            func.lower(text("name")),
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -168,6 +192,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(200))
+    actor_key_id: Mapped[str | None] = mapped_column(String(36))
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[str] = mapped_column(String(64))

@@ -54,7 +54,11 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or None)
+    engine = make_engine(
+        config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or None,
+        create=True,
+        foreign_keys=False,  # SQLite rebuilds tables in batch mode: a DROP must not cascade
+    )
     try:
         with engine.connect() as conn:
             _run(conn)

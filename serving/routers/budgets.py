@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from salesplan.errors import ConfigError
@@ -21,35 +21,47 @@ from salesplan.serving.routers.common import AUTH_ERRORS, errors
 router = APIRouter(prefix="/api/v1/budgets", tags=["budgets"], dependencies=[require("budgets:run")])
 
 MAX_AMOUNT = 1e12
-Amount = Annotated[float, Field(ge=0, le=MAX_AMOUNT)]
+Amount = Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT)]
+Channel = Annotated[str, Field(min_length=1, max_length=200)]
 CURVE_POINTS = 25
 
 
 class AllocateIn(BaseModel):
     """Amounts (total, caps, floors) are over the whole plan of ``periods`` periods, in spend currency."""
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        extra="forbid",  # a misspelt "cap" must not be silently ignored
+        json_schema_extra={
             "examples": [
                 {"total": 1_300_000, "caps": {"display": 300_000}, "floors": {"search": 100_000},
                  "max_change": 0.5, "periods": 13}
             ]
-        }
-    }  # fmt: skip
+        },
+    )  # fmt: skip
 
-    total: float = Field(gt=0, le=MAX_AMOUNT, description="Budget to split over the plan")
-    caps: dict[str, Amount] = Field(default_factory=dict, description="channel → most it may get")
-    floors: dict[str, Amount] = Field(default_factory=dict, description="channel → least it must get")
-    max_change: float | None = Field(
-        default=None, gt=0, le=10, description="± fraction each channel × region may move from last spend"
+    total: float = Field(strict=True, gt=0, le=MAX_AMOUNT, description="Budget to split over the plan")
+    caps: dict[Channel, Amount] = Field(
+        default_factory=dict, max_length=1000, description="channel → most it may get"
     )
-    roi_floor: float | None = Field(default=None, ge=0, le=1000, description="incremental outcome / spend ≥")
+    floors: dict[Channel, Amount] = Field(
+        default_factory=dict, max_length=1000, description="channel → least it must get"
+    )
+    max_change: float | None = Field(
+        default=None,
+        strict=True,
+        gt=0,
+        le=10,
+        description="± fraction each channel × region may move from last spend",
+    )
+    roi_floor: float | None = Field(
+        default=None, strict=True, ge=0, le=1000, description="incremental outcome / spend ≥"
+    )
     periods: int = Field(
-        default=13, ge=1, le=104, description="Periods (weeks of the spend data) of the plan"
+        default=13, strict=True, ge=1, le=104, description="Periods (weeks of the spend data) of the plan"
     )
     objective: Literal["outcome", "profit"] = "outcome"
     margin: float = Field(
-        default=1.0, gt=0, le=1e6, description="Profit per unit of outcome (objective=profit)"
+        default=1.0, strict=True, gt=0, le=1e6, description="Profit per unit of outcome (objective=profit)"
     )
 
 

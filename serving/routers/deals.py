@@ -31,7 +31,7 @@ from salesplan.models.deals.fastpath import (
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
 from salesplan.serving.model_store import LoadedModel
-from salesplan.serving.routers.common import errors
+from salesplan.serving.routers.common import MAX_OFFSET, errors
 from salesplan.serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore, OpenDeals
 from salesplan.serving.services import Services, freeze_heap
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from salesplan.models.deals import DealScorer
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
-SCORE_ERRORS = errors(400, 401, 403, 413, 422, 503)
+SCORE_ERRORS = errors(400, 401, 403, 413, 422, 429, 503)
 OPEN_COLUMNS = ("amount", "stage", "expected_close_date", "rep_id", "team", "region", "product", "account_id")
 
 
@@ -191,14 +191,14 @@ def score_batch(batch: BatchIn, request: Request, services: ServicesDep) -> Orjs
 @router.get(
     "/open",
     response_model=OpenDeals,
-    responses=errors(401, 403, 422, 503),
+    responses=errors(401, 403, 422, 429, 503),
     dependencies=[require("deals:read")],
     summary="Scored open deals of the planning data",
 )
 def open_deals(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     sort: Annotated[Literal["expected_value", "p_win", "amount"], Query()] = "expected_value",
     grade: Annotated[Literal["A", "B", "C", "D"] | None, Query()] = None,
 ) -> OrjsonResponse:

@@ -1,6 +1,8 @@
-"""Forecasts of every hierarchy level by week, month and quarter (read from the forecast champion's batch
-outputs, loaded at start: no model runs per read) and what-if scenarios on price and promotion (these do
-run the champion, twice: baseline and scenario)."""
+"""Forecasts of every hierarchy level at the data's frequency and every coarser one (days, weeks, months,
+quarters, years: whichever the champion's batch outputs hold, loaded at start: no model runs per read) and
+what-if scenarios on price and promotion (these do run the champion, twice: baseline and scenario).
+``yhat`` is the mean of each row's forecast distribution, the quantile columns are quantiles of the same
+distribution (``q50`` its median)."""
 
 from __future__ import annotations
 
@@ -12,19 +14,19 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from salesplan.contracts import PERIOD_COLUMNS, quantile_cols
+from salesplan.contracts import FREQS, PERIOD_COLUMNS, quantile_cols
 from salesplan.errors import ConfigError, NotFoundError
 from salesplan.io import records
 from salesplan.models.forecast.whatif import Scenario, lift_pct, what_if
 from salesplan.models.registry import FORECAST_MODEL
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
+from salesplan.serving.routers.common import AUTH_ERRORS, DAY_MAX, DAY_MIN, ModelInfo, day_field, errors
 from salesplan.serving.services import Services
 
 router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"], dependencies=[require("forecasts:read")])
 
-Freq = Literal["W", "M", "Q"]
+Freq = Literal["D", "W", "M", "Q", "Y"]
 MAX_IDS = 200
 UnitId = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -36,11 +38,20 @@ class Level(BaseModel):
 
 class LevelsOut(BaseModel):
     levels: list[Level]
-    freqs: list[str] = Field(examples=[["W", "M", "Q"]])
+    freq: str = Field(default="W", examples=["W"], description="The data's frequency (D, W, M, Q or Y)")
+    freqs: list[str] = Field(
+        examples=[["W", "M", "Q", "Y"]], description="The data's frequency and the coarser ones it sums to"
+    )
     hierarchy: dict[str, list[str]] = Field(examples=[{"geo": ["region", "store"]}])
     bottom: str = Field(examples=["store/product"], description="Level what-if scenarios take ids from")
-    first_week: str | None = Field(default=None, examples=["2026-11-30"])
-    last_week: str | None = Field(default=None, examples=["2027-03-29"])
+    first_week: str | None = Field(
+        default=None, examples=["2026-11-30"], description="Start of the first forecast period (any freq)"
+    )
+    last_week: str | None = Field(
+        default=None, examples=["2027-03-29"], description="Start of the last forecast period (any freq)"
+    )
+    first_period: str | None = Field(default=None, examples=["2026-11-30"])
+    last_period: str | None = Field(default=None, examples=["2027-03-29"])
     model: ModelInfo
 
 
@@ -52,7 +63,7 @@ class ForecastRow(BaseModel):
     freq: str = Field(examples=["M"])
     period: str = Field(examples=["2027-01"])
     ds: str = Field(examples=["2027-01-01"])
-    yhat: float = Field(examples=[1520.4])
+    yhat: float = Field(examples=[1520.4], description="Mean of the row's forecast distribution")
     coverage: float | None = Field(default=None, description="Share of the period inside the horizon")
 
 
@@ -65,7 +76,7 @@ class HistoryRow(BaseModel):
 
 class ForecastsOut(BaseModel):
     level: str
-    freq: Freq
+    freq: str = Field(examples=["M"])
     rows: list[ForecastRow]
     history: list[HistoryRow]
     model: ModelInfo
@@ -88,12 +99,20 @@ class WhatIfIn(BaseModel):
     )
 
     ids: list[UnitId] = Field(min_length=1, max_length=MAX_IDS, description="Bottom-level unique_ids")
-    start: date = Field(description="First week (any day of it) of the scenario")
-    end: date = Field(description="Last week (any day of it) of the scenario")
-    price_change_pct: float | None = Field(default=None, gt=-100, le=500, description="e.g. -10 = 10 % cut")
-    price: float | None = Field(default=None, gt=0, le=1e9, description="Absolute price of the ids")
-    promo: Literal[0, 1] = Field(default=0, description="1 puts the weeks on promotion; 0 keeps the plan")
-    promo_depth: float | None = Field(default=None, gt=0, lt=1, description="Discount of the promotion")
+    start: date = day_field("First week (any day of it) of the scenario")
+    end: date = day_field("Last week (any day of it) of the scenario")
+    price_change_pct: float | None = Field(
+        default=None, strict=True, gt=-100, le=500, description="e.g. -10 = 10 % cut"
+    )
+    price: float | None = Field(
+        default=None, strict=True, gt=0, le=1e9, description="Absolute price of the ids"
+    )
+    promo: int = Field(
+        default=0, strict=True, ge=0, le=1, description="1 puts the weeks on promotion; 0 keeps the plan"
+    )
+    promo_depth: float | None = Field(
+        default=None, strict=True, gt=0, lt=1, description="Discount of the promotion"
+    )
 
     def scenario(self) -> Scenario:
         """The request as the scenario the CLI builds too (``models.forecast.whatif``)."""
@@ -148,11 +167,14 @@ def levels(services: ServicesDep) -> LevelsOut:
     units = fc.groupby("level", sort=False)["unique_id"].unique()
     return LevelsOut(
         levels=[Level(name=lv, units=sorted(map(str, units[lv]))) for lv in order if lv in units.index],
-        freqs=[f for f in ("W", "M", "Q") if f in set(fc["freq"])],
+        freq=str(info.get("freq", "W")),
+        freqs=[f for f in FREQS if f in set(fc["freq"])],
         hierarchy={k: list(v) for k, v in (info.get("hierarchy") or {}).items()},
         bottom=order[-1],
-        first_week=info.get("first_week"),
-        last_week=info.get("last_week"),
+        first_week=info.get("first_ds", info.get("first_week")),
+        last_week=info.get("last_ds", info.get("last_week")),
+        first_period=info.get("first_period", info.get("first_week")),
+        last_period=info.get("last_period", info.get("last_week")),
         model=ModelInfo.of(batch.ref),
     )
 
@@ -165,17 +187,30 @@ def forecasts(
         str | None,
         Query(max_length=20_000, description="Comma-separated unit ids; default all", examples=["North"]),
     ] = None,
-    freq: Annotated[Freq, Query()] = "W",
-    start: Annotated[date | None, Query(description="Periods starting on or after")] = None,
-    end: Annotated[date | None, Query(description="Periods starting on or before")] = None,
+    freq: Annotated[
+        Freq | None, Query(description="D, W, M, Q or Y; default: the data's own frequency")
+    ] = None,
+    start: Annotated[
+        date | None, Query(ge=DAY_MIN, le=DAY_MAX, description="Periods starting on or after")
+    ] = None,
+    end: Annotated[
+        date | None, Query(ge=DAY_MIN, le=DAY_MAX, description="Periods starting on or before")
+    ] = None,
 ) -> ForecastsOut:
     batch = services.models.batch()
     fc, hist = batch.forecast, batch.history
     known_levels = list(dict.fromkeys(fc["level"]))
     if level not in known_levels:
         raise ConfigError(f"level {level!r} is not one of {known_levels}")
-    fc = fc[(fc["level"] == level) & (fc["freq"] == freq)]
-    hist = hist[(hist["level"] == level) & (hist["freq"] == freq)]
+    have = [f for f in FREQS if f in set(fc["freq"])]
+    chosen = freq or str(batch.info.get("freq", have[0] if have else "W"))
+    if chosen not in have:
+        raise ConfigError(
+            f"freq {chosen!r} is not in this forecast; it has {have} (the data's frequency and the coarser "
+            "ones: a forecast is never split into finer periods)"
+        )
+    fc = fc[(fc["level"] == level) & (fc["freq"] == chosen)]
+    hist = hist[(hist["level"] == level) & (hist["freq"] == chosen)]
     units = set(map(str, fc["unique_id"]))
     wanted = [i.strip() for i in ids.split(",") if i.strip()] if ids else sorted(units)
     if len(wanted) > MAX_IDS:
@@ -192,10 +227,10 @@ def forecasts(
         fc, hist = fc[fc["ds"] >= pd.Timestamp(start)], hist[hist["ds"] >= pd.Timestamp(start)]
     if end is not None:
         fc, hist = fc[fc["ds"] <= pd.Timestamp(end)], hist[hist["ds"] <= pd.Timestamp(end)]
-    cols = [*PERIOD_COLUMNS, "yhat", *quantile_cols(), "coverage", "assumed_share"]
+    cols = [*PERIOD_COLUMNS, "yhat", *quantile_cols(), "coverage", "assumed_share", "source", "method"]
     return ForecastsOut(
         level=level,
-        freq=freq,
+        freq=chosen,
         rows=[ForecastRow(**r) for r in records(fc.sort_values(["unique_id", "ds"]), cols)],
         history=[
             HistoryRow(**r)

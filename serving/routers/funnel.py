@@ -14,7 +14,7 @@ from salesplan.io import records
 from salesplan.planning.funnel import FUNNEL_STAGES, Method, funnel
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers.common import AUTH_ERRORS, errors
+from salesplan.serving.routers.common import AUTH_ERRORS, DAY_MAX, DAY_MIN, errors
 
 router = APIRouter(prefix="/api/v1", tags=["funnel"], dependencies=[require("funnel:read")])
 
@@ -67,8 +67,12 @@ class FunnelOut(BaseModel):
 async def get_funnel(
     services: ServicesDep,
     by: Annotated[FunnelCut, Query(description="Cut of the rows")] = "total",
-    created_from: Annotated[date | None, Query(description="Only deals created on or after")] = None,
-    created_to: Annotated[date | None, Query(description="Only deals created on or before")] = None,
+    created_from: Annotated[
+        date | None, Query(ge=DAY_MIN, le=DAY_MAX, description="Only deals created on or after")
+    ] = None,
+    created_to: Annotated[
+        date | None, Query(ge=DAY_MIN, le=DAY_MAX, description="Only deals created on or before")
+    ] = None,
     method: Annotated[Method, Query(description="Estimator of the rates")] = "mixture",
     level: Annotated[float, Query(gt=0.5, lt=1.0, description="Interval level")] = 0.95,
 ) -> FunnelOut:
@@ -77,7 +81,7 @@ async def get_funnel(
     assert data.paths is not None
     period = None
     if created_from is not None or created_to is not None:
-        start, end = created_from or date(1900, 1, 1), created_to or date(2200, 12, 31)
+        start, end = created_from or DAY_MIN, created_to or DAY_MAX
         if end < start:
             raise ConfigError(f"created_to {end} is before created_from {start}")
         period = (start.isoformat(), end.isoformat())

@@ -21,6 +21,6 @@ class Me(BaseModel):
     permissions: list[str] = Field(examples=[["forecasts:read", "proposals:write", "pipeline:read"]])
 
 
-@router.get("/me", responses=errors(401, 503), summary="The caller's role and permissions")
+@router.get("/me", responses=errors(401, 429, 503), summary="The caller's role and permissions")
 def me(key: Annotated[ApiKeyRecord, Depends(current_key)]) -> Me:
     return Me(name=key.name, role=key.role, key_prefix=key.key_prefix, permissions=permissions_of(key.role))

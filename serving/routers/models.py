@@ -32,7 +32,7 @@ class ReloadResult(BaseModel):
 @router.get(
     "",
     dependencies=[require("models:read")],
-    responses=errors(401, 403, 503),
+    responses=errors(401, 403, 429, 503),
     summary="Loaded champion models",
 )
 def status(services: ServicesDep) -> dict[str, ModelStatus]:
@@ -42,7 +42,7 @@ def status(services: ServicesDep) -> dict[str, ModelStatus]:
 @router.post(
     "/reload",
     dependencies=[require("models:admin")],
-    responses=errors(401, 403, 413, 503),
+    responses=errors(401, 403, 413, 429, 503),
     summary="Reload champions and planning data",
 )
 async def reload(services: ServicesDep) -> ReloadResult:

@@ -12,13 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from salesplan.io import records
 from salesplan.planning.funnel import data_end
 from salesplan.planning.pipeline import next_quarter, weighted_pipeline
+from salesplan.planning.proposals import QUARTER_HORIZON, QUARTER_PATTERN, check_quarter_range
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
 from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
 
 router = APIRouter(prefix="/api/v1", tags=["pipeline"], dependencies=[require("pipeline:read")])
-
-QUARTER_PATTERN = r"^\d{4}Q[1-4]$"
 PipelineCut = Literal["total", "region", "team", "rep", "product"]
 ROW_COLUMNS = [
     "n_deals", "pipeline_value", "expected_value", "q10", "q50", "q90", "commit_value",
@@ -50,7 +49,7 @@ class PipelineRow(BaseModel):
     q90: float | None = None
     commit_value: float | None = Field(default=None, description="Σ amount of deals with p_win ≥ 0.7")
     best_case_value: float | None = Field(
-        default=None, description="Σ amount of deals with 0.4 ≤ p_win < 0.7"
+        default=None, description="Σ amount of deals with p_win ≥ 0.4 (the commit deals included: ≥ commit)"
     )
     pipeline_rest_value: float | None = None
     commit_expected: float | None = None
@@ -76,7 +75,10 @@ async def pipeline(
     quarter: Annotated[
         str | None,
         Query(
-            pattern=QUARTER_PATTERN, examples=["2027Q1"], description="Default: the quarter after the data"
+            pattern=QUARTER_PATTERN,
+            examples=["2027Q1"],
+            description="Default: the quarter after the data; at most "
+            f"{QUARTER_HORIZON} quarters before or after the CRM's data",
         ),
     ] = None,
     by: Annotated[PipelineCut, Query(description="Split of the rows")] = "total",
@@ -86,6 +88,7 @@ async def pipeline(
     assert data.scores_ref is not None
     as_of = data_end(crm)
     q = quarter or next_quarter(as_of)
+    check_quarter_range(q, *services.plan_cache.span(crm), "the planning data's CRM")
     cut = None if by == "total" else by
     table = await run_in_threadpool(weighted_pipeline, scores, q, by=cut)
     keys = ["group"] if cut is None else ["rep_id" if cut == "rep" else cut]

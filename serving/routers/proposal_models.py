@@ -8,16 +8,17 @@ every parameter's domain for the API, the CLI and the web page."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from salesplan.planning.proposals import Amounts, ProposalRequest
 from salesplan.serving.db.proposal_parameters import ProposalParameters
-from salesplan.serving.db.records import ProposalHeader, StoredProposal
+from salesplan.serving.db.records import AuditRecord, ProposalHeader, StoredProposal
 from salesplan.serving.routers.common import ModelInfo
 
-Status = Literal["draft", "approved", "rejected"]
+Status = Literal["draft", "approved", "rejected", "superseded"]
+Version = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1, description="The version you read")]
 UNIT_ID = Field(min_length=1, max_length=200)
 
 
@@ -61,6 +62,13 @@ class ProposalHeaderOut(BaseModel):
     approved_by: str | None = None
     approved_at: datetime | None = None
     note: str | None = None
+    scope: str = Field(
+        examples=["sellout:region,store"],
+        description="What it plans besides the quarter: one proposal per quarter and scope is approved",
+    )
+    superseded_by: str | None = Field(
+        default=None, description="The proposal whose approval replaced this one (status superseded)"
+    )
     parameters: dict[str, Any] = Field(description="What the planner asked for")
     plan: dict[str, Any] = Field(default_factory=dict, description="Settings and facts the engine used")
     input_models: dict[str, Any] = Field(description="Model versions the numbers came from")
@@ -97,14 +105,25 @@ class PatchIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"version": 1, "overrides": {"North": 220.0}}]}
     )
 
-    version: int = Field(ge=1, le=2**31 - 1, description="The version you read")
+    version: Version
     overrides: Amounts = Field(min_length=1, description="unit_id → new target")
 
 
 class VersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"version": 1}]})
 
-    version: int = Field(ge=1, le=2**31 - 1, description="The version you read")
+    version: Version
+
+
+class ApproveIn(VersionIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"version": 2, "reason": "in line with the board's growth plan"}]},
+    )
+
+    reason: str | None = Field(
+        default=None, max_length=2000, description="Why it is approved; kept in the approval history"
+    )
 
 
 class RejectIn(VersionIn):
@@ -113,6 +132,45 @@ class RejectIn(VersionIn):
     )
 
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class HistoryEntry(BaseModel):
+    """One step of a proposal's life, from the audit log."""
+
+    at: datetime
+    action: str = Field(
+        examples=["proposal.approve"],
+        description="proposal.create, .replace_rows (an edit), .approve, .reject or .supersede",
+    )
+    actor: str = Field(examples=["north-planning"], description="Who: the API key's name, or the CLI user")
+    actor_key_id: str | None = Field(default=None, description="The API key that acted (none from the CLI)")
+    from_version: int | None = None
+    to_version: int | None = None
+    reason: str | None = None
+    superseded_by: str | None = Field(default=None, description="On supersede: the newer approved proposal")
+    supersedes: list[str] = Field(default_factory=list, description="On approve: what it replaced")
+    detail: dict[str, Any] = Field(default_factory=dict, description="Everything recorded")
+
+
+class ProposalHistory(BaseModel):
+    proposal: ProposalHeaderOut
+    entries: list[HistoryEntry]
+
+
+def history_entry(a: AuditRecord) -> HistoryEntry:
+    d = a.detail
+    return HistoryEntry(
+        at=a.at,
+        action=a.action,
+        actor=a.actor,
+        actor_key_id=a.actor_key_id,
+        from_version=d.get("from_version") if isinstance(d.get("from_version"), int) else None,
+        to_version=d.get("to_version") if isinstance(d.get("to_version"), int) else None,
+        reason=d.get("reason") if isinstance(d.get("reason"), str) else None,
+        superseded_by=d.get("superseded_by") if isinstance(d.get("superseded_by"), str) else None,
+        supersedes=[str(x) for x in d.get("supersedes") or []],
+        detail=d,
+    )
 
 
 def _model(input_models: dict[str, Any]) -> ModelInfo | None:
@@ -136,6 +194,8 @@ def header_out(h: ProposalHeader) -> ProposalHeaderOut:
         approved_by=h.approved_by,
         approved_at=h.approved_at,
         note=h.note,
+        scope=h.scope,
+        superseded_by=h.superseded_by,
         parameters=params.to_json()["request"],
         plan=dict(params.plan),
         input_models=h.input_models,

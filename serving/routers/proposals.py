@@ -1,5 +1,7 @@
-"""Quarterly target proposals: list, read, export, approve and reject (``version`` = optimistic lock; a
-stale one is 409, as is changing a proposal that is no longer a draft). Creating and re-balancing
+"""Quarterly target proposals: list, read, export, approve and reject, and each one's approval history
+(``version`` = optimistic lock; a stale one is 409, as is changing a proposal that is no longer a draft).
+Approving needs a second person: the author and the editors of a draft may not approve it (403; see
+``SALESPLAN_MAKER_CHECKER``), and approving supersedes the quarter's approved proposal of the same scope. Creating and re-balancing
 proposals, which need the planning engine, are in ``serving.routers.proposals_plan``; both go through
 ``services.proposals``, the workflow the CLI uses too.
 
@@ -15,16 +17,18 @@ from fastapi.responses import Response
 
 from salesplan.planning.proposals import QUARTER_PATTERN
 from salesplan.serving.auth import require
-from salesplan.serving.db.records import ApiKeyRecord, ProposalStatus
+from salesplan.serving.db.records import Actor, ApiKeyRecord, ProposalStatus
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers.common import AUTH_ERRORS, errors
+from salesplan.serving.routers.common import AUTH_ERRORS, MAX_OFFSET, errors
 from salesplan.serving.routers.proposal_models import (
+    ApproveIn,
     ProposalHeaderOut,
+    ProposalHistory,
     ProposalList,
     ProposalOut,
     RejectIn,
-    VersionIn,
     header_out,
+    history_entry,
     proposal_out,
 )
 
@@ -41,7 +45,7 @@ def list_proposals(
     quarter: Annotated[str | None, Query(pattern=QUARTER_PATTERN, examples=["2027Q1"])] = None,
     status: Annotated[ProposalStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ProposalList:
     page = services.proposals.list(quarter=quarter, status=status, limit=limit, offset=offset)
     return ProposalList(
@@ -80,18 +84,38 @@ def get_proposal(
     return proposal_out(services.proposals.get(proposal_id))
 
 
+@router.get(
+    "/{proposal_id}/history",
+    responses=errors(404, *AUTH_ERRORS),
+    summary="Who created, edited, approved, rejected or superseded a proposal, when and why",
+)
+def proposal_history(
+    proposal_id: ProposalId, services: ServicesDep, _: Annotated[ApiKeyRecord, require("proposals:read")]
+) -> ProposalHistory:
+    stored, entries = services.proposals.history(proposal_id)
+    return ProposalHistory(proposal=header_out(stored.header), entries=[history_entry(e) for e in entries])
+
+
+def actor(key: ApiKeyRecord) -> Actor:
+    """Who acts: the key's name (what proposals and the audit log show) and its id (which key exactly)."""
+    return Actor(key.name, key.id)
+
+
 @router.post(
     "/{proposal_id}:approve",
     responses=errors(400, 404, 409, 413, *AUTH_ERRORS),
-    summary="Approve a draft (it becomes immutable)",
+    summary="Approve a draft (by someone who neither wrote nor edited it); it becomes immutable",
 )
 def approve(
     proposal_id: ProposalId,
-    body: VersionIn,
+    body: ApproveIn,
     services: ServicesDep,
     key: Annotated[ApiKeyRecord, require("proposals:approve")],
 ) -> ProposalHeaderOut:
-    return header_out(services.proposals.approve(proposal_id, actor=key.name, expected_version=body.version))
+    header = services.proposals.approve(
+        proposal_id, actor=actor(key), expected_version=body.version, reason=body.reason
+    )
+    return header_out(header)
 
 
 @router.post(
@@ -106,6 +130,6 @@ def reject(
     key: Annotated[ApiKeyRecord, require("proposals:reject")],
 ) -> ProposalHeaderOut:
     header = services.proposals.reject(
-        proposal_id, actor=key.name, reason=body.reason, expected_version=body.version
+        proposal_id, actor=actor(key), reason=body.reason, expected_version=body.version
     )
     return header_out(header)

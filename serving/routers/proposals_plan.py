@@ -22,7 +22,7 @@ from salesplan.serving.deps import ServicesDep
 from salesplan.serving.proposal_service import ModelStamps
 from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
 from salesplan.serving.routers.proposal_models import PatchIn, ProposalIn, ProposalOut, proposal_out
-from salesplan.serving.routers.proposals import ProposalId
+from salesplan.serving.routers.proposals import ProposalId, actor
 
 router = APIRouter(prefix="/api/v1/targets", tags=["proposals"])
 
@@ -63,7 +63,7 @@ async def create_proposal(
     body: ProposalIn, services: ServicesDep, key: Annotated[ApiKeyRecord, require("proposals:write")]
 ) -> ProposalOut:
     created = await run_in_threadpool(
-        services.proposals.create, body.request(), author=key.name, note=body.note
+        services.proposals.create, body.request(), author=actor(key), note=body.note
     )
     return proposal_out(created.proposal)
 
@@ -83,7 +83,7 @@ async def patch_proposal(
         services.proposals.override,
         proposal_id,
         body.overrides,
-        actor=key.name,
+        actor=actor(key),
         expected_version=body.version,
     )
     return proposal_out(stored)

@@ -34,6 +34,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "targets": ("Targets", "proposals:read"),
     "budget": ("Budget", "budgets:run"),
     "deals": ("Deals", "deals:score"),
+    "process": ("Process", "process:read"),
 }
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 CACHE = {"Cache-Control": "public, max-age=3600"}
@@ -92,6 +93,11 @@ def budget_page(request: Request) -> HTMLResponse:
 @router.get("/deals", response_class=HTMLResponse)
 def deals_page(request: Request) -> HTMLResponse:
     return _page(request, "deals")
+
+
+@router.get("/process", response_class=HTMLResponse)
+def process_page(request: Request) -> HTMLResponse:
+    return _page(request, "process")
 
 
 @router.get("/static/plotly.min.js")

@@ -11,6 +11,10 @@ CLI and ``{name: {"version", "run_id"}}`` from the API. Both become::
     parameters   = {"schema": 2, "request": {...}, "plan": {...}, "summary": {...}}
     input_models = {name: {"version": "3", "run_id": "..." | null}}
 
+Proposals built before schema 2 applied their over-assignment at every level; ``plan`` records that as
+``over_assignment_by_level`` so re-balancing them keeps their totals (new proposals apply it once, at the
+leaf level).
+
 Frozen in time on purpose: the conversion is spelled out here instead of importing the application's
 ``ProposalParameters``, so later edits of that class cannot change what this revision does.
 Downgrade keeps schema 2 rows as they are (older code read both shapes through ``parameters.get``)."""
@@ -85,6 +89,8 @@ def convert(
     request.update(quarter=old.get("quarter", quarter), method=old.get("method", method))
     request["by"] = list(request.get("by") or [])
     request["domain"] = _domain(request)
+    # before schema 2 one over-assignment applied at every level (it compounded): keep what was built
+    plan.setdefault("over_assignment_by_level", {lv: request["over_assignment"] for lv in request["by"]})
     for key in ("measure", "months"):
         if summary.get(key) is None and plan.get(key) is not None:
             summary[key] = plan[key]

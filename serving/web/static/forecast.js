@@ -1,9 +1,13 @@
 // Forecast page: hierarchy level + units + period → actuals and the P10–P90 fan; price/promo what-if.
+// The periods offered are the ones the batch holds (the data's frequency and every coarser one).
 "use strict";
 
 (() => {
   const { $, el, get, post, busy, fmt } = SP;
   let levels = [];
+  let base = "W";
+  const PERIOD = { D: "Day", W: "Week", M: "Month", Q: "Quarter", Y: "Year" };
+  const ADJ = { D: "daily", W: "weekly", M: "monthly", Q: "quarterly", Y: "yearly" };
 
   function fillUnits(levelName) {
     const level = levels.find((l) => l.name === levelName);
@@ -38,15 +42,14 @@
         // partial periods (the horizon covers only part of them) would look like a collapse: table only
         forecast: data.rows.filter((r) => r.unique_id === id && !(r.coverage < 0.999)),
       }));
-      const names = { W: "weekly", M: "monthly", Q: "quarterly" };
-      Charts.fan($("#fc-chart"), series, `${level}: actuals and ${names[freq]} forecast`);
+      Charts.fan($("#fc-chart"), series, `${level}: actuals and ${ADJ[freq] || freq} forecast (median, P10–P90)`);
       $("#fc-model").textContent = modelText(data.model);
       const tbody = $("#fc-table tbody");
       tbody.replaceChildren(...data.rows.slice(0, 60).map((r) => el("tr", {},
         el("td", {}, r.unique_id),
         el("td", {}, r.coverage < 0.999 ? `${r.period || r.ds} (partial: ${Math.round(r.coverage * 100)} % of the period)` : (r.period || r.ds)),
-        el("td", { class: "num" }, fmt(r.q10)), el("td", { class: "num" }, fmt(r.q50 ?? r.yhat)),
-        el("td", { class: "num" }, fmt(r.q90)))));
+        el("td", { class: "num" }, fmt(r.q10)), el("td", { class: "num" }, fmt(r.yhat)),
+        el("td", { class: "num" }, fmt(r.q50 ?? r.yhat)), el("td", { class: "num" }, fmt(r.q90)))));
       $("#fc-table").hidden = !data.rows.length;
     });
   }
@@ -118,9 +121,14 @@
       if (bottom) {
         $("#wi-ids").replaceChildren(...bottom.units.map((u, i) => el("option", { value: u, selected: i === 0 }, u)));
       }
-      if (data.freqs) {
-        for (const o of Array.from($("#fc-freq").options)) o.disabled = !data.freqs.includes(o.value);
-      }
+      base = data.freq || "W";
+      const freqs = data.freqs && data.freqs.length ? data.freqs : [base];
+      // default: the first coarser period (months for weekly data), else the data's own
+      const pick = freqs.find((f) => f !== base) || freqs[0];
+      $("#fc-freq").replaceChildren(...freqs.map((f) => el("option", { value: f, selected: f === pick }, PERIOD[f] || f)));
+      const unit = (PERIOD[base] || "Period").toLowerCase();
+      $("#wi-start-label").textContent = `From ${unit}`;
+      $("#wi-end-label").textContent = `To ${unit}`;
     });
     if (levels.length) await showForecast($("#fc-show"));
   });

@@ -36,7 +36,11 @@ const ProposalView = (() => {
       ` ${p.quarter} · ${by.join(" → ")} · ${p.method} · version `, el("span", { id: "p-version" }, String(p.version)),
       ` · by ${p.author}, ${when}`,
     ];
-    if (p.approved_by) parts.push(` · ${p.status} by ${p.approved_by}`);
+    if (p.approved_by) parts.push(` · approved by ${p.approved_by}`);
+    if (p.superseded_by) {
+      parts.push(" · superseded by ", el("a", { href: `#proposal=${encodeURIComponent(p.superseded_by)}`,
+        id: "p-superseded-by" }, p.superseded_by.slice(0, 8)));
+    }
     if (p.model) parts.push(` · model ${p.model.name} v${p.model.version}`);
     if (p.note) parts.push(el("br"), el("em", {}, p.note));
     return parts;
@@ -111,19 +115,27 @@ const ProposalView = (() => {
     const months = p.months && p.months.length ? p.months : Object.keys((p.rows[0] || {}).phasing || {});
     const { out, kids } = treeOrder(p.rows);
     const { ratio } = liveFairness(p);
-    // children are set to sum to their parent × (1 + over-assignment), at every level
+    // children are set to sum to their parent × (1 + the over-assignment of their level): recorded per level in
+    // plan.over_assignment_by_level (applied once, at the leaves); older proposals applied one at every level
     const over = Number(((p.plan || {}).over_assignment ?? (p.parameters || {}).over_assignment) || 0);
+    const byLevel = (p.plan || {}).over_assignment_by_level;
+    const rateOf = (unitId) => {
+      const list = kids.get(unitId);
+      if (!list || !list.length) return 1;
+      return 1 + (byLevel ? Number(byLevel[list[0].level] || 0) : over);
+    };
     const head = el("tr", {},
       el("th", { scope: "col" }, "Unit"), el("th", { scope: "col" }, "Level"),
       el("th", { scope: "col", class: "num" }, "Target"), el("th", { scope: "col", class: "num",
-        title: `Children sum to the parent × (1 + over-assignment ${pct(over)})` }, `Σ children (= target × ${(1 + over).toFixed(2)})`),
+        title: `Children sum to the parent × (1 + their level's over-assignment, ${pct(over)} at the leaves)` }, "Σ children"),
       el("th", { scope: "col", class: "num" }, "Forecast median"), el("th", { scope: "col", class: "num" }, "P(hit)"),
       el("th", { scope: "col", class: "num" }, `Actual ${(p.plan || {}).last_period || "last period"}`),
       el("th", { scope: "col", class: "num", title: "Target divided by the unit's potential (fairness)" }, "Target / potential"),
       ...months.map((m) => el("th", { scope: "col", class: "num" }, m)));
     const body = out.map(({ row, depth }) => {
       const sum = childSum(kids, row.unit_id);
-      const want = row.target * (1 + over);
+      const rate = rateOf(row.unit_id);
+      const want = row.target * rate;
       const ok = sum === null || Math.abs(sum - want) <= Math.max(0.05, 1e-6 * Math.abs(want));
       const target = editable
         ? el("input", { type: "number", step: "any", min: "0", value: String(Math.round(row.target * 100) / 100),
@@ -135,7 +147,8 @@ const ProposalView = (() => {
           row.overridden ? el("span", { class: "badge fixed", title: "Set by a planner" }, "fixed") : null),
         el("td", {}, row.level),
         el("td", { class: "num", "data-target": String(row.target) }, target),
-        el("td", { class: `num ${ok ? "" : "bad"}`, "data-children-sum": sum === null ? "" : String(sum) },
+        el("td", { class: `num ${ok ? "" : "bad"}`, "data-children-sum": sum === null ? "" : String(sum),
+          "data-children-rate": String(rate), title: sum === null ? null : `= target × ${rate.toFixed(2)}` },
           sum === null ? "" : `${fmt(sum)}${ok ? " ✓" : " ≠"}`),
         el("td", { class: "num" }, fmt(row.forecast_q50)),
         el("td", { class: "num" }, pct(row.p_hit)),
@@ -162,8 +175,32 @@ const ProposalView = (() => {
     $("#p-apply").disabled = true;
     $("#p-reset").disabled = true;
     const draft = p.status === "draft";
+    for (const n of SP.$$("[data-perm='proposals:approve']")) n.hidden = !(draft && can("proposals:approve"));
     $("#p-approve").hidden = !(draft && can("proposals:approve"));
     for (const n of SP.$$("[data-perm='proposals:reject']")) n.hidden = !(draft && can("proposals:reject"));
+  }
+
+  // The audit trail of a proposal (GET …/{id}/history), oldest first; links to what an approval superseded.
+  const ACTIONS = { "proposal.create": "created", "proposal.replace_rows": "edited (re-balanced)",
+    "proposal.approve": "approved", "proposal.reject": "rejected", "proposal.supersede": "superseded" };
+  const link = (id) => el("a", { href: `#proposal=${encodeURIComponent(id)}` }, id.slice(0, 8));
+
+  function history(entries) {
+    if (!entries.length) return [el("tr", {}, el("td", { colspan: "5" }, "No history recorded."))];
+    return entries.map((e) => {
+      const parts = [];  // each a list of text and links, shown joined by " · "
+      if (e.reason) parts.push([e.reason]);
+      if (e.superseded_by) parts.push(["superseded by ", link(e.superseded_by)]);
+      for (const id of e.supersedes || []) parts.push(["supersedes ", link(id)]);
+      const note = parts.flatMap((p, i) => (i ? [" · ", ...p] : p));
+      const version = e.to_version ? `${e.from_version ?? ""} → ${e.to_version}` : (e.detail && e.detail.version) || "";
+      return el("tr", { "data-action": e.action },
+        el("td", {}, new Date(e.at).toLocaleString()),
+        el("td", {}, ACTIONS[e.action] || e.action),
+        el("td", { title: e.actor_key_id ? `API key ${e.actor_key_id}` : "command line" }, e.actor),
+        el("td", { class: "num" }, String(version)),
+        el("td", {}, ...note));
+    });
   }
 
   function edits() {
@@ -176,6 +213,6 @@ const ProposalView = (() => {
     return out;
   }
 
-  return { render, edits, treeOrder };
+  return { render, edits, treeOrder, history };
 })();
 window.ProposalView = ProposalView;

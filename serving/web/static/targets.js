@@ -120,6 +120,16 @@
     ProposalView.render(p, onEdit);
     $("#p-apply").textContent = "Apply overrides";
     history.replaceState(null, "", `#proposal=${encodeURIComponent(p.id)}`);
+    loadHistory(p.id);
+  }
+
+  async function loadHistory(id) {
+    try {
+      const h = await get(`${BASE}/${encodeURIComponent(id)}/history`);
+      if (current && current.id === id) $("#h-table tbody").replaceChildren(...ProposalView.history(h.entries));
+    } catch (err) {
+      showProblem($("#prop-error"), err);
+    }
   }
 
   async function create(button) {
@@ -146,8 +156,10 @@
     if (!current) return;
     const body = { version: current.version };
     if (action === "reject") body.reason = $("#p-reason").value.trim() || null;
+    if (action === "approve") body.reason = $("#p-approve-reason").value.trim() || null;
     await busy($("#prop-section"), button, $("#prop-error"), async () => {
       await post(`${BASE}/${encodeURIComponent(current.id)}:${action}`, body);
+      $(action === "approve" ? "#p-approve-reason" : "#p-reason").value = "";  // a note belongs to one decision
       show(await get(`${BASE}/${encodeURIComponent(current.id)}`));
       toast(`Proposal ${action === "approve" ? "approved" : "rejected"}`);
       await loadList();
@@ -247,6 +259,10 @@
     $("#l-compare").addEventListener("click", (e) => compare(e.target));
     const hash = new URLSearchParams(location.hash.slice(1));
     if (hash.get("proposal")) open(hash.get("proposal"));
+    window.addEventListener("hashchange", () => {  // links in the history and the header
+      const id = new URLSearchParams(location.hash.slice(1)).get("proposal");
+      if (id && (!current || current.id !== id)) open(id);
+    });
     loadList();
     if (can("proposals:write")) {
       $("#t-quarter").value = $("#t-quarter").value || await nextQuarter();

@@ -1,0 +1,262 @@
+"""Calibration of the forecast distribution of every hierarchy level and frequency on the forecaster's
+rolling-origin backtest (the method is described in ``training.forecast_levels``).
+
+Pieces, each a pure function of frames: ``horizon_buckets`` (pooling of horizon steps),
+``mean_correction`` (bottom point forecast → bottom mean), ``backtest_aggregates`` (each fold's actuals
+and means summed to every level and frequency), ``error_pools`` (the relative errors of each level and
+frequency, pooled level+horizon → level → depth → all levels at the base frequency, the level's own
+only at coarser ones) and ``apply_pools`` (quantiles of a row's distribution around its mean)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from salesplan.contracts import period_index, quantile_cols
+from salesplan.contracts.sellout import Hierarchy
+from salesplan.models.hierarchy import aggregate, to_periods
+
+__all__ = [
+    "MEAN_CORRECTION_BOUNDS",
+    "PERIOD_DAYS",
+    "Pool",
+    "apply_pools",
+    "backtest_aggregates",
+    "between_origin_inflation",
+    "bucket_of",
+    "conformal_quantiles",
+    "error_pools",
+    "horizon_buckets",
+    "levels_wide",
+    "mean_correction",
+    "relative_errors",
+]
+
+MEAN_CORRECTION_BOUNDS = (0.5, 2.0)
+"""The bottom mean correction is clipped to this ratio range: a backtest that says the model is off by more
+than a factor of two is broken, not a bias to correct."""
+PERIOD_DAYS = {"D": 1.0, "W": 7.0, "M": 30.44, "Q": 91.31, "Y": 365.25}
+"""Typical days per period: a fold window of round(period / base) base periods stands in for one period
+of a coarser frequency when no calendar period fits in the window (13 weeks for a quarter)."""
+Z80 = float(stats.norm.ppf(0.9))
+
+
+def horizon_buckets(h: int) -> list[tuple[int, int]]:
+    """Steps 1..h in up to three consecutive, nearly equal pools (errors grow with the horizon; pooling
+    keeps samples per pool up); the last pool is open-ended, so steps beyond ``h`` use it."""
+    parts = [p for p in np.array_split(np.arange(1, max(int(h), 1) + 1), min(3, max(int(h), 1))) if len(p)]
+    out = [(int(p[0]), int(p[-1])) for p in parts]
+    out[-1] = (out[-1][0], 10**9)
+    return out
+
+
+def bucket_of(step: np.ndarray, buckets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Pool number (1-based) of each horizon step; steps below 1 go to the first pool."""
+    lows = np.array([lo for lo, _ in buckets])
+    return np.searchsorted(lows, np.maximum(np.asarray(step), 1), side="right")
+
+
+def levels_wide(
+    frame: pd.DataFrame, hierarchy: Hierarchy, keys: pd.DataFrame, cols: list[str]
+) -> pd.DataFrame:
+    """Base-frequency values at every level (``unique_id, level, ds, cols``)."""
+    agg = aggregate(frame[["unique_id", "ds", *cols]], hierarchy, cols, keys=keys)
+    return agg[["unique_id", "level", "ds", *cols]]
+
+
+def mean_correction(
+    rows: pd.DataFrame, buckets: Sequence[tuple[int, int]], min_samples: int, nonneg: bool
+) -> dict[int, float]:
+    """Per horizon pool, the ratio ``sum(y) / sum(yhat)`` of the bottom backtest rows: the factor that
+    turns the bottom model's point forecast (often a median, e.g. of a model fitted on ``log1p(y)`` or
+    with an absolute loss) into an unbiased mean. Pools with fewer than ``min_samples`` rows use all rows;
+    series that may go negative get no correction (a ratio of sums is meaningless there)."""
+    if not nonneg or rows.empty:
+        return {b: 1.0 for b in range(1, len(buckets) + 1)}
+    y, yhat = rows["y"].to_numpy(dtype=float), rows["yhat"].to_numpy(dtype=float)
+    b = bucket_of(rows["step"].to_numpy(), buckets)
+    lo, hi = MEAN_CORRECTION_BOUNDS
+    overall = float(np.clip(y.sum() / yhat.sum(), lo, hi)) if yhat.sum() > 0 else 1.0
+    out = {}
+    for k in range(1, len(buckets) + 1):
+        mine = b == k
+        ok = mine.sum() >= min_samples and yhat[mine].sum() > 0
+        out[k] = float(np.clip(y[mine].sum() / yhat[mine].sum(), lo, hi)) if ok else overall
+    return out
+
+
+def _period_like(freq: str, base: str) -> int:
+    return max(1, round(PERIOD_DAYS[freq] / PERIOD_DAYS[base]))
+
+
+def backtest_aggregates(
+    folds: pd.DataFrame,
+    hierarchy: Hierarchy,
+    keys: pd.DataFrame,
+    base: str,
+    freqs: Sequence[str],
+    week_start: int,
+) -> dict[str, pd.DataFrame]:
+    """Per frequency, ``unique_id, level, cutoff, step, y, yhat`` of every level, each fold (cutoff)
+    summed on its own so one origin's forecasts are added together. Base rows keep their horizon step;
+    coarser frequencies keep the whole calendar periods inside each fold's window (step 0) or, when none
+    fits, the fold's first ``round(period / base)`` steps as one period-like total."""
+    out: dict[str, list[pd.DataFrame]] = {f: [] for f in [base, *freqs]}
+    for cutoff, fold in folds.groupby("cutoff", sort=True):
+        wide = levels_wide(fold, hierarchy, keys, ["y", "yhat"])
+        origin = period_index(pd.to_datetime(fold["cutoff"].iloc[:1]), base).iloc[0]
+        wide["step"] = (period_index(wide["ds"], base) - origin).to_numpy()
+        wide["cutoff"] = cutoff
+        out[base].append(wide)
+        for freq in (f for f in freqs if f != base):
+            per = to_periods(
+                wide, freq, ["y", "yhat"], ["unique_id", "level"], week_start=week_start, base=base
+            )
+            whole = per[per["coverage"] >= 1.0 - 1e-9]
+            n = _period_like(freq, base)
+            if whole.empty and wide["step"].max() >= n:
+                first = wide[wide["step"] <= n]
+                whole = first.groupby(["unique_id", "level"], as_index=False)[["y", "yhat"]].sum()
+            out[freq].append(
+                whole.assign(cutoff=cutoff, step=0)[["unique_id", "level", "cutoff", "step", "y", "yhat"]]
+            )
+    empty = pd.DataFrame(columns=["unique_id", "level", "cutoff", "step", "y", "yhat"])
+    return {k: pd.concat(v, ignore_index=True) if v else empty for k, v in out.items()}
+
+
+def conformal_quantiles(e: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Empirical quantiles with the split-conformal finite-sample correction, sorted (non-crossing)."""
+    n = len(e)
+    levels = [min(max((q * (n + 1) - 0.5) / n, 0.0), 1.0) for q in quantiles]
+    return np.sort(np.quantile(e, levels))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The relative errors ``e = (y - mean) / max(mean, floor)`` of one calibration pool: their
+    conformal quantiles ``qe``, mean, robust standard deviation (central 80 % range / 2·z90), the
+    ``floor`` (half the level's median backtest mean) and which pool it is (``name``, for ``source``)."""
+
+    qe: np.ndarray
+    mean: float
+    sd: float
+    floor: float
+    name: str
+    n: int
+
+
+def between_origin_inflation(e: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """The errors with their origin (fold) means spread by ``sqrt((k + 1) / (k - 1))`` around the pooled
+    mean (``k`` origins). Errors of one origin share a shift (a level the model missed), and with a few
+    origins the pooled errors show only ``(k - 1) / k`` of that between-origin variance, while a new origin's
+    error carries all of it plus the uncertainty of the mean (correction and centring) estimated from the
+    same ``k`` origins (``1 + 1 / k``). Matters where the shift dominates (the top levels); bottom errors
+    barely move. One origin: unchanged (nothing to estimate the spread from)."""
+    codes, fold_ix = np.unique(fold, return_inverse=True)
+    k = len(codes)
+    if k < 2:
+        return e
+    means = np.bincount(fold_ix, weights=e) / np.bincount(fold_ix)
+    centre = float(e.mean())
+    shift = means[fold_ix]
+    return centre + np.sqrt((k + 1) / (k - 1)) * (shift - centre) + (e - shift)
+
+
+def _pool(e: np.ndarray, quantiles: Sequence[float], floor: float, name: str) -> Pool:
+    q10, q90 = np.quantile(e, [0.1, 0.9])
+    return Pool(
+        conformal_quantiles(e, quantiles),
+        float(e.mean()),
+        float((q90 - q10) / (2 * Z80)),
+        floor,
+        name,
+        len(e),
+    )
+
+
+def relative_errors(agg: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """``e = (y - yhat) / max(yhat, floor)`` of each row and the ``floor`` of each level (half its median
+    ``yhat``: near-zero series keep a real width)."""
+    floors = (0.5 * agg.groupby("level")["yhat"].median()).clip(lower=1e-9)
+    yhat = agg["yhat"].to_numpy(dtype=float)
+    denom = np.maximum(yhat, agg["level"].map(floors).to_numpy(dtype=float))
+    return (agg["y"].to_numpy(dtype=float) - yhat) / denom, floors
+
+
+def error_pools(
+    agg: pd.DataFrame,
+    depth: dict[str, int],
+    quantiles: Sequence[float],
+    buckets: Sequence[tuple[int, int]] | None,
+    min_samples: int,
+    inflate: bool = True,
+) -> dict[tuple[str, int], Pool]:
+    """(level, bucket) → Pool; bucket 0 = all horizons. With ``buckets`` (the base frequency) a level
+    without ``min_samples`` errors of its own borrows the errors of its depth, then of all levels; without
+    (coarser frequencies) only the level's own errors count, and a level without enough gets no pool (its
+    distribution is then summed from its base-frequency one). ``inflate``: widen the between-origin part
+    of each pool (``between_origin_inflation``)."""
+    agg = agg.dropna(subset=["y", "yhat"])
+    if agg.empty:
+        return {}
+    e, floors = relative_errors(agg)
+    lv = agg["level"].to_numpy()
+    dp = agg["level"].map(depth).to_numpy()
+    step = agg["step"].to_numpy()
+    fold = agg["cutoff"].to_numpy() if "cutoff" in agg.columns else np.zeros(len(agg))
+    table: dict[tuple[str, int], Pool] = {}
+    for level in depth:
+        mine = lv == level
+        floor = float(floors.get(level, 1e-9))
+        pools = [(mine, "level")]
+        if buckets is not None:
+            pools += [(dp == depth[level], "depth"), (np.ones(len(e), dtype=bool), "all levels")]
+        for b, (lo, hi) in [*(enumerate(buckets, 1) if buckets is not None else []), (0, (0, 10**9))]:
+            cand = [(mine & (step >= lo) & (step <= hi), "level+horizon"), *pools] if b else pools
+            for sel, name in cand:
+                if sel.sum() >= min_samples:
+                    errors = between_origin_inflation(e[sel], fold[sel]) if inflate else e[sel]
+                    table[(level, b)] = _pool(errors, quantiles, floor, name)
+                    break
+    return table
+
+
+def apply_pools(
+    frame: pd.DataFrame,
+    table: dict[tuple[str, int], Pool],
+    quantiles: Sequence[float],
+    bucket: np.ndarray | None,
+    prefix: str = "backtest",
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Quantile columns, ``source`` and the base-period standard deviation ``sd`` of the rows whose level
+    has a pool: ``q = yhat + d · (Q_tau(e) - mean(e))`` with ``d = max(yhat, floor)``, i.e. the pool's
+    error distribution shifted so that its mean is ``yhat``. Also returns which rows got a pool."""
+    qnames = quantile_cols(quantiles)
+    out = frame
+    b = bucket if bucket is not None else np.zeros(len(out), dtype=int)
+    keys = list(table)
+    index = {k: i for i, k in enumerate(keys)}
+    levels = out["level"].to_numpy()
+    pick = np.array([index.get((lv, bb), index.get((lv, 0), -1)) for lv, bb in zip(levels, b, strict=True)])
+    got = pick >= 0
+    vals = np.full((len(out), len(qnames)), np.nan)
+    sd = np.full(len(out), np.nan)
+    source = np.full(len(out), "", dtype=object)
+    if got.any():
+        qe = np.array([table[k].qe for k in keys])
+        mean = np.array([table[k].mean for k in keys])
+        sdev = np.array([table[k].sd for k in keys])
+        floor = np.array([table[k].floor for k in keys])
+        names = np.array([f"{prefix}:{table[k].name}" for k in keys], dtype=object)
+        p = pick[got]
+        yhat = out["yhat"].to_numpy(dtype=float)[got]
+        d = np.maximum(yhat, floor[p])
+        vals[got] = yhat[:, None] + d[:, None] * (qe[p] - mean[p][:, None])
+        sd[got] = d * sdev[p]
+        source[got] = names[p]
+    extra = pd.DataFrame(vals, columns=qnames, index=out.index).assign(sd=sd, source=source)
+    return pd.concat([out.drop(columns=[c for c in extra.columns if c in out.columns]), extra], axis=1), got
