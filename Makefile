@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test lint typecheck pytest clean mlflow-server mlflow-server-stop
+.PHONY: install demo test lint typecheck pytest readme-test clean mlflow-server mlflow-server-stop
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip 'setuptools>=77' wheel
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'   # pip's own progress: the first install takes minutes
 	touch $(STAMP)
 
 demo: install
@@ -31,6 +31,12 @@ pytest: install
 
 test: lint typecheck pytest
 
+# Every command of the README's tested block ('<!-- readme-test -->'), as written, from this folder against the
+# demo's workspace (made first if missing). Minutes, so not part of the pytest suite; .ci/run runs it after test.
+readme-test: install
+	test -f demo_out/salesplan.env && test -f salesplan.env || $(BIN)/salesplan demo --out demo_out
+	$(BIN)/python scripts/readme_test.py
+
 # A shared tracking server: PostgreSQL backend store + served artifacts, on 127.0.0.1:5055.
 # Point clients at it with: export MLFLOW_TRACKING_URI=$$(scripts/mlflow_server.sh url)
 mlflow-server: install
@@ -40,4 +46,4 @@ mlflow-server-stop:
 	bash scripts/mlflow_server.sh stop
 
 clean:
-	rm -rf $(VENV) demo_out mlruns mlruns.db mlartifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_out salesplan.env mlruns mlruns.db mlartifacts .pytest_cache .mypy_cache .ruff_cache

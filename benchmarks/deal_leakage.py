@@ -6,10 +6,12 @@ Two paths, three worlds each (seeds 0-2, 4,000 opportunities):
 
 - CRM with field history (what ``salesplan train deals --data`` sees): ``training_set`` + ``DealScorer``;
   the headline ``planted``/``planted_refused``/``honest``/``honest_refused``.
-- The same deals exported as a plain table with no timestamps (``--input table.csv --target outcome``):
-  only leakage signals can speak; reported under ``plain_table``. A post-outcome column with an innocent
-  name and a modest AUC (``profile_index``) cannot be told from an honest one there, and an honest column
-  named like a score (``lead_score``) is refused until allowed: that is the case for timestamps."""
+- The same deals exported as a plain table with no timestamps, open deals included with outcome ``open``
+  (``--input table.csv --target outcome``): only leakage signals can speak; reported under
+  ``plain_table``. A post-outcome column with an innocent name and a modest AUC (``profile_index``) is
+  caught only because the open rows have it blank (a table of closed deals alone could not tell it from an
+  honest one), and an honest column named like a score (``lead_score``) is refused until allowed
+  (``--allow-feature lead_score``): that is the case for timestamps."""
 
 from __future__ import annotations
 
@@ -80,7 +82,8 @@ def run_leakage(worlds: tuple[int, ...] = WORLDS) -> dict[str, Any]:
         f"Worlds {list(worlds)} (small, 4,000 opportunities each); counts summed over the worlds. Planted: "
         f"{', '.join(sorted(planted))}. Honest: every other candidate feature (as-of features, deal, account "
         "and rep attributes, campaign, lead_score, budget_confirmed). Unusable columns (one value, dates) "
-        "count as honest and not refused."
+        "count as honest and not refused. The plain table keeps its open deals (outcome 'open'): they are "
+        "not trained on, but show which columns are blank until a deal ends."
     )
     return {**crm_total, "plain_table": table_total, "notes": notes, "crm": crm_rows,
             "plain_table_columns": table_rows, "worlds": list(worlds)}  # fmt: skip

@@ -1,7 +1,7 @@
 """Calibration of the batch forecast's distributions at every hierarchy level and frequency, on held-out
 origins of the model that ships.
 
-    python -m benchmarks.levels --dataset simulated|avocado|m5_tiny|online_retail [--n-jobs 2]
+    python -m benchmarks.levels --dataset simulated|simulated_monthly|avocado|m5_tiny|online_retail [--n-jobs 2]
 
 Protocol: the training job's model (``training.forecast_job``: the backtested part of the production
 model, with the data's frequency and season) is backtested on ``n`` rolling origins of ``h`` periods
@@ -37,6 +37,7 @@ QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
 CALIB = 3
 SETS: dict[str, tuple[int, int]] = {  # h, origins
     "simulated": (13, 8),
+    "simulated_monthly": (6, 8),
     "avocado": (13, 6),
     "m5_tiny": (91, 6),
     "online_retail": (28, 8),
@@ -44,6 +45,11 @@ SETS: dict[str, tuple[int, int]] = {  # h, origins
 
 
 def datasets(name: str) -> list[tuple[str, SelloutDataset]]:
+    if name == "simulated_monthly":  # monthly base: months → quarters, years
+        from salesplan.simulator import SimConfig, simulate
+
+        cfg = [SimConfig(seed=s, n_weeks=520, freq="M") for s in (11, 12)]
+        return [(f"simulated monthly seed {c.seed}", simulate(c).sellout) for c in cfg]
     if name == "simulated":
         from salesplan.simulator import SimConfig, simulate
 
@@ -88,7 +94,10 @@ def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[p
         asof = dataclasses.replace(ds, df=ds.df[ds.df["ds"] <= bt.cutoffs[k]])
         out = forecast_all_levels(held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES)
         m = out.merge(_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
-        rows.append(m.assign(cutoff=bt.cutoffs[k], partial=m["coverage"] < 1 - 1e-9))
+        widened = int(out.attrs["salesplan"]["interval_widened_to_mean"])
+        rows.append(
+            m.assign(cutoff=bt.cutoffs[k], partial=m["coverage"] < 1 - 1e-9, widened_share=widened / len(out))
+        )
     return pd.concat(rows, ignore_index=True), secs
 
 
@@ -134,6 +143,9 @@ def run(dataset: str, n_jobs: int) -> dict[str, Any]:
                 for r in table(partial.assign(level="all")).reset_index().to_dict("records")
             },
             "overall_whole": table(whole.assign(freq="all", level="all")).iloc[0].to_dict(),
+            # rows whose P10–P90 had to be widened to hold their own mean (step 5 of forecast_levels):
+            # "mean inside" is 1 by construction, this says how often the construction was needed
+            "widened_share": round(float(r.groupby("cutoff")["widened_share"].first().mean()), 4),
         }
     out["loadavg_start"] = [round(v, 2) for v in load_start]
     out["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
@@ -164,6 +176,11 @@ def markdown(result: dict[str, Any]) -> str:
             f"| all | all | {int(o['n'])} | {o['coverage80']:.3f} | {o['coverage90']:.3f} | "
             f"{o['mean_inside_p10_p90']:.3f} | {o['bias']:+.3f} | {o['wape']:.3f} |"
         )
+        if "widened_share" in s:
+            lines += [
+                "",
+                f"P10–P90 widened to hold its own mean: {s['widened_share']:.2%} of the forecast rows.",
+            ]
         if s["partial"]:
             lines += ["", "Partial periods (the held-out window covers part of the period):", ""]
             for f, v in s["partial"].items():

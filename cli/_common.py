@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, ParamSpec, TypeVar
@@ -36,6 +37,34 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=1) from None
 
     return wrapper
+
+
+@contextmanager
+def stages(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner for a long step made of named stages; yields ``stage(text)``, which shows
+    ``title — text`` (e.g. "training the forecaster — backtest: fold 2/3, origin 2026-05-04") and prints
+    the finished stage with its time, so the log keeps what took how long."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(title, total=None)
+        current: list[tuple[str, float]] = []
+
+        def stage(text: str) -> None:
+            now = time.monotonic()
+            if current:
+                done, since = current.pop()
+                bar.console.print(
+                    f"  {title} — {done} ({now - since:.0f} s)", highlight=False, soft_wrap=True
+                )
+            current.append((text, now))
+            bar.update(task, description=f"{title} — {text}")
+
+        yield stage
+        if current:
+            done, since = current.pop()
+            bar.console.print(
+                f"  {title} — {done} ({time.monotonic() - since:.0f} s)", highlight=False, soft_wrap=True
+            )
 
 
 @contextmanager

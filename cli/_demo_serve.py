@@ -188,7 +188,7 @@ def serve_demo(out: Path, crm: CRMData, spend: pd.DataFrame, quarter: str) -> No
     from salesplan.cli.serve import create_key
     from salesplan.serving.settings import ServingSettings
 
-    console.print(Rule("8. serve: the API on the demo's models, data and database, each endpoint once"))
+    console.print(Rule("9. serve: the API on the demo's models, data and database, each endpoint once"))
     database_url = ServingSettings().database_url
     # --replace: a second run of the demo rotates its keys (names are unique among active keys)
     keys = {
@@ -221,6 +221,7 @@ def serve_demo(out: Path, crm: CRMData, spend: pd.DataFrame, quarter: str) -> No
     )
     console.print(
         "the demo's server has stopped; to keep the service running on the demo's stores:\n"
+        "  salesplan serve      (from a folder whose salesplan.env points at the demo: step 10), or anywhere:\n"
         f"  {env_line} salesplan serve\n"
         "then open the planner page http://127.0.0.1:8000/app (API docs http://127.0.0.1:8000/docs) and sign in "
         f"with the demo's planner key {keys['planner']}",
@@ -279,6 +280,7 @@ def _call_everything(
     call("POST", f"{url}:approve", lambda b: f"{b['status']} by {b['approved_by']}, version {b['version']}",
          key=keys["approver"], json={"version": patched["version"], "reason": "demo: second pair of eyes"})  # fmt: skip
     call("GET", "/api/v1/targets/proposals", _list_figure, key=planner, params={"quarter": quarter})
+    call("GET", "/api/v1/targets/track-record", _track_figure, key=planner, params={"domain": "bookings"})
 
     weekly = spend.groupby("period")["spend"].sum().sort_index().tail(13).mean()
     budget = {"total": round(float(weekly) * 13, 2), "periods": 13}
@@ -366,6 +368,12 @@ def _patch_figure(b: dict[str, Any], store: dict[str, Any], new: float) -> str:
 def _list_figure(b: dict[str, Any]) -> str:
     states = Counter(p["status"] for p in b["items"])
     return f"{b['total']} proposals: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+
+
+def _track_figure(b: dict[str, Any]) -> str:
+    return f"{b['quarters'][0]}–{b['quarters'][-1]}: " + ", ".join(
+        f"{r['level']} hit {r['hit_rate']:.0%} vs {r['promised']:.0%} promised" for r in b["levels"]
+    )
 
 
 def _budget_figure(b: dict[str, Any]) -> str:

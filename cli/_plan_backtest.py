@@ -1,11 +1,13 @@
-"""``salesplan plan backtest``: replay past quarters of bookings as a planner would have lived them (the
-distributions known at each quarter's start, targets by each method, then what was won) and report whether
-the promised hit probability held and how evenly the targets stretched the reps."""
+"""``salesplan plan backtest``: the track record of the shipped target method. Past quarters are planned
+again exactly as ``salesplan plan targets`` would have planned them at each quarter's first day (same
+request, the CRM as it stood, deal scores refitted on what had closed by then), then compared with what
+was booked: per level, the share of targets hit against the P(hit) they promised, with 95 % intervals that
+resample whole quarters. The result is stored for the API and the planner page's track-record panel."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -14,18 +16,18 @@ from rich.table import Table
 from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
 from salesplan.cli._plan_io import crm_end, log_to_project_run
 from salesplan.cli.plan import plan_app
-from salesplan.errors import ConfigError
+from salesplan.errors import ConfigError, ModelNotFoundError
 
-SELLOUT_SETS_NOTE = (
-    "the target backtest replays bookings from a CRM (--simulated, --dataset maven, --data CRM_DIR); "
-    "sell-out sets such as walmart need a quarterly forecast per past origin, which the CLI does not run"
-)
+if TYPE_CHECKING:
+    from salesplan.models.deals import DealScorer
+    from salesplan.planning.proposals import ProposalRequest
+    from salesplan.planning.track_record import TrackRecord
 
-
-def past_quarters(end: pd.Timestamp, n: int) -> list[str]:
-    """The ``n`` most recent quarters that ended on or before ``end`` (the CRM's last date), oldest first."""
-    last = (end + pd.Timedelta(days=1)).to_period("Q") - 1
-    return [str(last - k) for k in range(n - 1, -1, -1)]
+LEVELS = ("region", "team", "rep")
+DomainOpt = Annotated[
+    str,
+    typer.Option(help="bookings (a CRM), sellout (a sell-out set), or auto: sellout for sell-out sources."),
+]
 
 
 @plan_app.command("backtest")
@@ -33,73 +35,196 @@ def past_quarters(end: pd.Timestamp, n: int) -> list[str]:
 def backtest_cmd(
     probability: Annotated[float, typer.Option(help="Hit probability the targets promise.")] = 0.6,
     quarters: Annotated[int, typer.Option(help="How many recent complete quarters to replay.")] = 4,
-    over_assignment: Annotated[float, typer.Option(help="Over-assignment of the allocation methods.")] = 0.0,
+    method: Annotated[str, typer.Option(help="Allocation: blended, top_down or bottom_up.")] = "blended",
+    over_assignment: Annotated[
+        float, typer.Option(help="Over-assignment at the leaf level, as `plan targets` takes it.")
+    ] = 0.0,
+    domain: DomainOpt = "auto",
+    by: Annotated[
+        str | None,
+        typer.Option(help="Levels top → bottom (default region,team,rep; sell-out: the data's geo levels)."),
+    ] = None,
+    sum_products: Annotated[
+        bool, typer.Option(help="Sell-out: sum the product dimension first (one series per store; faster).")
+    ] = False,
+    origins: Annotated[
+        int, typer.Option(help="Sell-out: backtest origins per retrained forecaster (the training default).")
+    ] = 3,
     simulated: SimOpt = False,
-    data: Annotated[Path | None, typer.Option(help="A CRM folder.")] = None,
-    dataset: Annotated[str | None, typer.Option(help="A real CRM set: maven.")] = None,
+    data: Annotated[Path | None, typer.Option(help="A CRM folder (bookings).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="A real set: maven (bookings), walmart, ... (sell-out).")
+    ] = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
     out: Annotated[Path, typer.Option(help="Folder for the per-unit rows and the summary (CSV).")] = Path(
         "plan_out"
     ),
 ) -> None:
-    """Backtest quarterly bookings targets: promised vs realised hit rate and fairness, per method."""
-    from salesplan.cli._sources import crm_source
+    """Track record of targets set by the shipped method: each past quarter planned again as of its first
+    day (bookings: deal scores refitted; sell-out: the forecaster retrained), promised vs realised hit rate
+    per level, stored for the API and the planner page."""
     from salesplan.loaders import SELLOUT_SETS
-    from salesplan.planning.bookings import bookings_actuals, bookings_distributions
-    from salesplan.planning.target_backtest import target_backtest
+    from salesplan.serving.settings import ServingSettings
+    from salesplan.serving.track_record import TrackRecordService
 
-    if dataset in SELLOUT_SETS:
-        raise ConfigError(f"--dataset {dataset}: {SELLOUT_SETS_NOTE}")
-    if not 0 < probability < 1:
-        raise ConfigError(f"--probability must be strictly between 0 and 1, got {probability}")
     if not 1 <= quarters <= 20:
         raise ConfigError(f"--quarters must be between 1 and 20, got {quarters}")
+    if domain not in ("auto", "bookings", "sellout"):
+        raise ConfigError(f"--domain must be auto, bookings or sellout, got {domain!r}")
+    if not 1 <= origins <= 10:
+        raise ConfigError(f"--origins must be between 1 and 10, got {origins}")
+    sellout = domain == "sellout" or (domain == "auto" and dataset in SELLOUT_SETS)
+    if dataset in SELLOUT_SETS and not sellout:
+        raise ConfigError(f"--dataset {dataset} is sell-out data; bookings need a CRM (--dataset maven)")
+    levels = tuple(b.strip() for b in by.split(",") if b.strip()) if by else None
+    service = TrackRecordService(ServingSettings().track_record_dir)
+    if sellout:
+        record, payload = _sellout(probability, method, over_assignment, levels, sum_products, origins,
+                                   quarters, simulated, data, dataset, seed, scale)  # fmt: skip
+    else:
+        record, payload = _bookings(probability, method, over_assignment, levels or LEVELS, quarters,
+                                    simulated, data, dataset, seed, scale)  # fmt: skip
+    print_track_record(payload, probability)
+    out.mkdir(parents=True, exist_ok=True)
+    record.rows.to_csv(out / "track_record_rows.csv", index=False)
+    record.by_level.to_csv(out / "track_record_summary.csv", index=False)
+    stored = service.save(payload)
+    console.print(
+        f"wrote {out / 'track_record_rows.csv'}, {out / 'track_record_summary.csv'}; "
+        f"the API and the planner page read {stored}",
+        soft_wrap=True,
+    )
+    log_to_project_run([out / "track_record_summary.csv"], {})
+
+
+def _request(
+    quarter: str, levels: tuple[str, ...], probability: float, method: str, oa: float
+) -> ProposalRequest:
+    from pydantic import ValidationError
+
+    from salesplan.planning.proposals import ProposalRequest
+
+    try:
+        return ProposalRequest.model_validate(
+            {
+                "quarter": quarter,
+                "by": levels,
+                "probability": probability,
+                "method": method,
+                "over_assignment": oa,
+            }
+        )
+    except ValidationError as exc:
+        raise ConfigError(
+            "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        ) from None
+
+
+def _bookings(
+    probability: float, method: str, oa: float, levels: tuple[str, ...], quarters: int,
+    simulated: bool, data: Path | None, dataset: str | None, seed: int, scale: str,
+) -> tuple[TrackRecord, dict[str, Any]]:  # fmt: skip
+    from salesplan.cli._sources import crm_source
+    from salesplan.serving.track_record import BookingsReplay, past_quarters, record_json
+
     with progress("reading the CRM"):
         crm, source = crm_source(data, simulated, dataset, seed, scale)
     qs = past_quarters(crm_end(crm), quarters)
+    request = _request(qs[-1], levels, probability, method, oa)
+    template, scorer = deal_template()
+    with progress(f"replaying {len(qs)} quarters on {source}", total=len(qs)) as advance:
+        seen: list[str] = []
 
-    def dists(q: str) -> tuple[dict[str, object], pd.DataFrame]:
-        return bookings_distributions(crm, q, as_of=pd.Period(q, freq="Q").start_time)  # type: ignore[return-value]
+        def step(q: str) -> None:
+            if seen:
+                advance(1)
+            seen.append(q)
 
-    def actual(q: str) -> pd.Series:
-        return bookings_actuals(crm, q, as_of=pd.Period(q, freq="Q").start_time)
-
-    with progress(f"replaying {', '.join(qs)} on {source}"):
-        bt = target_backtest(qs, dists, actual, probability=probability, over_assignment=over_assignment)  # type: ignore[arg-type]
-    t = Table(
-        title=f"target backtest on {source}, {qs[0]}–{qs[-1]}, targets promised P(hit) {probability:.0%} (leaf units)"
+        replay = BookingsReplay(crm, qs, template=template, on_quarter=step)
+        record = replay.record(request)
+    with progress("fitting the pipeline's quarter shock on the same quarters"):
+        shock = replay.shock()
+    return record, record_json(
+        record, domain="bookings", source=source, inputs=f"deal scores: {scorer}", shock=shock
     )
-    for col in ("method", "units", "promised", "hit rate", "gap", "Gini", "CV", "Gini vs actual"):
-        t.add_column(col, justify="left" if col == "method" else "right")
-    for _, r in bt.summary.iterrows():
-        t.add_row(
-            str(r["method"]),
-            f"{int(r['units'])}",
-            f"{r['promised']:.1%}",
-            f"{r['hit_rate']:.1%}",
-            f"{r['gap']:+.1%}",
-            f"{r['gini']:.3f}",
-            f"{r['cv']:.3f}",
-            f"{r['gini_actual']:.3f}",
+
+
+def _sellout(
+    probability: float, method: str, oa: float, levels: tuple[str, ...] | None, sum_products: bool,
+    origins: int, quarters: int, simulated: bool, data: Path | None, dataset: str | None, seed: int,
+    scale: str,
+) -> tuple[TrackRecord, dict[str, Any]]:  # fmt: skip
+    from salesplan.cli._sources import sellout_source
+    from salesplan.cli.track_sellout import SelloutReplay, store_level
+    from salesplan.serving.track_record import past_quarters, record_json
+
+    with progress("reading the sell-out data"):
+        ds, source, _ = sellout_source(data, simulated, dataset, seed, scale)
+    hier = ds.spec.hierarchy
+    geo = list(hier.levels.get("geo", [])) if hier is not None else []
+    if sum_products:
+        if not geo:
+            raise ConfigError("--sum-products needs a geo hierarchy (e.g. region, store) in the data")
+        ds, source = store_level(ds, geo), f"{source} (products summed per {geo[-1]})"
+    if levels is None:
+        if not geo:
+            raise ConfigError("give --by: the data have no geo hierarchy to plan over")
+        levels = tuple(geo)
+    end = ds.df["ds"].max() + (pd.Timedelta(days=6) if ds.spec.freq == "W" else pd.Timedelta(0))
+    qs = past_quarters(end, quarters)
+    request = _request(qs[-1], levels, probability, method, oa)
+    with progress(f"replaying {len(qs)} quarters on {source} (the forecaster retrained for each)") as _:
+        record = SelloutReplay(ds, qs, n_origins=origins, on_stage=lambda s: console.print(f"  {s}")).record(
+            request
         )
+    what = f"forecaster: the default, retrained before each quarter ({origins} backtest origins)"
+    return record, record_json(record, domain="sellout", source=source, inputs=what)
+
+
+def deal_template() -> tuple[DealScorer | None, str]:
+    """The deal champion's parameters to refit per quarter, else the shipped defaults."""
+    from salesplan.models.registry import load_deal_scorer
+
+    try:
+        with progress("loading the deal champion's parameters"):
+            champion, ref = load_deal_scorer("champion")
+    except (ModelNotFoundError, ConfigError):
+        return None, "DealScorer() defaults refitted on the deals closed before each quarter"
+    return champion, f"the deal champion's parameters (v{ref.version}) refitted before each quarter"
+
+
+def print_track_record(payload: dict[str, object], probability: float) -> None:
+    qs = payload["quarters"]
+    assert isinstance(qs, list) and isinstance(payload["levels"], list)
+    t = Table(
+        title=f"track record on {payload['source']}, {qs[0]}–{qs[-1]}: targets asked for P(hit) {probability:.0%}"
+    )
+    for col in ("level", "units", "quarters", "promised", "hit rate", "hit rate 95 %", "gap"):
+        t.add_column(col, justify="left" if col == "level" else "right")
+    for r in payload["levels"]:
+        lo, hi = r["hit_ci95"]
+        t.add_row(
+            r["level"], str(r["units"]), str(r["quarters"]), f"{r['promised']:.1%}", f"{r['hit_rate']:.1%}",
+            f"{lo:.0%}–{hi:.0%}", f"{r['hit_rate'] - r['promised']:+.1%}",
+        )  # fmt: skip
     console.print(t)
-    lv = (
-        bt.by_level[bt.by_level["method"] == "blended"]
-        if "blended" in set(bt.by_level["method"])
-        else bt.by_level
-    )
-    console.print(
-        "by level (blended): "
-        + "; ".join(
-            f"{r['level']} hit {r['hit_rate']:.0%} vs promised {r['promised']:.0%}" for _, r in lv.iterrows()
-        ),
-        soft_wrap=True,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    bt.rows.to_csv(out / "target_backtest_rows.csv", index=False)
-    bt.summary.to_csv(out / "target_backtest_summary.csv", index=False)
-    console.print(
-        f"wrote {out / 'target_backtest_rows.csv'} and {out / 'target_backtest_summary.csv'}", soft_wrap=True
-    )
-    log_to_project_run([out / "target_backtest_summary.csv"], {})
+    skipped = payload.get("skipped") or {}
+    assert isinstance(skipped, dict)
+    for q, why in skipped.items():
+        console.print(f"[yellow]skipped {q}:[/] {why}", soft_wrap=True)
+    console.print(f"method: {payload['method']}", soft_wrap=True)
+    from salesplan.planning.pipeline_shock import MIN_QUARTERS
+
+    shock = payload.get("pipeline_shock")
+    if isinstance(shock, dict):
+        console.print(
+            f"pipeline quarter shock (deals' shared swing in win log-odds, used by the weighted pipeline's "
+            f"bands): mean {shock['mean']:+.2f}, sd {shock['sd']:.2f} over {shock['quarters']} quarters"
+            + (
+                " (too few quarters: deals treated as independent)"
+                if shock["quarters"] < MIN_QUARTERS
+                else ""
+            ),
+            soft_wrap=True,
+        )

@@ -96,7 +96,12 @@ def forecast_section(run: RunSummary | None, note: str | None) -> list[str]:
     out = ["<h2 id='forecast'>Forecast backtest</h2>"]
     if run is None:
         return [*out, _note(note or "no forecast run")]
-    overall = {k: run.metrics[k] for k in FORECAST_METRICS if k in run.metrics}
+    # backtest_<metric>; runs logged before each metric was logged once also carry the bare name
+    overall = {
+        k: run.metrics.get(f"backtest_{k}", run.metrics.get(k))
+        for k in FORECAST_METRICS
+        if f"backtest_{k}" in run.metrics or k in run.metrics
+    }
     champ = {k: run.metrics.get(f"champion_backtest_{k}") for k in overall}
     table = pd.DataFrame({"this model": overall, "previous champion (same folds)": champ}).T
     out += [

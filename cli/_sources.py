@@ -3,11 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
+import typer
 
-from salesplan.contracts import CRMData, SelloutDataset, StageMap, validate_crm
+from salesplan.contracts import CRMData, SelloutDataset, SelloutSpec, StageMap, validate_crm
 from salesplan.errors import ConfigError
+
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Your sell-out file (.csv/.parquet): unique_id, ds (each period dated by its first day), y, "
+        "plus the columns named by --hierarchy, --promo-cols, --exog-cols; validated as 'data validate' does.",
+    ),
+]
+HierarchyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Hierarchy of --data, e.g. 'geo=region,store;product=category,product' (none: the levels are "
+        "the total and each series)."
+    ),
+]
+PromoOpt = Annotated[str | None, typer.Option(help="Comma-separated promotion columns of --data.")]
+ExogOpt = Annotated[str | None, typer.Option(help="Comma-separated known-future regressors of --data.")]
+StaticOpt = Annotated[str | None, typer.Option(help="Comma-separated static series attributes of --data.")]
+
+
+def file_spec(
+    data: Path | None,
+    freq: str,
+    hierarchy: str | None,
+    promo_cols: str | None,
+    exog_cols: str | None,
+    static_cols: str | None,
+    season: int | None,
+) -> SelloutSpec | None:
+    """The contract a user's file is validated against (``None`` without ``--data``)."""
+    named = {"--hierarchy": hierarchy, "--promo-cols": promo_cols, "--exog-cols": exog_cols}
+    given = [n for n, v in {**named, "--static-cols": static_cols}.items() if v]
+    if data is None:
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} describe the columns of a --data file; give --data PATH too"
+            )
+        return None
+    from salesplan.cli.data import sellout_spec_from_options
+
+    if season is not None and season < 1:
+        raise ConfigError(f"--season must be >= 1, got {season}")
+    return sellout_spec_from_options(
+        freq, hierarchy, promo_cols, exog_cols, static_cols, False, False, season
+    )
 
 
 def _one_source(data: Path | None, simulated: bool, dataset: str | None) -> None:
@@ -62,10 +110,12 @@ def sellout_source(
     seed: int = 42,
     scale: str = "small",
     freq: str = "W",
+    spec: SelloutSpec | None = None,
 ) -> tuple[SelloutDataset, str, pd.DataFrame | None]:
     """A validated sell-out data set, a short name of where it came from, and its known future regressors
     when the source has them (the simulator's planned prices and promotions; ``freq``: the simulated
-    sell-out's frequency)."""
+    sell-out's frequency). A user's file (``data``, CSV or Parquet) is validated against ``spec`` (its
+    frequency, hierarchy and regressor columns; by default a plain weekly ``unique_id, ds, y`` panel)."""
     _one_source(data, simulated, dataset)
     if simulated:
         from salesplan.contracts import check_freq
@@ -85,7 +135,10 @@ def sellout_source(
         ds = load(dataset)
         assert isinstance(ds, SelloutDataset)
         return ds, dataset, None
-    raise ConfigError(
-        "sell-out from your own file: validate it with 'salesplan data validate PATH --out clean.parquet ...' "
-        "and use the Python API (models.forecast) for now; the CLI trains on --simulated or --dataset"
-    )
+    from salesplan.contracts import check_freq, validate_sellout
+    from salesplan.io import read_table
+
+    assert data is not None
+    spec = spec if spec is not None else SelloutSpec(freq=check_freq(freq, "--freq"))
+    df = validate_sellout(read_table(data), spec, source=str(data))
+    return SelloutDataset(df, spec, data.stem), data.stem, None

@@ -25,7 +25,23 @@ app.add_typer(backtest_app, name="backtest")
 
 def _register() -> None:
     # Imported here so each command module can import ``app`` from this module.
-    from salesplan.cli import data, db, deals, forecast, funnel, plan, process, report, serve, simulate  # noqa: F401
+    from salesplan.cli import (  # noqa: F401
+        actuals,
+        data,
+        db,
+        deals,
+        forecast,
+        funnel,
+        plan,
+        process,
+        promotions,
+        report,
+        selection,
+        serve,
+        simulate,
+        track,
+        workspace,
+    )
 
 
 def main() -> None:

@@ -156,6 +156,13 @@ def validate_cmd(
     ] = False,
     allow_negative: Annotated[bool, typer.Option(help="Accept negative units (returns).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the clean frame here (.csv or .parquet).")] = None,
+    infer: Annotated[
+        bool,
+        typer.Option(
+            help="Guess the hierarchy, promotion, regressor and static columns not given as options "
+            "(printed with the equivalent flags)."
+        ),
+    ] = True,
 ) -> None:
     """Check a file against its contract; prints a summary, or every problem found and exits 1."""
     if kind == "sellout":
@@ -163,6 +170,9 @@ def validate_cmd(
             freq, hierarchy, promo_cols, exog_cols, static_cols, allow_gaps, allow_negative, season_length
         )
         raw = read_table(path)
+        if infer:
+            given = {"hierarchy": hierarchy, "promo": promo_cols, "exog": exog_cols, "static": static_cols}
+            spec = _inferred(raw, spec, [role for role, value in given.items() if value is None])
         if fill:
             raw = _filled(raw, spec, path)
         df = validate_sellout(raw, spec, source=str(path))
@@ -180,6 +190,32 @@ def validate_cmd(
     else:
         raise ConfigError(f"--kind must be sellout, crm or spend, got {kind!r}")
     console.print(f"[green]OK[/]: {path} meets the {kind} contract", soft_wrap=True)
+
+
+def _inferred(raw: pd.DataFrame, spec: SelloutSpec, open_roles: list[str]) -> SelloutSpec:
+    """``spec`` with the roles left open guessed from the data (``salesplan.contracts.infer``), said aloud."""
+    from salesplan.contracts.infer import infer_sellout_roles
+
+    if not open_roles:
+        return spec
+    roles = infer_sellout_roles(raw, spec, open_roles=open_roles)
+    if roles.empty:
+        return spec
+    parts = []
+    if roles.hierarchy:
+        parts.append("hierarchy " + "; ".join(" → ".join(c) for c in roles.hierarchy.levels.values()))
+    for what, cols in (("promotions", roles.promo_cols), ("regressors", roles.exog_cols),
+                       ("static", roles.static_cols)):  # fmt: skip
+        if cols:
+            parts.append(f"{what} {', '.join(cols)}")
+    console.print(f"inferred from the data: {'; '.join(parts)}", soft_wrap=True, highlight=False)
+    console.print(
+        f"equivalent flags (pass them to change a guess, or --no-infer): {roles.flags()}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    return roles.apply(spec)
 
 
 def _filled(raw: pd.DataFrame, spec: SelloutSpec, path: Path) -> pd.DataFrame:

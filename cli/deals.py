@@ -196,12 +196,18 @@ def pipeline_cmd(
 def score_and_pipeline(
     crm: CRMData, scorer: DealScorer, period: str, by: str | list[str] | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score the CRM's open deals as of its last date, then their weighted pipeline for ``period``."""
+    """Score the CRM's open deals as of its last date, then their weighted pipeline for ``period``, with
+    the quarter shock of the latest track record (``salesplan plan backtest``) when there is one."""
     from salesplan.models.deals.features import features_asof
     from salesplan.planning.pipeline import pipeline_deals, weighted_pipeline
+    from salesplan.planning.pipeline_shock import dependence_note
+    from salesplan.serving.settings import ServingSettings
+    from salesplan.serving.track_record import TrackRecordService
 
     scores = scorer.score_frame(features_asof(crm))
-    return scores, weighted_pipeline(pipeline_deals(crm.opportunities, scores), period, by=by)
+    shock = TrackRecordService(ServingSettings().track_record_dir).shock()
+    console.print(f"[dim]bands: {dependence_note(shock)}[/]", soft_wrap=True)
+    return scores, weighted_pipeline(pipeline_deals(crm.opportunities, scores), period, by=by, shock=shock)
 
 
 def print_pipeline(table: pd.DataFrame, title: str) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from rich.rule import Rule
 from rich.table import Table
 
-from salesplan.cli._common import console, progress
+from salesplan.cli._common import console, progress, stages
 from salesplan.cli._demo_serve import serve_demo
 from salesplan.cli.data import crm_summary, sellout_summary, spend_summary
 from salesplan.contracts import CRMData, validate_crm, validate_sellout, validate_spend
@@ -25,18 +25,26 @@ if TYPE_CHECKING:
 
 
 def run_demo(out: Path, seed: int, scale: str) -> None:
+    from salesplan.cli._demo_selection import demo_selection
+    from salesplan.cli._demo_track import demo_tracking
+    from salesplan.cli.workspace import install_workspace, workspace_values
     from salesplan.config import get_settings
     from salesplan.planning.pipeline import next_quarter
     from salesplan.simulator import SimConfig, simulate
     from salesplan.training.batch_outputs import batch_weeks
 
     out.mkdir(parents=True, exist_ok=True)
+    # the demo's folder is a workspace: its settings file (and ./salesplan.env if none exists here) lets
+    # every later command find these stores without exports; written before the environment changes below
+    workspace = install_workspace(out, "written by 'salesplan demo'")
+    ws = workspace_values(out)
     if not os.environ.get("MLFLOW_TRACKING_URI"):
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{(out / 'mlruns.db').resolve()}"
-        os.environ.setdefault("SALESPLAN_ARTIFACT_ROOT", str((out / "mlartifacts").resolve()))
+        os.environ["MLFLOW_TRACKING_URI"] = ws["SALESPLAN_TRACKING_URI"]
+        os.environ.setdefault("SALESPLAN_ARTIFACT_ROOT", ws["SALESPLAN_ARTIFACT_ROOT"])
     if not os.environ.get("SALESPLAN_DATABASE_URL"):  # proposals too stay in the demo's folder
-        os.environ["SALESPLAN_DATABASE_URL"] = f"sqlite:///{(out / 'salesplan.db').resolve()}"
-        get_settings.cache_clear()
+        os.environ["SALESPLAN_DATABASE_URL"] = ws["SALESPLAN_DATABASE_URL"]
+    os.environ.setdefault("SALESPLAN_TRACK_RECORD_DIR", ws["SALESPLAN_TRACK_RECORD_DIR"])
+    get_settings.cache_clear()
     from salesplan.cli.db import upgrade_cmd
 
     upgrade_cmd()  # what 'salesplan db upgrade' does: the only step that creates or migrates the database
@@ -65,11 +73,19 @@ def run_demo(out: Path, seed: int, scale: str) -> None:
     quarter = next_quarter(pd.Timestamp(sellout["ds"].max()))
     source = f"simulated-{scale}-seed{seed}"
     _forecast(world, out, source)
+    demo_selection(out)
     _deals_and_pipeline(crm, quarter, source)
     _funnel(crm, out)
     _process(out)
     _targets(crm, quarter, out)
+    _track_record(crm, source)
+    demo_tracking(world, quarter)
     serve_demo(out, crm, spend, quarter)
+    console.print(Rule("10. your workspace"))
+    workspace.report()
+    console.print(
+        "try: salesplan status, salesplan plan list, salesplan serve (README, 'Command line')", soft_wrap=True
+    )
 
 
 def _forecast(world: SimulatedWorld, out: Path, source: str) -> None:
@@ -77,10 +93,10 @@ def _forecast(world: SimulatedWorld, out: Path, source: str) -> None:
     from salesplan.training.forecast_job import alive, train_forecast
 
     console.print(Rule("3. train the sell-out forecaster (backtest, MLflow, gated against the champion)"))
-    with progress(
-        "backtesting and training the forecaster, forecasting every level to the next quarter's end"
-    ):
-        result = train_forecast(world.sellout, h=13, n_origins=3, source=source, future=world.future)
+    with stages("training the forecaster") as stage:
+        result = train_forecast(
+            world.sellout, h=13, n_origins=3, source=source, future=world.future, on_stage=stage
+        )
     print_forecast_training(result)
     if result.batch is None:
         raise DataNotFoundError(f"the forecast job logged no batch forecast: {result.batch_status}")
@@ -167,6 +183,30 @@ def _process(out: Path) -> None:
     console.print(f"wrote {out / 'process_report.html'}", soft_wrap=True)
 
 
+def _track_record(crm: CRMData, source: str) -> None:
+    from salesplan.cli._plan_backtest import LEVELS, deal_template, print_track_record
+    from salesplan.cli._plan_io import crm_end
+    from salesplan.planning.proposals import ProposalRequest
+    from salesplan.serving.settings import ServingSettings
+    from salesplan.serving.track_record import BookingsReplay, TrackRecordService, past_quarters, record_json
+
+    console.print(
+        Rule("8. track record: the last 4 quarters planned again as of their first day, then scored")
+    )
+    qs = past_quarters(crm_end(crm), 4)
+    template, scorer = deal_template()
+    service = TrackRecordService(ServingSettings().track_record_dir)
+    with progress(f"replaying {', '.join(qs)} (a deal model refitted before each)"):
+        replay = BookingsReplay(crm, qs, template=template)
+        record = replay.record(ProposalRequest(quarter=qs[-1], by=LEVELS))
+        shock = replay.shock()
+    payload = record_json(
+        record, domain="bookings", source=source, inputs=f"deal scores: {scorer}", shock=shock
+    )
+    print_track_record(payload, 0.6)
+    console.print(f"stored for the API and the page: {service.save(payload)}", soft_wrap=True)
+
+
 def _targets(crm: CRMData, quarter: str, out: Path) -> None:
     from salesplan.cli.plan import make_request, propose
 
@@ -179,6 +219,6 @@ def _targets(crm: CRMData, quarter: str, out: Path) -> None:
         )
         console.print(f"[bold]by {' → '.join(by)}[/]: {what}", soft_wrap=True)
         request = make_request(
-            quarter=quarter, by=by, probability=0.6, method="blended", mode="probability", over_assignment=0.1
+            quarter=quarter, by=by, probability=0.6, method="blended", mode="probability", over_assignment=0.0
         )
         propose(request, out=out, author="demo", crm=crm if "rep" in by else None)

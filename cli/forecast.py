@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
+from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress, stages
 from salesplan.cli._engine import (
     EngineOpt,
     MaxSeriesOpt,
@@ -26,7 +26,15 @@ from salesplan.cli._forecast_batch import (
     slice_batch,
     training_backtest,
 )
-from salesplan.cli._sources import sellout_source
+from salesplan.cli._sources import (
+    ExogOpt,
+    FileOpt,
+    HierarchyOpt,
+    PromoOpt,
+    StaticOpt,
+    file_spec,
+    sellout_source,
+)
 from salesplan.cli.app import app, backtest_app, train_app
 from salesplan.contracts import FREQS, PERIOD_NAMES, SelloutSpec
 from salesplan.errors import ConfigError
@@ -52,7 +60,9 @@ SeasonOpt = Annotated[
 ]
 DataFreqOpt = Annotated[
     str,
-    typer.Option("--freq", help="Frequency of the simulated sell-out: D, W, M, Q or Y (with --simulated)."),
+    typer.Option(
+        "--freq", help="Frequency of the sell-out: D, W, M, Q or Y (of --data, or of the --simulated world)."
+    ),
 ]
 
 
@@ -128,11 +138,16 @@ def print_forecast_training(result: ForecastTraining) -> None:
 @train_app.command("forecast")
 @clean_errors
 def train_forecast_cmd(
+    data_file: FileOpt = None,
     simulated: SimOpt = False,
     dataset: DatasetOpt = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
     freq: DataFreqOpt = "W",
+    hierarchy: HierarchyOpt = None,
+    promo_cols: PromoOpt = None,
+    exog_cols: ExogOpt = None,
+    static_cols: StaticOpt = None,
     horizon: HorizonOpt = None,
     origins: OriginsOpt = 3,
     season: SeasonOpt = None,
@@ -147,9 +162,10 @@ def train_forecast_cmd(
     from salesplan.training.forecast_job import train_forecast
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
-    data, source, known_future = sellout_source(None, simulated, dataset, seed, scale, freq)
+    spec = file_spec(data_file, freq, hierarchy, promo_cols, exog_cols, static_cols, season)
+    data, source, known_future = sellout_source(data_file, simulated, dataset, seed, scale, freq, spec)
     params = {"season_length": _season(data.spec, season), "freq": data.spec.freq, "n_jobs": n_jobs}
-    with progress(f"backtesting and training the forecaster on {source}"):
+    with stages(f"training the forecaster on {source}") as stage:
         result = train_forecast(
             data,
             h=_horizon(data.spec.freq, horizon),
@@ -158,6 +174,7 @@ def train_forecast_cmd(
             source=source,
             future=known_future,
             scale=scale_out,
+            on_stage=stage,
         )
     print_forecast_training(result)
 
@@ -165,11 +182,16 @@ def train_forecast_cmd(
 @backtest_app.command("forecast")
 @clean_errors
 def backtest_forecast_cmd(
+    data_file: FileOpt = None,
     simulated: SimOpt = False,
     dataset: DatasetOpt = None,
     seed: SeedOpt = 42,
     scale: ScaleOpt = "small",
     freq: DataFreqOpt = "W",
+    hierarchy: HierarchyOpt = None,
+    promo_cols: PromoOpt = None,
+    exog_cols: ExogOpt = None,
+    static_cols: StaticOpt = None,
     horizon: HorizonOpt = None,
     origins: OriginsOpt = 3,
     season: SeasonOpt = None,
@@ -186,7 +208,8 @@ def backtest_forecast_cmd(
     from salesplan.training.forecast_job import METRICS, run_backtest
 
     scale_out = scale_out_of(engine, workers, scheduler, partition_by, max_series)
-    data, source, _ = sellout_source(None, simulated, dataset, seed, scale, freq)
+    spec = file_spec(data_file, freq, hierarchy, promo_cols, exog_cols, static_cols, season)
+    data, source, _ = sellout_source(data_file, simulated, dataset, seed, scale, freq, spec)
     s = _season(data.spec, season)
     h = _horizon(data.spec.freq, horizon)
     with progress(f"backtesting on {source}"):
@@ -216,6 +239,14 @@ def _split(text: str | None) -> list[str]:
 def forecast_cmd(
     ctx: typer.Context,
     out: Annotated[Path | None, typer.Option(help="Where to write the forecast (.csv/.parquet).")] = None,
+    data_file: FileOpt = None,
+    hierarchy: Annotated[
+        str | None,
+        typer.Option(help="Hierarchy of --data (default: the one the model was trained with, if any)."),
+    ] = None,
+    promo_cols: PromoOpt = None,
+    exog_cols: ExogOpt = None,
+    static_cols: StaticOpt = None,
     simulated: SimOpt = False,
     dataset: DatasetOpt = None,
     seed: SeedOpt = 42,
@@ -241,9 +272,10 @@ def forecast_cmd(
 
     Without a data source the model's batch forecast (logged by its training run, to the end of the next
     quarter) is written whole, or sliced to --h periods; coarser periods are the ones those periods touch,
-    as the batch holds them (``coverage`` < 1 = partly forecast). With --simulated/--dataset the batch is used when the
-    data is the one the model was trained on and --h fits in it; otherwise the model is refit on that data
-    and every level's quantiles are calibrated on the training run's backtest."""
+    as the batch holds them (``coverage`` < 1 = partly forecast). With --data/--simulated/--dataset the batch is
+    used when the data is the one the model was trained on and --h fits in it; otherwise the model is refit on
+    that data and every level's quantiles are calibrated on the training run's backtest. A --data file is read
+    at the model's frequency, with its hierarchy unless --hierarchy says otherwise."""
     if ctx.invoked_subcommand is not None:
         return
     if out is None:
@@ -253,7 +285,7 @@ def forecast_cmd(
     from salesplan.training.batch_outputs import build_batch
     from salesplan.training.forecast_job import alive, fingerprint
 
-    has_source = bool(simulated or dataset)
+    has_source = bool(data_file or simulated or dataset)
     with progress(f"loading the batch forecast of {FORECAST_MODEL}@{model}"):
         batch = batch_or_none(model, need_batch=not has_source)
     base = str(batch.info.get("freq", "W")) if batch is not None else "W"
@@ -262,7 +294,15 @@ def forecast_cmd(
         parse_freqs(freq, list(FREQS))  # a typo fails before anything is refit
     data = source = known_future = None
     if has_source:
-        data, source, known_future = sellout_source(None, simulated, dataset, seed, scale, base)
+        if (
+            data_file is not None
+            and hierarchy is None
+            and batch is not None
+            and batch.info.get("hierarchy_given")
+        ):
+            hierarchy = ";".join(f"{k}={','.join(v)}" for k, v in batch.info["hierarchy"].items())
+        spec = file_spec(data_file, base, hierarchy, promo_cols, exog_cols, static_cols, None)
+        data, source, known_future = sellout_source(data_file, simulated, dataset, seed, scale, base, spec)
         base = data.spec.freq
     # reading the batch: all of it unless --h says less; refitting: the frequency's default unless --h
     reading = horizon is None and batch is not None and not has_source
@@ -271,7 +311,7 @@ def forecast_cmd(
         last = batch.info.get("last_period", batch.info.get("last_week"))
         raise ConfigError(
             f"the batch forecast of {FORECAST_MODEL} v{batch.ref.version} covers {n_batch} "
-            f"{PERIOD_NAMES[base]}s (to {last}); for --h {h} give the data (--simulated or --dataset) so the "
+            f"{PERIOD_NAMES[base]}s (to {last}); for --h {h} give the data (--data, --simulated or --dataset) so the "
             "model is refit and forecast further"
         )
     use_batch = batch is not None and h <= n_batch

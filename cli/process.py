@@ -6,6 +6,7 @@ with a column map, or the simulator) and asks the same ``ProcessWorkbench`` the 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -220,8 +221,8 @@ def cadence_cmd(data: DataOpt = None, simulated: SimOpt = False, seed: SeedOpt =
     for text in cad.standard["text"]:
         console.print(f"• {text}")
     e = cad.effect
-    console.print(f"keeping it: odds of moving on × {e['odds_ratio']:.2f} (95 % {e['log_odds_low']:.2f}–"
-                  f"{e['log_odds_high']:.2f} in log-odds), same reps' deals compared; across reps the rank "
+    console.print(f"keeping it: odds of moving on × {e['odds_ratio']:.2f} (95 % {math.exp(e['log_odds_low']):.2f}–"
+                  f"{math.exp(e['log_odds_high']):.2f}), same reps' deals compared; across reps the rank "
                   f"correlation of adherence with win rate is {e['across_rep_spearman']:.2f}", soft_wrap=True)  # fmt: skip
     console.print(frame_table(cad.reps.sort_values("adherence"), "Adherence per rep",
                               ["rep_id", "closed", "win_rate", "landmark_deals", "adherence", "median_first_action_days",

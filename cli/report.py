@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
+from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, stages
 from salesplan.cli.app import app
 from salesplan.errors import ConfigError, ModelNotFoundError, SalesplanError
 
@@ -127,22 +127,27 @@ def report_cmd(
         raise ModelNotFoundError(f"no MLflow store at {uri}; {TRAIN_FIRST}")
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out {out}: the report is HTML; give a path ending in .html")
-    with progress("reading the planning data"):
-        crm, spend, source = planning_data(data, simulated, seed, scale)
-    scores, history, scores_note, period = None, None, "", quarter
-    if crm is not None:
-        from salesplan.cli._plan_inputs import RegistryInputs
-
-        inputs = RegistryInputs(crm=crm, quiet_scores=True)
-        scores, history = inputs.scores()[0], inputs.history("bookings")
-        if scores is None:
-            scores_note = "no deal-win champion to score the open deals: salesplan train deals --simulated"
-        period = quarter or str(crm_end(crm).to_period("Q") + 1)
-    proposal, proposal_note = latest_proposal()
     from salesplan.cli._report_data import gather
     from salesplan.cli._report_html import render_run_report
 
-    with progress("reading the runs, fitting the budget curves"):
+    with stages("building the report") as stage:
+        stage("1/5 reading the planning data")
+        crm, spend, source = planning_data(data, simulated, seed, scale)
+        scores, history, scores_note, period = None, None, "", quarter
+        if crm is not None:
+            from salesplan.cli._plan_inputs import RegistryInputs
+
+            stage("2/5 loading the deal champion, scoring the open deals")
+            inputs = RegistryInputs(crm=crm, quiet_scores=True)
+            scores, history = inputs.scores()[0], inputs.history("bookings")
+            if scores is None:
+                scores_note = (
+                    "no deal-win champion to score the open deals: salesplan train deals --simulated"
+                )
+            period = quarter or str(crm_end(crm).to_period("Q") + 1)
+        stage("3/5 reading the latest proposal")
+        proposal, proposal_note = latest_proposal()
+        stage("4/5 reading the runs, fitting the budget curves")
         data_ = gather(
             crm=crm,
             scores=scores,
@@ -154,8 +159,9 @@ def report_cmd(
             proposal_note=proposal_note,
             bookings_history=history,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_run_report(data_), encoding="utf-8")
+        stage("5/5 rendering the HTML")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_run_report(data_), encoding="utf-8")
     shown = {
         "forecast": data_.forecast is not None,
         "deals": data_.deals is not None,

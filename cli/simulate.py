@@ -34,6 +34,15 @@ def simulate_cmd(
         typer.Option(help="Weeks of history to simulate (default 156; 260 for Q and 520 for Y)."),
     ] = None,
     horizon: Annotated[int, typer.Option(help="Weeks of planned prices and promotions after the data.")] = 13,
+    in_progress: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write this quarter's actuals through --as-of (in_progress/: sell-out, spend, budgets)."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day of the quarter in progress that is sold.")
+    ] = None,
 ) -> None:
     """Generate a seeded, realistic sales world (sell-out, CRM, spend) with its ground truth."""
     from salesplan.contracts import FREQ_NAMES, check_freq
@@ -62,6 +71,25 @@ def simulate_cmd(
         ),
         soft_wrap=True,
     )
+    if in_progress is not None:
+        from salesplan.io import write_table
+        from salesplan.simulator.in_progress import quarter_in_progress
+
+        if as_of is None:
+            raise ConfigError("--in-progress needs --as-of, the last day sold (e.g. 2027-02-14)")
+        try:
+            prog = quarter_in_progress(world, in_progress, as_of)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        folder = out / "in_progress"
+        for name, frame in (("sellout", prog.sellout), ("spend", prog.spend), ("budgets", prog.budgets)):
+            write_table(frame, folder / f"{name}.csv")
+        console.print(
+            f"wrote {folder}: {prog.quarter} sold through {prog.as_of:%Y-%m-%d} ({len(prog.sellout):,} sell-out rows, "
+            f"{len(prog.spend):,} spend rows, {len(prog.budgets):,} budget rows); load them with salesplan actuals "
+            "load FILE --kind sellout|spend|budget",
+            soft_wrap=True,
+        )
 
 
 @app.command("demo")

@@ -26,6 +26,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from salesplan.config import Settings
 from salesplan.errors import ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -60,8 +61,16 @@ ESTIMATOR_FILE = "estimator.joblib"
 
 
 def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store in the working folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """``MLFLOW_TRACKING_URI`` if set (MLflow's own variable wins), else the workspace's
+    ``SALESPLAN_TRACKING_URI`` (environment or settings file), else the embedded SQLite store in the
+    working folder. The settings are read afresh (not the cached copy): cheap, and a test or the demo that
+    changes the environment is seen at once."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or Settings().tracking_uri or DEFAULT_TRACKING_URI
+
+
+def _missing_sqlite_store(uri: str) -> bool:
+    """A ``sqlite:///`` tracking store whose file does not exist (read commands must not create it)."""
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).expanduser().is_file()
 
 
 def quiet_mlflow() -> None:
@@ -87,7 +96,10 @@ class ModelRef:
 
 def find_version(name: str, alias: str = CHAMPION) -> ModelRef | None:
     """The version behind an alias (or a plain version number), or None if there is none."""
-    client = MlflowClient(tracking_uri())
+    uri = tracking_uri()
+    if _missing_sqlite_store(uri):
+        return None  # asking MLflow would create an empty store file, hiding a wrong path
+    client = MlflowClient(uri)
     try:
         mv = (
             client.get_model_version(name, alias)
@@ -110,7 +122,8 @@ def load_estimator(
     if ref is None:
         raise ModelNotFoundError(
             f"no model {name!r} with alias or version {alias!r} in {tracking_uri()}; "
-            f"train one first (salesplan train ...) or check MLFLOW_TRACKING_URI"
+            "train one first (salesplan train ...) or check the tracking store ('salesplan status' shows which "
+            "workspace and store are in use)"
         )
     uri = f"models:/{name}/{ref.version}"
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,9 +19,12 @@ children carry an over-assignment o), so a region's January is its teams' Januar
 3. Cents. Every cell is rounded down and the remaining cents are placed so both margins stay exact
    (:func:`_round_cells`): no cell moves by a cent or more from the balanced table.
 
-``SHRINK_K = 10``: the parent's shape counts as much as ten of the unit's own deals (or units). Chosen on
-the simulator's bookings world of seed 11 (not a benchmark world): with last-year shapes, the month error
-of reps' phased targets against their realised months fell from k = 0 to a flat minimum around k = 5–20."""
+``SHRINK_K = 10``: the parent's shape counts as much as ten of the unit's own deals (or units). Measured
+on the simulator's bookings world of seed 11 (not a benchmark world), six quarters, each rep's realised
+quarter phased by last year's shapes and compared with its realised months (absolute error / total):
+0.90 at k = 0, 0.80 at 2, 0.77 at 5, 0.75 at 10, 0.74 from 20 up (parent's shape only: 0.74). A rep's
+few deals carry little monthly signal; k = 10 takes nearly all of the gain while a unit with real volume
+(a store selling thousands of units) still keeps its own shape."""
 
 from __future__ import annotations
 

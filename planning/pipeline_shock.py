@@ -27,9 +27,18 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse, special, stats
 
+from salesplan.contracts import CRMData
 from salesplan.errors import DataValidationError, Problem
 
-__all__ = ["INDEPENDENT", "MIN_QUARTERS", "QuarterShock", "fit_quarter_shock", "shocked_quantiles"]
+__all__ = [
+    "INDEPENDENT",
+    "MIN_QUARTERS",
+    "QuarterShock",
+    "dependence_note",
+    "fit_quarter_shock",
+    "quarter_pipeline",
+    "shocked_quantiles",
+]
 
 MIN_QUARTERS = 4
 """Fewest past quarters (with won and lost deals) to estimate a shock from; fewer give ``INDEPENDENT``."""
@@ -52,6 +61,20 @@ class QuarterShock:
 
 
 INDEPENDENT = QuarterShock()
+
+
+def dependence_note(shock: QuarterShock | None) -> str:
+    """One line for a reader of the bands: which dependence between deals they assume."""
+    if shock is None or shock.quarters == 0:
+        return (
+            "deals independent (no quarter shock fitted yet: run `salesplan plan backtest`); bands too narrow"
+        )
+    if shock.independent:
+        return f"deals independent: {shock.quarters} past quarters are too few to fit a quarter shock"
+    return (
+        f"quarter shock on win log-odds, mean {shock.mean:+.2f}, sd {shock.sd:.2f}, "
+        f"fitted on {shock.quarters} past quarters ({shock.deals:,} deals)"
+    )
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -153,3 +176,49 @@ def shocked_quantiles(
         eps = rng.normal(shock.mean, shock.sd, size=(m, 1))
         totals[s : s + m] = (rng.random((m, len(p))) < special.expit(base[None, :] + eps)) @ a
     return np.quantile(totals, qs), "monte_carlo_shock"
+
+
+def _expected_close_as_of(crm: CRMData, o: pd.DataFrame, t: pd.Timestamp) -> pd.Series:
+    """Each deal's expected close as it stood at ``t``: the last recorded move before ``t``; a deal never
+    moved before ``t`` keeps the value on file (the contract keeps no value from before a first move)."""
+    exp = pd.to_datetime(o["expected_close_date"])
+    ch = crm.close_date_changes
+    if ch is None or not len(ch):
+        return exp
+    c = ch[pd.to_datetime(ch["ts"]) < t].sort_values("ts")
+    last = c.groupby("opportunity_id")["expected_close_date"].last()
+    return pd.to_datetime(o["opportunity_id"].map(last)).fillna(exp)
+
+
+def quarter_pipeline(crm: CRMData, quarter: str, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """The deals open at ``quarter``'s first day and expected (then) to close in it, with their score
+    then (``scores``: ``opportunity_id, p_win`` as of that day), ``won`` (won within the quarter) and
+    ``won_value``: one quarter of :func:`fit_quarter_shock`'s history, and what a pipeline band made that
+    day is scored against. Empty without expected close dates or scores."""
+    cols = [
+        "opportunity_id",
+        "region",
+        "period",
+        "p_win",
+        "amount",
+        "won",
+        "won_value",
+        "expected_close_date",
+    ]
+    o = crm.opportunities
+    if scores is None or "expected_close_date" not in o.columns:
+        return pd.DataFrame(columns=cols)
+    q = pd.Period(quarter, freq="Q")
+    t, end = q.start_time, q.end_time
+    created, closed = pd.to_datetime(o["created_date"]), pd.to_datetime(o["close_date"])
+    o = o[(created < t) & (closed.isna() | (closed >= t))].copy()
+    o["expected_close_date"] = _expected_close_as_of(crm, o, t)
+    o = o[(o["expected_close_date"] >= t) & (o["expected_close_date"] <= end)]
+    o = o.merge(scores[["opportunity_id", "p_win"]], on="opportunity_id", how="inner")
+    c = pd.to_datetime(o["close_date"])
+    o["won"] = ((o["outcome"] == "won") & (c >= t) & (c <= end)).to_numpy()
+    value = pd.to_numeric(o["won_value"], errors="coerce") if "won_value" in o.columns else o["amount"]
+    o["won_value"] = np.where(o["won"], value.fillna(o["amount"]), 0.0)
+    if "region" not in o.columns:
+        o["region"] = "all"
+    return o.assign(period=str(q))[cols]

@@ -15,6 +15,8 @@ from salesplan.serving import docs, web
 from salesplan.serving.middleware import RequestContextMiddleware, configure_logging
 from salesplan.serving.problems import install_problem_handlers
 from salesplan.serving.routers import (
+    actuals,
+    alerts,
     budgets,
     deals,
     forecasts,
@@ -24,8 +26,12 @@ from salesplan.serving.routers import (
     models,
     pipeline,
     process,
+    promotions,
     proposals,
     proposals_plan,
+    selection,
+    track_record,
+    tracking,
 )
 from salesplan.serving.services import Services
 from salesplan.serving.settings import ServingSettings
@@ -73,9 +79,15 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         pipeline,
         funnel,
         process,
+        selection,
+        promotions,
         budgets,
+        tracking,
+        actuals,
+        alerts,
         proposals_plan,
         proposals,
+        track_record,
         web,
         docs,
     )

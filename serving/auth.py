@@ -32,6 +32,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "budgets:run": frozenset({"planner", "analyst", "admin"}),
     "funnel:read": frozenset({"planner", "analyst", "admin"}),
     "process:read": frozenset({"planner", "analyst", "admin"}),
+    "selection:read": frozenset({"planner", "analyst", "admin"}),
+    "promotions:plan": frozenset({"planner", "analyst", "admin"}),
+    "tracking:read": frozenset({"planner", "analyst", "admin"}),
+    "actuals:write": frozenset({"crm", "planner", "admin"}),
+    "alerts:write": frozenset({"planner", "admin"}),
     "models:read": frozenset({"analyst", "admin"}),
     "models:admin": frozenset({"admin"}),
 }

@@ -26,6 +26,7 @@ from salesplan.serving.plan_inputs import PlanCache, ServiceInputs
 from salesplan.serving.planning_data import SETTING, PlanningData, load_planning_data, not_configured
 from salesplan.serving.proposal_service import ProposalService
 from salesplan.serving.settings import ServingSettings
+from salesplan.serving.track_record import TrackRecordService
 
 log = logging.getLogger("salesplan.serving")
 
@@ -65,6 +66,7 @@ class Services:
             four_eyes=settings.maker_checker,
             p_hit_floor=settings.p_hit_floor,
         )
+        self.track_record = TrackRecordService(settings.track_record_dir)
         self._reload_lock = threading.Lock()
         self._key_sync = KeySync(
             self.sync_keys, interval_s=min(0.25, settings.key_revocation_s / 4), final=self.flush_key_use

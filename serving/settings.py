@@ -7,14 +7,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from salesplan.config import Settings
+from salesplan.config import SETTINGS_FILES, Settings
 from salesplan.planning.proposals import DEFAULT_P_HIT_FLOOR
 
 
 class ServingSettings(Settings):
     """Everything the service reads from its environment; one instance per app, injected, never global."""
 
-    model_config = SettingsConfigDict(env_prefix="SALESPLAN_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SALESPLAN_", env_file=SETTINGS_FILES, extra="ignore")
 
     model_cache_dir: Path = Field(
         default=Path(".salesplan/model-cache"),
@@ -22,6 +22,10 @@ class ServingSettings(Settings):
     )
     forecast_dir: Path = Field(
         default=Path(".salesplan/forecasts"), description="Batch forecasts (Parquet) served by /forecasts."
+    )
+    track_record_dir: Path = Field(
+        default=Path(".salesplan/track-record"),
+        description="Where `salesplan plan backtest` stores the latest track record the API and page show.",
     )
     planning_data: Path | None = Field(
         default=None,

@@ -16,6 +16,22 @@ from conftest_pg import pg_url  # noqa: F401  (the PostgreSQL fixture, shared by
 from salesplan.config import get_settings
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_workspace_files() -> Iterator[None]:
+    """A settings file in the folder the suite runs from (``salesplan.env`` that ``make demo`` writes in the
+    repository root, or a developer's ``.env``) must not point the tests at real stores; the workspace
+    tests (test_workspace.py) turn the files back on for themselves."""
+    from salesplan.config import Settings
+    from salesplan.serving.settings import ServingSettings
+
+    old = {cls: cls.model_config.get("env_file") for cls in (Settings, ServingSettings)}
+    for cls in old:
+        cls.model_config["env_file"] = None
+    yield
+    for cls, value in old.items():
+        cls.model_config["env_file"] = value
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings are cached per process; tests that change env vars must see a fresh copy."""

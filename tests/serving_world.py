@@ -100,6 +100,7 @@ def settings_for(world: World, tmp: Path, upgrade: bool = True, **overrides: obj
         "database_url": f"sqlite:///{tmp / 'app.db'}",
         "model_cache_dir": tmp / "cache",
         "planning_data": world.plan,
+        "track_record_dir": tmp / "track-record",
     }
     values.update(overrides)
     settings = ServingSettings(**values)  # type: ignore[arg-type]

@@ -32,10 +32,12 @@ def test_validate_bad_sellout_is_clean_error(tmp_path: Path, clean_sellout: pd.D
     df.loc[0, "ds"] = "yesterday"
     path = tmp_path / "bad.csv"
     df.to_csv(path, index=False)
-    res = runner.invoke(app, ["data", "validate", str(path), "--hierarchy", HIER])
+    res = runner.invoke(app, ["data", "validate", str(path), "--hierarchy", HIER, "--no-infer"])
     assert res.exit_code == 1
     assert "unparsable date" in res.output and "unknown column(s) ['promo']" in res.output
     assert "Traceback" not in res.output
+    res = runner.invoke(app, ["data", "validate", str(path), "--hierarchy", HIER])  # promo is inferred
+    assert res.exit_code == 1 and "--promo-cols promo" in res.output and "unparsable date" in res.output
 
 
 def test_validate_missing_file_and_bad_options(tmp_path: Path) -> None:

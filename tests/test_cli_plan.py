@@ -3,6 +3,7 @@ budget splits, and clean errors for bad input."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,10 +196,23 @@ def test_budget_bad_input_is_a_clean_error(tmp_path: Path, args: list[str], mess
     _refused(["plan", "budget", *args, "--out", str(tmp_path)], message)
 
 
-def test_backtest_bookings_on_the_simulator(tmp_path: Path) -> None:
+def test_backtest_bookings_on_the_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALESPLAN_TRACK_RECORD_DIR", str(tmp_path / "tr"))
     out = _ok(["plan", "backtest", "--simulated", "--quarters", "2", "--out", str(tmp_path)])
-    summary = pd.read_csv(tmp_path / "target_backtest_summary.csv")
-    assert set(summary["method"]) == {"own_quantile", "top_down", "bottom_up", "blended"}
-    assert summary["hit_rate"].between(0, 1).all() and "hit rate" in out
-    _refused(["plan", "backtest", "--dataset", "walmart"], "bookings")
-    _refused(["plan", "backtest", "--simulated", "--probability", "1"], "strictly between 0 and 1")
+    summary = pd.read_csv(tmp_path / "track_record_summary.csv")
+    assert list(summary["level"]) == ["total", "region", "team", "rep"]
+    assert summary["hit_rate"].between(0, 1).all() and summary["promised"].between(0, 1).all()
+    assert (summary["hit_lo"] <= summary["hit_rate"]).all() and (
+        summary["hit_rate"] <= summary["hit_hi"]
+    ).all()
+    assert "hit rate" in out and "refitted on the deals closed before each quarter" in out
+    stored = json.loads((tmp_path / "tr" / "track_record_bookings.json").read_text())
+    assert (
+        stored["domain"] == "bookings"
+        and len(stored["quarters"]) == 2
+        and stored["levels"][0]["level"] == "total"
+    )
+    _refused(["plan", "backtest", "--dataset", "walmart", "--domain", "bookings"], "bookings need a CRM")
+    _refused(["plan", "backtest", "--simulated", "--domain", "magic"], "--domain must be")
+    _refused(["plan", "backtest", "--simulated", "--probability", "1"], "--probability")
+    _refused(["plan", "backtest", "--simulated", "--method", "magic"], "--method")

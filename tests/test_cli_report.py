@@ -71,7 +71,7 @@ def test_report_of_the_runs_alone(env: Path) -> None:
         [mlflow.get_experiment_by_name("salesplan-forecast").experiment_id]  # type: ignore[union-attr]
     )[0]
     assert "salesplan-forecast v1 (champion)" in s["forecast"] and run.info.run_id in s["forecast"]
-    assert f"{run.data.metrics['mase']:.3g}" in s["forecast"]  # the run's MASE, not a made-up one
+    assert f"{run.data.metrics['backtest_mase']:.3g}" in s["forecast"]  # the run's MASE, not a made-up one
     for level in ("region", "category", "store", "product"):
         assert f"<td>{level}</td>" in s["forecast"]
     logged = [a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "report")]

@@ -10,7 +10,13 @@ import pytest
 from salesplan.contracts.crm import CRMData, validate_crm
 from salesplan.errors import ConfigError, DataValidationError
 from salesplan.models.deals.features import build_features, training_set
-from salesplan.models.deals.leakage import assess_features, pure_levels, single_feature_auc, suspect_name
+from salesplan.models.deals.leakage import (
+    assess_features,
+    open_row_evidence,
+    pure_levels,
+    single_feature_auc,
+    suspect_name,
+)
 from salesplan.models.deals.scorer import DealScorer
 from salesplan.models.deals.table import table_training_set
 from salesplan.simulator import SimConfig, simulate
@@ -156,8 +162,9 @@ def test_planted_post_outcome_columns_are_all_refused_and_no_honest_one(planted:
 
 
 def test_planted_columns_without_timestamps_meet_the_signals(planted: CRMData) -> None:
-    """The same deals as a plain table: the named and the near-deterministic leaks are refused; an honest
-    column named like a score is refused too until allowed (the case for timestamps)."""
+    """The same deals as a plain table: the named and the near-deterministic leaks are refused, and so is
+    the innocently named one, since the table's open rows have it blank; an honest column named like a score
+    is refused too until allowed (the case for timestamps)."""
     cols = [
         "opportunity_id",
         "amount",
@@ -169,8 +176,9 @@ def test_planted_columns_without_timestamps_meet_the_signals(planted: CRMData) -
     ]
     ts = table_training_set(planted.opportunities[cols], "outcome", id_column="opportunity_id")
     report = DealScorer(random_state=0).fit(ts.X, ts.y).leakage_report_.frame().set_index("feature")
-    assert (report.loc[["tags", "lead_quality", "activity_score"], "verdict"] == "refused").all()
+    assert (report.loc[list(PLANTED_COLUMNS), "verdict"] == "refused").all()
     assert "near-deterministic" in report.loc["tags", "why"]
+    assert "open ones" in report.loc["profile_index", "why"] and "open" not in report.loc["amount", "why"]
     assert report.loc["lead_score", "verdict"] == "refused"
     assert (
         report.loc[["amount", "product", "lead_source", "campaign", "budget_confirmed"], "verdict"] == "kept"
@@ -198,3 +206,20 @@ def test_field_history_round_trips_through_a_crm_folder(planted: CRMData, tmp_pa
     assert set(again.field_history["field"]) == {*PLANTED_COLUMNS, *HONEST_COLUMNS}
     ts = training_set(again)
     assert ts.evidence["tags"].after_close and not ts.evidence["campaign"].after_close
+
+
+def test_columns_filled_only_once_a_deal_ends_are_suspect() -> None:
+    rng = np.random.default_rng(1)
+    closed = pd.DataFrame({"note": rng.choice(["good", "bad"], 200), "region": rng.choice(["N", "S"], 200)})
+    still_open = pd.DataFrame({"note": [None] * 25 + ["good"] * 5, "region": rng.choice(["N", "S"], 30)})
+    still_open.loc[0, "note"] = "  "  # blank text is not filled in
+    ev = open_row_evidence(closed, still_open, ["note", "region"])
+    assert set(ev) == {"note"} and ev["note"].suspect and not ev["note"].after_close
+    assert "100% of the closed rows but 17% of the 30 open ones" in ev["note"].detail
+    assert open_row_evidence(closed, still_open.head(10), ["note"]) == {}  # too few open rows to tell
+    X = closed.assign(opportunity_id=[f"d{i}" for i in range(200)])
+    y = rng.integers(0, 2, 200)
+    report = assess_features(X, y, ["note", "region"], evidence=ev)
+    assert report.refused == ["note"] and "--allow-feature note" in report.verdicts[0].why
+    kept = assess_features(X, y, ["note", "region"], evidence=ev, allow=["note"])
+    assert kept.kept == ["note", "region"] and kept.verdicts[0].verdict == "allowed"

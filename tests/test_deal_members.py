@@ -26,11 +26,12 @@ def _data(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("C", [0.01, 1.0, 100.0])
 def test_newton_logistic_equals_scikit_learn(C: float) -> None:
     D, y = _data()
-    ours = fit_logistic(D, y, C, tol=1e-10)
+    ours = fit_logistic(D, y, C, tol=1e-10, decrement=0)
     ref = LogisticRegression(C=C, solver="newton-cholesky", tol=1e-12, max_iter=200).fit(D, y)
     np.testing.assert_allclose(ours[:-1], ref.coef_[0], atol=1e-6)
     assert ours[-1] == pytest.approx(ref.intercept_[0], abs=1e-6)
-    warm = fit_logistic(D, y, C, fit_logistic(D, y, C * 3), tol=1e-10)  # warm start: same optimum
+    # warm start: same optimum
+    warm = fit_logistic(D, y, C, fit_logistic(D, y, C * 3), tol=1e-10, decrement=0)
     np.testing.assert_allclose(warm, ours, atol=1e-6)
 
 
@@ -107,3 +108,19 @@ def test_a_pattern_that_does_not_hold_on_the_latest_closes_leaves_the_prior() ->
     assert dated.kind_ == "prior"
     recent = {k: v for k, v in dated.candidates_.items() if k.startswith("recent:")}
     assert "recent:prior" in recent and len(recent) == 2  # the model's and the prior's loss on the latest
+
+
+def test_metrics_equal_scikit_learn_scorers() -> None:
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    from salesplan.models.deals.calibration import metrics
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    p = np.round(rng.random(500), 2)  # ties, as many scores have
+    m = metrics(y, p)
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    assert m["auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, q), abs=1e-12)
+    assert m["logloss"] == pytest.approx(log_loss(y, q), abs=1e-12)
+    assert np.isnan(metrics(np.ones(5, dtype=int), p[:5])["auc"])

@@ -37,6 +37,7 @@ SERVE_CALLS = [
     ("PATCH", "/api/v1/targets/proposals/{id}", 200),
     ("POST", "/api/v1/targets/proposals/{id}:approve", 200),
     ("GET", "/api/v1/targets/proposals?quarter=2027Q1", 200),
+    ("GET", "/api/v1/targets/track-record?domain=bookings", 200),
     ("POST", "/api/v1/budgets/allocate", 200),
     ("GET", "/api/v1/targets/proposals/{id}", 403),
 ]
@@ -49,7 +50,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
         mp.chdir(root)
         # No tracking URI: the demo must keep its own MLflow store in demo_out. The demo sets these in
         # os.environ; setenv-then-delenv makes monkeypatch restore (remove) them afterwards.
-        for var in ("MLFLOW_TRACKING_URI", "SALESPLAN_ARTIFACT_ROOT"):
+        for var in ("MLFLOW_TRACKING_URI", "SALESPLAN_ARTIFACT_ROOT", "SALESPLAN_TRACK_RECORD_DIR"):
             mp.setenv(var, "unset-by-test")
             mp.delenv(var)
         mp.setenv("SALESPLAN_DATABASE_URL", f"sqlite:///{root / 'plans.db'}")
@@ -83,11 +84,12 @@ def _run(args: list[str], ok: bool = True) -> str:
 def test_demo_runs_every_step_with_its_own_mlflow_store(demo: tuple[Path, str]) -> None:
     root, output = demo
     for step in ("1. simulate", "2. validate", "3. train the sell-out forecaster", "4. train the deal-win model",
-                 "5. score open deals", "6. funnel", "7. propose the targets", "8. serve"):  # fmt: skip
+                 "5. score open deals", "6. funnel", "7. propose the targets", "8. track record", "9. serve"):  # fmt: skip
         assert step in output, step
     assert (root / "demo_out" / "mlruns.db").exists() and not (root / "mlruns.db").exists()
     assert (root / "demo_out" / "forecast.parquet").exists()
     assert (root / "demo_out" / "funnel_report.html").read_text().startswith("<!")
+    assert (root / "demo_out" / "track-record" / "track_record_bookings.json").exists()
 
 
 def test_demo_prints_time_allocation_and_top_inefficiencies(demo: tuple[Path, str]) -> None:
@@ -116,6 +118,16 @@ def test_demo_quarterly_table_has_the_mean_inside_p10_p90_on_every_row(demo: tup
         assert p10 <= mean <= p90 and p10 <= p50 <= p90, (unit, quarter, p10, mean, p50, p90)
     levels = pd.read_parquet(root / "demo_out" / "forecast_levels.parquet")
     assert ((levels["q10"] <= levels["yhat"] + 1e-9) & (levels["yhat"] <= levels["q90"] + 1e-9)).all()
+
+
+def test_demo_tracks_the_quarter_half_way(demo: tuple[Path, str]) -> None:
+    """Issue #21: the approved sell-out targets against a half-finished quarter, spend and open alerts."""
+    _, output = demo
+    step = output[output.index("8b. track 2027Q1 half-way") : output.index("9. serve")]
+    assert "approved the sell-out proposal" in step and "loaded sellout:" in step
+    assert "— store: landing" in step and "P10" in step and "P(hit)" in step
+    assert "Spend vs budget and caps" in step and "forecast_over_hard" in step  # the planted overspend
+    assert "Alerts (" in step and "search/North" in step
 
 
 def test_demo_ends_with_stored_target_proposals(demo: tuple[Path, str]) -> None:
@@ -179,7 +191,7 @@ def test_demo_serves_every_endpoint_and_stops_the_server(demo: tuple[Path, str])
     from salesplan.serving.db.repository import ApiKeyRepository, ProposalRepository
 
     root, output = demo
-    step = output[output.index("8. serve") :]
+    step = output[output.index("9. serve") :]
     calls = CALL_RE.findall(step)
     assert [(m, UUID_RE.sub("{id}", path), int(code)) for m, path, code, _, _ in calls] == SERVE_CALLS, step
     figures = {(m, UUID_RE.sub("{id}", path)): (expected, fig) for m, path, _, expected, fig in calls}
@@ -206,3 +218,11 @@ def test_demo_serves_every_endpoint_and_stops_the_server(demo: tuple[Path, str])
     assert (stored.status, stored.version, stored.approved_by) == ("approved", 3, "demo-approver")
     assert stored.note == "demo, via the API" and sum(r.overridden for r in stored.rows) == 1
     assert {"demo-planner": "planner", "demo-crm": "crm"}.items() <= names.items()
+
+
+def test_demo_prints_top_picks_and_a_promotion_plan(demo: tuple[Path, str]) -> None:
+    output = demo[1]
+    assert "3b. selection and promotions" in output
+    step = output[output.index("3b. selection") : output.index("4. train the deal-win model")]
+    assert "featured portfolio" in step and "by expected margin" in step
+    assert "promotion plan:" in step and "incremental margin" in step

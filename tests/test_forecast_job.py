@@ -33,11 +33,24 @@ def world():  # type: ignore[no-untyped-def]
 
 
 def test_gate_keeps_a_worse_forecaster_out(mlflow_store: Path, world) -> None:  # type: ignore[no-untyped-def]
-    first = train_forecast(world.sellout, h=8, n_origins=2, source="sim")
+    told: list[str] = []
+    first = train_forecast(world.sellout, h=8, n_origins=2, source="sim", on_stage=told.append)
     assert first.ref.alias == "champion"
     assert {"mase", "wape", "coverage80"} <= set(first.overall)
+    assert told[:2] == [
+        f"backtest: fold {i}/2, origin {c:%Y-%m-%d}" for i, c in enumerate(first.backtest.cutoffs, 1)
+    ]
+    assert any(t.startswith("final fit on") for t in told) and told[-1].startswith("logging")
+    metrics = mlflow.get_run(first.ref.run_id).data.metrics  # each metric once, under one name
+    assert "backtest_mase" in metrics and not {"mase", "wape", "coverage80"} & set(metrics)
+    from mlflow.models import get_model_info
+
+    info = get_model_info(f"models:/{registry.FORECAST_MODEL}/{first.ref.version}")
+    assert info.signature is not None and info.signature.params is not None
+    assert {"yhat", "q10", "q90"} <= {c.name for c in info.signature.outputs.inputs}
     worse = train_forecast(world.sellout, h=8, n_origins=2, params={"members": [Naive()]}, source="sim")
     assert worse.ref.alias == "challenger" and "mase" in worse.decision.reason
+    assert worse.decision.outcome == "worse"
     assert worse.overall["mase"] > first.overall["mase"]
     champ = registry.find_version(registry.FORECAST_MODEL)
     assert champ is not None and champ.version == first.ref.version
@@ -104,6 +117,14 @@ def test_cli_errors_are_clean(mlflow_store: Path) -> None:
     assert res.exit_code == 1 and "sell-out must be one of" in res.output
     res = runner.invoke(app, ["train", "forecast", "--simulated", "--horizon", "60", "--origins", "3"])
     assert res.exit_code == 1 and "Traceback" not in res.output
+    res = runner.invoke(app, ["train", "forecast", "--simulated", "--hierarchy", "geo=region,store"])
+    assert res.exit_code == 1 and "give --data PATH too" in res.output
+    bad = mlflow_store / "q.csv"  # a quarterly file dated mid-quarter
+    pd.DataFrame({"unique_id": "a", "ds": ["2026-01-01", "2026-05-01"], "y": [1.0, 2.0]}).to_csv(
+        bad, index=False
+    )
+    res = runner.invoke(app, ["backtest", "forecast", "--data", str(bad), "--freq", "Q"])
+    assert res.exit_code == 1 and "first day of the quarter" in res.output, res.output
 
 
 def _cheap() -> dict[str, object]:

@@ -180,6 +180,42 @@ def test_promo_what_if_raises_its_weeks_and_returns_siblings(split, lgbm) -> Non
     assert res.siblings_diff == pytest.approx(float(out.loc[~out["changed"], "diff"].sum()))
 
 
+def test_siblings_lose_units_to_a_promotion(split, lgbm) -> None:  # type: ignore[no-untyped-def]
+    """On a world with enough promotions to show it, the sibling-share feature learns the cannibalisation
+    of the simulator's truth; its monotone constraint keeps the sign (a sibling's promotion never adds)."""
+    _, _, X, spec = split
+    diffs = []
+    for sid in sorted(X["unique_id"].astype(str).unique())[:6]:
+        plan = X[X["unique_id"] == sid].set_index("ds")["promo"].sort_index()
+        w0 = plan.index[((plan == 0) & (plan.shift(-1) == 0)).to_numpy()][0]
+        sc = Scenario((sid,), w0, w0 + pd.Timedelta(days=9), promo=1, promo_depth=0.2)
+        res = what_if(lgbm, X, sc, spec.hierarchy.to_dict())
+        assert (res.rows.loc[~res.rows["changed"], "diff"] <= 1e-9).all()
+        diffs.append(res.siblings_diff)
+    assert max(diffs) < 0, diffs
+    assert lgbm.feature_importance()["promo_group_share"] > 0
+
+
+def test_blend_what_if_takes_the_response_of_the_members_that_see_the_plan(split, blend) -> None:  # type: ignore[no-untyped-def]
+    """Baseline: the blend's forecast; change: its LightGBM member's (the only member that sees price and
+    promotion), undiluted by the weight of the members that forecast the same under any plan."""
+    _, _, X, _ = split
+    lgbm = blend.members_[blend.member_names_.index("0:GlobalLGBM")]
+    sid = str(X.groupby("unique_id")["promo"].sum().idxmin())
+    plan = X[X["unique_id"] == sid].set_index("ds")["promo"].sort_index()
+    w0 = plan.index[((plan == 0) & (plan.shift(-1) == 0)).to_numpy()][0]
+    sc = Scenario((sid,), w0, w0 + pd.Timedelta(days=9), promo=1, promo_depth=0.2)
+    mixed, alone = what_if(blend, X, sc), what_if(lgbm, X, sc)
+    both = mixed.rows.merge(alone.rows, on=["unique_id", "ds"], suffixes=("", "_lgbm"))
+    assert len(both) == len(mixed.rows) > 0
+    np.testing.assert_allclose(both["diff"], both["diff_lgbm"], atol=1e-9)
+    base = blend.predict(H, X).merge(both, on=["unique_id", "ds"])
+    np.testing.assert_allclose(base["baseline"], base["yhat"], rtol=1e-12)
+    assert blend.series_weights_.loc[sid, "0:GlobalLGBM"] < 1  # so a plain blended scenario would differ
+    driver = blend.driver_blend()
+    assert [m.name for m in driver.members_] == ["GlobalLGBM"] and np.allclose(driver.series_weights_, 1.0)
+
+
 def test_what_if_errors(split, lgbm) -> None:  # type: ignore[no-untyped-def]
     train, _, X, _ = split
     first, last, uid = X["ds"].min(), X["ds"].max(), str(X["unique_id"].iloc[0])
@@ -239,10 +275,18 @@ def test_cold_start_flags_short_and_new_series(split) -> None:  # type: ignore[n
         model.predict(H, X.drop(columns=["category", "store"]))
 
 
-def test_default_blend_learns_weights_and_beats_members_on_its_backtest(split) -> None:  # type: ignore[no-untyped-def]
+BLEND_MEMBERS = [GlobalLGBM(n_estimators=80, learning_rate=0.1), SeasonalNaive(), WindowAverage()]
+
+
+@pytest.fixture(scope="module")
+def blend(split):  # type: ignore[no-untyped-def]
+    train, _, _, spec = split
+    return SalesplanForecaster(members=BLEND_MEMBERS, calib_windows=2).fit(train, spec)
+
+
+def test_default_blend_learns_weights_and_beats_members_on_its_backtest(split, blend) -> None:  # type: ignore[no-untyped-def]
     train, _, X, spec = split
-    members = [GlobalLGBM(n_estimators=80, learning_rate=0.1), SeasonalNaive(), WindowAverage()]
-    model = SalesplanForecaster(members=members, calib_windows=2).fit(train, spec)
+    members, model = BLEND_MEMBERS, blend
     w = model.weights
     assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
     sw = model.series_weights_

@@ -65,7 +65,8 @@ def test_the_job_trains_and_logs_every_level_at_its_frequency_and_coarser(traine
     live = set(alive(world.sellout.df)["unique_id"])
     bottom = bottom_level(world.sellout.spec.hierarchy).name
     assert set(fc.loc[fc["level"] == bottom, "unique_id"]) == live  # short series too: none dropped
-    assert fc.loc[fc["level"] == bottom, "method"].str.len().gt(0).all()
+    labels = fc.loc[fc["level"] == bottom, "method"]  # which member(s) made each series' forecast
+    assert labels.str.contains("WindowAverage|Naive|cold start").all(), labels.unique()
     inside = (fc["q10"] <= fc["yhat"] + 1e-9) & (fc["yhat"] <= fc["q90"] + 1e-9)
     assert inside.all(), fc.loc[~inside]
     h = world.sellout.spec.hierarchy
@@ -129,3 +130,17 @@ def test_the_cli_writes_the_batch_at_its_frequencies(
     assert fc[fc["freq"] == freq]["ds"].nunique() == 1  # --h 1: one period at the data's frequency
     res = runner.invoke(app, ["forecast", "--out", "f.csv", "--freq", "W"])
     assert res.exit_code == 1 and "never split into finer periods" in res.output
+    # the user's own file, read at the model's frequency with its hierarchy; past the batch: refit
+    spec, more = trained["world"].sellout.spec, int(trained["result"].batch.info["horizon"]) + 1
+    cols = {"--promo-cols": spec.promo_cols, "--exog-cols": spec.exog_cols, "--static-cols": spec.static_cols}
+    args = [a for k, v in cols.items() for a in (k, ",".join(v))]
+    path = str(tmp / "data" / "sellout.parquet")
+    res = runner.invoke(app, ["forecast", "--data", path, "--out", "g.csv", "--h", str(more), *args])
+    assert res.exit_code == 0 and "refit on sellout" in res.output, res.output
+    g = pd.read_csv(tmp / "g.csv")
+    assert g[g["freq"] == freq]["ds"].nunique() == more and set(g["level"]) == set(fc_levels(trained))
+    assert ((g["q10"] <= g["yhat"] + 1e-9) & (g["yhat"] <= g["q90"] + 1e-9)).all()
+
+
+def fc_levels(trained: dict[str, Any]) -> list[str]:
+    return list(trained["result"].batch.info["levels"])

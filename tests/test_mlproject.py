@@ -90,7 +90,7 @@ def test_mlflow_run_train_forecast_train_deals_then_plan_budget(tmp_path: Path) 
     mv = client.get_model_version_by_alias("salesplan-deals", "champion")
     run = client.get_run(mv.run_id)
     assert run.data.tags.get("mlflow.project.entryPoint") == "train_deals"  # the project's own run
-    assert run.data.params["data"] == "simulated" and "auc" in run.data.metrics
+    assert run.data.params["data"] == "simulated" and "holdout_auc" in run.data.metrics
 
     out = tmp_path / "budget"
     res = _mlflow_run(tmp_path, "plan_budget", "-P", "total=500000", "-P", f"out={out}")

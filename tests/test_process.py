@@ -205,10 +205,46 @@ def test_scorecards_agree_with_the_crm(world: SimulatedWorld, wb: ProcessWorkben
     assert (ae["bookings_gap"] >= 0).all() and ae["action_1"].notna().any()
     assert (ae["ramp_adjusted_attainment"].dropna() >= ae["attainment"].dropna() - 1e-9).all()
     acts = sc.actions
-    assert acts.groupby("rep_id")["rank"].max().le(2).all() and (acts["bookings_uplift"] > 0).all()
+    assert acts.groupby("rep_id")["rank"].max().le(2).all() and (acts["bookings_uplift"].dropna() > 0).all()
+    assert np.isfinite(ae["ramp_adjusted_attainment"].dropna()).all()  # a rep hired late is not divided by 0
     # a person below the role median on a stage conversion gets that lever among the candidates
     low = ae[ae["conv_Pitch"] < ae["bench_conv_Pitch"]].index
     assert len(low) and all(r in set(acts["rep_id"]) for r in low if t.at[r, "bookings"] > 0)
+
+
+def test_scorecards_of_leads_and_onboarders(world: SimulatedWorld, wb: ProcessWorkbench) -> None:
+    """Managers are scored on their reports (matched by the ``manager`` name) and coaching, CSMs on the
+    onboardings they led; sellers' metrics stay empty for them and theirs for sellers."""
+    sc = wb.scorecards
+    t = sc.table.set_index("rep_id")
+    reps = wb.data.reps.set_index("rep_id")
+    for m in t.index[t["role"] == "manager"]:
+        mine = reps.index[reps["manager"] == reps.at[m, "name"]]
+        assert t.at[m, "reports"] == len(mine) > 0
+        np.testing.assert_allclose(
+            t.at[m, "team_bookings"], t.loc[t.index.intersection(mine), "bookings"].sum()
+        )
+        assert t.at[m, "coaching_hours_per_report"] >= 0 and np.isnan(t.at[m, "bookings"])
+    csm, ae = t[t["role"] == "CSM"], t[t["role"] == "AE"]
+    assert (csm["onboarded"] > 0).all() and (csm["days_to_operate"] > 0).all()
+    assert ae["onboarded"].isna().all() and ae["team_bookings"].isna().all()
+    # every Deliver → Operate move in the period is credited to exactly one person
+    sp = wb.data.spells
+    exit_ = sp["entry"] + pd.to_timedelta(sp["days"], unit="D")
+    start, end = sc.period
+    moved = (
+        (sp["stage"] == "Deliver")
+        & (sp["status"] == 1)
+        & (exit_ >= start)
+        & (exit_ < end + pd.Timedelta(days=1))
+    )
+    assert t["onboarded"].sum() == moved.sum()
+    role_levers = sc.actions[sc.actions["lever"].isin(["coaching", "team_attainment", "days_to_operate"])]
+    assert role_levers["bookings_uplift"].isna().all() and set(role_levers["rep_id"]) <= set(csm.index) | set(
+        t.index[t["role"] == "manager"]
+    )
+    html = scorecard_page(sc, str(t.index[t["role"] == "manager"][0]))
+    assert "Team attainment" in html and "Find → Meet" not in html
 
 
 def test_scorecard_exports(wb: ProcessWorkbench) -> None:

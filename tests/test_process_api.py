@@ -66,6 +66,15 @@ def test_every_process_endpoint_answers(api: tuple[TestClient, dict[str, str]]) 
     rep = sc["rows"][0]["rep_id"]
     card = c.get(f"/api/v1/process/scorecards/{rep}", headers=h).json()
     assert card["card"]["role"] == "AE" and "bench_bookings" in card["card"]
+    lead = c.get("/api/v1/process/scorecards", params={"role": "manager", "limit": 1}, headers=h).json()[
+        "rows"
+    ][0]
+    card = c.get(f"/api/v1/process/scorecards/{lead['rep_id']}", headers=h).json()
+    assert (
+        card["card"]["reports"] > 0
+        and card["card"]["team_attainment"] > 0
+        and card["card"]["bookings"] is None
+    )
     page = c.get(f"/api/v1/process/scorecards/{rep}/page", headers=h)
     assert (
         page.status_code == 200 and page.headers["content-type"].startswith("text/html") and rep in page.text

@@ -477,7 +477,16 @@ def test_sellout_proposal_create_rebalance_approve(client: TestClient, keys: dic
         client.patch(url, json={"version": 2, "overrides": {"total": 1}}, headers=h(keys, "analyst")), 403
     )
 
-    ok = client.post(f"{url}:approve", json={"version": 2}, headers=h(keys, "admin"))
+    rows = client.get(url, headers=h(keys, "analyst")).json()["rows"]
+    if any(r["p_hit"] is not None and r["p_hit"] < 0.3 for r in rows):  # the siblings took North's cut
+        assert (
+            "floor"
+            in is_problem(client.post(f"{url}:approve", json={"version": 2}, headers=h(keys, "admin")), 422)[
+                "detail"
+            ]
+        )
+    why = {"version": 2, "reason": "South's stores take North's cut on purpose"}
+    ok = client.post(f"{url}:approve", json=why, headers=h(keys, "admin"))
     assert ok.status_code == 200 and ok.json()["approved_by"] == "test-admin"
     late = client.patch(url, json={"version": 3, "overrides": {"total": 1.0}}, headers=h(keys, "planner"))
     assert "approved" in is_problem(late, 409)["detail"]

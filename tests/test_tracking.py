@@ -36,7 +36,7 @@ def _train(slope: float, auc: float, ece: float) -> registry.ModelRef:
         if champ is not None:
             run = mlflow.get_run(champ.run_id)
             champ_metrics = dict(run.data.metrics)
-        rules = [GateRule("auc", "higher", 0.01), GateRule("ece", "lower", 0.0)]
+        rules = [GateRule("auc", "higher", 0.005), GateRule("ece", "lower", 0.005, role="guard")]
         return tracking.apply_decision(ref, champion_gate({"auc": auc, "ece": ece}, champ_metrics, rules))
 
 
@@ -47,7 +47,9 @@ def test_gate_promotes_first_and_keeps_worse_out(mlflow_store: Path) -> None:
     assert worse.alias == "challenger"
     champ = registry.find_version(registry.DEALS_MODEL)
     assert champ is not None and champ.version == "1"
-    better = _train(0.9, auc=0.805, ece=0.015)
+    same = _train(0.5, auc=0.80, ece=0.02)  # a retrain on identical data: a tie keeps the champion
+    assert same.alias == "challenger"
+    better = _train(0.9, auc=0.82, ece=0.015)
     assert better.alias == "champion"
     assert (mlflow_store / "mlartifacts").is_dir()
 
@@ -70,6 +72,25 @@ def test_missing_model_is_clear(mlflow_store: Path) -> None:
     assert registry.find_version("nothing-here") is None
     with pytest.raises(ModelNotFoundError, match="train one first"):
         registry.load_estimator("nothing-here")
+
+
+def test_gate_promotes_only_by_more_than_the_margin_and_says_a_tie_keeps_the_champion() -> None:
+    rules = [GateRule("mase", "lower", 0.01)]
+    tie = champion_gate({"mase": 1.0}, {"mase": 1.0}, rules, basis="the same 3 origins")
+    assert not tie.promote and tie.outcome == "tie"
+    assert "a tie" in tie.reason and "kept the champion" in tie.reason and "the same 3 origins" in tie.reason
+    within = champion_gate({"mase": 0.995}, {"mase": 1.0}, rules)
+    assert not within.promote and within.outcome == "tie"
+    better = champion_gate({"mase": 0.98}, {"mase": 1.0}, rules)
+    assert better.promote and better.outcome == "promoted"
+    worse = champion_gate({"mase": 1.05}, {"mase": 1.0}, rules)
+    assert not worse.promote and worse.outcome == "worse" and "kept as challenger" in worse.reason
+    # a guard: better AUC, but calibration worse by more than its margin
+    guarded = [GateRule("auc", "higher", 0.005), GateRule("ece", "lower", 0.005, role="guard")]
+    assert champion_gate({"auc": 0.9, "ece": 0.03}, {"auc": 0.8, "ece": 0.02}, guarded).outcome == "worse"
+    assert champion_gate({"auc": 0.9, "ece": 0.024}, {"auc": 0.8, "ece": 0.02}, guarded).promote
+    with pytest.raises(ConfigError, match="improve"):
+        champion_gate({"ece": 0.1}, {"ece": 0.1}, [GateRule("ece", "lower", role="guard")])
 
 
 def test_gate_rules() -> None:

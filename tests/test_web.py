@@ -56,7 +56,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 def test_pages_and_static_files_are_served(client: TestClient) -> None:
     assert client.get("/app", follow_redirects=False).headers["location"] == "/app/forecast"
-    for page in ("forecast", "targets", "budget", "deals", "process"):
+    for page in ("forecast", "targets", "budget", "deals", "process", "tracking", "selection"):
         res = client.get(f"/app/{page}")
         assert res.status_code == 200 and res.headers["content-type"].startswith("text/html")
         assert res.headers["x-frame-options"] == "DENY"
@@ -219,7 +219,7 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     assert page.evaluate(f"sessionStorage.getItem('{KEY_STORAGE}')") == keys["planner"]
     assert keys["planner"] not in page.url
     nav = page.locator("#nav li:not([hidden]) a").all_inner_texts()
-    assert nav == ["Forecast", "Targets", "Budget", "Deals", "Process"]
+    assert nav[:5] == ["Forecast", "Targets", "Budget", "Deals", "Process"] and "Tracking" in nav
 
     # forecast: actuals + P10–P90 fan with the model version
     page.locator("#fc-model").filter(has_text="version").wait_for()
@@ -250,7 +250,11 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     at_90, at_60 = slide(0.9), slide(0.6)
     assert at_90 < at_60, "a surer target must be lower"
 
-    # create a proposal at 60 %
+    # the track-record panel says how to get one when none is stored
+    page.locator("#tr-note").filter(has_text="plan backtest").wait_for()
+    # create a proposal at 60 % with 10 % over-assignment (the default is none), applied at the leaves
+    assert page.get_by_label("Over-assignment % (leaves only)").input_value() == "0"
+    page.get_by_label("Over-assignment % (leaves only)").fill("10")
     page.get_by_role("button", name="Create proposal").click()
     page.locator("#p-status").filter(has_text="draft").wait_for()
     assert page.locator("#p-version").inner_text() == "1"
@@ -475,3 +479,122 @@ def _parent_row(page: Any, unit: str) -> Any:
     parent = page.locator(f"#p-table tbody tr[data-unit='{unit}']").get_attribute("data-parent")
     assert parent, f"{unit} has no parent row"
     return page.locator(f"#p-table tbody tr[data-unit='{parent}']")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_tracking_tab(server: dict[str, Any], browser_context: Any, tmp_path: Path) -> None:
+    """Issue #21: a half-finished quarter loaded through the API; the Tracking tab draws the landing fan,
+    an alert is acknowledged, and a CSV and an .xlsx are downloaded and read back."""
+    import io
+
+    import pandas as pd
+    from openpyxl import load_workbook
+
+    from salesplan.simulator import SimConfig, simulate
+    from salesplan.simulator.in_progress import quarter_in_progress
+
+    url, keys = server["url"], server["keys"]
+    hp = {"X-API-Key": keys["planner"]}
+    made = httpx.post(f"{url}/api/v1/targets/proposals", json={"quarter": "2027Q1", "by": ["region"]}, headers=hp,
+                      timeout=300)  # fmt: skip
+    assert made.status_code == 201, made.text
+    ok = httpx.post(f"{url}/api/v1/targets/proposals/{made.json()['id']}:approve", json={"version": 1},
+                    headers={"X-API-Key": keys["approver"]}, timeout=60)  # fmt: skip
+    assert ok.status_code == 200, ok.text
+    sim = simulate(SimConfig(seed=7, n_products=4, n_stores=3, n_opportunities=600, n_reps=8))
+    prog = quarter_in_progress(sim, "2027Q1", "2027-02-14")
+    for kind, frame in (("budget", prog.budgets), ("spend", prog.spend), ("sellout", prog.sellout)):
+        rows = frame.assign(
+            **{
+                str(c): frame[c].dt.strftime("%Y-%m-%d")
+                for c in frame
+                if str(frame[c].dtype).startswith("datetime")
+            }
+        )
+        body = {
+            "kind": kind,
+            "rows": [{k: v for k, v in r.items() if pd.notna(v)} for r in rows.to_dict("records")],
+        }
+        res = httpx.post(f"{url}/api/v1/actuals", json=body, headers=hp, timeout=120)
+        assert res.status_code == 200, res.text
+
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    _sign_in(page, url, keys["planner"], "/app/tracking?quarter=2027Q1")
+    assert "Tracking" in page.locator("#nav li:not([hidden]) a").all_inner_texts()
+    page.locator("#tr-table tbody tr").first.wait_for()
+    page.wait_for_function("() => (document.getElementById('tr-chart').data || []).length === 5")
+    fan = page.evaluate("document.getElementById('tr-chart').data[1].y.filter(v => v !== null).length")
+    assert fan >= 2  # the landing band is drawn over the remaining weeks
+    assert page.locator("#sp-table tbody tr").count() == 10
+    page.locator("#al-list li[data-status='open']").first.wait_for()
+    alert = page.locator("#al-list li[data-status='open']").first
+    alert_id = alert.get_attribute("data-alert")
+    assert "Suggested:" in alert.inner_text()
+    alert.get_by_role("button", name="Acknowledge").click()
+    page.locator(f"#al-list li[data-alert='{alert_id}'][data-status='acknowledged']").wait_for()
+    _shot(page, "11-tracking")
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export units CSV").click()
+    csv_path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(csv_path)
+    units = pd.read_csv(csv_path)
+    assert len(units) == page.locator("#tr-table tbody tr").count() and "landing_p50" in units
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export alerts Excel").click()
+    assert dl.value.suggested_filename.endswith(".xlsx")
+    wb = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    sheet = wb["alerts"]
+    header = [c.value for c in sheet[1]]
+    statuses = {
+        sheet.cell(row=i, column=header.index("status") + 1).value for i in range(2, sheet.max_row + 1)
+    }
+    assert "acknowledged" in statuses
+    assert page.locator("#tr-error").is_hidden() and page.locator("#al-error").is_hidden()
+    # the proposal's own table exports from the Targets page too
+    pid = made.json()["id"]
+    page.goto(f"{url}/app/targets#proposal={pid}")
+    page.locator("#prop-section").wait_for(state="visible")
+    page.wait_for_function(f"() => document.getElementById('prop-section').dataset.proposalId === '{pid}'")
+    with page.expect_download() as dl:
+        page.locator("#prop-actions").get_by_role("button", name="Export Excel").click()
+    book = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert dl.value.suggested_filename.endswith(".xlsx") and book["targets"].max_row >= 4
+    assert not errors, errors
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_selection_tab(server: dict[str, Any], browser_context: Any) -> None:
+    """The Selection tab: the featured portfolio with a reason per pick (re-picked with one slot per
+    market), the ranking and the left-out candidates, then a promotion plan under a budget."""
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    _sign_in(page, server["url"], server["keys"]["planner"], "/app/selection")
+    assert "Selection & promotions" in page.locator("#nav li:not([hidden]) a").all_inner_texts()
+    page.locator("#sel-picks tbody tr").first.wait_for()
+    assert "store/product" in page.locator("#sel-meta").inner_text()
+    assert all(
+        "by expected margin" in t for t in page.locator("#sel-picks tbody td.reason").all_inner_texts()
+    )
+    page.get_by_label("Slots per market").fill("1")
+    page.get_by_role("button", name="Rank and pick").click()
+    page.wait_for_function(
+        "() => { const m = [...document.querySelectorAll('#sel-picks tbody th')].map(t => t.textContent);"
+        " return m.length > 0 && new Set(m).size === m.length; }"
+    )
+    assert page.locator("#sel-rank tbody tr").count() > 0
+    page.get_by_label("Budget", exact=True).fill("100")
+    page.get_by_role("button", name="Plan promotions").click()
+    page.locator("#promo-table tbody tr").first.wait_for(timeout=180_000)
+    assert "promotions chosen" in page.locator("#promo-meta").inner_text()
+    assert (
+        page.locator("#promo-table tbody td.reason").count() == page.locator("#promo-table tbody tr").count()
+    )
+    _shot(page, "11-selection")
+    assert page.locator("#sel-error").is_hidden() and page.locator("#promo-error").is_hidden()
+    assert not errors, errors
+    page.close()

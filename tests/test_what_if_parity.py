@@ -93,7 +93,12 @@ def test_cli_and_api_give_the_same_what_if(
     assert s["scenario"] > s["baseline"] > 0  # a promotion with a 25 % cut sells more
     cli_sib_diff = float(cli.loc[~cli["changed"], "diff"].sum())
     assert s["siblings_diff"] == pytest.approx(cli_sib_diff, rel=1e-9, abs=1e-9)
-    assert s["siblings_diff"] < 0, "the siblings lose units to the promoted series (cannibalisation)"
+    # siblings never gain from a sibling's promotion (GlobalLGBM's monotone sibling-share constraint); this
+    # small world cannot show how much they lose: the history's 60 sibling-weeks with a category sibling on
+    # promotion sold 173 units against 171 at the level of the weeks around them, so the learned loss is 0
+    # here. The loss itself
+    # is tested where the data show it: test_forecast_models.test_siblings_lose_units_to_a_promotion
+    assert s["siblings_diff"] <= 0, "the siblings cannot gain units from the promoted series"
     assert f"{s['siblings_diff']:+.1f}" in run.output  # the CLI's "all siblings" total row
     per_row = rows.merge(cli.assign(ds=cli["ds"].dt.date.astype(str)), on=["unique_id", "ds"])
     assert len(per_row) == len(rows) == len(cli)

@@ -77,8 +77,10 @@ def backtest(
     season_length: int = 52,
     min_history: int | None = None,
     keep_cols: Sequence[str] = (),
+    on_fold: Callable[[int, int, pd.Timestamp], None] | None = None,
 ) -> BacktestResult:
     """Fit a fresh copy of ``model`` (an estimator, cloned, or a zero-argument factory) at each origin.
+    ``on_fold(i, n, cutoff)`` is told before fold ``i`` of ``n`` is fitted (the CLI's progress bar).
 
     ``step`` defaults to ``h`` (non-overlapping folds). Future regressors for each fold come from the
     actual rows of the test window (they are known in advance by definition). ``keep_cols`` (e.g.
@@ -92,7 +94,9 @@ def backtest(
     cutoffs = origins(df["ds"].unique(), h, n_origins, step)
     dates = np.sort(df["ds"].unique())
     parts, seconds, excluded = [], [], {}
-    for cutoff in cutoffs:
+    for i, cutoff in enumerate(cutoffs, 1):
+        if on_fold is not None:
+            on_fold(i, len(cutoffs), pd.Timestamp(cutoff))
         end = pd.Timestamp(dates[np.searchsorted(dates, np.datetime64(cutoff)) + h])
         train, test = df[df["ds"] <= cutoff], df[(df["ds"] > cutoff) & (df["ds"] <= end)]
         n_train = train.groupby("unique_id", sort=False).size()

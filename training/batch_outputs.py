@@ -28,6 +28,7 @@ from salesplan.models.hierarchy import hierarchy_levels, summing_matrix
 from salesplan.models.registry import FORECAST_MODEL, ModelRef
 from salesplan.training.backtest import BacktestResult
 from salesplan.training.batch_future import FUTURE_ASSUMPTION, assumed_share, batch_periods, extend_future
+from salesplan.training.batch_methods import series_methods
 from salesplan.training.forecast_levels import forecast_all_levels, history_levels, level_setup
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ def build_batch(
     X = extend_future(dataset, future, n, ids)
     bottom = model.predict(n, X_future=X.drop(columns="assumed"))
     bottom = bottom[bottom["ds"] > last]  # a model never forecasts the past; be sure of it
+    labels = series_methods(model, bottom)  # which model made each series' forecast, in words
+    bottom = bottom.assign(method=bottom["unique_id"].astype(str).map(labels).to_numpy())
     missed = sorted(set(ids) - set(bottom["unique_id"].astype(str)))  # said, never silently dropped
     levels = forecast_all_levels(
         bottom, backtest, dataset, quantiles=quantiles, freqs=setup.freqs, method=method

@@ -336,7 +336,8 @@ def _methods(out: pd.DataFrame, bottom_forecast: pd.DataFrame, depth: dict[str, 
         names = first.set_index("unique_id")[col].astype(str)
         if "cold_start" in first.columns:
             cold = first.set_index("unique_id")["cold_start"].fillna(False).astype(bool)
-            names = names.where(~cold, names + " (cold start)")
+            said = names.str.contains("cold start", regex=False)
+            names = names.where(~cold | said, names + " (cold start)")
         label = names
     is_bottom = (out["level"] == bottom_level).to_numpy()
     return np.where(is_bottom, out["unique_id"].map(label).fillna("forecast").to_numpy(dtype=object), "sum")

@@ -8,6 +8,10 @@ deal-scores frame.
     scorer.leakage_report_.frame()                      # every candidate feature with its verdict
     scores = scorer.score_frame(features_asof(crm))     # open deals as of the end of the data
     scorer.score_one(deal_dict)                         # one deal, no DataFrame
+
+    # a plain table (one row per deal or lead): the same guard, judging its columns by their signals
+    ts = table_training_set(leads, "Status", id_column="Lead ID", date_column="Created")
+    scorer = DealScorer(allow_features=["Lead Score"]).fit(ts.X, ts.y, groups=ts.groups, close_date=ts.close_date)
 """
 
 from salesplan.models.deals.calibration import ece, metrics
@@ -20,6 +24,7 @@ from salesplan.models.deals.features import (
     training_set,
 )
 from salesplan.models.deals.leakage import Evidence, LeakageReport, Verdict, assess_features
+from salesplan.models.deals.replay import scores_as_of
 from salesplan.models.deals.scorer import GRADE_THRESHOLDS, DealScorer
 from salesplan.models.deals.table import table_training_set
 
@@ -36,6 +41,7 @@ __all__ = [
     "ece",
     "features_asof",
     "metrics",
+    "scores_as_of",
     "snapshot_times",
     "table_training_set",
     "training_set",

@@ -100,11 +100,13 @@ def cross_fit_boosting(
     oof = np.full(len(y), np.nan)
     boosters, trees = [], []
     cats = list(categorical)
+    # binned once (bin edges are quantiles of the features, no labels) and sliced per fold: building a
+    # Dataset per fold and side cost as much as a fifth of the boosting
+    full = lgb.Dataset(
+        M, label=y, categorical_feature=cats, params=dict(params), free_raw_data=False
+    ).construct()
     for tr, va in folds:
-        ds = lgb.Dataset(
-            M[tr], label=y[tr], categorical_feature=cats, params={"verbose": -1, "feature_pre_filter": False}
-        )
-        dv = lgb.Dataset(M[va], label=y[va], categorical_feature=cats, reference=ds)
+        ds, dv = full.subset(np.sort(tr).tolist()), full.subset(np.sort(va).tolist())
         b = lgb.train(dict(params), ds, max_rounds, valid_sets=[dv],
                       callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])  # fmt: skip
         best = b.best_iteration or b.current_iteration()

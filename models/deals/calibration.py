@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from scipy.stats import rankdata
 from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from salesplan.errors import ConfigError
 from salesplan.models.deals.linear import fit_logistic
@@ -80,14 +80,20 @@ def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
 
 
 def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """AUC, Brier, log loss and ECE of probabilities ``p`` against 0/1 outcomes ``y``."""
+    """AUC, Brier, log loss and ECE of probabilities ``p`` against 0/1 outcomes ``y``. Written with numpy
+    (the same numbers as scikit-learn's scorers, tests/test_deal_members.py): their input validation cost
+    ~40 ms a call, a fifth of the scorer's whole fit on a few hundred deals."""
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    auc = float(roc_auc_score(y, p)) if 0 < y.mean() < 1 else float("nan")
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    auc = float("nan")
+    if n1 and n0:  # Mann-Whitney from average ranks (ties count one half, as roc_auc_score)
+        auc = (float(rankdata(p)[y == 1].sum()) - n1 * (n1 + 1) / 2) / (n1 * n0)
     return {
         "auc": auc,
-        "brier": float(brier_score_loss(y, p)),
-        "logloss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(np.mean((p - y) ** 2)),
+        "logloss": float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p))),
         "ece": ece(y, p),
         "n": len(y),
     }
@@ -96,7 +102,8 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 def clearly_better(new: np.ndarray, old: np.ndarray, groups: np.ndarray) -> bool:
     """Mean log-loss gain above SIMPLER_BY and above two standard errors (deals as the unit, since the
     snapshots of one deal are not independent)."""
-    gain = pd.Series(old - new).groupby(groups).sum()
+    codes = pd.factorize(pd.Series(np.asarray(groups)), use_na_sentinel=False)[0]
+    gain = np.bincount(codes, weights=np.asarray(old, dtype=float) - np.asarray(new, dtype=float))
     mean = float(gain.sum()) / len(new)
     se = float(gain.std(ddof=1)) * np.sqrt(len(gain)) / len(new) if len(gain) > 1 else np.inf
     return mean > max(SIMPLER_BY, 2 * se)

@@ -66,8 +66,9 @@ class FeatureEncoder:
         self.exact_: dict[str, dict[str, int]] = {}
         self.counts_: dict[str, np.ndarray] = {}
         for c in self.categorical:
-            spelled = X[c].astype("string").dropna()
-            raw_counts = spelled.value_counts(sort=False)  # each spelling once: keys are built per spelling
+            col = X[c]
+            # each spelling once (keys are built per spelling); str() of the values, as a string dtype gives
+            raw_counts = col[col.notna()].astype(str).value_counts(sort=False)
             raw = [str(v) for v in raw_counts.index]
             keys = [level_key(v) for v in raw]
             per_key: dict[str, list[tuple[int, str]]] = {}

@@ -12,7 +12,9 @@ Evidence, strongest first:
    result, closed, ...), a single-feature AUC of at least ``max_auc``, or a frequent level that is almost
    always won or always lost (:data:`PURE_RATE`). Any signal refuses the feature unless the user names it
    in ``allow`` (``--allow-feature NAME``): a signal is a suspicion, not proof, and the user may know
-   better (a marketing "lead score" set at creation is fine).
+   better (a marketing "lead score" set at creation is fine). A plain table that still holds its open rows
+   adds one more (:func:`open_row_evidence`): a column filled in the closed rows but mostly blank in the
+   open ones is filled in when the deal closes.
 
 Columns named exactly like the outcome or its by-products (:data:`LEAKY_COLUMNS`) are refused the same
 way. :class:`LeakageReport` keeps the verdict of every feature for the training report."""
@@ -54,6 +56,9 @@ PURE_RATE = 0.01
 """A level whose win rate is within this of 0 or 1 is near-deterministic ..."""
 PURE_MIN_SHARE, PURE_MIN_DEALS = 0.05, 30
 """... when it holds at least this share of the rows and this many deals."""
+OPEN_FILL_GAP, MIN_OPEN_ROWS = 0.5, 20
+"""A column filled in this much larger a share of the closed rows than of the open ones (at least this many)
+is suspect: honest columns are filled alike whatever the outcome."""
 MAX_AUC = 0.85
 SIGNAL_ROWS = 10_000
 """Signals are measured on at most this many rows (whole deals drawn at random, seeded): an AUC or a
@@ -64,9 +69,10 @@ level's win rate on 10,000 rows is within about ±0.01 of the whole set's."""
 class Evidence:
     """What the data's timestamps say about when a feature's value was known."""
 
-    basis: str  # "as-of" (built from dated history as of the snapshot) or "field history"
+    basis: str  # "as-of" (built from dated history as of the snapshot), "field history" or "open rows"
     detail: str
-    after_close: bool = False
+    after_close: bool = False  # proof: set after the close (refused whatever the flags)
+    suspect: bool = False  # a signal only (refused unless allowed), not evidence that clears the feature
 
 
 @dataclass(frozen=True)
@@ -242,10 +248,10 @@ def assess_features(
                                                         "free text)", np.nan))  # fmt: skip
             continue
         auc = single_feature_auc(col, ys)
-        if e is not None:
+        if e is not None and not e.suspect:
             out.append(Verdict(f, "kept", e.basis, e.detail, auc))
             continue
-        signals = _signals(f, col, ys, gs, auc, max_auc)
+        signals = _signals(f, col, ys, gs, auc, max_auc) + ([e.detail] if e is not None else [])
         if not signals:
             out.append(Verdict(f, "kept", "signals", "no timestamps; no leakage signal", auc))
         elif f in allowed:
@@ -254,6 +260,32 @@ def assess_features(
             why = "; ".join(signals) + f" (no timestamps to clear it: keep it with --allow-feature {f})"
             out.append(Verdict(f, "refused", "signals", why, auc))
     return LeakageReport(tuple(out))
+
+
+def open_row_evidence(
+    closed: pd.DataFrame, open_rows: pd.DataFrame, columns: Iterable[str]
+) -> dict[str, Evidence]:
+    """Suspect evidence for the columns much more often filled in ``closed`` rows than in ``open_rows``
+    (blank text counts as unfilled): tags, ratings and notes a team records when a deal ends. Nothing when
+    there are fewer than :data:`MIN_OPEN_ROWS` open rows."""
+    if len(open_rows) < MIN_OPEN_ROWS or not len(closed):
+        return {}
+
+    def filled(col: pd.Series) -> float:
+        text = col.astype("string").str.strip()
+        return float((col.notna() & text.fillna("").ne("")).mean())
+
+    out = {}
+    for c in columns:
+        done, still = filled(closed[c]), filled(open_rows[c])
+        if done - still >= OPEN_FILL_GAP:
+            out[str(c)] = Evidence(
+                "open rows",
+                f"filled in {done:.0%} of the closed rows but {still:.0%} of the {len(open_rows):,} open ones: "
+                "it looks filled in when the deal ends",
+                suspect=True,
+            )
+    return out
 
 
 def _signals(f: str, col: pd.Series, y: np.ndarray, g: np.ndarray, auc: float, max_auc: float) -> list[str]:

@@ -2,10 +2,11 @@
 date (``salesplan train deals --input table.csv --target COLUMN [--id COLUMN] [--date COLUMN]``).
 
 Outcomes are read leniently and refused clearly: 1/0, true/false, yes/no, won/lost, converted/not
-converted (any case); rows still open (``open``, ``pending``, blank) are left out and counted. Every other
-column is a candidate feature; with no timestamps behind them, the leakage guard judges each by its
-signals. Columns holding dates become dates (never features: the guard says so). The date column orders
-the training job's holdout by time; without one the holdout is a random share of rows, and says so."""
+converted (any case); rows still open (``open``, ``pending``, blank) are left out of training, and only
+tell the leakage guard which columns are filled when a deal ends (blank while open). Every other column is
+a candidate feature; with no timestamps behind them, the leakage guard judges each by its signals.
+Columns holding dates become dates (never features: the guard says so). The date column orders the
+training job's holdout by time; without one the holdout is a random share of rows, and says so."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pandas as pd
 from salesplan.errors import DataValidationError, Problem
 from salesplan.models.deals.encoding import level_key
 from salesplan.models.deals.features import EVIDENCE_ATTR, KEY_COLUMNS, TrainingSet
+from salesplan.models.deals.leakage import open_row_evidence
 
 WON: frozenset[str] = frozenset({"1", "1.0", "true", "t", "yes", "y", "won", "win", "converted", "closed won", "success"})  # fmt: skip
 LOST: frozenset[str] = frozenset({"0", "0.0", "false", "f", "no", "n", "lost", "loss", "not converted", "closed lost", "failure", "fail"})  # fmt: skip
@@ -67,8 +69,10 @@ def table_training_set(
         if c in (target, id_column, date_column):
             continue
         X[str(c)] = _as_dates(t[c])
-    X.attrs[EVIDENCE_ATTR] = {}
-    return TrainingSet(X, y, when.reset_index(drop=True), X["opportunity_id"].to_numpy(), {})
+    features = [c for c in t.columns if c not in (target, id_column, date_column)]
+    evidence = open_row_evidence(t, table.loc[~closed], features)  # the open rows' only use
+    X.attrs[EVIDENCE_ATTR] = evidence
+    return TrainingSet(X, y, when.reset_index(drop=True), X["opportunity_id"].to_numpy(), evidence)
 
 
 def _labels(col: pd.Series, name: str, source: str) -> pd.Series:

@@ -5,6 +5,7 @@ the same origins. Any frequency, any history length down to one period, plain pa
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 
@@ -41,11 +42,14 @@ def default_members(
 ) -> list[BaseForecaster]:
     """The pool, per frequency. Always: two global LightGBMs carrying the drivers (price, promotion,
     calendar; one on levels, one on the change from a season ago, a period ago for yearly data), the
-    naive and seasonal-naive anchors and a 4-period mean. Short seasons (months, quarters, years, days
-    of the week): the statistical members AutoETS, dynamic optimised Theta (AutoTheta's fastest variant,
-    as accurate on M1's training series) and AutoCES, plus drift for years. Long seasons (52 weeks):
-    ``SeasonalLevel`` (the closed-form counterpart of MSTL) instead, because seasonal ETS/Theta/CES at
-    m = 52 cost ~0.5 s per series and fit (and took weight 0–0.1 on Walmart and Dominick's)."""
+    naive and seasonal-naive anchors, drift and a 4-period mean. Short seasons (months, quarters, years,
+    days of the week): the statistical members dynamic optimised Theta (AutoTheta's fastest variant, as
+    accurate on M1's training series) and AutoCES. AutoETS and AutoARIMA are left out for cost: on M1
+    monthly AutoETS alone takes ~90 % of the classical three-model mean's time (it is one of the three)
+    and AutoARIMA several times that, while the default may take at most twice the mean, backtest
+    origins and refit included. Long seasons (52 weeks): ``SeasonalLevel`` (the closed-form counterpart
+    of MSTL) instead, because seasonal ETS/Theta/CES at m = 52 cost ~0.5 s per series and fit (and took
+    weight 0–0.1 on Walmart and Dominick's)."""
     from salesplan.contracts import SEASON_LENGTH
 
     m = int(season_length or SEASON_LENGTH[freq])
@@ -78,7 +82,7 @@ class SalesplanForecaster(BaseForecaster):
     ``recency`` times the next); members with no weight anywhere are not refit; the others are refit on
     the series they weigh in; the blend's errors on the same origins calibrate the quantiles. A series
     of any length gets a forecast (the naive member needs one period). Learned: ``series_weights_``
-    (series × member), ``group_of_`` and ``group_weights_``, ``weights_`` (pooled), ``member_scores_``
+    (series × member), ``weight_group_`` and ``group_weights_``, ``weights_`` (pooled), ``member_scores_``
     (backtest MASE-like loss of each member and of the blend on rows where all forecast),
     ``dropped_members_``."""
 
@@ -194,12 +198,12 @@ class SalesplanForecaster(BaseForecaster):
         window are blended with weights learned on the other windows, as the weights would be unknown for
         a period yet to come (blending rows with weights fitted on them understates the errors)."""
         feats = series_features(data, self.season_length_)
-        self.group_of_ = series_groups(feats, self.season_length_, self.calib_horizon_)
+        self.weight_group_ = series_groups(feats, self.season_length_, self.calib_horizon_)
         fit = fit_series_weights(
             cv,
             names,
             avail,
-            self.group_of_,
+            self.weight_group_,
             self.recency,
             self.kappa_group,
             self.kappa_series,
@@ -213,7 +217,7 @@ class SalesplanForecaster(BaseForecaster):
         for w in sorted(set(window.tolist())) if len(set(window.tolist())) > 1 else []:
             rest = cv[window != w]
             other = fit_series_weights(
-                rest, names, avail, self.group_of_, self.recency, self.kappa_group, self.kappa_series,
+                rest, names, avail, self.weight_group_, self.recency, self.kappa_group, self.kappa_series,
                 self.equal_share,
             )  # fmt: skip
             W[window == w] = other.series.reindex(uid[window == w]).to_numpy()
@@ -354,6 +358,28 @@ class SalesplanForecaster(BaseForecaster):
         out = wide[["unique_id", "ds"]].copy()
         out["yhat"] = (w * np.nan_to_num(P)).sum(axis=1) / np.where(total > 0, total, 1.0)[:, 0]
         return out[out["unique_id"].isin(W.index)]
+
+    def driver_blend(self) -> SalesplanForecaster:
+        """A copy of the fitted blend that keeps only the members using known-future regressors (price,
+        promotion, ...), each series re-weighted over them (equally when it gave them no weight), or
+        ``self`` when no member uses regressors. What a what-if takes the *response* to a changed plan
+        from (``whatif.what_if``): the other members cannot see the plan, so inside the blend they would
+        dilute a lift by their weight (in the serving test world a promotion worth +3.3 units to the
+        LightGBM member showed +1.4 in the blend, where that member weighs 0.41)."""
+        self._check_fitted()
+        keep = [i for i, m in enumerate(self.members_) if m.required_regressors]
+        if not keep or len(keep) == len(self.members_):
+            return self
+        out = copy.copy(self)
+        W = self.series_weights_.iloc[:, keep].copy()
+        none = W.sum(axis=1) <= 0
+        W.loc[none] = 1.0
+        out.members_ = [self.members_[i] for i in keep]
+        out.member_names_ = [self.member_names_[i] for i in keep]
+        out.series_weights_ = W.div(W.sum(axis=1), axis=0)
+        w = self.weights_[keep]
+        out.weights_ = w / w.sum() if w.sum() > 0 else np.full(len(keep), 1.0 / len(keep))
+        return out
 
     def member_forecasts(self, h: int, X_future: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
         """Each member's own point forecast (on the series it weighs in), for inspection."""

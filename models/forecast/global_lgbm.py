@@ -35,6 +35,23 @@ def _null_lags_expected() -> Iterator[None]:
         yield
 
 
+class SiblingMonotoneLGBM(lgb.LGBMRegressor):
+    """LightGBM whose response to the share of siblings on promotion (``*_group_share``) is constrained
+    to be non-increasing (LightGBM ``monotone_constraints``, set from the training columns at each fit).
+
+    Why: within a category × store a sibling's promotion takes shoppers from a series, it does not bring
+    them (substitution). Left free, the trees fitted noise there: on a slow seller of the serving test
+    world a sibling's promotion *raised* its forecast. The constraint only applies when the feature
+    exists (a hierarchy with a category and a store), so panels without it fit exactly as before."""
+
+    def fit(self, X: Any, y: Any, *args: Any, **kwargs: Any) -> SiblingMonotoneLGBM:
+        cols = [str(c) for c in getattr(X, "columns", [])]
+        shares = [-1 if c.endswith("_group_share") else 0 for c in cols]
+        self.set_params(monotone_constraints=shares if any(shares) else None)  # none left from a refit
+        super().fit(X, y, *args, **kwargs)
+        return self
+
+
 def week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
     return dates.isocalendar().week.to_numpy().astype("int64")
 
@@ -197,7 +214,7 @@ class GlobalLGBM(BaseForecaster):
         )
 
     def _engine(self) -> MLForecast:
-        model = lgb.LGBMRegressor(
+        model = SiblingMonotoneLGBM(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,

@@ -5,13 +5,19 @@ both build a :class:`Scenario` (which checks itself) and call :func:`what_if` on
 forecaster and the future regressors of its batch, then only format the :class:`WhatIfResult`.
 
 Only models that use known-future regressors can answer (the global LightGBM model, or the default blend
-through its LightGBM member). Siblings of the changed series are reported next to them: the other series
-of the same category × store (from the hierarchy) and of the model's promotion group when it has one.
-Their difference is the cannibalisation the model learned from the ``<promo>_group_share`` feature (zero
-when it has no such feature)."""
+through its LightGBM members). The baseline is the model's own forecast; the scenario is the baseline
+plus the *response* of the members that see the plan: for the default blend, its ``driver_blend()`` (the
+regressor-using members, re-weighted per series) forecast under the scenario minus under the baseline
+plan. Blending the scenario whole would dilute every lift by the weight of the members that cannot see
+a price or a promotion (statistical members forecast the same either way). Siblings of the changed
+series are reported next to them: the other series of the same category × store (from the hierarchy)
+and of the model's promotion group when it has one. Their difference is the cannibalisation the model
+learned from the ``<promo>_group_share`` feature, which can only take units away (a monotone constraint
+in ``GlobalLGBM``); it is zero when the model has no such feature or the data show no such effect."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +28,16 @@ import pandas as pd
 from salesplan.errors import ConfigError, DataValidationError, NotFoundError, Problem
 from salesplan.models.forecast.base import Forecaster
 
-__all__ = ["Scenario", "WhatIfResult", "apply_scenario", "lift_pct", "scenario_weeks", "siblings", "what_if"]
+__all__ = [
+    "Scenario",
+    "WhatIfResult",
+    "apply_scenario",
+    "lift_pct",
+    "response_model",
+    "scenario_weeks",
+    "siblings",
+    "what_if",
+]
 
 Hierarchy = Mapping[str, Sequence[str]]
 
@@ -151,6 +166,32 @@ def _fitted_ids(model: Forecaster) -> set[str] | None:
     return {str(u) for t in tables for u in t.index} if tables else None
 
 
+def response_model(model: Forecaster) -> Forecaster:
+    """The model whose forecast *difference* between two plans is the what-if's response: each blend in
+    ``model`` (through cold-start and partitioned wrappers) replaced by its ``driver_blend()``; ``model``
+    itself when it holds no blend."""
+    blend = getattr(model, "driver_blend", None)
+    if callable(blend):
+        out: Forecaster = blend()
+        return out
+    inner = getattr(model, "base_", None)
+    if inner is not None:
+        resp = response_model(inner)
+        if resp is not inner:
+            clone_ = copy.copy(model)
+            clone_.base_ = resp  # type: ignore[attr-defined]
+            return clone_
+        return model
+    parts = getattr(model, "models_", None)
+    if parts:
+        resps = [response_model(m) for m in parts]
+        if any(r is not m for r, m in zip(resps, parts, strict=True)):
+            clone_ = copy.copy(model)
+            clone_.models_ = resps  # type: ignore[attr-defined]
+            return clone_
+    return model
+
+
 def siblings(
     model: Forecaster, future: pd.DataFrame, ids: Sequence[str], hierarchy: Hierarchy | None
 ) -> list[str]:
@@ -252,7 +293,15 @@ def what_if(
     scen = apply_scenario(X, sc, weeks, needed)
     h = len(horizon)
     base = model.predict(h, X)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "baseline"})
-    alt = model.predict(h, scen)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "scenario"})
+    resp = response_model(model)
+    if resp is model:
+        alt = model.predict(h, scen)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "scenario"})
+    else:  # baseline + the plan-aware members' response (module docstring)
+        r0 = resp.predict(h, X)[["unique_id", "ds", "yhat"]]
+        r1 = resp.predict(h, scen)[["unique_id", "ds", "yhat"]].rename(columns={"yhat": "r1"})
+        alt = base.merge(r0.merge(r1, on=["unique_id", "ds"]), on=["unique_id", "ds"])
+        alt["scenario"] = (alt["baseline"] + (alt["r1"] - alt["yhat"])).clip(lower=0.0)
+        alt = alt[["unique_id", "ds", "scenario"]]
     out = base.merge(alt, on=["unique_id", "ds"])
     out["unique_id"] = out["unique_id"].astype(str)
     keep = [*sc.ids, *siblings(model, X, sc.ids, hierarchy)]

@@ -101,11 +101,9 @@ def _point(
         wv = np.where(in_win, book.value, 0.0)
         cells += np.bincount(cell[open_], weights=wv[open_], minlength=6)
         cell_amt += np.bincount(cell[open_], weights=book.amount[open_], minlength=6)
-        won_all += np.bincount(
-            cell[open_ & book.d["won"].to_numpy()],
-            weights=book.value[open_ & book.d["won"].to_numpy()],
-            minlength=6,
-        )
+        # won by as_of (not "won in the end": a replay must not know how later closes went)
+        won_then = open_ & book.d["won"].to_numpy() & (book.closed < np.datetime64(as_of, "ns"))
+        won_all += np.bincount(cell[won_then], weights=book.value[won_then], minlength=6)
         fresh = (book.created >= t64) & in_win & has
         new_v += np.bincount(d_rep[fresh].astype(int), weights=book.value[fresh], minlength=len(units))
         expo += book.exposure(units["rep_id"], r, ramp, as_of)

@@ -6,7 +6,8 @@ Modules: :mod:`.data` (:func:`process_data`, the prepared inputs every analysis 
 :mod:`planning.funnel`), :mod:`.allocation` (:func:`time_allocation` by role × stage × location group,
 :func:`hours_vs_outcome`), :mod:`.inefficiency` (:func:`find_inefficiencies`, :func:`score_findings`),
 :mod:`.cadence` (:func:`standard_cadence` of the best quartile, adherence, its within-rep effect),
-:mod:`.scorecards` (:func:`scorecards` per person and role with gaps and actions), :mod:`.capacity`
+:mod:`.scorecards` (:func:`scorecards` per person and role with gaps and actions; :mod:`.roles` adds the
+metrics of team leads and onboarders: team attainment, coaching, onboardings), :mod:`.capacity`
 (:func:`capacity_plan`: reverse funnel and headcount with measured hours), :mod:`.report` (HTML pages,
 the Excel workbook) and :mod:`.workbench` (:class:`ProcessWorkbench`: the default analyses of one data set,
 computed once, for the CLI, the API and the demo alike)."""
@@ -40,11 +41,13 @@ from salesplan.planning.process.report import (
     scorecard_page,
     scorecards_workbook,
 )
+from salesplan.planning.process.roles import COACHING_TYPES, ROLE_METRICS, manager_rows
 from salesplan.planning.process.scorecards import LOWER_IS_BETTER, METRICS, Scorecards, scorecards
 from salesplan.planning.process.workbench import ProcessWorkbench
 
 __all__ = [
     "ALLOCATION_CUTS",
+    "COACHING_TYPES",
     "INTERNAL",
     "LIFECYCLE_STEPS",
     "LOWER_IS_BETTER",
@@ -52,6 +55,7 @@ __all__ = [
     "METRIC_LABELS",
     "OVERHEAD_TYPES",
     "PRE_SALE",
+    "ROLE_METRICS",
     "Cadence",
     "CapacityInputs",
     "CapacityPlan",
@@ -67,6 +71,7 @@ __all__ = [
     "find_inefficiencies",
     "full_funnel",
     "hours_vs_outcome",
+    "manager_rows",
     "pattern_label",
     "process_data",
     "process_report",

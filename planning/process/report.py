@@ -24,10 +24,19 @@ METRIC_LABELS: dict[str, str] = {
     "selling_share": "Share of hours on deals", "conv_Find": "Find → Meet", "conv_Meet": "Meet → Pitch",
     "conv_Pitch": "Pitch → Sign", "hours_per_won_deal": "Hours per won deal", "attainment": "Attainment",
     "ramp_adjusted_attainment": "Ramp-adjusted attainment", "adherence": "Cadence adherence",
-    "low_yield_hours": "Hours on low-yield patterns",
+    "low_yield_hours": "Hours on low-yield patterns", "team_bookings": "Team bookings",
+    "team_attainment": "Team attainment", "coaching_hours_per_report": "Coaching hours per report per month",
+    "onboarded": "Onboardings finished (Deliver → Operate)", "days_to_operate": "Days from Deliver to Operate",
 }  # fmt: skip
 _PCT = {"win_rate", "selling_share", "conv_Find", "conv_Meet", "conv_Pitch", "attainment",
-        "ramp_adjusted_attainment", "adherence"}  # fmt: skip
+        "ramp_adjusted_attainment", "adherence", "team_attainment"}  # fmt: skip
+
+
+def _finite(v: object) -> bool:
+    try:
+        return bool(np.isfinite(float(v)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def _fmt(metric: str, v: object) -> str:
@@ -64,6 +73,22 @@ def _vs_chart(row: pd.Series) -> str:
     return embed_png(fig)
 
 
+def _gap_text(row: pd.Series, role: str) -> str:
+    """The headline gap: bookings for sellers, the team's attainment for leads, onboarding for the rest."""
+    if _finite(row.get("bookings")):
+        return (f"Bookings {_fmt('bookings', row.get('bookings'))} vs {_fmt('bookings', row.get('bench_bookings'))} "
+                f"for a median {role} over the same days: a gap of {_fmt('bookings', row.get('bookings_gap'))}.")  # fmt: skip
+    if _finite(row.get("team_bookings")):
+        return (f"The team booked {_fmt('team_bookings', row.get('team_bookings'))}, "
+                f"{_fmt('team_attainment', row.get('team_attainment'))} of its quota vs "
+                f"{_fmt('team_attainment', row.get('bench_team_attainment'))} for the median {role}.")  # fmt: skip
+    if _finite(row.get("onboarded")):
+        return (f"{_fmt('onboarded', row.get('onboarded'))} onboardings finished in "
+                f"{_fmt('days_to_operate', row.get('days_to_operate'))} days (median) vs "
+                f"{_fmt('days_to_operate', row.get('bench_days_to_operate'))} for the median {role}.")  # fmt: skip
+    return "No bookings, team or onboarding in the period: see the activity metrics below."
+
+
 def scorecard_page(sc: Scorecards, rep_id: str) -> str:
     """One person's scorecard: every metric beside the role's median and better quartile, the gap, and the
     one or two actions most likely to close it."""
@@ -74,12 +99,15 @@ def scorecard_page(sc: Scorecards, rep_id: str) -> str:
     role = str(row["role"])
     rows = []
     for m in METRICS:
+        if not (_finite(row.get(m)) or _finite(row.get(f"bench_{m}"))):
+            continue  # a metric of another role (team, onboarding, bookings)
         best = b.at[role, f"best_{m}"] if role in b.index and f"best_{m}" in b.columns else np.nan
         rows.append(f"<tr><th style='text-align:left'>{esc(METRIC_LABELS[m])}</th><td>{_fmt(m, row.get(m))}</td>"
                     f"<td>{_fmt(m, row.get(f'bench_{m}'))}</td><td>{_fmt(m, best)}</td>"
                     f"<td>{_fmt(m, row.get(f'gap_{m}'))}</td></tr>")  # fmt: skip
     acts = card["actions"]
-    items = "".join(f"<li>{esc(str(r['action']))} — about {r['bookings_uplift']:,.0f} more bookings</li>"
+    items = "".join(f"<li>{esc(str(r['action']))}" + (f" — about {r['bookings_uplift']:,.0f} more bookings"
+                    if _finite(r["bookings_uplift"]) else "") + "</li>"
                     for _, r in acts.iterrows()) or "<li>none: at or above the role median on every lever</li>"  # fmt: skip
     start, end = sc.period
     title = f"Scorecard {rep_id}" + (
@@ -91,8 +119,7 @@ def scorecard_page(sc: Scorecards, rep_id: str) -> str:
         f"<p class='note'>{esc(role)} · {esc(str(row.get('location_group')))} · team {esc(str(row.get('team')))} · "
         f"{start.date()} to {end.date()} · {row['active_days']:.0f} working days. Benchmark: the median of the "
         f"role (better quartile beside it); gap: this person minus the median, negative is worse.</p>",
-        f"<h2>Gap</h2><p>Bookings {_fmt('bookings', row.get('bookings'))} vs {_fmt('bookings', row.get('bench_bookings'))} "
-        f"for a median {esc(role)} over the same days: a gap of {_fmt('bookings', row.get('bookings_gap'))}.</p>",
+        f"<h2>Gap</h2><p>{esc(_gap_text(row, role))}</p>",
         "<h2>Actions most likely to close it</h2>", f"<ol id='actions'>{items}</ol>",
         "<h2>Metrics</h2>", _vs_chart(row),
         "<table id='metrics'><thead><tr><th>metric</th><th>value</th><th>role median</th><th>better quartile</th>"

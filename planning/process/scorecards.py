@@ -22,17 +22,22 @@ from salesplan.planning.funnel.paths import to_date
 from salesplan.planning.process.cadence import Cadence, standard_cadence
 from salesplan.planning.process.data import PRE_SALE, ProcessData
 from salesplan.planning.process.inefficiency import Inefficiencies, find_inefficiencies
+from salesplan.planning.process.roles import ROLE_LOWER_IS_BETTER, ROLE_METRICS, role_actions, role_metrics
 
 __all__ = ["LOWER_IS_BETTER", "METRICS", "Scorecards", "scorecards"]
 
 METRICS: tuple[str, ...] = (
     "bookings", "won_deals", "win_rate", "activities_per_day", "selling_hours_per_day", "selling_share",
     "conv_Find", "conv_Meet", "conv_Pitch", "hours_per_won_deal", "attainment", "ramp_adjusted_attainment",
-    "adherence", "low_yield_hours",
+    "adherence", "low_yield_hours", *ROLE_METRICS,
 )  # fmt: skip
-LOWER_IS_BETTER: frozenset[str] = frozenset({"hours_per_won_deal", "low_yield_hours"})
+LOWER_IS_BETTER: frozenset[str] = frozenset({"hours_per_won_deal", "low_yield_hours", *ROLE_LOWER_IS_BETTER})
 MIN_ACTIVE_DAYS = 20  # people with fewer working days in the period do not shape the role's benchmark
 QUARTER_DAYS = 65.0  # working days in a quarter (quota is per quarter)
+RAMP_SAMPLES = 24  # days sampled per person to average the ramp share over their window
+MIN_RAMP_SHARE = 0.05
+"""Below this expected share of a full quota (hired in the last weeks) ramp-adjusted attainment is not scored:
+the ratio of two near-zero numbers says nothing."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,9 @@ def _working_days(reps: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) ->
 
 
 def _ramp_share(data: ProcessData, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
-    """Ramp share at the middle of the period per person (1 without hire dates or an estimable ramp)."""
+    """Mean ramp share over the days each person worked in the period (1 without hire dates or an
+    estimable ramp): a rep hired mid-period is expected to book the ramp's share of a full quota on each of
+    their days, not the share at the period's midpoint (which is 0 for someone hired after it)."""
     reps = data.reps
     if "hire_date" not in reps.columns:
         return np.ones(len(reps))
@@ -92,10 +99,15 @@ def _ramp_share(data: ProcessData, start: pd.Timestamp, end: pd.Timestamp) -> np
     except SalesplanError:
         return np.ones(len(reps))
     hire = pd.to_datetime(reps["hire_date"]).to_numpy("datetime64[D]")
-    mid = np.datetime64(start + (end - start) / 2, "D")
-    tenure = (mid - hire).astype("timedelta64[D]").astype(float)
-    month = np.floor(tenure / 30.44) + 1
-    return np.where(np.isnat(hire), 1.0, ramp.share(np.nan_to_num(month, nan=99.0)))
+    lo = np.maximum(np.where(np.isnat(hire), np.datetime64(start, "D"), hire), np.datetime64(start, "D"))
+    span = np.maximum((np.datetime64(end, "D") - lo).astype(float), 0.0)
+    # RAMP_SAMPLES evenly spaced days of each person's window: a vectorised mean of the step curve
+    at = lo[:, None] + (span[:, None] * (np.arange(RAMP_SAMPLES) + 0.5) / RAMP_SAMPLES).astype(
+        "timedelta64[D]"
+    )
+    tenure = (at - hire[:, None]).astype("timedelta64[D]").astype(float)
+    share = ramp.share(np.floor(np.nan_to_num(tenure, nan=1e6) / 30.44) + 1).mean(axis=1)
+    return np.where(np.isnat(hire), 1.0, share)
 
 
 def _per(code: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -166,7 +178,8 @@ def scorecards(
     t["ramp_share"] = _ramp_share(data, start_ts, end_ts)
     q = t["quota"].where(t["quota"] > 0)
     t["attainment"] = t["bookings"] / q
-    t["ramp_adjusted_attainment"] = t["bookings"] / (q * t["ramp_share"])
+    ramped = t["ramp_share"].where(t["ramp_share"] >= MIN_RAMP_SHARE)
+    t["ramp_adjusted_attainment"] = t["bookings"] / (q * ramped)
     if cad is not None:
         adh = cad.reps[cad.reps["owner"] >= 0]
         t["adherence"] = (
@@ -179,6 +192,9 @@ def scorecards(
     flagged = ineff.findings["pattern"].to_numpy() if len(ineff.findings) else np.zeros(0, int)
     low = inwin & np.isin(ineff.activity_pattern, flagged)
     t["low_yield_hours"] = _per(np.where(low, person, -1), n, hours)
+    roles = role_metrics(data, inwin, start_ts, end_ts, t)
+    for c in roles.columns:
+        t[c] = roles[c].to_numpy()
     t[list(METRICS)] = t[list(METRICS)].astype(float)
     t = t[(t["active_days"] > 0) | (t["activities"] > 0)].reset_index(drop=True)  # nobody gone all period
     bench = _benchmarks(t)
@@ -281,10 +297,16 @@ def _actions(t: pd.DataFrame, cad: Cadence | None, ineff: Inefficiencies, person
     up = np.column_stack([levers[k] for k in names])
     order = np.argsort(-up, axis=1, kind="stable")[:, :2]
     rows = []
+    taken: dict[str, int] = {}
     for i, r in enumerate(t["rep_id"].to_numpy()):
-        for rank, j in enumerate(order[i], start=1):
+        for j in order[i]:
             if up[i, j] > 0:
-                rows.append((r, rank, names[j], text[names[j]][i], float(up[i, j])))
+                taken[r] = taken.get(r, 0) + 1
+                rows.append((r, taken[r], names[j], text[names[j]][i], float(up[i, j])))
+    for r, lever, action in role_actions(t)[["rep_id", "lever", "action"]].itertuples(index=False):
+        if taken.get(r, 0) < 2:  # then the non-selling levers, whose bookings effect is not measured
+            taken[r] = taken.get(r, 0) + 1
+            rows.append((r, taken[r], lever, action, np.nan))
     return pd.DataFrame(rows, columns=["rep_id", "rank", "lever", "action", "bookings_uplift"])
 
 

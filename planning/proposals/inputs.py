@@ -206,15 +206,24 @@ def _won_by_month(crm: CRMData, units: pd.DataFrame, quarter: str) -> pd.DataFra
 
 
 def bookings_inputs(
-    quarter: str, by: Sequence[str], crm: CRMData, *, scores: pd.DataFrame | None, ramp: Sequence[float]
+    quarter: str,
+    by: Sequence[str],
+    crm: CRMData,
+    *,
+    scores: pd.DataFrame | None,
+    ramp: Sequence[float],
+    as_of: Any = None,
 ) -> PlanInputs:
     """Distributions and tree from :func:`planning.bookings.bookings_distributions` (ramp applied there,
-    in the point forecast, so the allocation must not ramp again)."""
+    in the point forecast, so the allocation must not ramp again), with the data known on ``as_of``
+    (default: the end of the CRM; a replay passes the quarter's first day)."""
     from salesplan.planning.bookings import (
         bookings_distributions,  # B's module; loaded only for bookings plans
     )
 
-    dists, tree = bookings_distributions(crm, quarter, scores=scores, levels=tuple(by), ramp=tuple(ramp))
+    dists, tree = bookings_distributions(
+        crm, quarter, as_of=as_of, scores=scores, levels=tuple(by), ramp=tuple(ramp)
+    )
     order = [TOTAL, *by]
     lv0 = dists[TOTAL].levels
     same = all(np.array_equal(dists[n].levels, lv0) for n in order)

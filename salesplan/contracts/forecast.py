@@ -18,8 +18,10 @@ coarser ones: months to quarters, quarters to years, at every level).
   and ``q10 <= yhat <= q90`` on every row.
 - ``coverage``: share of the period inside the horizon (below 1: a partly forecast period).
 - ``source``: the calibration pool the quantiles came from.
-- ``method``: what made the point: the bottom model's label per series (e.g. a simpler model for a
-  series too short for the default, or a cold start), ``sum`` for aggregates.
+- ``method``: what made the point: at the bottom level the members carrying the series' weight
+  (``blend: GlobalLGBM 0.62, AutoETS 0.38``), prefixed ``short history:`` when the series was too short
+  for the members that need more periods, or ``cold start: ...``; ``sum`` for aggregates
+  (``training.batch_methods``).
 - ``assumed_share``: share of the period's days whose price and promotion plan was assumed, not given.
 - hierarchy columns: the unit's own key and its parents (empty for levels that do not split by them).
 - ``model``, ``model_version``: the registered forecaster that produced the row.

@@ -261,16 +261,18 @@ def validate_sellout(
     ``DataValidationError`` listing every problem (column, sample row keys, fix)."""
     spec = spec or SelloutSpec()
     problems = ProblemList(source)
-    if not check_not_empty(problems, df, "the sell-out frame") or not check_required(
-        problems, df, REQUIRED, "sell-out"
-    ):
+    if not check_not_empty(problems, df, "the sell-out frame"):
         problems.raise_if_any()
+    complete = check_required(problems, df, REQUIRED, "sell-out")
     unknown = [c for c in df.columns if c not in spec.known_columns]
     if unknown:
+        missing = [c for c in REQUIRED if c not in df.columns]
+        rename = f"; or rename one of them to the missing {missing}" if missing else ""
         problems.add(
             None,
             f"unknown column(s) {unknown}",
-            fix="declare them in the spec (promo_cols, exog_cols, static_cols or the hierarchy) or drop them",
+            fix="declare them in the spec (promo_cols, exog_cols, static_cols or the hierarchy) or drop them"
+            + rename,
         )
     declared_missing = [
         c for c in (*spec.promo_cols, *spec.exog_cols, *spec.static_cols) if c not in df.columns
@@ -282,6 +284,14 @@ def validate_sellout(
             fix="add them or remove them from the spec",
         )
 
+    if not complete:
+        # the row checks need every required column; the values of the numeric columns present are still
+        # checked, so one error lists every problem that can be known
+        keys = tuple(k for k in KEYS if k in df.columns)
+        for col in ("y", *OPTIONAL_NUMERIC, *spec.promo_cols, *spec.exog_cols):
+            if col in df.columns:
+                to_numeric(problems, df, col, keys, required=col == "y", what=f"{col} value")
+        problems.raise_if_any()
     out = pd.DataFrame(index=df.index)
     out["unique_id"] = clean_strings(df["unique_id"])
     add_rows(

@@ -47,6 +47,7 @@ from salesplan.simulator.crm import FUNNEL
 __all__ = ["HABITS", "ActivityResult", "ActivityTruth", "simulate_activities"]
 
 LOCATION_SHARE = 0.3  # share of expatriates among every role
+AES_PER_CSM = 40  # account executives one customer success manager serves
 TRAVEL_MIN = {"local": 40.0, "expatriate": 65.0}  # mean one-way travel before a visit
 VISIT_SHARE = {"local": 0.6, "expatriate": 0.4}  # meetings and demos in person rather than online
 # Core sequence per pre-sale stage: (type, channel, mean minutes); channel "meet" = visit or online.
@@ -126,7 +127,8 @@ class ActivityResult:
 
 
 def _people(crm: CRMData, rng: np.random.Generator) -> pd.DataFrame:
-    """AEs from the CRM plus a manager per team and a CSM per region, each with a location group."""
+    """AEs from the CRM plus a manager per team and CSMs per region (one per :data:`AES_PER_CSM` AEs, at
+    least one), each with a location group."""
     reps = crm.reps
     teams = reps.drop_duplicates("team").sort_values("team")
     regions = sorted(reps["region"].unique())
@@ -136,9 +138,13 @@ def _people(crm: CRMData, rng: np.random.Generator) -> pd.DataFrame:
         "team": teams["team"].to_numpy(), "manager": None, "region": teams["region"].to_numpy(),
         "role": "manager", "hire_date": start, "end_date": pd.NaT,
     })  # fmt: skip
+    per_region = reps.groupby("region").size()
+    csm_region = [r for r in regions for _ in range(max(1, -(-int(per_region[r]) // AES_PER_CSM)))]
+    csm_name = [f"CSM {r}" if per_region[r] <= AES_PER_CSM else f"CSM {r} {j + 1}"
+                for r in regions for j in range(max(1, -(-int(per_region[r]) // AES_PER_CSM)))]  # fmt: skip
     csms = pd.DataFrame({
-        "rep_id": [f"C{i + 1:02d}" for i in range(len(regions))], "name": [f"CSM {r}" for r in regions],
-        "team": [f"{r}-CS" for r in regions], "manager": None, "region": regions, "role": "CSM",
+        "rep_id": [f"C{i + 1:02d}" for i in range(len(csm_region))], "name": csm_name,
+        "team": [f"{r}-CS" for r in csm_region], "manager": None, "region": csm_region, "role": "CSM",
         "hire_date": start, "end_date": pd.NaT,
     })  # fmt: skip
     cols = ["rep_id", "name", "team", "manager", "region", "role", "hire_date", "end_date"]
@@ -198,9 +204,16 @@ def simulate_activities(
             strict=True,
         )
     )
-    region_csm = dict(zip(people.loc[people["role"] == "CSM", "region"], np.flatnonzero(people["role"] == "CSM"), strict=True))  # fmt: skip
+    is_csm = (people["role"] == "CSM").to_numpy()
+    region_csms = {
+        r: np.flatnonzero(is_csm & (people["region"] == r).to_numpy()) for r in people.loc[is_csm, "region"]
+    }
     manager = np.array([team_mgr[t] for t in o["team"]])
-    csm = np.array([region_csm[r] for r in o["region"]])
+    # a customer keeps one CSM, picked by account (no random draw: every other stream stays as it was)
+    account_code = pd.factorize(o["account_id"])[0]
+    csm = np.array(
+        [region_csms[r][a % len(region_csms[r])] for r, a in zip(o["region"], account_code, strict=True)]
+    )
     size = o["account_id"].map(crm.accounts.set_index("account_id")["size"]).to_numpy()
     entry, lost = _stage_days(crm, base)
     reached = (

@@ -23,6 +23,7 @@ from salesplan.contracts import (
 from salesplan.io import write_crm, write_table
 from salesplan.simulator import crm as crm_mod
 from salesplan.simulator.activities import ActivityResult, simulate_activities
+from salesplan.simulator.commerce import Commerce, simulate_commerce
 from salesplan.simulator.config import SimConfig
 from salesplan.simulator.crm import simulate_crm
 from salesplan.simulator.periods import resample_sellout
@@ -79,7 +80,18 @@ class SimulatedWorld:
             (root / "truth" / "activities.json").write_text(
                 json.dumps(self.activity.truth.to_dict(), indent=2, default=str)
             )
+        self.commerce().write(root)
         return root
+
+    def commerce(self) -> Commerce:
+        """Unit costs, key accounts with outlets and promotion candidates with their truth
+        (``simulator.commerce``; its own random stream, so nothing above changes)."""
+        t = self.truth
+        weekly = self.config.freq == "W"  # candidates are weeks of promotion
+        return simulate_commerce(
+            self.config.seed, self.sellout.df, self.future if weekly else self.future.iloc[:0], t.future_units, t.series, t.elasticity,
+            t.promo_lift, t.post_promo_dip, t.cannibalisation,
+        )  # fmt: skip
 
 
 def _conversion_averages(p: np.ndarray) -> dict[str, float]:

@@ -7,7 +7,7 @@ migrations can refer to them on every backend.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Double,
@@ -197,3 +198,88 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]]
+
+
+ACTUAL_KINDS = ("sellout", "bookings", "spend")
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+
+
+class Actual(Base):
+    """One actual of a quarter in progress, by natural key ``(kind, series, period)``: a sell-out series and
+    week (``y``), a won deal and its close date (``amount``), a channel × region and week (``spend`` and
+    its ``outcome``). Reloading the same row changes nothing; a different value replaces it (``version``
+    bumped, the old and new values in the audit log)."""
+
+    __tablename__ = "actuals"
+    __table_args__ = (
+        CheckConstraint(_in_list("kind", ACTUAL_KINDS), name="kind"),
+        UniqueConstraint("kind", "series", "period"),
+        Index("ix_actuals_kind_period", "kind", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    series: Mapped[str] = mapped_column(String(400))
+    period: Mapped[date] = mapped_column(Date)
+    value: Mapped[float] = mapped_column(Double)
+    outcome: Mapped[float | None] = mapped_column(Double)
+    attrs: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime]
+    loaded_by: Mapped[str] = mapped_column(String(200))
+
+
+class SpendBudget(Base):
+    """The spend plan per month × channel × region, with its soft and hard caps and planned outcome."""
+
+    __tablename__ = "spend_budgets"
+    __table_args__ = (UniqueConstraint("month", "channel", "region"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7))
+    channel: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(200))
+    budget: Mapped[float] = mapped_column(Double)
+    soft_cap: Mapped[float | None] = mapped_column(Double)
+    hard_cap: Mapped[float | None] = mapped_column(Double)
+    planned_outcome: Mapped[float | None] = mapped_column(Double)
+    loaded_at: Mapped[datetime]
+    loaded_by: Mapped[str] = mapped_column(String(200))
+
+
+class AlertRecordRow(Base):
+    """An alert of a quarter: one per (quarter, rule, unit), refreshed by every evaluation while it holds;
+    ``status`` open → acknowledged → resolved, with who changed it last (the audit log has every change)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", ALERT_STATUSES), name="status"),
+        UniqueConstraint("quarter", "rule", "unit_id"),
+        Index("ix_alerts_quarter_status", "quarter", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    quarter: Mapped[str] = mapped_column(String(6))
+    rule: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_by_key_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class AlertRuleSetting(Base):
+    """The alert rules a manager set (one row per rule; a rule without a row keeps its default)."""
+
+    __tablename__ = "alert_rules"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(200))

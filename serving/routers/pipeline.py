@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from salesplan.io import records
 from salesplan.planning.funnel import data_end
 from salesplan.planning.pipeline import next_quarter, weighted_pipeline
+from salesplan.planning.pipeline_shock import dependence_note
 from salesplan.planning.proposals import QUARTER_HORIZON, QUARTER_PATTERN, check_quarter_range
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
@@ -65,6 +66,10 @@ class PipelineOut(BaseModel):
     as_of: str = Field(examples=["2026-11-23"], description="Date of the CRM data the deals were scored at")
     rows: list[PipelineRow]
     model: ModelInfo
+    dependence: str = Field(
+        description="How the bands treat deals of one quarter: a shared quarter shock fitted on past quarters "
+        "(by `salesplan plan backtest`), or independent deals when none is stored (narrower bands)"
+    )
 
 
 @router.get(
@@ -90,7 +95,8 @@ async def pipeline(
     q = quarter or next_quarter(as_of)
     check_quarter_range(q, *services.plan_cache.span(crm), "the planning data's CRM")
     cut = None if by == "total" else by
-    table = await run_in_threadpool(weighted_pipeline, scores, q, by=cut)
+    shock = services.track_record.shock()  # fitted by `salesplan plan backtest`; none: independent deals
+    table = await run_in_threadpool(weighted_pipeline, scores, q, by=cut, shock=shock)
     keys = ["group"] if cut is None else ["rep_id" if cut == "rep" else cut]
     rows: list[dict[str, Any]] = records(table, [*keys, *ROW_COLUMNS])
     return PipelineOut(
@@ -99,4 +105,5 @@ async def pipeline(
         as_of=as_of.date().isoformat(),
         rows=[PipelineRow(**r) for r in rows],
         model=ModelInfo.of(data.scores_ref),
+        dependence=dependence_note(shock),
     )

@@ -35,6 +35,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "budget": ("Budget", "budgets:run"),
     "deals": ("Deals", "deals:score"),
     "process": ("Process", "process:read"),
+    "selection": ("Selection & promotions", "selection:read"),
+    "tracking": ("Tracking", "tracking:read"),
 }
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 CACHE = {"Cache-Control": "public, max-age=3600"}
@@ -98,6 +100,16 @@ def deals_page(request: Request) -> HTMLResponse:
 @router.get("/process", response_class=HTMLResponse)
 def process_page(request: Request) -> HTMLResponse:
     return _page(request, "process")
+
+
+@router.get("/tracking", response_class=HTMLResponse)
+def tracking_page(request: Request) -> HTMLResponse:
+    return _page(request, "tracking")
+
+
+@router.get("/selection", response_class=HTMLResponse)
+def selection_page(request: Request) -> HTMLResponse:
+    return _page(request, "selection")
 
 
 @router.get("/static/plotly.min.js")

@@ -20,9 +20,13 @@
     return levels.reduce((best, l) => (!best || l.units.length > best.units.length ? l : best), null);
   }
 
-  function addWeeks(iso, n) {
+  function addPeriods(iso, n, freq) {
+    // n periods of the data's frequency after the period starting on iso (months, quarters, years by
+    // the calendar; periods are dated by their first day)
     const d = new Date(`${iso}T00:00:00Z`);
-    d.setUTCDate(d.getUTCDate() + 7 * n);
+    const months = { M: 1, Q: 3, Y: 12 }[freq];
+    if (months) d.setUTCMonth(d.getUTCMonth() + months * n);
+    else d.setUTCDate(d.getUTCDate() + (freq === "D" ? 1 : 7) * n);
     return d.toISOString().slice(0, 10);
   }
 
@@ -49,7 +53,8 @@
         el("td", {}, r.unique_id),
         el("td", {}, r.coverage < 0.999 ? `${r.period || r.ds} (partial: ${Math.round(r.coverage * 100)} % of the period)` : (r.period || r.ds)),
         el("td", { class: "num" }, fmt(r.q10)), el("td", { class: "num" }, fmt(r.yhat)),
-        el("td", { class: "num" }, fmt(r.q50 ?? r.yhat)), el("td", { class: "num" }, fmt(r.q90)))));
+        el("td", { class: "num" }, fmt(r.q50 ?? r.yhat)), el("td", { class: "num" }, fmt(r.q90)),
+        el("td", { class: "method" }, r.method === "sum" ? "sum of its children" : (r.method || "")))));
       $("#fc-table").hidden = !data.rows.length;
     });
   }
@@ -85,7 +90,7 @@
         { name: "Baseline", x: ds, y: ds.map((d) => byDs.get(d).baseline) },
         { name: "Scenario", x: ds, y: ds.map((d) => byDs.get(d).scenario) },
         { name: "Difference", x: ds, y: ds.map((d) => byDs.get(d).scenario - byDs.get(d).baseline), dash: "dot" },
-      ], { title: "What-if: units per week", yTitle: "units" });
+      ], { title: `What-if: units per ${(PERIOD[base] || "period").toLowerCase()}`, yTitle: "units" });
     });
   }
 
@@ -108,20 +113,20 @@
       const start = levels.find((l) => l.name === "region") || levels[0];
       if (start) { $("#fc-level").value = start.name; fillUnits(start.name); }
       const bottom = levels.find((l) => l.name === data.bottom) || bottomLevel();
+      base = data.freq || "W";
       if (data.first_week) {
         for (const id of ["#wi-start", "#wi-end"]) {
           $(id).min = data.first_week;
           if (data.last_week) $(id).max = data.last_week;
         }
         $("#wi-start").value = data.first_week;
-        const end = addWeeks(data.first_week, 3);
+        const end = addPeriods(data.first_week, 3, base);
         $("#wi-end").value = data.last_week && end > data.last_week ? data.last_week : end;
       }
       $("#fc-model").textContent = modelText(data.model);
       if (bottom) {
         $("#wi-ids").replaceChildren(...bottom.units.map((u, i) => el("option", { value: u, selected: i === 0 }, u)));
       }
-      base = data.freq || "W";
       const freqs = data.freqs && data.freqs.length ? data.freqs : [base];
       // default: the first coarser period (months for weekly data), else the data's own
       const pick = freqs.find((f) => f !== base) || freqs[0];

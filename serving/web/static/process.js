@@ -8,8 +8,11 @@
     selling_hours_per_day: "Selling hours / day", selling_share: "Share of hours on deals", conv_Find: "Find → Meet",
     conv_Meet: "Meet → Pitch", conv_Pitch: "Pitch → Sign", hours_per_won_deal: "Hours per won deal",
     attainment: "Attainment", ramp_adjusted_attainment: "Ramp-adjusted attainment", adherence: "Cadence adherence",
-    low_yield_hours: "Hours on low-yield patterns" };
-  const PCT = new Set(["win_rate", "selling_share", "conv_Find", "conv_Meet", "conv_Pitch", "attainment", "ramp_adjusted_attainment", "adherence"]);
+    low_yield_hours: "Hours on low-yield patterns", team_bookings: "Team bookings", team_attainment: "Team attainment",
+    coaching_hours_per_report: "Coaching hours per report per month", onboarded: "Onboardings finished",
+    days_to_operate: "Days from Deliver to Operate" };
+  const PCT = new Set(["win_rate", "selling_share", "conv_Find", "conv_Meet", "conv_Pitch", "attainment", "ramp_adjusted_attainment", "adherence", "team_attainment"]);
+  const known = (v) => v !== null && v !== undefined && Number.isFinite(Number(v));
   const val = (m, v) => (PCT.has(m) ? pct(v) : fmt(v, Math.abs(v) < 100 ? 2 : 0));
 
   async function download(path, filename) {
@@ -89,9 +92,9 @@
       const d = await get(`/api/v1/process/scorecards/${encodeURIComponent(repId)}`);
       const c = d.card;
       $("#ps-card-title").textContent = `${repId} · ${c.name || ""} · ${c.role} · ${c.location_group}`;
-      $("#ps-card-actions").replaceChildren(...(d.actions.length ? d.actions.map((a) => el("li", {}, `${a.action} (about ${fmt(a.bookings_uplift)} more bookings)`))
+      $("#ps-card-actions").replaceChildren(...(d.actions.length ? d.actions.map((a) => el("li", {}, known(a.bookings_uplift) ? `${a.action} (about ${fmt(a.bookings_uplift)} more bookings)` : a.action))
         : [el("li", {}, "At or above the role median on every lever.")]));
-      $("#ps-card-table tbody").replaceChildren(...Object.keys(LABELS).map((m) => el("tr", {},
+      $("#ps-card-table tbody").replaceChildren(...Object.keys(LABELS).filter((m) => known(c[m]) || known(c[`bench_${m}`])).map((m) => el("tr", {},
         el("th", { scope: "row" }, LABELS[m]), el("td", { class: "num" }, val(m, c[m])),
         el("td", { class: "num" }, val(m, c[`bench_${m}`])), el("td", { class: `num${c[`gap_${m}`] < 0 ? " bad" : ""}` }, val(m, c[`gap_${m}`])))));
       $("#ps-card-page").onclick = (e) => { e.preventDefault(); download(`/api/v1/process/scorecards/${encodeURIComponent(repId)}/page`, `scorecard-${repId}.html`).catch((err) => SP.showProblem($("#ps-error"), err)); };

@@ -60,6 +60,17 @@ const ProposalView = (() => {
       }
       if (typeof plan.last_year_actual === "number") out.push(kpi("Same quarter last year", fmt(plan.last_year_actual)));
     }
+    // Units whose target's P(hit) is under the floor: approving needs a note saying why (kept in the audit).
+    const floor = p.plan && p.plan.below_floor ? p.plan.below_floor.floor : null;
+    if (typeof floor === "number") {
+      const low = (p.rows || []).filter((r) => typeof r.p_hit === "number" && r.p_hit < floor);
+      if (low.length) {
+        const names = low.slice(0, 5).map((r) => `${r.unit_id} (${pct(r.p_hit)})`).join(", ");
+        out.push(el("p", { class: "warning", id: "p-below-floor", role: "status" },
+          `${low.length} unit(s) with P(hit) under the ${pct(floor)} floor: ${names}${low.length > 5 ? ", …" : ""}. ` +
+          "Lower those targets, or approve with a note saying why."));
+      }
+    }
     return out;
   }
 

@@ -51,6 +51,28 @@
     showImplied();
   }
 
+  // Track record of the shipped method (stored by `salesplan plan backtest`), for the domain the levels plan.
+  async function loadTrackRecord() {
+    const domain = $("#t-by").value.split(",").some((l) => l === "team" || l === "rep") ? "bookings" : "sellout";
+    const table = $("#tr-table"), note = $("#tr-note");
+    try {
+      const tr = await get("/api/v1/targets/track-record", { domain });
+      const body = table.querySelector("tbody");
+      body.replaceChildren(...tr.levels.map((r) => el("tr", {},
+        el("th", { scope: "row" }, r.level), el("td", {}, pct(r.promised)), el("td", {}, pct(r.hit_rate)),
+        el("td", {}, `${pct(r.hit_ci95[0])}–${pct(r.hit_ci95[1])}`), el("td", {}, String(r.units)))));
+      const skipped = Object.keys(tr.skipped).length ? `; skipped ${Object.keys(tr.skipped).join(", ")}` : "";
+      note.textContent = `${tr.quarters[0]}–${tr.quarters[tr.quarters.length - 1]} on ${tr.source}, ` +
+        `${tr.request.method} at P(hit) ${pct(tr.request.probability)} (computed ${tr.computed_at.slice(0, 10)}${skipped}).`;
+      table.hidden = false;
+    } catch (err) {
+      table.hidden = true;
+      note.textContent = err.status === 404
+        ? `No ${domain} track record yet: run \`salesplan plan backtest\` to replay past quarters.`
+        : `Track record unavailable: ${err.message}`;
+    }
+  }
+
   // mode=value: the probability of hitting the typed company target (debounced server call)
   let valueTimer = null;
   function valueChanged() {
@@ -250,6 +272,7 @@
     $("#t-value").addEventListener("input", valueChanged);
     $("#t-quarter").addEventListener("change", loadCurve);
     $("#t-by").addEventListener("change", loadCurve);
+    $("#t-by").addEventListener("change", loadTrackRecord);
     $("#new-form").addEventListener("submit", (e) => { e.preventDefault(); create($("#t-create")); });
     $("#p-apply").addEventListener("click", (e) => applyOverrides(e.target));
     $("#p-reset").addEventListener("click", () => { if (current) show(current); });
@@ -264,6 +287,7 @@
       if (id && (!current || current.id !== id)) open(id);
     });
     loadList();
+    loadTrackRecord();
     if (can("proposals:write")) {
       $("#t-quarter").value = $("#t-quarter").value || await nextQuarter();
       await loadCurve();

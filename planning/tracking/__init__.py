@@ -1,0 +1,36 @@
+"""Plan vs actual in a quarter in progress: landing estimates (actual to date + the conditioned forecast of
+the rest), pace against the phased plan, expense control against budgets and caps, and the alert rules
+with their suggested actions. Pure functions over frames."""
+
+from salesplan.planning.tracking.alerts import RULE_NAMES, Alert, AlertRules, evaluate_alerts
+from salesplan.planning.tracking.calendar import QuarterCalendar, quarter_calendar
+from salesplan.planning.tracking.landing import CONDITIONING, LANDING_LEVELS, LandingInputs, landing, p_hit
+from salesplan.planning.tracking.sellout import (
+    TRACKING_COLUMNS,
+    Tracking,
+    rollup_actuals,
+    track_sellout,
+    week_start_of,
+)
+from salesplan.planning.tracking.spend import SPEND_COLUMNS, spend_control
+
+__all__ = [
+    "CONDITIONING",
+    "LANDING_LEVELS",
+    "RULE_NAMES",
+    "SPEND_COLUMNS",
+    "TRACKING_COLUMNS",
+    "Alert",
+    "AlertRules",
+    "LandingInputs",
+    "QuarterCalendar",
+    "Tracking",
+    "evaluate_alerts",
+    "landing",
+    "p_hit",
+    "quarter_calendar",
+    "rollup_actuals",
+    "spend_control",
+    "track_sellout",
+    "week_start_of",
+]
