@@ -36,12 +36,12 @@ from typing import Any
 
 import pandas as pd
 
-from salesplan.cli.track_sellout import SelloutReplay, store_level
+from salesplan.cli.track_sellout import SelloutReplay, last_day, store_level
 from salesplan.contracts import CRMData, SelloutDataset
 from salesplan.errors import SalesplanError
 from salesplan.planning.proposals import ProposalRequest
 from salesplan.planning.track_record import TrackRecord, cluster_bootstrap
-from salesplan.serving.track_record import BookingsReplay
+from salesplan.serving.track_record import BookingsReplay, past_quarters
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = ("region", "team", "rep")
@@ -52,9 +52,7 @@ METHOD = "shipped defaults: blended, P(hit) per request, over-assignment 0 at th
 
 
 def _quarters(crm: CRMData, n: int) -> list[str]:
-    end = pd.to_datetime(crm.opportunities["close_date"]).max()
-    last = (end + pd.Timedelta(days=1)).to_period("Q") - 1
-    return [str(last - k) for k in range(n - 1, -1, -1)]
+    return past_quarters(pd.to_datetime(crm.opportunities["close_date"]).max(), n)
 
 
 def _by_level(rows: pd.DataFrame, levels: tuple[str, ...] = ("total", *LEVELS)) -> dict[str, Any]:
@@ -85,8 +83,9 @@ def _pooled(records: list[tuple[str, TrackRecord]]) -> pd.DataFrame:
 def pipeline_coverage(replays: list[BookingsReplay]) -> dict[str, Any]:
     """Pooled P10–P90 coverage of (region, quarter) won value over the replays (``band_coverage``)."""
     out: dict[str, Any] = {}
+    per_replay = [rp.band_coverage() for rp in replays]
     for name in ("shock", "independent"):
-        parts = [rp.band_coverage()[name] for rp in replays]
+        parts = [c[name] for c in per_replay]
         n = sum(int(p["group_quarters"] or 0) for p in parts)
         hits = sum(float(p["coverage"] or 0.0) * int(p["group_quarters"] or 0) for p in parts)
         out[name] = {"coverage": round(hits / n, 4) if n else None, "group_quarters": n}
@@ -109,9 +108,7 @@ def _sellout_sets() -> dict[str, tuple[SelloutDataset, tuple[str, ...]]]:
 
 
 def _sellout_quarters(ds: SelloutDataset, n: int) -> list[str]:
-    end = ds.df["ds"].max() + pd.Timedelta(days=6)  # weekly: the last week's last day
-    last = (end + pd.Timedelta(days=1)).to_period("Q") - 1
-    return [str(last - k) for k in range(n - 1, -1, -1)]
+    return past_quarters(last_day(ds), n)
 
 
 def run(worlds: int, quarters: int, maven_dir: Path | None, sellout_quarters: int = 0) -> dict[str, Any]:

@@ -9,16 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from salesplan.cli._common import ScaleOpt, SeedOpt, SimOpt, clean_errors, console, progress
 from salesplan.cli._plan_io import crm_end, log_to_project_run
-from salesplan.cli.plan import plan_app
+from salesplan.cli.plan import make_request, plan_app
 from salesplan.errors import ConfigError, ModelNotFoundError
 
 if TYPE_CHECKING:
+    from salesplan.contracts import CRMData
     from salesplan.models.deals import DealScorer
     from salesplan.planning.proposals import ProposalRequest
     from salesplan.planning.track_record import TrackRecord
@@ -98,42 +98,32 @@ def backtest_cmd(
     log_to_project_run([out / "track_record_summary.csv"], {})
 
 
-def _request(
-    quarter: str, levels: tuple[str, ...], probability: float, method: str, oa: float
-) -> ProposalRequest:
-    from pydantic import ValidationError
-
-    from salesplan.planning.proposals import ProposalRequest
-
-    try:
-        return ProposalRequest.model_validate(
-            {
-                "quarter": quarter,
-                "by": levels,
-                "probability": probability,
-                "method": method,
-                "over_assignment": oa,
-            }
-        )
-    except ValidationError as exc:
-        raise ConfigError(
-            "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        ) from None
-
-
 def _bookings(
     probability: float, method: str, oa: float, levels: tuple[str, ...], quarters: int,
     simulated: bool, data: Path | None, dataset: str | None, seed: int, scale: str,
 ) -> tuple[TrackRecord, dict[str, Any]]:  # fmt: skip
     from salesplan.cli._sources import crm_source
-    from salesplan.serving.track_record import BookingsReplay, past_quarters, record_json
+    from salesplan.serving.track_record import past_quarters
 
     with progress("reading the CRM"):
         crm, source = crm_source(data, simulated, dataset, seed, scale)
     qs = past_quarters(crm_end(crm), quarters)
-    request = _request(qs[-1], levels, probability, method, oa)
+    request = make_request(
+        quarter=qs[-1], by=levels, probability=probability, method=method, over_assignment=oa
+    )
+    return bookings_track_record(crm, source, request, qs)
+
+
+def bookings_track_record(
+    crm: CRMData, source: str, request: ProposalRequest, quarters: list[str]
+) -> tuple[TrackRecord, dict[str, Any]]:
+    """``request`` replayed on ``quarters`` of ``crm`` (deal scores refitted with the champion's parameters
+    before each), the pipeline's quarter shock fitted on the same quarters, and the stored form of both:
+    what `plan backtest` and the demo run."""
+    from salesplan.serving.track_record import BookingsReplay, record_json
+
     template, scorer = deal_template()
-    with progress(f"replaying {len(qs)} quarters on {source}", total=len(qs)) as advance:
+    with progress(f"replaying {len(quarters)} quarters on {source}", total=len(quarters)) as advance:
         seen: list[str] = []
 
         def step(q: str) -> None:
@@ -141,7 +131,7 @@ def _bookings(
                 advance(1)
             seen.append(q)
 
-        replay = BookingsReplay(crm, qs, template=template, on_quarter=step)
+        replay = BookingsReplay(crm, quarters, template=template, on_quarter=step)
         record = replay.record(request)
     with progress("fitting the pipeline's quarter shock on the same quarters"):
         shock = replay.shock()
@@ -156,7 +146,7 @@ def _sellout(
     scale: str,
 ) -> tuple[TrackRecord, dict[str, Any]]:  # fmt: skip
     from salesplan.cli._sources import sellout_source
-    from salesplan.cli.track_sellout import SelloutReplay, store_level
+    from salesplan.cli.track_sellout import SelloutReplay, last_day, store_level
     from salesplan.serving.track_record import past_quarters, record_json
 
     with progress("reading the sell-out data"):
@@ -171,10 +161,11 @@ def _sellout(
         if not geo:
             raise ConfigError("give --by: the data have no geo hierarchy to plan over")
         levels = tuple(geo)
-    end = ds.df["ds"].max() + (pd.Timedelta(days=6) if ds.spec.freq == "W" else pd.Timedelta(0))
-    qs = past_quarters(end, quarters)
-    request = _request(qs[-1], levels, probability, method, oa)
-    with progress(f"replaying {len(qs)} quarters on {source} (the forecaster retrained for each)") as _:
+    qs = past_quarters(last_day(ds), quarters)
+    request = make_request(
+        quarter=qs[-1], by=levels, probability=probability, method=method, over_assignment=oa
+    )
+    with progress(f"replaying {len(qs)} quarters on {source} (the forecaster retrained for each)"):
         record = SelloutReplay(ds, qs, n_origins=origins, on_stage=lambda s: console.print(f"  {s}")).record(
             request
         )

@@ -184,26 +184,19 @@ def _process(out: Path) -> None:
 
 
 def _track_record(crm: CRMData, source: str) -> None:
-    from salesplan.cli._plan_backtest import LEVELS, deal_template, print_track_record
+    from salesplan.cli._plan_backtest import LEVELS, bookings_track_record, print_track_record
     from salesplan.cli._plan_io import crm_end
     from salesplan.planning.proposals import ProposalRequest
     from salesplan.serving.settings import ServingSettings
-    from salesplan.serving.track_record import BookingsReplay, TrackRecordService, past_quarters, record_json
+    from salesplan.serving.track_record import TrackRecordService, past_quarters
 
     console.print(
         Rule("8. track record: the last 4 quarters planned again as of their first day, then scored")
     )
     qs = past_quarters(crm_end(crm), 4)
-    template, scorer = deal_template()
-    service = TrackRecordService(ServingSettings().track_record_dir)
-    with progress(f"replaying {', '.join(qs)} (a deal model refitted before each)"):
-        replay = BookingsReplay(crm, qs, template=template)
-        record = replay.record(ProposalRequest(quarter=qs[-1], by=LEVELS))
-        shock = replay.shock()
-    payload = record_json(
-        record, domain="bookings", source=source, inputs=f"deal scores: {scorer}", shock=shock
-    )
+    _, payload = bookings_track_record(crm, source, ProposalRequest(quarter=qs[-1], by=LEVELS), qs)
     print_track_record(payload, 0.6)
+    service = TrackRecordService(ServingSettings().track_record_dir)
     console.print(f"stored for the API and the page: {service.save(payload)}", soft_wrap=True)
 
 

@@ -28,7 +28,13 @@ from salesplan.training.forecast_job import (
 )
 from salesplan.training.forecast_levels import history_levels
 
-__all__ = ["SelloutReplay", "store_level"]
+__all__ = ["SelloutReplay", "last_day", "store_level"]
+
+
+def last_day(dataset: SelloutDataset) -> pd.Timestamp:
+    """The last day the data cover: a weekly row's week runs six days past its date."""
+    end = pd.Timestamp(dataset.df["ds"].max())
+    return end + pd.Timedelta(days=6) if dataset.spec.freq == "W" else end
 
 
 def store_level(dataset: SelloutDataset, geo: Sequence[str] = ("store_type", "store")) -> SelloutDataset:

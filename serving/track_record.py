@@ -170,24 +170,11 @@ class BookingsReplay:
 
 
 class TrackRecordService:
-    """Replays (``replay_bookings``), stores (``save``) and reads (``latest``) track records in
+    """Stores (``save``) and reads (``latest``, ``shock``) track records (replayed by ``BookingsReplay``) in
     ``directory``, one file per domain (the latest replay replaces the previous one atomically)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-
-    def replay_bookings(
-        self,
-        crm: CRMData,
-        request: ProposalRequest,
-        quarters: Sequence[str],
-        *,
-        template: DealScorer | None = None,
-        on_quarter: Callable[[str], None] | None = None,
-    ) -> TrackRecord:
-        """Each quarter planned as of its first day by the shipped bookings path (module docstring) and
-        scored on what was booked in it; quarters without enough history are skipped with the reason."""
-        return BookingsReplay(crm, quarters, template=template, on_quarter=on_quarter).record(request)
 
     def shock(self) -> QuarterShock | None:
         """The pipeline's quarter shock of the latest bookings track record, if one was stored."""

@@ -32,17 +32,12 @@ class World:
 @contextmanager
 def mlflow_env(world: World) -> Iterator[None]:
     """Point MLflow at the world's store for the duration (the service reads it at start and reload)."""
-    old = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "SALESPLAN_ARTIFACT_ROOT")}
-    os.environ["MLFLOW_TRACKING_URI"] = world.tracking_uri
-    os.environ["SALESPLAN_ARTIFACT_ROOT"] = str(world.artifact_root)
-    try:
+    from salesplan.cli.workspace import workspace_env
+
+    with workspace_env(
+        {"MLFLOW_TRACKING_URI": world.tracking_uri, "SALESPLAN_ARTIFACT_ROOT": str(world.artifact_root)}
+    ):
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def world_dir(tmp_path_factory: object) -> Path:

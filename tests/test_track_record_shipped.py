@@ -14,7 +14,7 @@ import pytest
 from salesplan.contracts import CRMData
 from salesplan.errors import NotFoundError
 from salesplan.planning.proposals import ProposalRequest
-from salesplan.serving.track_record import TrackRecordService, past_quarters, record_json
+from salesplan.serving.track_record import BookingsReplay, TrackRecordService, past_quarters, record_json
 from salesplan.simulator import SimConfig, simulate
 
 pytestmark = pytest.mark.slow  # two deal-scorer fits per replayed quarter
@@ -41,8 +41,8 @@ def test_replay_uses_nothing_after_each_quarter_start(tmp_path: Path) -> None:
     q = past_quarters(pd.to_datetime(crm.opportunities["close_date"]).max(), 2)[0]
     req = ProposalRequest(quarter=q, by=("region", "team", "rep"), probability=0.6)
     service = TrackRecordService(tmp_path)
-    a = service.replay_bookings(crm, req, [q])
-    b = service.replay_bookings(_scramble_after(crm, pd.Period(q, freq="Q").start_time), req, [q])
+    a = BookingsReplay(crm, [q]).record(req)
+    b = BookingsReplay(_scramble_after(crm, pd.Period(q, freq="Q").start_time), [q]).record(req)
     keys = ["unit_id", "target", "p_hit"]
     pd.testing.assert_frame_equal(a.rows[keys], b.rows[keys])
     assert not np.allclose(a.rows["actual"], b.rows["actual"])  # the scramble did reach the quarter
