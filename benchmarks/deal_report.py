@@ -31,6 +31,19 @@ def _cv_notes(res: dict[str, Any]) -> list[str]:
             f"ECE the default reports for itself (nested cross-fit, all rows) {res['self_reported_ece']:.4f}; "
             f"its pooled out-of-fold ECE {res['test_ece']:.4f}."
         )
+    for peer, m in (res.get("margins") or {}).items():
+        out.append(
+            f"Margin over {peer}: AUC {m['auc_diff']:+.4f} [{m['auc_diff_lo']:+.4f}, {m['auc_diff_hi']:+.4f}], "
+            f"Brier {m['brier_diff']:+.4f} [{m['brier_diff_lo']:+.4f}, {m['brier_diff_hi']:+.4f}] "
+            "(default − peer, 95 % deal-bootstrap interval)."
+        )
+    h = res.get("driver_headroom")
+    if h:
+        out.append(
+            f"Headroom: the default's logistic design alone {h['design']['auc']:.4f} AUC out of fold; with the "
+            f"simulator's true P(win | stage, drivers) as one more column {h['design_plus_truth']['auc']:.4f} "
+            f"({h['auc_headroom']:+.4f}: what knowing the drivers exactly adds to this design)."
+        )
     if "default_choice" in res:
         c = res["default_choice"]
         out.append(

@@ -12,6 +12,11 @@ process; and the leakage guard against planted post-outcome columns (``benchmark
   P(win | stage reached) as an oracle and the weighted pipeline of the deals open on the split date.
 - maven: features known at engagement (one snapshot per deal at its engage date), time split as above.
 
+Salvirt and every simulated world also get the default's AUC and Brier margins over each peer with 95 %
+intervals from a bootstrap of whole deals, and each simulated world the headroom its drivers leave: the
+default's logistic design with and without the log-odds of the simulator's true P(win | stage, drivers) as
+one more column (``benchmarks.deal_margins``; a diagnostic, never a feature of the default).
+
 Every peer sees the features the default's leakage guard keeps on the whole data set. Fit times are
 seconds per fit on the same rows, in one process, one thread each; the load average is recorded, since
 timings under load are re-measured on a quiet machine. Scoring times go through ``score_one`` (one dict)
@@ -34,10 +39,12 @@ import pandas as pd
 from sklearn.model_selection import RepeatedStratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from benchmarks.deal_margins import driver_headroom
 from benchmarks.deal_peers import PEERS, TRIALS, run_peers
 from salesplan.contracts.crm import STAGES
 from salesplan.errors import DataNotFoundError
 from salesplan.models.deals.calibration import metrics
+from salesplan.models.deals.compare import margin_intervals
 from salesplan.models.deals.features import TrainingSet, build_features, features_asof, training_set
 from salesplan.models.deals.folds import group_folds
 from salesplan.models.deals.scorer import DealScorer
@@ -55,8 +62,13 @@ def _fit_default(X: pd.DataFrame, y: np.ndarray, g: np.ndarray, close: pd.Series
     return m, time.perf_counter() - t
 
 
-def cross_validate(ts: TrainingSet, folds: list[tuple[np.ndarray, np.ndarray]], trials: int, n_repeats: int) -> dict[str, Any]:  # fmt: skip
-    """Default and peers on every fold; metrics on the pooled out-of-fold predictions of all repeats."""
+def cross_validate(
+    ts: TrainingSet, folds: list[tuple[np.ndarray, np.ndarray]], trials: int, n_repeats: int,
+    true_p: np.ndarray | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Default and peers on every fold; metrics on the pooled out-of-fold predictions of all repeats, the
+    default's margins over each peer with deal-bootstrap intervals, and (given the simulator's true
+    P(win | stage, drivers) per row, ``true_p``) the headroom the drivers leave (``benchmarks.deal_margins``)."""
     X, y, g = ts.X, ts.y, ts.groups
     full, full_secs = _fit_default(X, y, g, ts.close_date)
     features = list(full.feature_names_in_)
@@ -81,7 +93,13 @@ def cross_validate(ts: TrainingSet, folds: list[tuple[np.ndarray, np.ndarray]], 
     res = {k: metrics(yy, v.ravel()) for k, v in pooled.items()}
     test_ece = float(np.mean([metrics(y, pooled[DEFAULT][r])["ece"] for r in range(n_repeats)]))
     fit = {k: float(np.mean(v)) for k, v in secs.items()}
+    margins = margin_intervals(y, pooled, g, DEFAULT, [k for k in PEERS if k != "prior"])
+    headroom = None
+    if true_p is not None:
+        D = full.encoder_.design(full.encoder_.matrix(X))
+        headroom = driver_headroom(D, y, folds[:per_repeat], true_p, full.Cs, full.encoder_.design_penalty_)
     return {
+        "margins": margins, "driver_headroom": headroom,
         "methods": res, "fit_seconds": fit, "default_full_fit_seconds": full_secs,
         "fit_ratio_to_lightgbm_untuned": fit[DEFAULT] / fit["lightgbm_untuned"],
         "fit_ratio_to_lightgbm_final_fit": fit[DEFAULT] / fit["lightgbm_final_fit"],
@@ -162,7 +180,9 @@ def run_simulated(trials: int, repeats: int, scale: str = "medium", worlds: tupl
         world = simulate(SimConfig(seed=seed, scale=scale))  # type: ignore[arg-type]
         ts = training_set(world.crm)
         folds = [f for r in range(repeats) for f in group_folds(ts.groups, ts.y, 5, r)]
-        res = cross_validate(ts, folds, trials, repeats)
+        stage = [STAGES[int(s)] for s in ts.X["stage_rank"].fillna(0)]
+        true_p = world.truth.p_win_from_stage(ts.X["opportunity_id"].tolist(), stage)
+        res = cross_validate(ts, folds, trials, repeats, true_p)
         res["scheme"] = (
             f"5 folds of whole deals × {repeats} repeats (seeds 0..{repeats - 1}), pooled out-of-fold"
         )

@@ -1,27 +1,32 @@
 """Landing-estimate backtest (issue #21): replay past quarters as a sales-ops team lived them, and check
 the landing P10–P90 at weeks 4, 8 and 12 against the quarter's actual total.
 
-    python -m benchmarks.tracking [--sets simulated,walmart,maven] [--quarters 4]
+    python -m benchmarks.tracking [--sets simulated,walmart,maven,simulated_bookings] [--quarters 4]
 
 Sell-out (simulator, Walmart). For each replayed quarter the champion is built exactly as ``salesplan
 train forecast`` builds it (``training.forecast_job``: the production blend fitted on every week that
-ended before the quarter, its backtest on 2 origins calibrating the batch, ``build_batch`` giving every
-level weekly and quarterly) — the defaults a user gets, nothing tuned here. Then
+ended before the quarter, its backtest on ``ORIGINS`` (3) origins calibrating the batch, ``build_batch``
+giving every level weekly and quarterly) — the defaults a user gets, nothing tuned here. Then
 ``planning.tracking.track_sellout`` (what ``salesplan track`` and the API run) takes the weeks sold so
 far and gives every unit's landing P10/P50/P90. Per level and week: ``landing_coverage80`` (share of
 quarter totals inside P10–P90; 95 % cluster-bootstrap interval over quarters) and ``landing_p50_wape``
 (Σ|actual − P50| / Σ actual); week 0 (the forecast alone) is the reference the P50 error should fall from.
-The landing method has no constant of its own to tune (its period correlation is read off each unit's
-own quarter forecast), so nothing was fitted on these sets.
+The landing's period correlation is read off each unit's own quarter forecast; its one constant,
+``CONDITIONING``, was chosen on the ``calibrate`` set (simulated seed 5, not scored here), so nothing was
+fitted on these sets. Batches are cached per data set and quarter under ``SALESPLAN_TRACKING_CACHE``: a
+change to the batch's calibration (``training.forecast_levels``) needs a fresh cache directory.
 
 - simulated: small world (seed 11: not a seed any forecaster constant was chosen on), levels total →
   region → store → store/product, quarters 2025Q4–2026Q3.
 - walmart: weekly sales summed per store (45 series; the 3,300 store × department series would take the
   champion hours per quarter on this machine), levels total → store type → store, quarters 2011Q4–2012Q3.
-- maven (bookings): won value per region → team → rep from ``planning.bookings.bookings_distributions``
-  as of each week (won so far + the open pipeline at stage rates + run rate, split-conformal spread),
-  quarters 2017Q3–2017Q4 (the CRM's closes start in March 2017; a quarter-week without two complete
-  quarters before it to calibrate on is skipped and listed in ``skipped``).
+- maven (bookings): won value per region → team → rep, landing from ``planning.tracking.track_bookings``
+  (what ``salesplan track`` runs for a bookings proposal: won so far + the open deals with scores refitted
+  as of the day + the run-rate of new deals; see ``benchmarks/tracking_bookings.py``), beside the peers
+  ``independent`` and ``forecast_asof`` (``bookings_distributions`` as of the day); quarters 2017Q3–2017Q4
+  (the CRM's closes start in March 2017; a quarter-week without enough history is listed in ``skipped``).
+- simulated_bookings: the same on the simulator's CRM (seed 11, small), quarters 2025Q3–2026Q2 (their
+  deals had closed by the data's end; eight earlier quarters fit the quarter shock).
 
 ``track_10k_reps_seconds``: ``track_sellout`` for 10,000 units × 13 weeks from frames already in memory
 (the median of 5 runs). Writes ``benchmarks/results/tracking.json`` and ``.md`` with the load average."""
@@ -45,6 +50,9 @@ from salesplan.planning.track_record import cluster_bootstrap
 from salesplan.planning.tracking import CONDITIONING, quarter_calendar, rollup_actuals, track_sellout
 
 WEEKS = (0, 4, 8, 12)
+ORIGINS = 3
+"""Backtest origins calibrating each champion batch: ``salesplan train forecast``'s default (``--origins``;
+the runs before issue #21's fix used 2)."""
 
 
 def _champion_batch(train: SelloutDataset, periods: int, future: pd.DataFrame | None) -> pd.DataFrame:
@@ -63,7 +71,7 @@ def _champion_batch(train: SelloutDataset, periods: int, future: pd.DataFrame | 
     h = default_horizon(train, None)
     production = production_model(model_params(train, None))
     model = backtested_part(production)
-    bt = run_backtest(train, model, h, 2, int(model.season_length or train.spec.season))
+    bt = run_backtest(train, model, h, ORIGINS, int(model.season_length or train.spec.season))
     live = alive(train.df)
     final = clone(production).fit(live, train.spec)
     ids = sorted(live["unique_id"].astype(str).unique())
@@ -73,7 +81,7 @@ def _champion_batch(train: SelloutDataset, periods: int, future: pd.DataFrame | 
 def _batch(ds: SelloutDataset, q: str, with_future: bool, cache: Path | None) -> pd.DataFrame:
     """The champion's batch at the start of ``q`` (cached by data set and quarter when ``cache`` is set:
     the landing's variants are scored on the same batches)."""
-    path = None if cache is None else cache / f"{ds.name}_{q}.parquet"
+    path = None if cache is None else cache / f"{ds.name}_{q}_o{ORIGINS}.parquet"
     if path is not None and path.exists():
         return pd.read_parquet(path)
     df = ds.df
@@ -153,13 +161,19 @@ def simulated(n_quarters: int, conditioning: float = CONDITIONING) -> dict[str, 
     return summarise(rows)
 
 
+CALIBRATION_SEEDS = (5, 6)
+"""Simulated worlds the landing's constant is chosen on (the scored world is seed 11)."""
+
+
 def calibrate(n_quarters: int) -> dict[str, Any]:
-    """The landing's one constant on the calibration set (simulated seed 5; not scored): coverage and
-    P50 WAPE over weeks 4, 8 and 12 for each candidate."""
-    ds = _sim(5)
+    """The landing's one constant on the calibration set (simulated seeds ``CALIBRATION_SEEDS``, pooled;
+    not scored): coverage and P50 WAPE over weeks 4, 8 and 12 for each candidate."""
+    worlds = [_sim(seed) for seed in CALIBRATION_SEEDS]
     out = {}
     for c in (0.0, 0.25, 0.5, 0.75, 1.0):
-        s = summarise(replay_sellout(ds, SIM_QUARTERS[-n_quarters:], True, CACHE, c))
+        rows = [replay_sellout(ds, SIM_QUARTERS[-n_quarters:], True, CACHE, c) for ds in worlds]
+        s = summarise(pd.concat([r.assign(quarter=f"{ds.name}:" + r["quarter"]) for ds, r in
+                                 zip(worlds, rows, strict=True)], ignore_index=True))  # fmt: skip
         out[str(c)] = {
             "landing_coverage80": s["landing_coverage80"],
             "landing_p50_wape": s["landing_p50_wape"],
@@ -182,37 +196,25 @@ def walmart(n_quarters: int, conditioning: float = CONDITIONING) -> dict[str, An
 
 
 def maven(n_quarters: int) -> dict[str, Any]:
+    from benchmarks.tracking_bookings import by_method, replay_bookings
     from salesplan.contracts import CRMData
-    from salesplan.errors import InsufficientDataError
     from salesplan.loaders import load
-    from salesplan.planning.bookings import bookings_actuals, bookings_distributions
 
     crm = load("maven")
     assert isinstance(crm, CRMData)
     # the CRM's closes start in March 2017: 2017Q3 is the first quarter with a whole earlier quarter to
     # measure conversion and run rates on (as of its first day)
-    quarters = ["2017Q3", "2017Q4"][-n_quarters:]
-    out = []
-    skipped: dict[str, str] = {}
-    for q in quarters:
-        p = pd.Period(q, "Q")
-        actual = bookings_actuals(crm, q)
-        actual = actual if isinstance(actual, pd.Series) else pd.Series(actual)
-        for k in WEEKS:
-            as_of = p.start_time + pd.Timedelta(weeks=k)
-            try:
-                dists, _tree = bookings_distributions(crm, q, as_of=as_of)
-            except InsufficientDataError as exc:  # said in the results, not dropped silently
-                skipped[f"{q} week {k}"] = str(exc)
-                continue
-            for level, d in dists.items():
-                lv = np.asarray(d.levels)
-                qs = {name: np.array([np.interp(x, lv, row) for row in d.values]) for name, x in
-                      (("landing_p10", 0.1), ("landing_p50", 0.5), ("landing_p90", 0.9))}  # fmt: skip
-                out.append(pd.DataFrame({"quarter": q, "week": k, "level": level, "unit_id": list(d.unit_ids),
-                                         "actual": [float(actual.get(u, 0.0)) for u in d.unit_ids], **qs}))  # fmt: skip
-        print(f"  maven {q} done", flush=True)
-    return {**summarise(pd.concat(out, ignore_index=True)), "skipped": skipped}
+    rows, skipped = replay_bookings(crm, ["2017Q3", "2017Q4"][-n_quarters:], WEEKS)
+    return {**by_method(rows, summarise), "skipped": skipped}
+
+
+def simulated_bookings(n_quarters: int) -> dict[str, Any]:
+    from benchmarks.tracking_bookings import by_method, replay_bookings
+    from salesplan.simulator import SimConfig, simulate
+
+    crm = simulate(SimConfig(seed=11, scale="small", activities=False)).crm
+    rows, skipped = replay_bookings(crm, ["2025Q3", "2025Q4", "2026Q1", "2026Q2"][-n_quarters:], WEEKS)
+    return {**by_method(rows, summarise), "skipped": skipped}
 
 
 def time_10k(n: int = 10_000, weeks: int = 13, repeats: int = 5) -> float:
@@ -243,6 +245,7 @@ SETS: dict[str, Callable[[int], dict[str, Any]]] = {
     "simulated": simulated,
     "walmart": walmart,
     "maven": maven,
+    "simulated_bookings": simulated_bookings,
 }
 EXTRA: dict[str, Callable[[int], dict[str, Any]]] = {"calibrate": calibrate}
 
@@ -259,10 +262,12 @@ def markdown(res: dict[str, Any]) -> str:
         if "error" in r:
             lines.append(f"| {name} | – | – | {r['error']} | | |")
             continue
-        for lv, b in [("all", r), *r["by_level"].items()]:
+        blocks = [(name, lv, b) for lv, b in [("all", r), *r["by_level"].items()]]
+        blocks += [(f"{name} ({m})", "all", b) for m, b in r.get("peers", {}).items()]
+        for label, lv, b in blocks:
             for k in b["landing_coverage80"]:
                 lo, hi = b["coverage80_ci95"][k]
-                lines.append(f"| {name} | {lv} | {k} | {b['landing_coverage80'][k]:.3f} | {lo:.2f}–{hi:.2f} | "
+                lines.append(f"| {label} | {lv} | {k} | {b['landing_coverage80'][k]:.3f} | {lo:.2f}–{hi:.2f} | "
                              f"{b['landing_p50_wape'][k]:.3f} |")  # fmt: skip
     lines += ["", f"track 10k reps × 13 weeks: {res['track_10k_reps_seconds']:.3f} s (median of 5)"]
     return "\n".join(lines) + "\n"
@@ -273,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--quarters", type=int, default=4)
     ap.add_argument("--out", default="tracking")
+    ap.add_argument(
+        "--origins", type=int, default=3, help="backtest origins calibrating each batch (shipped: 3)"
+    )
     args = ap.parse_args(argv)
+    global ORIGINS
+    ORIGINS = args.origins
     res: dict[str, Any] = {"loadavg_start": [round(v, 2) for v in os.getloadavg()]}
     for name in args.sets.split(","):
         print(f"{name} …", flush=True)

@@ -20,6 +20,7 @@ from salesplan.io import finite_or_none
 
 if TYPE_CHECKING:
     from salesplan.contracts import CRMData
+    from salesplan.serving.db.engine import Transaction
     from salesplan.serving.db.records import ProposalHeader, ProposalRowData
     from salesplan.serving.proposal_service import InputSource, ProposalService
 
@@ -47,22 +48,15 @@ def database_label(url: str | None = None) -> str:
 
 
 @contextmanager
-def proposal_service(inputs: InputSource | None = None, *, store: bool = True) -> Iterator[ProposalService]:
-    """The ``ProposalService`` on ``SALESPLAN_DATABASE_URL``, the same workflow (and approval rules,
-    ``SALESPLAN_MAKER_CHECKER``) the API runs; ``inputs`` (default: none) is where a command that builds or
-    re-balances gets planning inputs. Each operation commits its own transaction. The database must exist
-    at the current schema: ``salesplan db upgrade`` makes it so (nothing here creates or migrates one).
-    ``store=False``: a command that only builds (``plan targets --no-save``) needs no database."""
+def app_database(what: str = "application") -> Iterator[Transaction]:
+    """Transactions on the application database (``SALESPLAN_DATABASE_URL``) for one CLI command: the URL
+    checked, the database required at the current schema (``salesplan db upgrade`` makes it so; nothing here
+    creates or migrates one), a database that cannot be reached turned into a clear error, the engine
+    disposed at the end. ``what`` names it in the error ("proposal", "tracking", ...)."""
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-    from salesplan.cli._plan_inputs import NoInputs
     from salesplan.serving.db.engine import make_engine, require_database, transactions
-    from salesplan.serving.proposal_service import ProposalService
-    from salesplan.serving.settings import ServingSettings
 
-    if not store:
-        yield ProposalService(_no_store, inputs or NoInputs())
-        return
     label = database_label()
     try:
         engine = make_engine()
@@ -73,20 +67,38 @@ def proposal_service(inputs: InputSource | None = None, *, store: bool = True) -
         ) from None
     try:
         require_database(engine)
-        settings = ServingSettings()
-        yield ProposalService(
-            transactions(engine),
-            inputs or NoInputs(),
-            four_eyes=settings.maker_checker,
-            p_hit_floor=settings.p_hit_floor,
-        )
+        yield transactions(engine)
     except OperationalError as exc:
         raise ServiceUnavailableError(
-            f"cannot use the proposal database {label}: {str(exc.orig).strip() or exc}. "
+            f"cannot use the {what} database {label}: {str(exc.orig).strip() or exc}. "
             "Fix: start the database or point SALESPLAN_DATABASE_URL at one"
         ) from None
     finally:
         engine.dispose()
+
+
+@contextmanager
+def proposal_service(inputs: InputSource | None = None, *, store: bool = True) -> Iterator[ProposalService]:
+    """The ``ProposalService`` on ``SALESPLAN_DATABASE_URL``, the same workflow (and approval rules,
+    ``SALESPLAN_MAKER_CHECKER``) the API runs; ``inputs`` (default: none) is where a command that builds or
+    re-balances gets planning inputs. Each operation commits its own transaction. The database must exist
+    at the current schema: ``salesplan db upgrade`` makes it so (nothing here creates or migrates one).
+    ``store=False``: a command that only builds (``plan targets --no-save``) needs no database."""
+    from salesplan.cli._plan_inputs import NoInputs
+    from salesplan.serving.proposal_service import ProposalService
+    from salesplan.serving.settings import ServingSettings
+
+    if not store:
+        yield ProposalService(_no_store, inputs or NoInputs())
+        return
+    with app_database("proposal") as transaction:
+        settings = ServingSettings()
+        yield ProposalService(
+            transaction,
+            inputs or NoInputs(),
+            four_eyes=settings.maker_checker,
+            p_hit_floor=settings.p_hit_floor,
+        )
 
 
 def _no_store(*, write: bool = False) -> Any:

@@ -18,7 +18,9 @@ from salesplan.errors import ConfigError
 if TYPE_CHECKING:
     from salesplan.serving.db.records import ProposalStatus, StoredProposal
 
-IdArg = Annotated[str, typer.Argument(help="The proposal id (or its first 8+ characters).")]
+IdArg = Annotated[
+    str, typer.Argument(help="The proposal id (or its first 8+ characters; to read, 'latest': the newest).")
+]
 VersionOpt = Annotated[int | None, typer.Option(help="The version you reviewed (default: current).")]
 
 
@@ -48,12 +50,40 @@ def _show(p: StoredProposal) -> None:
     print_rows(p.rows, params.months, "targets", params.measure)
 
 
+WEEKLY_UNITS = 6
+
+
+def _show_weekly(p: StoredProposal) -> None:
+    """The weekly targets (weeks as rows) of the top units; every unit's weeks are in the CSV."""
+    from rich.table import Table
+
+    from salesplan.serving.proposal_tables import weekly_frame
+
+    weeks = weekly_frame(p)
+    if weeks is None:
+        console.print("this proposal has no weekly phasing (its data are not weekly)", soft_wrap=True)
+        return
+    units = [r.unit_id for r in p.rows][:WEEKLY_UNITS]
+    w = weeks.set_index("unit_id").loc[units].astype(float)
+    t = Table(title=f"weekly targets ({len(w.columns)} weeks; a week crossing a month is split between both)")
+    t.add_column("week of", justify="left")
+    for u in units:
+        t.add_column(u, justify="right")
+    for label in w.columns:
+        t.add_row(str(label), *[f"{v:,.0f}" for v in w[label].to_numpy(float)])
+    t.add_row("quarter", *[f"{v:,.0f}" for v in w.sum(axis=1).to_numpy(float)])
+    console.print(t)
+    if len(weeks) > len(units):
+        console.print(f"… the weeks of all {len(weeks)} units are in the CSV (--csv)", soft_wrap=True)
+
+
 @plan_app.command("show")
 @clean_errors
 def show_cmd(
     proposal_id: IdArg,
     csv: Annotated[Path | None, typer.Option(help="Also write its rows to this CSV.")] = None,
     xlsx: Annotated[Path | None, typer.Option(help="Also write its rows to this Excel workbook.")] = None,
+    weekly: Annotated[bool, typer.Option(help="Also print the weekly targets (weekly data only).")] = False,
 ) -> None:
     """One proposal with all its rows."""
     with proposal_service() as service:
@@ -61,6 +91,8 @@ def show_cmd(
         files = [(path, service.export(p.id, "csv")) for path in [csv] if path]
         files += [(path, service.export(p.id, "xlsx")) for path in [xlsx] if path]
     _show(p)
+    if weekly:
+        _show_weekly(p)
     for path, export in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(export.content)

@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 from salesplan.contracts import CRMData
 from salesplan.errors import ModelNotFoundError, SalesplanError, ServiceUnavailableError
 from salesplan.models import registry
+from salesplan.planning.reports.charts import month_names
 from salesplan.planning.types import BudgetPlan, ResponseCurves, TargetChoice
 from salesplan.training.deals_job import EXPERIMENT as DEALS_EXPERIMENT
 from salesplan.training.forecast_job import EXPERIMENT as FORECAST_EXPERIMENT
@@ -179,7 +180,7 @@ def proposal_view(
     quarter = str(header["quarter"])
     by = tuple(params.request.by)
     m = params.months
-    months = (m[0], m[1], m[2]) if len(m) >= 3 else ("m1", "m2", "m3")
+    months = (m[0], m[1], m[2]) if len(m) >= 3 else month_names(quarter)
     view = ProposalView(header, rows, quarter, params.measure, months)
     root = rows[rows["parent_id"].isna()]
     if len(root) != 1:

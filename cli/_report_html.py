@@ -14,8 +14,17 @@ import pandas as pd
 
 from salesplan.cli._report_data import ProposalView, ReportData, RunSummary
 from salesplan.planning.reports.budget import curves_chart
-from salesplan.planning.reports.charts import BLUE, CSS, GREY, RED, embed_png, html_table, new_figure
-from salesplan.planning.reports.targets import allocation_chart, fan_chart, phasing_chart
+from salesplan.planning.reports.charts import (
+    BLUE,
+    CSS,
+    GREY,
+    RED,
+    embed_png,
+    fmt_value,
+    html_table,
+    new_figure,
+)
+from salesplan.planning.reports.targets import allocation_chart, fan_chart, phasing_chart, readable_rows
 
 __all__ = [
     "budget_section",
@@ -44,7 +53,7 @@ def _note(text: str) -> str:
 def _facts(facts: Mapping[str, object]) -> str:
     return (
         "<table>"
-        + "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
+        + "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(fmt_value(v))}</td></tr>" for k, v in facts.items())
         + "</table>"
     )
 
@@ -234,7 +243,8 @@ def proposal_section(view: ProposalView | None, note: str | None) -> list[str]:
         out += [allocation_chart(view.rows, view.measure), phasing_chart(view.rows, view.months)]
         for level in dict.fromkeys(view.rows["level"].astype(str)):
             sel = view.rows[view.rows["level"].astype(str) == level]
-            out += [f"<h3>{esc(level)} ({len(sel)} units)</h3>", html_table(sel.head(50), 3)]
+            sel = readable_rows(sel.head(50), view.months)
+            out += [f"<h3>{esc(level)} ({len(sel)} units)</h3>", html_table(sel, 3)]
     return out
 
 

@@ -32,6 +32,7 @@ def _register() -> None:
         deals,
         forecast,
         funnel,
+        jbp,
         plan,
         process,
         promotions,

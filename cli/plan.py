@@ -96,7 +96,7 @@ def propose(
     from salesplan.cli._plan_inputs import RegistryInputs
     from salesplan.planning.reports import target_report
     from salesplan.serving.db.proposal_frames import frame_to_rows, rows_to_frame
-    from salesplan.serving.proposal_service import csv_frame
+    from salesplan.serving.proposal_tables import csv_frame
 
     if request.resolved_domain == "bookings" and crm is None:
         raise ConfigError(

@@ -37,7 +37,8 @@ def simulate_cmd(
     in_progress: Annotated[
         str | None,
         typer.Option(
-            help="Also write this quarter's actuals through --as-of (in_progress/: sell-out, spend, budgets)."
+            help="Also write this quarter's actuals through --as-of (in_progress/: sell-out, spend, budgets, "
+            "bookings = deals won, and crm/ = the CRM as it stood then)."
         ),
     ] = None,
     as_of: Annotated[
@@ -72,22 +73,33 @@ def simulate_cmd(
         soft_wrap=True,
     )
     if in_progress is not None:
-        from salesplan.io import write_table
-        from salesplan.simulator.in_progress import quarter_in_progress
+        from salesplan.io import write_crm, write_table
+        from salesplan.simulator.in_progress import quarter_in_progress, world_bookings
 
         if as_of is None:
             raise ConfigError("--in-progress needs --as-of, the last day sold (e.g. 2027-02-14)")
         try:
             prog = quarter_in_progress(world, in_progress, as_of)
+            booked = world_bookings(world, in_progress, as_of)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         folder = out / "in_progress"
-        for name, frame in (("sellout", prog.sellout), ("spend", prog.spend), ("budgets", prog.budgets)):
+        tables = (
+            ("sellout", prog.sellout),
+            ("spend", prog.spend),
+            ("budgets", prog.budgets),
+            ("bookings", booked.won),
+        )
+        for name, frame in tables:
             write_table(frame, folder / f"{name}.csv")
+        write_crm(booked.crm, folder / "crm")
+        n_open = int((booked.crm.opportunities["outcome"] == "open").sum())
         console.print(
             f"wrote {folder}: {prog.quarter} sold through {prog.as_of:%Y-%m-%d} ({len(prog.sellout):,} sell-out rows, "
-            f"{len(prog.spend):,} spend rows, {len(prog.budgets):,} budget rows); load them with salesplan actuals "
-            "load FILE --kind sellout|spend|budget",
+            f"{len(prog.spend):,} spend rows, {len(prog.budgets):,} budget rows, {len(booked.won):,} deals won "
+            f"= {booked.won['amount'].sum():,.0f} booked) and crm/ as it stood then ({n_open:,} open deals); load "
+            "them with salesplan actuals load FILE --kind sellout|spend|budget|bookings, then salesplan track "
+            f"--domain bookings --crm {folder / 'crm'}",
             soft_wrap=True,
         )
 

@@ -15,14 +15,16 @@ import typer
 from rich.table import Table
 
 from salesplan.cli._common import clean_errors, console
-from salesplan.cli._plan_io import database_label, default_author
+from salesplan.cli._plan_io import app_database, default_author
 from salesplan.cli.app import app
-from salesplan.errors import ConfigError, ServiceUnavailableError
+from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from salesplan.contracts import CRMData
     from salesplan.serving.db.alerts import AlertRecord
+    from salesplan.serving.tracking_bookings import CRMState
     from salesplan.serving.tracking_service import TrackingReport, TrackingService
 
 alerts_app = typer.Typer(
@@ -34,22 +36,15 @@ PRINT_ROWS = 25
 
 @contextmanager
 def tracking_service(
-    alias: str = "champion", spend_history: pd.DataFrame | None = None
+    alias: str = "champion", spend_history: pd.DataFrame | None = None, crm: CRMData | None = None
 ) -> Iterator[TrackingService]:
     """The ``TrackingService`` on ``SALESPLAN_DATABASE_URL`` with the forecast batch of ``alias`` from the
-    registry (loaded on first use) and, given the spend history (spend contract), the marginal returns its
-    fitted response curves give, for the spend alerts' suggested moves. The database must be at head
+    registry (loaded on first use), given the spend history (spend contract) the marginal returns its
+    fitted response curves give, for the spend alerts' suggested moves, and given a CRM (bookings) its open
+    deals scored by the deal champion with the stored quarter shock. The database must be at head
     (``salesplan db upgrade``)."""
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-
-    from salesplan.serving.db.engine import make_engine, require_database, transactions
     from salesplan.serving.tracking_service import TrackingService
 
-    label = database_label()
-    try:
-        engine = make_engine()
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise ConfigError(f"SALESPLAN_DATABASE_URL={label!r} is not a database URL ({exc})") from None
     cache: dict[str, Any] = {}
 
     def forecast() -> pd.DataFrame:
@@ -67,15 +62,24 @@ def tracking_service(
 
         return marginal_returns(fit_response(spend_history))
 
-    try:
-        require_database(engine)
-        yield TrackingService(transactions(engine), forecast, marginal)
-    except OperationalError as exc:
-        raise ServiceUnavailableError(
-            f"cannot use the database {label}: {str(exc.orig).strip() or exc}"
-        ) from None
-    finally:
-        engine.dispose()
+    def crm_state() -> CRMState:
+        from salesplan.cli._plan_inputs import RegistryInputs
+        from salesplan.serving.settings import ServingSettings
+        from salesplan.serving.track_record import TrackRecordService
+        from salesplan.serving.tracking_bookings import CRMState
+
+        if crm is None:
+            raise ConfigError(
+                "tracking a bookings proposal needs the CRM: give --crm DIR (or --dataset maven)"
+            )
+        if "crm" not in cache:
+            shock = TrackRecordService(ServingSettings().track_record_dir).shock()
+            cache["crm"] = CRMState(crm, RegistryInputs(crm=crm).scores()[0], shock)
+        state: CRMState = cache["crm"]
+        return state
+
+    with app_database("tracking") as transaction:
+        yield TrackingService(transaction, forecast, marginal, crm_state)
 
 
 def _f(x: Any, pct: bool | str = False) -> str:
@@ -132,6 +136,17 @@ def print_spend(spend: pd.DataFrame) -> None:
     console.print(t)
 
 
+def print_deals(deals: pd.DataFrame) -> None:
+    """The open deals that can still book this quarter, highest expected value first (each deal once)."""
+    top = deals.drop_duplicates("opportunity_id").nlargest(PRINT_ROWS, "expected_value")
+    t = _table("Open deals that can still book this quarter", [("deal", True), ("amount", False),
+               ("P(win)", False), ("expected", False), ("expected close", True)])  # fmt: skip
+    for _, r in top.iterrows():
+        t.add_row(str(r["deal"]), _f(r["amount"]), _f(r["p_win"], True), _f(r["expected_value"]),
+                  str(r["expected_close_date"])[:10])  # fmt: skip
+    console.print(t)
+
+
 def print_alerts(alerts: list[AlertRecord], only_open: bool = True) -> None:
     shown = [a for a in alerts if a.status != "resolved" or not only_open]
     if console.width < 120:  # a table of long sentences is unreadable when narrow: one block per alert
@@ -166,26 +181,41 @@ def track_cmd(
         Path | None,
         typer.Option(help="Spend history (spend contract) for the marginal returns of spend alerts."),
     ] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="sellout or bookings (default: sell-out if approved, else bookings).")
+    ] = None,
+    crm: Annotated[
+        Path | None, typer.Option(help="CRM folder whose open deals give a bookings proposal's landing.")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="A real CRM set instead of --crm: maven.")] = None,
 ) -> None:
-    """Plan vs actual vs landing of the quarter's approved sell-out proposal, spend vs caps, open alerts."""
+    """Plan vs actual vs landing of the quarter's approved proposal (sell-out, or bookings from won deals,
+    the open pipeline and the run-rate of new deals), spend vs caps, open alerts."""
     history = None
     if spend_history is not None:
         from salesplan.contracts import validate_spend
         from salesplan.io import read_table
 
         history = validate_spend(read_table(spend_history), source=str(spend_history))
-    with tracking_service(alias, history) as service:
+    crm_data = None
+    if crm is not None or dataset is not None:
+        from salesplan.cli._sources import crm_source
+
+        crm_data = crm_source(crm, False, dataset)[0]
+    with tracking_service(alias, history, crm_data) as service:
         if evaluate:
-            rep, stored = service.evaluate(quarter, as_of)
-            rep = service.track(quarter, rep.as_of, level) if level else rep
+            rep, stored = service.evaluate(quarter, as_of, domain)
+            rep = service.track(quarter, rep.as_of, level, domain) if level else rep
             rep = replace(rep, alerts=stored)
         else:
-            rep = service.track(quarter, as_of, level)
+            rep = service.track(quarter, as_of, level, domain)
         for n in rep.notes:
             console.print(f"[yellow]note:[/] {n}", soft_wrap=True)
         print_units(rep)
         if rep.spend is not None:
             print_spend(rep.spend)
+        if rep.deals is not None:
+            print_deals(rep.deals)
         print_alerts(rep.alerts)
         for path, fmt in ((csv, "csv"), (xlsx, "xlsx")):
             if path is not None:

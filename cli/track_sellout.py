@@ -96,8 +96,13 @@ class SelloutReplay:
             self._say(f"{q}: backtesting the default forecaster on data before {start.date()}")
             bt = run_backtest(before, backtested_part(production), h, self.n_origins, season)
             self._say(f"{q}: fitting it and forecasting every level")
-            final = clone(production).fit(alive(before.df), before.spec)
-            built = build_batch(final, bt, before, h=h, future=future)
+            live = alive(before.df)
+            final = clone(production).fit(live, before.spec)
+            # the live series only, as ``train_forecast`` does: a series that ended before the quarter is
+            # unknown to ``final``, which would forecast it as a new (cold-start) series from analogues,
+            # phantom units in every parent's total (6 % of world 101's 2026Q3 total)
+            ids = sorted(live["unique_id"].astype(str).unique())
+            built = build_batch(final, bt, before, h=h, future=future, series=ids)
             self._batches[q] = (built.forecast, built.history)
         return self._batches[q]
 

@@ -17,7 +17,7 @@ children carry an over-assignment o), so a region's January is its teams' Januar
    Kullback-Leibler sense) to two margins: each child's quarter, and the parent's months spread over the
    children's total.
 3. Cents. Every cell is rounded down and the remaining cents are placed so both margins stay exact
-   (:func:`_round_cells`): no cell moves by a cent or more from the balanced table.
+   (:func:`round_margins`): no cell moves by a cent or more from the balanced table.
 
 ``SHRINK_K = 10``: the parent's shape counts as much as ten of the unit's own deals (or units). Measured
 on the simulator's bookings world of seed 11 (not a benchmark world), six quarters, each rep's realised
@@ -35,7 +35,17 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, DataValidationError, InfeasibleError, Problem
 
-__all__ = ["SHRINK_K", "monthly_shares", "phase", "phase_tree", "split_cents", "wide"]
+__all__ = [
+    "SHRINK_K",
+    "balance_margins",
+    "monthly_shares",
+    "phase",
+    "phase_tree",
+    "round_margins",
+    "split_cents",
+    "unit_tree",
+    "wide",
+]
 
 Shape = Literal["forecast", "last_year", "even"]
 SHRINK_K = 10.0
@@ -177,14 +187,14 @@ def _own_shapes(
     return own, evidence
 
 
-def _balance(seed: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Iterative proportional fitting of ``seed`` (n, 3) to row sums ``rows`` (n,) and, per ``group`` of
-    rows, column sums ``cols`` (n_groups, 3)."""
+def balance_margins(seed: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Iterative proportional fitting of ``seed`` (n, k) to row sums ``rows`` (n,) and, per ``group`` of
+    rows, column sums ``cols`` (n_groups, k): k = 3 months, or the week pieces of one month."""
     x = np.maximum(seed, 0.0) + 1e-12 * (rows[:, None] > 0)  # a month no sibling has stays reachable
     for _ in range(_IPF_ROUNDS):
         rs = x.sum(axis=1)
         x *= np.divide(rows, rs, out=np.zeros_like(rows), where=rs > 0)[:, None]
-        cs = np.zeros((len(cols), 3))
+        cs = np.zeros(cols.shape)
         np.add.at(cs, group, x)
         f = np.divide(cols, cs, out=np.zeros_like(cols), where=cs > 0)
         x *= f[group]
@@ -193,16 +203,16 @@ def _balance(seed: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.nda
     return x
 
 
-def _round_cells(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.ndarray) -> np.ndarray:
+def round_margins(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Whole cents with exact row and (group, month) sums: every cell rounded down, then each row's missing
-    cents (0, 1 or 2: three remainders under a cent each) go to the months whose group still misses the
+    cents (fewer than k: k remainders under a cent each) go to the months whose group still misses the
     most, largest remainder first among equals. Written by hand rather than as a transportation LP: HiGHS
     took ~2 s for 10,000 reps, this takes milliseconds, and the Gale–Ryser construction it follows (fill
     each row into the columns with the largest residual sums) always succeeds when whole cents exist,
     which they do here (the balanced table is a fractional solution of a totally unimodular system)."""
     fl = np.floor(x + 1e-9)
     need_r = np.rint(rows - fl.sum(axis=1)).astype(np.int64)
-    cs = np.zeros((len(cols), 3))
+    cs = np.zeros(cols.shape)
     np.add.at(cs, group, fl)
     need_c = np.rint(cols - cs).astype(np.int64)
     frac = x - fl
@@ -258,20 +268,7 @@ def phase_tree(
         raise ConfigError(f"shape must be 'forecast', 'last_year' or 'even', got {shape!r}")
     if shrink < 0:
         raise ConfigError(f"shrink is the parent's weight and must be ≥ 0, got {shrink}")
-    u = units.reset_index(drop=True)
-    ids = u["unit_id"].astype(str)
-    pos = pd.Series(np.arange(len(u)), index=ids)
-    if pos.index.duplicated().any():
-        raise DataValidationError([Problem("unit_id", "duplicate unit", fix="one row per unit")], "phasing")
-    parent = u["parent_id"].map(lambda v: None if pd.isna(v) else str(v))
-    par = parent.map(pos).fillna(-1).to_numpy(dtype=np.int64)
-    if ((par < 0) & parent.notna().to_numpy()).any():
-        raise DataValidationError([Problem("parent_id", "parent not among the units")], "phasing")
-    depth = np.zeros(len(u), dtype=np.int64)
-    cur = par.copy()
-    while (cur >= 0).any():
-        depth[cur >= 0] += 1
-        cur = np.where(cur >= 0, par[np.maximum(cur, 0)], -1)
+    u, ids, par, depth = unit_tree(units, "phasing")
     months: list[object] = list(_quarter_months(quarter)) if quarter is not None else ["m1", "m2", "m3"]
     if shares is not None:
         given = shares.assign(unit_id=shares["unit_id"].astype(str)).set_index("unit_id")[["m1", "m2", "m3"]]
@@ -302,8 +299,8 @@ def phase_tree(
         groups, g = np.unique(p, return_inverse=True)
         kids_total = np.bincount(g, weights=cents[at])
         cols = np.rint(split_cents(kids_total / 100, cells[groups]) * 100)  # parent's months, kids' total
-        x = _balance(cents[at, None] * final_shape[at], cents[at], cols, g)
-        cells[at] = _round_cells(x, cents[at], cols, g)
+        x = balance_margins(cents[at, None] * final_shape[at], cents[at], cols, g)
+        cells[at] = round_margins(x, cents[at], cols, g)
     source_name = np.where(~np.isnan(own[:, 0]), label, np.where(depth > 0, "parent", "even"))
     weight = np.where(~np.isnan(own[:, 0]), _own_weight(n, shrink), 0.0)
     q = str(_quarter(quarter)) if quarter is not None else None
@@ -318,3 +315,24 @@ def phase_tree(
             "own_weight": np.repeat(weight, 3),
         }
     )
+
+
+def unit_tree(units: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.Series, np.ndarray, np.ndarray]:
+    """A tree of units (``unit_id, parent_id``) as arrays: the rows (index reset), their ids as text, each
+    row's parent position (−1 at a root) and depth (0 at a root). Duplicate ids and parents that are not
+    units are refused, naming ``source``."""
+    u = units.reset_index(drop=True)
+    ids = u["unit_id"].astype(str)
+    pos = pd.Series(np.arange(len(u)), index=ids)
+    if pos.index.duplicated().any():
+        raise DataValidationError([Problem("unit_id", "duplicate unit", fix="one row per unit")], source)
+    parent = u["parent_id"].map(lambda v: None if pd.isna(v) else str(v))
+    par = parent.map(pos).fillna(-1).to_numpy(dtype=np.int64)
+    if ((par < 0) & parent.notna().to_numpy()).any():
+        raise DataValidationError([Problem("parent_id", "parent not among the units")], source)
+    depth = np.zeros(len(u), dtype=np.int64)
+    cur = par.copy()
+    while (cur >= 0).any():
+        depth[cur >= 0] += 1
+        cur = np.where(cur >= 0, par[np.maximum(cur, 0)], -1)
+    return u, ids, par, depth

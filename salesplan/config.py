@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     )
     engine: Literal["local", "dask"] = Field(default="local", description="Engine for per-series work.")
     seed: int = Field(default=42, description="Default seed of the simulator and of stochastic models.")
+    currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of money amounts (won value, deal amounts, spend): the planner page "
+        "shows them in it.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from salesplan.serving import docs, web
 from salesplan.serving.middleware import RequestContextMiddleware, configure_logging
 from salesplan.serving.problems import install_problem_handlers
 from salesplan.serving.routers import (
+    accounts,
     actuals,
     alerts,
     budgets,
@@ -88,6 +89,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         proposals_plan,
         proposals,
         track_record,
+        accounts,
         web,
         docs,
     )

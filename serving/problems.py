@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -58,6 +59,51 @@ ERROR_STATUS: list[tuple[type[SalesplanError], int, str]] = [
 ]
 
 
+# Pydantic's error types in words a planner reads (the page shows ``detail`` as it is); ``{...}`` are the
+# error's context values. Types not listed keep pydantic's message.
+FIELD_WORDS = {
+    "missing": "is required",
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+    "date_parsing": "use a date like 2027-01-31",
+    "date_from_datetime_parsing": "use a date like 2027-01-31",
+    "literal_error": "use one of {expected}",
+    "enum": "use one of {expected}",
+    "string_too_short": "must have at least {min_length} character(s)",
+    "string_too_long": "must have at most {max_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+    "list_type": "must be a list",
+    "dict_type": "must be an object of names and values",
+    "extra_forbidden": "is not a known field: remove it",
+}
+QUARTER_HINT = "use the form 2027Q1"
+
+
+def field_sentence(error: Mapping[str, Any]) -> str:
+    """One validation error as "field: what to do" ("quarter: use the form 2027Q1"), without the
+    validation library's wording or where the field was sent (body, query)."""
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    where = ".".join(loc) or "the request"
+    kind, ctx = str(error.get("type", "")), dict(error.get("ctx") or {})
+    if kind == "string_pattern_mismatch":
+        quarterly = "Q" in str(ctx.get("pattern", "")) or "quarter" in where
+        return f"{where}: {QUARTER_HINT if quarterly else 'does not have the expected form'}"
+    if kind == "value_error":  # our own validators' messages: already words, without pydantic's prefix
+        return f"{where}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
+    words = FIELD_WORDS.get(kind)
+    try:
+        return f"{where}: {words.format(**ctx)}" if words else f"{where}: {error.get('msg', '')}"
+    except (KeyError, IndexError):  # a context value the words name is absent: pydantic's own message
+        return f"{where}: {error.get('msg', '')}"
+
+
 def problem(
     request: Request, status: int, title: str, detail: str | None = None, **extra: Any
 ) -> JSONResponse:
@@ -87,7 +133,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             429: "Too many requests",
             503: "Service unavailable",
         }
-        resp = problem(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+        detail = exc.detail  # a mapping as "name: value; ...", never its Python repr
+        text = "; ".join(f"{k}: {v}" for k, v in detail.items()) if isinstance(detail, dict) else str(detail)
+        resp = problem(request, exc.status_code, titles.get(exc.status_code, "Error"), text)
         for key, value in (exc.headers or {}).items():
             resp.headers[key] = value
         return resp
@@ -102,7 +150,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem(
                 request, 400, "Malformed JSON", "the request body is not valid JSON", errors=errors
             )
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:10])
+        detail = "; ".join(field_sentence(e) for e in exc.errors()[:10])
         return problem(request, 422, "Request validation failed", detail, errors=errors)
 
     @app.exception_handler(SalesplanError)

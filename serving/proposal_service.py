@@ -47,8 +47,10 @@ from salesplan.serving.db.records import (
     StoredProposal,
 )
 from salesplan.serving.db.repository import ProposalRepository
+from salesplan.serving.proposal_tables import csv_frame
 
 __all__ = [
+    "LATEST",
     "MIN_ID_PREFIX",
     "Created",
     "Export",
@@ -58,7 +60,6 @@ __all__ = [
     "ProposalPage",
     "ProposalService",
     "SourcedInputs",
-    "csv_frame",
     "scope",
 ]
 
@@ -67,6 +68,8 @@ ModelStamps = dict[str, dict[str, str | None]]
 """Model name → ``{"version", "run_id"}`` of the models a proposal's numbers came from."""
 MIN_ID_PREFIX = 8
 """Shortest id prefix ``get`` resolves (what file names and tables show)."""
+LATEST = "latest"
+"""The id word for the most recently created proposal (``salesplan plan show latest``)."""
 MAX_FAIRNESS_UNITS = 1000
 
 
@@ -126,13 +129,6 @@ def summary(result: ProposalResult) -> dict[str, Any]:
     }
 
 
-def csv_frame(p: StoredProposal) -> pd.DataFrame:
-    """A proposal's rows as one table: monthly targets under their month labels."""
-    months = ProposalParameters.from_json(p.parameters, p.id).months
-    df = rows_to_frame(p.rows, months)
-    return df.rename(columns={f"m{i}": f"target_{m}" for i, m in enumerate(months[:3], 1)})
-
-
 def scope(request: ProposalRequest) -> str:
     """What a proposal plans besides its quarter: ``"<domain>:<levels>"`` (one approved per quarter and
     scope; ``serving.db.records.scope_of`` reads the same from stored parameters)."""
@@ -187,10 +183,11 @@ class ProposalService:
 
     # ---------------------------------------------------------------------------------------------- read
     def get(self, proposal_id: str) -> StoredProposal:
-        """One proposal by id or by a unique prefix of at least ``MIN_ID_PREFIX`` characters."""
+        """One proposal by id, by a unique prefix of at least ``MIN_ID_PREFIX`` characters, or ``latest``
+        (the most recently created)."""
         with self.transaction() as session:
             repo = ProposalRepository(session)
-            return repo.get(self._resolve(repo, proposal_id))
+            return repo.get(self._resolve(repo, proposal_id, reading=True))
 
     def list(
         self,
@@ -211,7 +208,7 @@ class ProposalService:
         superseded it, with the API key that did it and the reason given."""
         with self.transaction() as session:
             repo = ProposalRepository(session)
-            pid = self._resolve(repo, proposal_id)
+            pid = self._resolve(repo, proposal_id, reading=True)
             return repo.get(pid), repo.history(pid)
 
     @staticmethod
@@ -371,9 +368,17 @@ class ProposalService:
         )
 
     @staticmethod
-    def _resolve(repo: ProposalRepository, proposal_id: str) -> str:
+    def _resolve(repo: ProposalRepository, proposal_id: str, reading: bool = False) -> str:
+        """The full id of ``proposal_id``: an id, a unique prefix, or (to read only) ``latest``."""
         if repo.exists(proposal_id):
             return proposal_id
+        if proposal_id == LATEST and not reading:  # a decision names what it decides on
+            raise ConfigError(f"give the proposal's id to change it; {LATEST!r} only names one to read")
+        if proposal_id == LATEST:  # ids are UUIDs, so the word cannot shadow one
+            newest = repo.list(limit=1)
+            if not newest:
+                raise NotFoundError("there is no proposal yet: make one with 'salesplan plan targets'")
+            return newest[0].id
         if len(proposal_id) >= MIN_ID_PREFIX:
             found = repo.ids_with_prefix(proposal_id, limit=2)
             if len(found) == 1:

@@ -123,14 +123,18 @@ class OpenDeal(BaseModel):
     stage: str | None = None
     expected_close_date: date | None = None
     rep_id: str | None = None
+    rep_name: str | None = Field(default=None, description="The rep's name, when the CRM's reps have one.")
     team: str | None = None
     region: str | None = None
     product: str | None = None
     account_id: str | None = None
+    account_name: str | None = Field(default=None, description="When the CRM's accounts have a name.")
 
 
 class OpenDeals(BaseModel):
     total: int
+    amount_total: float = Field(description="Σ amount of every deal that matches (all pages).")
+    expected_total: float = Field(description="Σ p_win × amount of every deal that matches (all pages).")
     limit: int
     offset: int
     rows: list[OpenDeal]

@@ -16,10 +16,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from salesplan.errors import SalesplanError, ServiceUnavailableError
+from salesplan.models.forecast.base import Forecaster
+from salesplan.models.registry import FORECAST_MODEL
 from salesplan.serving.db.engine import WRITE, database_problem, make_engine, session_factory
 from salesplan.serving.db.guard import DatabaseGuard
 from salesplan.serving.db.records import ApiKeyRecord
 from salesplan.serving.db.repository import ApiKeyRepository
+from salesplan.serving.jbp_service import AccountData, JbpService, load_account_data
 from salesplan.serving.keys import AuthThrottle, KeyCache, KeySync
 from salesplan.serving.model_store import BATCH, MODEL_NAMES, ModelStore
 from salesplan.serving.plan_inputs import PlanCache, ServiceInputs
@@ -67,6 +70,8 @@ class Services:
             p_hit_floor=settings.p_hit_floor,
         )
         self.track_record = TrackRecordService(settings.track_record_dir)
+        self.jbp = JbpService(self.session, self.account_data, four_eyes=settings.maker_checker)
+        self._accounts: tuple[PlanningData, str, AccountData] | None = None
         self._reload_lock = threading.Lock()
         self._key_sync = KeySync(
             self.sync_keys, interval_s=min(0.25, settings.key_revocation_s / 4), final=self.flush_key_use
@@ -142,6 +147,28 @@ class Services:
                 )
             raise not_configured()
         return data
+
+    def account_data(self) -> AccountData:
+        """Key accounts, their sales and the champion's batch for joint business plans, kept until the
+        planning data or the batch changes (reading the tables and summing the sell-out per quarter is
+        not a request's work)."""
+        data = self.planning_data()
+        batch = self.models.batch()
+        held = self._accounts
+        if held is None or held[0] is not data or held[1] != batch.ref.version:
+            try:
+                model: Forecaster | None = self.models.forecaster().estimator
+            except ServiceUnavailableError:
+                model = None  # the promotion and price levers are left out, with why
+            stamps: dict[str, dict[str, str | None]] = {
+                FORECAST_MODEL: {"version": batch.ref.version, "run_id": batch.ref.run_id}
+            }
+            accounts = load_account_data(
+                data.path, batch.forecast, batch.future, batch.info.get("hierarchy"),
+                sellout=data.need("sellout"), model=model, models=stamps,
+            )  # fmt: skip
+            held = self._accounts = (data, batch.ref.version, accounts)
+        return held[2]
 
     def stop(self) -> None:
         self._key_sync.stop()

@@ -3,30 +3,36 @@
 Load actuals and the spend plan (validated through the contracts, stored idempotently), track a quarter
 (the approved sell-out proposal against the actuals, with the champion batch's conditioned landing and the
 spend against budgets and caps), evaluate and store the alerts, change an alert's status, read and set
-the rules, and export any table to CSV or Excel. Where the forecast batch and the marginal returns come
-from is injected (the running service's loaded champion, or the registry for the CLI)."""
+the rules, and export any table to CSV or Excel. A bookings proposal is tracked from the won deals loaded
+(``--kind bookings``), the CRM's open deals with their scores and the run-rate of new deals
+(``planning.tracking.bookings``), and its alerts include the pipeline-coverage rule. Where the forecast
+batch, the CRM with its scores and the marginal returns come from is injected (the running service's
+loaded champion and planning data, or the registry and a CRM folder for the CLI)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from salesplan.contracts import SelloutSpec, validate_sellout, validate_spend
-from salesplan.errors import ConfigError, DataValidationError, NotFoundError, Problem
+from salesplan.errors import ConfigError, NotFoundError
+from salesplan.planning.funnel import data_end
 from salesplan.planning.tracking import (
     SPEND_COLUMNS,
     TRACKING_COLUMNS,
     AlertRules,
+    BookingsState,
+    Tracking,
     evaluate_alerts,
+    new_deal_run_rate,
     quarter_calendar,
     rollup_actuals,
     spend_control,
+    track_bookings,
     track_sellout,
     week_start_of,
 )
@@ -37,13 +43,14 @@ from salesplan.serving.db.proposal_frames import rows_to_frame
 from salesplan.serving.db.proposal_parameters import ProposalParameters
 from salesplan.serving.db.records import Actor, StoredProposal
 from salesplan.serving.db.repository import ProposalRepository
+from salesplan.serving.tracking_bookings import CRMState, deals_per_unit, open_deals
+from salesplan.serving.tracking_rows import actual_rows, budget_rows
 
-__all__ = ["KINDS", "TableExport", "TrackingReport", "TrackingService", "table_export"]
+__all__ = ["KINDS", "CRMState", "TableExport", "TrackingReport", "TrackingService", "table_export"]
 
 Kind = Literal["sellout", "bookings", "spend", "budget"]
 KINDS: tuple[str, ...] = ("sellout", "bookings", "spend", "budget")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-BOOKING_ATTRS = ("rep_id", "team", "region", "account_id", "product")
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ class TableExport:
 class TrackingReport:
     """A tracked quarter: ``units`` (``TRACKING_COLUMNS``), ``series`` (cumulative plan, actual and
     landing fan per unit and period), ``spend`` (``SPEND_COLUMNS``, None without budgets or spend), the
-    quarter's stored ``alerts`` and what was left out (``notes``)."""
+    quarter's stored ``alerts`` and what was left out (``notes``). A bookings report (``domain``) also
+    has ``deals``: the open deals that can still book this quarter, one row per deal and unit it counts
+    in (``unit_id, opportunity_id, deal, amount, p_win, expected_close_date, expected_value``)."""
 
     quarter: str
     as_of: pd.Timestamp
@@ -68,6 +77,8 @@ class TrackingReport:
     spend: pd.DataFrame | None
     alerts: list[AlertRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    domain: str = "sellout"
+    deals: pd.DataFrame | None = None
 
 
 def table_export(tables: dict[str, pd.DataFrame], fmt: str, stem: str) -> TableExport:
@@ -84,120 +95,6 @@ def table_export(tables: dict[str, pd.DataFrame], fmt: str, stem: str) -> TableE
     return TableExport(buf.getvalue(), XLSX, f"{stem}.xlsx")
 
 
-def _day(value: Any) -> date:
-    return pd.Timestamp(value).date()
-
-
-def actual_rows(kind: str, frame: pd.DataFrame, freq: str = "W") -> list[ActualRow]:
-    """Rows of a file or request body as typed actuals, validated through the contracts: sell-out
-    (``unique_id, ds, y`` + hierarchy columns, kept as attributes), bookings (CRM opportunities: won ones
-    count, ``opportunity_id, close_date, amount`` + rep/team/region) or spend (``period, channel, region,
-    spend, outcome``)."""
-    if frame.empty:
-        raise DataValidationError([Problem(None, "no rows", fix="load a file with at least one row")], kind)
-    for col in frame.columns:
-        nested = frame[col].map(lambda v: isinstance(v, dict | list | tuple | set))
-        if nested.any():
-            raise DataValidationError(
-                [Problem(str(col), "holds lists or objects, not single values", n_rows=int(nested.sum()),
-                         fix="one number, date or text per cell")],
-                kind,
-            )  # fmt: skip
-    if kind == "sellout":
-        extra = [c for c in frame.columns if c not in ("unique_id", "ds", "y")]
-        core = validate_sellout(
-            frame[[c for c in ("unique_id", "ds", "y") if c in frame.columns]],
-            SelloutSpec(freq=freq, allow_gaps=True),  # type: ignore[arg-type]
-            source="sell-out actuals",
-        )
-        attrs = frame.loc[core.index, extra].astype("string") if extra else None
-        return [
-            ActualRow("sellout", str(u), _day(d), float(y),
-                      attrs={} if attrs is None else {str(k): v for k, v in attrs.iloc[i].items() if pd.notna(v)})
-            for i, (u, d, y) in enumerate(zip(core["unique_id"], core["ds"], core["y"], strict=True))
-        ]  # fmt: skip
-    if kind == "spend":
-        sp = validate_spend(frame, source="spend actuals")
-        return [
-            ActualRow("spend", f"{c}/{r}", _day(p), float(s), float(o) if pd.notna(o) else None,
-                      {"channel": str(c), "region": str(r)})
-            for p, c, r, s, o in zip(sp["period"], sp["channel"], sp["region"], sp["spend"], sp["outcome"],
-                                     strict=True)
-        ]  # fmt: skip
-    if kind == "bookings":
-        need = [c for c in ("opportunity_id", "close_date", "amount", "outcome") if c not in frame.columns]
-        if need:
-            raise DataValidationError(
-                [Problem(None, f"column(s) {need} missing", fix="load the CRM opportunities export")],
-                "bookings",
-            )
-        won = frame[frame["outcome"].astype(str).str.lower() == "won"]
-        dates = pd.to_datetime(won["close_date"], errors="coerce")
-        amount = pd.to_numeric(won["amount"], errors="coerce")
-        bad = won.loc[dates.isna() | amount.isna() | (amount < 0), "opportunity_id"].astype(str).tolist()
-        if bad:
-            raise DataValidationError(
-                [Problem("close_date/amount", "won deal without a close date or a non-negative amount",
-                         rows=tuple(bad[:5]), n_rows=len(bad), fix="fix these rows in the CRM export")],
-                "bookings",
-            )  # fmt: skip
-        keep = [c for c in BOOKING_ATTRS if c in won.columns]
-        return [
-            ActualRow("bookings", str(o), _day(d), float(a),
-                      attrs={k: str(v) for k, v in zip(keep, vals, strict=True) if pd.notna(v)})
-            for o, d, a, *vals in zip(won["opportunity_id"], dates, amount, *(won[k] for k in keep), strict=True)
-        ]  # fmt: skip
-    raise ConfigError(f"kind must be one of sellout, bookings, spend (or budget), got {kind!r}")
-
-
-def budget_rows(frame: pd.DataFrame) -> list[BudgetRow]:
-    """The spend plan: ``month, channel, region, budget`` and optional ``soft_cap, hard_cap, planned_outcome``."""
-    need = [c for c in ("month", "channel", "region", "budget") if c not in frame.columns]
-    if need:
-        raise DataValidationError(
-            [
-                Problem(
-                    None, f"column(s) {need} missing", fix="columns: month (2027-01), channel, region, budget"
-                )
-            ],
-            "budgets",
-        )
-    months = frame["month"].astype(str)
-    bad = months[~months.str.fullmatch(r"\d{4}-\d{2}")]
-    if len(bad):
-        raise DataValidationError(
-            [Problem("month", "not a month like 2027-01", rows=tuple(bad.head(5)), n_rows=len(bad))],
-            "budgets",
-        )
-
-    nums = {}
-    for col in ("budget", "soft_cap", "hard_cap", "planned_outcome"):
-        if col not in frame.columns:
-            continue
-        raw = frame[col]
-        v = pd.to_numeric(
-            raw.where(raw.map(lambda x: isinstance(x, int | float | str) or x is None)), errors="coerce"
-        )
-        bad = frame.loc[(v.isna() & raw.notna()) | (v < 0) | ((col == "budget") & v.isna()), "month"]
-        if len(bad):
-            raise DataValidationError(
-                [Problem(col, "not a number ≥ 0", rows=tuple(bad.astype(str).head(5)), n_rows=len(bad),
-                         fix="amounts in the spend currency, e.g. 125000")],
-                "budgets",
-            )  # fmt: skip
-        nums[col] = v
-
-    def num(col: str, i: int) -> float | None:
-        v = nums[col].iloc[i] if col in nums else None
-        return None if v is None or pd.isna(v) else float(v)
-
-    return [
-        BudgetRow(months.iloc[i], str(frame["channel"].iloc[i]), str(frame["region"].iloc[i]),
-                  float(nums["budget"].iloc[i]), num("soft_cap", i), num("hard_cap", i), num("planned_outcome", i))
-        for i in range(len(frame))
-    ]  # fmt: skip
-
-
 class TrackingService:
     """Every tracking operation over a transaction factory; ``forecast`` gives the champion batch's
     forecast frame, ``marginal`` the marginal return per channel × region (or None)."""
@@ -207,10 +104,12 @@ class TrackingService:
         transaction: Transaction,
         forecast: Callable[[], pd.DataFrame],
         marginal: Callable[[], pd.DataFrame | None] = lambda: None,
+        crm: Callable[[], CRMState] | None = None,
     ) -> None:
         self.transaction = transaction
         self.forecast = forecast
         self.marginal = marginal
+        self.crm = crm
 
     # --------------------------------------------------------------------------------------- loading
     def load(self, kind: str, frame: pd.DataFrame, actor: str | Actor, freq: str = "W") -> LoadResult:
@@ -224,24 +123,36 @@ class TrackingService:
             return ActualsRepository(s).load(typed, actor)
 
     # -------------------------------------------------------------------------------------- tracking
-    def approved(self, quarter: str) -> StoredProposal:
+    def approved(self, quarter: str, domain: str | None = None) -> StoredProposal:
+        """The quarter's approved proposal of ``domain`` (sellout or bookings; None: sell-out if there is
+        one, else bookings)."""
+        if domain not in (None, "sellout", "bookings"):
+            raise ConfigError(f"domain must be sellout or bookings, got {domain!r}")
+        found: dict[str, StoredProposal] = {}
         with self.transaction() as s:
             repo = ProposalRepository(s)
-            heads = repo.list(quarter=quarter, status="approved", limit=100)
-            for h in heads:
+            for h in repo.list(quarter=quarter, status="approved", limit=100):
                 p = repo.get(h.id)
-                if ProposalParameters.from_json(p.parameters, p.id).request.resolved_domain == "sellout":
-                    return p
+                found.setdefault(ProposalParameters.from_json(p.parameters, p.id).request.resolved_domain, p)
+        for d in (domain,) if domain else ("sellout", "bookings"):
+            if d in found:
+                return found[d]
+        what = "bookings" if domain == "bookings" else "sell-out"
+        nor = " (nor a bookings one)" if domain is None else ""
         raise NotFoundError(
-            f"no approved sell-out proposal for {quarter}: plan one (salesplan plan targets --quarter {quarter}) "
-            "and approve it, then track it"
+            f"no approved {what} proposal for {quarter}{nor}: plan one (salesplan plan targets --quarter "
+            f"{quarter}) and approve it, then track it"
         )
 
-    def track(self, quarter: str, as_of: Any = None, level: str | None = None) -> TrackingReport:
-        """Plan vs actual vs landing of ``quarter``'s approved sell-out proposal (read only)."""
-        p = self.approved(quarter)
+    def track(
+        self, quarter: str, as_of: Any = None, level: str | None = None, domain: str | None = None
+    ) -> TrackingReport:
+        """Plan vs actual vs landing of ``quarter``'s approved proposal (read only)."""
+        p = self.approved(quarter, domain)
         params = ProposalParameters.from_json(p.parameters, p.id)
         plan = rows_to_frame(p.rows, params.months)
+        if params.request.resolved_domain == "bookings":
+            return self._track_bookings(p, params, plan, quarter, as_of, level)
         forecast = self.forecast()
         cal = quarter_calendar(quarter, "W", week_start=week_start_of(forecast))
         start, end = cal.starts[0].date(), cal.last_day.date()
@@ -250,7 +161,7 @@ class TrackingService:
             sell = repo.rows("sellout", start, end)
             spend_rows = repo.rows("spend", start, end)
             budgets = repo.budgets(cal.months)
-            alerts = AlertRepository(s).list(quarter=quarter, limit=1000)
+            alerts = AlertRepository(s).list(quarter=quarter, domain="sellout", limit=1000)
         notes: list[str] = []
         if not sell:
             notes.append(f"no sell-out actuals of {quarter} loaded yet: the landing is the forecast")
@@ -266,14 +177,54 @@ class TrackingService:
             day = cal.first_day - pd.Timedelta(days=1)
         tr = track_sellout(plan, forecast, acts, quarter, day)
         spend = self._spend(budgets, spend_rows, quarter, tr.as_of, notes)
-        units, series = tr.units, tr.series
-        if level is not None:
-            have = sorted(units["level"].unique())
-            if level not in have:
-                raise ConfigError(f"level {level!r} is not in the proposal (it has {have})")
-            units = units[units["level"] == level].reset_index(drop=True)
-            series = series[series["unit_id"].isin(set(units["unit_id"]))].reset_index(drop=True)
+        units, series, _ = _only_level(tr, level, None)
         return TrackingReport(quarter, tr.as_of, p.id, params.measure, units, series, spend, alerts, notes)
+
+    def _track_bookings(
+        self, p: StoredProposal, params: ProposalParameters, plan: pd.DataFrame, quarter: str, as_of: Any,
+        level: str | None,
+    ) -> TrackingReport:  # fmt: skip
+        """Won to date (loaded actuals) + open pipeline + run-rate of new deals, per unit of the plan."""
+        if self.crm is None:
+            raise ConfigError(
+                "tracking a bookings proposal needs the CRM with its open deals: give the CLI --crm DIR "
+                "(or serve with planning data that has a crm/ folder)"
+            )
+        state = self.crm()
+        cal = quarter_calendar(quarter, "W")
+        notes: list[str] = []
+        end = data_end(state.crm)
+        if as_of is None:
+            day = min(max(end, cal.first_day - pd.Timedelta(days=1)), cal.last_day)
+        else:
+            day = pd.Timestamp(as_of).normalize()
+            if day < end - pd.Timedelta(days=7):
+                notes.append(f"open deals are the CRM's as of {end.date()}, later than as_of {day.date()}")
+        with self.transaction() as s:
+            repo = ActualsRepository(s)
+            won_rows = repo.rows("bookings", cal.first_day.date(), day.date())
+            spend_rows = repo.rows("spend", cal.starts[0].date(), cal.last_day.date())
+            budgets = repo.budgets(cal.months)
+            alerts = AlertRepository(s).list(quarter=quarter, domain="bookings", limit=1000)
+        if not won_rows:
+            notes.append(
+                f"no bookings actuals of {quarter} loaded yet (salesplan actuals load --kind bookings)"
+            )
+        won = pd.DataFrame(
+            [{"opportunity_id": r.series, "close_date": pd.Timestamp(r.period), "amount": r.value, **r.attrs}
+             for r in won_rows],
+            columns=["opportunity_id", "close_date", "amount", "rep_id", "team", "region"],
+        )  # fmt: skip
+        deals = open_deals(state, notes, quarter, day)
+        if end > cal.last_day:  # the CRM is past the quarter: nothing open can book in it any more
+            deals = deals.iloc[:0]
+            notes.append(f"{quarter} is over (the CRM runs to {end.date()}): the landing is what was booked")
+        rates = new_deal_run_rate(state.crm, quarter, day)
+        tr = track_bookings(plan, BookingsState(won, deals, rates, state.shock), quarter, day)
+        spend = self._spend(budgets, spend_rows, quarter, tr.as_of, notes)
+        units, series, per_unit = _only_level(tr, level, deals_per_unit(plan, tr, deals))
+        return TrackingReport(quarter, tr.as_of, p.id, params.measure or "bookings", units, series, spend,
+                              alerts, notes, "bookings", per_unit)  # fmt: skip
 
     def _spend(
         self, budgets: Sequence[BudgetRow], rows: Sequence[ActualRow], quarter: str, as_of: pd.Timestamp,
@@ -290,22 +241,31 @@ class TrackingService:
         )  # fmt: skip
         return spend_control(b, sp, quarter, as_of)
 
-    def evaluate(self, quarter: str, as_of: Any = None) -> tuple[TrackingReport, list[AlertRecord]]:
-        """Track, raise alerts under the stored rules and store them (see ``AlertRepository.sync``)."""
-        rep = self.track(quarter, as_of)
+    def evaluate(
+        self, quarter: str, as_of: Any = None, domain: str | None = None
+    ) -> tuple[TrackingReport, list[AlertRecord]]:
+        """Track, raise alerts under the stored rules and store them (see ``AlertRepository.sync``); a
+        bookings proposal also gets the pipeline-coverage rule from its open deals."""
+        rep = self.track(quarter, as_of, domain=domain)
         with self.transaction() as s:
             rules = AlertRepository(s).rules()
-        found = evaluate_alerts(rep.units, rules, spend=rep.spend, marginal=self.marginal())
+        pipeline = rep.units[["unit_id", "open_pipeline"]] if rep.domain == "bookings" else None
+        found = evaluate_alerts(rep.units, rules, spend=rep.spend, marginal=self.marginal(), pipeline=pipeline,
+                                deals=rep.deals)  # fmt: skip
         with self.transaction(write=True) as s:
-            stored = AlertRepository(s).sync(quarter, found)
+            stored = AlertRepository(s).sync(quarter, found, domain=rep.domain)
         return rep, stored
 
     # ---------------------------------------------------------------------------------------- alerts
     def alerts(
-        self, quarter: str | None = None, status: str | None = None, limit: int = 200
+        self,
+        quarter: str | None = None,
+        status: str | None = None,
+        limit: int = 200,
+        domain: str | None = None,
     ) -> list[AlertRecord]:
         with self.transaction() as s:
-            return AlertRepository(s).list(quarter=quarter, status=status, limit=limit)
+            return AlertRepository(s).list(quarter=quarter, status=status, limit=limit, domain=domain)
 
     def set_alert_status(
         self, alert_id: str, status: str, actor: str | Actor, note: str | None = None
@@ -323,13 +283,29 @@ class TrackingService:
 
     # ---------------------------------------------------------------------------------------- export
     def export(self, report: TrackingReport, table: str, fmt: str) -> TableExport:
-        """``table``: units, series, spend or alerts (xlsx: the one asked for first, then the others)."""
+        """``table``: units, series, spend, alerts or (bookings) deals (xlsx: the one asked for first, then
+        the others)."""
         tables = report_tables(report)
         if table not in tables:
             raise ConfigError(f"table must be one of {', '.join(tables)}, got {table!r}")
         ordered = {table: tables[table], **{k: v for k, v in tables.items() if k != table}}
         return table_export(ordered if fmt == "xlsx" else {table: tables[table]}, fmt,
                             f"tracking_{report.quarter}_{table}")  # fmt: skip
+
+
+def _only_level(
+    tr: Tracking, level: str | None, deals: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    units, series = tr.units, tr.series
+    if level is None:
+        return units, series, deals
+    have = sorted(units["level"].unique())
+    if level not in have:
+        raise ConfigError(f"level {level!r} is not in the proposal (it has {have})")
+    units = units[units["level"] == level].reset_index(drop=True)
+    keep = set(units["unit_id"])
+    series = series[series["unit_id"].isin(keep)].reset_index(drop=True)
+    return units, series, None if deals is None else deals[deals["unit_id"].isin(keep)].reset_index(drop=True)
 
 
 def alerts_frame(alerts: Sequence[AlertRecord]) -> pd.DataFrame:
@@ -346,9 +322,12 @@ def alerts_frame(alerts: Sequence[AlertRecord]) -> pd.DataFrame:
 
 def report_tables(report: TrackingReport) -> dict[str, pd.DataFrame]:
     """Every table of a tracked quarter, as exported."""
-    out = {"units": report.units[TRACKING_COLUMNS], "series": report.series}
+    extra = [c for c in report.units.columns if c not in TRACKING_COLUMNS]
+    out = {"units": report.units[[*TRACKING_COLUMNS, *extra]], "series": report.series}
     if report.spend is not None:
         out["spend"] = report.spend[SPEND_COLUMNS]
+    if report.deals is not None:
+        out["deals"] = report.deals
     out["alerts"] = alerts_frame(report.alerts)
     return out
 

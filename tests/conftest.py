@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest_pg import pg_url  # noqa: F401  (the PostgreSQL fixture, shared by every test module)
+from web_server import browser_context, chromium_browser, web_server  # noqa: F401  (the web page's)
 
 from salesplan.config import get_settings
 
@@ -45,8 +46,9 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 # alone. Modules not listed follow in their usual order.
 LONGEST_FIRST = (
     "test_notebooks.py", "test_forecast_job.py", "test_mlproject.py", "test_schemathesis.py", "test_demo.py",
-    "test_mlflow_server.py", "test_cli_report.py", "test_web.py", "test_engine.py", "test_proposal_service.py",
-    "test_cli_forecast.py", "test_serving_runner.py", "test_cli_plan.py", "test_serving_api.py",
+    "test_mlflow_server.py", "test_cli_report.py", "test_web.py", "test_web_layout.py", "test_engine.py",
+    "test_proposal_service.py", "test_cli_forecast.py", "test_serving_runner.py", "test_cli_plan.py",
+    "test_serving_api.py",
 )  # fmt: skip
 
 

@@ -101,18 +101,23 @@ def test_new_reps_are_ramped_and_leavers_excluded(crm: CRMData) -> None:
     assert (veteran["ramp"] == 1.0).all()
 
 
-def test_scores_drive_the_pipeline_part(crm: CRMData) -> None:
+def test_scores_share_out_what_the_stage_rates_expect(crm: CRMData) -> None:
+    """The spread is calibrated on the stage-rate point, so scores move the pipeline between reps but
+    leave its sum at the stage rates' (issue #19: otherwise the total's median runs high)."""
     o = crm.opportunities
     open_now = o[o["outcome"] == "open"]
-    low = pd.DataFrame({"opportunity_id": open_now["opportunity_id"], "p_win": 0.0})
-    high = low.assign(p_win=1.0)
-    _, t_low = bookings_distributions(crm, "2027Q1", scores=low)
-    _, t_high = bookings_distributions(crm, "2027Q1", scores=high)
-    assert t_low["pipeline"].sum() == pytest.approx(0.0, abs=1e-6)
-    assert t_high["pipeline"].sum() > 0
-    assert (t_high["point"] >= t_low["point"] - 1e-6).all()
+    reps = sorted(open_now["rep_id"].unique())
+    first = open_now["rep_id"].isin(reps[: len(reps) // 2]).to_numpy()
+    a = pd.DataFrame({"opportunity_id": open_now["opportunity_id"], "p_win": np.where(first, 0.9, 0.1)})
+    _, plain = bookings_distributions(crm, "2027Q1")
+    _, t_a = bookings_distributions(crm, "2027Q1", scores=a)
+    _, t_b = bookings_distributions(crm, "2027Q1", scores=a.assign(p_win=1.0 - a["p_win"]))
+    total = [t.loc[t["level"] == "total", "pipeline"].iloc[0] for t in (plain, t_a, t_b)]
+    assert total[0] > 0 and total[1] == pytest.approx(total[0]) and total[2] == pytest.approx(total[0])
+    mine = t_a["unit_id"].isin(reps[: len(reps) // 2])
+    assert t_a.loc[mine, "pipeline"].sum() > t_b.loc[mine, "pipeline"].sum()
     with pytest.raises(Exception, match="p_win"):
-        bookings_distributions(crm, "2027Q1", scores=low.drop(columns="p_win"))
+        bookings_distributions(crm, "2027Q1", scores=a.drop(columns="p_win"))
 
 
 def test_levels_subset_links_reps_to_regions(crm: CRMData) -> None:

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
+from readable_html import unreadable
 from typer.testing import CliRunner
 
 from salesplan.cli import app
@@ -22,6 +24,7 @@ EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", re.IGNORECAS
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An MLflow store with a small forecaster (with its batch) and a deal model, trained once."""
+    from salesplan.models.forecast import SeasonalNaive, WindowAverage
     from salesplan.training.deals_job import train_deals
     from salesplan.training.forecast_job import train_forecast
 
@@ -30,7 +33,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
         mp.setenv("SALESPLAN_ARTIFACT_ROOT", str(root / "mlartifacts"))
         world = simulate(SimConfig(seed=4, n_products=4, n_stores=3, horizon=18))
-        train_forecast(world.sellout, h=8, n_origins=2, source="sim-tiny", future=world.future)
+        # a cheap blend: the report reads the run and its batch, whatever the members (the default's
+        # cost is the forecast tests')
+        cheap = {"members": [WindowAverage(), SeasonalNaive()]}
+        train_forecast(world.sellout, h=8, n_origins=2, params=cheap, source="sim-tiny", future=world.future)
         train_deals(simulate(SimConfig(seed=SEED, scale="small")).crm, source=f"sim-seed{SEED}")
         mlflow.end_run()
     yield root
@@ -106,6 +112,11 @@ def test_report_with_a_bookings_proposal_and_the_simulated_data(env: Path) -> No
     assert "Fitted on simulated-small-seed5" in s["budget"]
     for channel in ("tv", "search", "display", "email", "social"):
         assert f"<td>{channel}</td>" in s["budget"]
+    # readable: no 4.53e+03, None, nan or raw dict, months by name, in the report and the proposal's own page
+    (export,) = (env / "plan").glob("*.html")
+    for html in (page, export.read_text(encoding="utf-8")):
+        assert unreadable(html) == [], unreadable(html)[:5]
+        assert "<th>2027-01</th>" in html and "<th>2027-03</th>" in html
 
 
 def test_report_of_a_sellout_proposal_rebuilds_the_fan_from_the_batch(env: Path) -> None:
@@ -163,3 +174,29 @@ def test_bad_options_are_clean_errors(env: Path) -> None:
     assert res.exit_code == 1 and "ending in .html" in res.output
     res = runner.invoke(app, ["report", "--data", str(env)])
     assert res.exit_code == 1 and "no crm/ folder" in res.output
+
+
+def test_the_readability_check_finds_planted_values() -> None:
+    """The grep above can fail: each kind of bad text planted in a clean report page is found, and the
+    shared table formatter writes none of them."""
+    from salesplan.planning.reports.charts import fmt_number, fmt_value, html_table
+
+    clean = "<html><body><table><tr><th>2027-01</th><td>4,530</td><td>0.381</td></tr></table></body></html>"
+    assert unreadable(clean) == []
+    for bad in (
+        "<td>4.53e+03</td>",
+        "<td>None</td>",
+        "<td>nan</td>",
+        "<p>{&#x27;a&#x27;: 1}</p>",
+        "<th>m1</th>",
+    ):
+        assert unreadable(clean.replace("<td>4,530</td>", bad)), bad
+    frame = pd.DataFrame(
+        {"unit": ["total", "North"], "parent_id": [None, "total"], "target": [4530.0, 1e-9],
+         "p_hit": [float("nan"), 0.381], "flag": [True, False], "weights": [{"a": 0.5}, {"b": 2.0}]}
+    )  # fmt: skip
+    html = html_table(frame)
+    assert unreadable(html) == [], unreadable(html)
+    assert "4,530" in html and "&lt; 0.0001" in html and "yes" in html and "a 0.5" in html
+    assert [fmt_number(x) for x in (4530.0, 12.345, 0.5, -0.004567)] == ["4,530", "12.3", "0.5", "-0.00457"]
+    assert fmt_value(None) == "–" and fmt_value([1.0, 2.5]) == "1, 2.5"

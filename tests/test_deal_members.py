@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from salesplan.errors import ConfigError
 from salesplan.models.deals.blend import choose_blend
 from salesplan.models.deals.boosted import boost_params, cross_fit_boosting
 from salesplan.models.deals.calibration import CALIBRATIONS, sigmoid
+from salesplan.models.deals.encoding import BEND_PENALTY, LEVEL_PENALTY, FeatureEncoder
 from salesplan.models.deals.folds import check_covered, group_folds
 from salesplan.models.deals.linear import cross_fit_logistic, fit_logistic
 from salesplan.models.deals.scorer import DealScorer
@@ -33,6 +35,45 @@ def test_newton_logistic_equals_scikit_learn(C: float) -> None:
     # warm start: same optimum
     warm = fit_logistic(D, y, C, fit_logistic(D, y, C * 3), tol=1e-10, decrement=0)
     np.testing.assert_allclose(warm, ours, atol=1e-6)
+
+
+def test_a_penalty_per_column_equals_scikit_learn_on_rescaled_columns() -> None:
+    """λⱼ wⱼ² on column j is the plain penalty on column j / √λⱼ: same fit, coefficients rescaled."""
+    D, y = _data()
+    lam = np.array([1.0, 4.0, 4.0, 1.0, 0.25, 1.0, 1 / 9, 1 / 9, 1 / 9, 4.0])
+    ours = fit_logistic(D, y, 0.05, tol=1e-10, decrement=0, penalty=lam)
+    sk = LogisticRegression(C=0.05, solver="newton-cholesky", tol=1e-12, max_iter=200)
+    ref = sk.fit(D / np.sqrt(lam), y)
+    np.testing.assert_allclose(ours[:-1], ref.coef_[0] / np.sqrt(lam), atol=1e-6)
+    assert ours[-1] == pytest.approx(ref.intercept_[0], abs=1e-6)
+    with pytest.raises(ConfigError, match="one finite weight"):
+        fit_logistic(D, y, 1.0, penalty=np.ones(3))
+
+
+def test_design_penalty_weights_trend_bends_and_levels_and_spares_a_planted_level() -> None:
+    """Straight-line columns weigh 1, hinges and value indicators BEND_PENALTY, category levels
+    LEVEL_PENALTY; on a planted level effect the lighter level penalty recovers it better than one weight."""
+    rng = np.random.default_rng(11)
+    n = 3000
+    X = pd.DataFrame({"x": rng.normal(size=n), "k": rng.integers(0, 4, n).astype(float),
+                      "c": rng.choice(["a", "b", "rare"], n, p=[0.6, 0.3, 0.1])})  # fmt: skip
+    X.loc[:40, "x"] = np.nan
+    enc = FeatureEncoder(["x", "k"], ["c"])
+    D = enc.design(enc.fit_matrix(X))
+    pen, grp = enc.design_penalty_, enc.design_groups_
+    assert pen.shape == (D.shape[1],)
+    x_cols = np.flatnonzero(grp == 0)  # value, missing flag, then 3 hinges
+    assert (pen[x_cols[:2]] == 1.0).all() and (pen[x_cols[2:]] == BEND_PENALTY).all() and len(x_cols) == 5
+    k_cols = np.flatnonzero(grp == 1)  # value, then indicators of the 3 values other than the commonest
+    assert pen[k_cols[0]] == 1.0 and (pen[k_cols[1:]] == BEND_PENALTY).all() and len(k_cols) == 4
+    assert (pen[grp == 2] == LEVEL_PENALTY).all() and (grp == 2).sum() == 3
+    level = np.flatnonzero(grp == 2)[enc.codes_["c"]["rare"]]
+    z = 0.8 * np.nan_to_num(X["x"].to_numpy()) + 1.5 * (X["c"] == "rare").to_numpy() - 0.5
+    y = (rng.random(n) < sigmoid(z)).astype(int)
+    blocks = fit_logistic(D, y, 0.002, penalty=pen)
+    one = fit_logistic(D, y, 0.002)
+    # a level's column is 0/1 (not standardised): its coefficient is the planted 1.5 log-odds
+    assert abs(blocks[level] - 1.5) < abs(one[level] - 1.5) - 0.3
 
 
 def test_folds_cover_every_row_once_even_with_missing_groups() -> None:

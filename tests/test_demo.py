@@ -84,7 +84,8 @@ def _run(args: list[str], ok: bool = True) -> str:
 def test_demo_runs_every_step_with_its_own_mlflow_store(demo: tuple[Path, str]) -> None:
     root, output = demo
     for step in ("1. simulate", "2. validate", "3. train the sell-out forecaster", "4. train the deal-win model",
-                 "5. score open deals", "6. funnel", "7. propose the targets", "8. track record", "9. serve"):  # fmt: skip
+                 "5. score open deals", "6. funnel", "7. propose the targets", "8. track record", "8b. track",
+                 "8c. track the bookings", "9. serve"):  # fmt: skip
         assert step in output, step
     assert (root / "demo_out" / "mlruns.db").exists() and not (root / "mlruns.db").exists()
     assert (root / "demo_out" / "forecast.parquet").exists()
@@ -128,6 +129,22 @@ def test_demo_tracks_the_quarter_half_way(demo: tuple[Path, str]) -> None:
     assert "— store: landing" in step and "P10" in step and "P(hit)" in step
     assert "Spend vs budget and caps" in step and "forecast_over_hard" in step  # the planted overspend
     assert "Alerts (" in step and "search/North" in step
+
+
+def test_demo_tracks_the_bookings_of_the_same_quarter(demo: tuple[Path, str]) -> None:
+    """Issue #21: the simulator's CRM runs on into the quarter, so the approved bookings targets are tracked
+    the same day: the deals won so far loaded as actuals, the open pipeline scored, the landing per region →
+    team → rep and its alerts, the pipeline-coverage rule among them."""
+    _, output = demo
+    assert "approved the bookings proposal" in output
+    step = output[output.index("8c. track the bookings of 2027Q1") : output.index("9. serve")]
+    seen = re.search(r"(\d+) deals won in 2027Q1 so far \(([\d,]+) booked\), (\d+) deals open", step)
+    assert seen and int(seen[1]) > 0 and int(seen[3]) > 0, step[:2000]
+    assert f"loaded bookings: {seen[1]} new, 0 corrected" in step
+    for level in ("total", "region", "team", "rep"):
+        assert f"— {level}: landing (won_value)" in step, level
+    assert "Open deals that can still book this quarter" in step and "Alerts (" in step
+    assert "open pipeline of" in step and "unit(s) with open pipeline under the coverage rule" in step
 
 
 def test_demo_ends_with_stored_target_proposals(demo: tuple[Path, str]) -> None:
@@ -226,3 +243,11 @@ def test_demo_prints_top_picks_and_a_promotion_plan(demo: tuple[Path, str]) -> N
     step = output[output.index("3b. selection") : output.index("4. train the deal-win model")]
     assert "featured portfolio" in step and "by expected margin" in step
     assert "promotion plan:" in step and "incremental margin" in step
+
+
+def test_demo_prints_one_joint_business_plan(demo: tuple[Path, str]) -> None:
+    output = demo[1]
+    step = output[output.index("3c. joint business plan") : output.index("4. train the deal-win model")]
+    assert "joint target" in step and "P(hit)" in step and "against peers" in step
+    assert "added outlets" in step and "P&L of the account" in step and "investments: " in step
+    assert re.search(r"plan [0-9a-f]{8} version \d+ draft", step)

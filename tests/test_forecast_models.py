@@ -20,10 +20,11 @@ from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAver
 from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.ensemble import SalesplanForecaster
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.promotion_band import promotion_calibration
 from salesplan.models.forecast.seasonal import SeasonalLevel
 from salesplan.models.forecast.statistical import MSTLETS, AutoARIMA, AutoETS, AutoTheta
 from salesplan.models.forecast.weights import learn_weights
-from salesplan.models.forecast.whatif import Scenario, what_if
+from salesplan.models.forecast.whatif import Scenario, apply_scenario, what_if
 from salesplan.simulator import SimConfig, simulate
 
 H = 13
@@ -198,7 +199,8 @@ def test_siblings_lose_units_to_a_promotion(split, lgbm) -> None:  # type: ignor
 
 def test_blend_what_if_takes_the_response_of_the_members_that_see_the_plan(split, blend) -> None:  # type: ignore[no-untyped-def]
     """Baseline: the blend's forecast; change: its LightGBM member's (the only member that sees price and
-    promotion), undiluted by the weight of the members that forecast the same under any plan."""
+    promotion), undiluted by the weight of the members that forecast the same under any plan; except the
+    weeks put on promotion, which take the promoted class's calibration (``promotion_band``)."""
     _, _, X, _ = split
     lgbm = blend.members_[blend.member_names_.index("0:GlobalLGBM")]
     sid = str(X.groupby("unique_id")["promo"].sum().idxmin())
@@ -208,9 +210,21 @@ def test_blend_what_if_takes_the_response_of_the_members_that_see_the_plan(split
     mixed, alone = what_if(blend, X, sc), what_if(lgbm, X, sc)
     both = mixed.rows.merge(alone.rows, on=["unique_id", "ds"], suffixes=("", "_lgbm"))
     assert len(both) == len(mixed.rows) > 0
-    np.testing.assert_allclose(both["diff"], both["diff_lgbm"], atol=1e-9)
+    sibs = ~both["changed"]
+    np.testing.assert_allclose(both.loc[sibs, "diff"], both.loc[sibs, "diff_lgbm"], atol=1e-9)
     base = blend.predict(H, X).merge(both, on=["unique_id", "ds"])
     np.testing.assert_allclose(base["baseline"], base["yhat"], rtol=1e-12)
+    cal = promotion_calibration(blend)
+    assert cal is not None  # the blend's backtest has promoted rows; its member alone has no backtest
+    scen = apply_scenario(X, sc, mixed.weeks, blend.required_regressors, ["promo", "promo_depth"])
+    want = cal.apply(blend.predict(H, scen)).merge(both[both["changed"]], on=["unique_id", "ds"])
+    assert len(want) == 2
+    np.testing.assert_allclose(want["scenario_q90"], want["q90"], rtol=1e-12)  # band: the promoted class's
+    r0 = want["scenario_lgbm"] - want["diff_lgbm"]  # the LightGBM member alone: its response r1 − r0
+    np.testing.assert_allclose(want["diff"], cal.response(r0, want["scenario_lgbm"]), rtol=1e-9)
+    price = Scenario((sid,), w0, w0 + pd.Timedelta(days=9), price_change=-0.2)
+    p_mixed, p_alone = what_if(blend, X, price), what_if(lgbm, X, price)
+    np.testing.assert_allclose(p_mixed.rows["diff"], p_alone.rows["diff"], atol=1e-9)
     assert blend.series_weights_.loc[sid, "0:GlobalLGBM"] < 1  # so a plain blended scenario would differ
     driver = blend.driver_blend()
     assert [m.name for m in driver.members_] == ["GlobalLGBM"] and np.allclose(driver.series_weights_, 1.0)
@@ -405,3 +419,32 @@ def test_short_series_blend_only_the_members_that_cover_them(split) -> None:  # 
         )
         got = fc.loc[fc["unique_id"] == u, "yhat"].to_numpy()
         np.testing.assert_allclose(got, expect, rtol=1e-9)
+
+
+def test_what_if_promotes_the_promotion_columns_the_spec_declares() -> None:
+    """Promotion columns need not be named "promo" (Dominick's has ``deal`` and ``feat``): the what-if uses
+    the columns the model's spec declared, promo 1 setting the first and promo 0 clearing them all."""
+    from types import SimpleNamespace
+
+    from salesplan.models.forecast.whatif import apply_scenario, promotion_columns
+
+    model = SimpleNamespace(roles_=SimpleNamespace(promo=["deal", "feat"]))
+    regs = ["price", "deal", "feat", "promo_budget_note"]
+    cols = promotion_columns(model, regs)  # type: ignore[arg-type]
+    assert cols == ["deal", "feat"]
+    assert promotion_columns(SimpleNamespace(), ["price", "promo"]) == ["promo"]  # type: ignore[arg-type]
+    weeks = pd.date_range("2027-01-04", periods=3, freq="7D")
+    X = pd.DataFrame({
+        "unique_id": ["a"] * 3 + ["b"] * 3, "ds": list(weeks) * 2, "price": 2.0, "deal": [0.0, 1, 0, 1, 0, 0],
+        "feat": [0.0, 0.5, 0, 1, 0, 0], "promo_budget_note": 7.0,
+    })  # fmt: skip
+    on = apply_scenario(
+        X, Scenario(("a",), weeks[0], weeks[0], promo=1, promo_depth=0.2), weeks[:1], regs, cols
+    )
+    first = on[(on["unique_id"] == "a") & (on["ds"] == weeks[0])].iloc[0]
+    assert first["deal"] == 1.0 and first["price"] == pytest.approx(1.6)
+    assert first["promo_budget_note"] == 7.0  # not a promotion: left alone
+    off = apply_scenario(X, Scenario(("a", "b"), weeks[0], weeks[-1], promo=0), weeks, regs, cols)
+    assert (off[["deal", "feat"]] == 0).all().all()
+    untouched = apply_scenario(X, Scenario(("a",), weeks[1], weeks[1], promo=0), weeks[1:2], regs, cols)
+    assert untouched.loc[untouched["unique_id"] == "b", "deal"].tolist() == [1.0, 0.0, 0.0]

@@ -292,3 +292,42 @@ def test_maven_funnel_with_a_configurable_map(tmp_path: Path) -> None:
     assert r.loc["Meet", "rate"] == pytest.approx(t.loc["Pitch", "rate"], abs=1e-9)  # lost from Meet now
     res = runner.invoke(app, ["funnel", "--dataset", "maven", "--out", str(tmp_path / "m.html")])
     assert res.exit_code == 0, res.output
+
+
+def test_report_marks_the_quota_period_in_progress(small_world: SimulatedWorld) -> None:
+    """The quarter the data end in is not over: the report says "in progress" for it instead of counting
+    its partial won value as 0 % of reps at quota; the page reads well (no 1e+03, None, nan, raw dicts)."""
+    import dataclasses
+
+    from readable_html import unreadable
+
+    from salesplan.planning.funnel import productivity, velocity
+    from salesplan.planning.reports import funnel_report
+
+    crm = small_world.crm
+    crm = dataclasses.replace(crm, reps=crm.reps.assign(quota=50_000.0))
+    paths = deal_paths(crm)
+    fun = funnel(paths)
+    html = funnel_report(fun, velocity(paths), productivity(crm))
+    table = html.split("Attainment vs quota", 1)[1]
+    current = pd.Period(fun.as_of, freq="Q")
+    assert f"<td>{current} (in progress)</td>" in table
+    assert table.count("in progress") == 3  # the period, its median attainment and its share at quota
+    assert f"<td>{current - 1}</td>" in table  # the quarter before is over: counted as usual
+    assert unreadable(html) == [], unreadable(html)[:5]
+    # issue #24: the report fits a 1,440 px laptop: nothing fixed wider, every table in a sideways-scrolling
+    # box, charts drawn no wider than that and shrunk to the page (checked on the HTML, no browser)
+    import base64
+    import re
+    import struct
+
+    from salesplan.planning.reports.charts import CSS
+
+    widths = [int(w) for w in re.findall(r"(?:min-)?width\s*[:=]\s*[\"']?(\d+)\s*(?:px)?", html)]
+    assert widths and max(widths) <= 1_440, widths
+    assert "img{max-width:100%}" in CSS and ".tbl{max-width:100%;overflow-x:auto}" in CSS and CSS in html
+    assert html.count("<table") == html.count("<div class='tbl'><table") > 0
+    pngs = re.findall(r"base64,([A-Za-z0-9+/=]+)", html)
+    assert pngs
+    for png in pngs:  # the PNG header's width field (bytes 16-20 of IHDR)
+        assert struct.unpack(">I", base64.b64decode(png)[16:20])[0] <= 1_440

@@ -78,7 +78,7 @@ def test_mlflow_run_train_forecast_train_deals_then_plan_budget(tmp_path: Path) 
     from mlflow.tracking import MlflowClient
 
     res = _mlflow_run(
-        tmp_path, "train_forecast", "-P", "data=simulated", "-P", "horizon=8", "-P", "origins=2"
+        tmp_path, "train_forecast", "-P", "data=simulated", "-P", "horizon=4", "-P", "origins=1"
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")

@@ -71,6 +71,23 @@ def test_landing_limits_and_the_direction_of_the_update() -> None:
         landing(_inputs(mu, sd, 0.5, np.full_like(mu, np.nan), 3))
 
 
+def test_week_0_keeps_a_quarter_band_wider_than_its_weeks_added_up() -> None:
+    """An aggregate's quarter band carries a shift seen at few backtest origins that its weekly bands do
+    not (issues #19/#21): the landing before the quarter starts must be that band, not the narrower
+    comonotone sum of the weeks, and what is left after some weeks stays inside it."""
+    mu, sd, truth = _world(50, 13, 0.4, seed=1)
+    wide = 2.0 * Z * sd.sum(1)  # half-band twice the weeks' comonotone sum
+
+    def widened(week: int) -> pd.DataFrame:
+        i = _inputs(mu, sd, 0.4, truth, week)
+        return landing(LandingInputs(i.unit_ids, i.periods, i.p50, i.lo, i.hi, mu.sum(1) - wide,
+                                     mu.sum(1) + wide, i.actual, week))  # fmt: skip
+
+    out, later = widened(0), widened(4)
+    assert np.allclose(out["landing_p90"] - out["landing_p10"], 2 * wide, rtol=1e-9)
+    assert ((later["landing_p90"] - later["landing_p10"]) < 2 * wide).all()
+
+
 def test_calendar_splits_straddling_weeks() -> None:
     cal = quarter_calendar("2027Q1")
     assert cal.starts[0] == pd.Timestamp("2026-12-28") and cal.share[0] == pytest.approx(3 / 7)

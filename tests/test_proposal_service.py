@@ -85,6 +85,12 @@ def test_cli_created_proposal_is_overridden_by_the_api_and_reads_back_the_same(
     assert (
         p["measure"] == "units" and len(p["months"]) == 3 and p["company"]["target"] == p["rows"][0]["target"]
     )
+    # weekly data: weekly phasing too, every unit's weeks adding up to its quarter (#19)
+    assert p["weeks"] and all(
+        sum(r["weekly"].values()) == pytest.approx(r["target"], abs=0.011) for r in p["rows"]
+    )
+    shown = _cli(["plan", "show", pid, "--weekly"])
+    assert "weekly targets (14 weeks" in shown and p["weeks"][0] in shown
     region = next(r for r in p["rows"] if r["level"] == "region")
     patched = client.patch(
         url,
@@ -95,6 +101,7 @@ def test_cli_created_proposal_is_overridden_by_the_api_and_reads_back_the_same(
     q = patched.json()
     assert q["version"] == 2
     _children_ok(q["rows"], 0.05)  # the proposal's own over-assignment, not a default
+    assert all(sum(r["weekly"].values()) == pytest.approx(r["target"], abs=0.011) for r in q["rows"])
     moved = next(r for r in q["rows"] if r["unit_id"] == region["unit_id"])
     assert moved["p_hit"] > region["p_hit"]  # same model runs: the moved unit is priced again
 
@@ -104,6 +111,13 @@ def test_cli_created_proposal_is_overridden_by_the_api_and_reads_back_the_same(
     for r in q["rows"]:
         assert csv.loc[r["unit_id"], "target"] == pytest.approx(r["target"], abs=0.005)
     assert "region,store" in _cli(["plan", "list", "--quarter", "2027Q1"])
+    newest = client.get("/api/v1/targets/proposals", headers={"X-API-Key": keys["analyst"]}).json()
+    latest = newest["items"][0]["id"]
+    assert f"proposal {latest}:" in _cli(["plan", "show", "latest"])  # the word the README uses
+    got = client.get("/api/v1/targets/proposals/latest", headers={"X-API-Key": keys["analyst"]})
+    assert got.status_code == 200 and got.json()["id"] == latest
+    refused = runner.invoke(app, ["plan", "approve", "latest", "--by", "someone"])
+    assert refused.exit_code == 1 and "'latest' only names one to read" in refused.output
 
 
 def test_api_created_proposal_is_overridden_by_the_cli_with_its_own_settings(

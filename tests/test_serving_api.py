@@ -299,6 +299,7 @@ def test_what_if_promotion_lifts_the_promoted_series(client: TestClient, keys: d
     assert {r["unique_id"] for r in mine} == {uid} and len(mine) == 2
     assert out["summary"]["scenario"] > out["summary"]["baseline"] > 0 and out["summary"]["lift_pct"] > 0
     assert all(r["diff"] == pytest.approx(r["scenario"] - r["baseline"]) for r in out["rows"])
+    assert all(0 <= r["scenario_q10"] <= r["scenario"] <= r["scenario_q90"] for r in mine)  # its band
     assert out["model"]["name"] == FORECAST_MODEL
     cut = client.post(
         "/api/v1/forecasts/what-if",
@@ -551,7 +552,9 @@ def test_slider_curve_and_implied_probability_agree(client: TestClient, keys: di
         params={**params, "unit_id": "total", "value": 0},
         headers=h(keys, "planner"),
     )
-    assert 0.95 < low.json()["p_hit"] <= 1.0  # a zero target is all but certain
+    # a zero target is all but certain (this world is backtested on 2 origins only: the total's common
+    # shift gets the heavy Student-t tails of models.hierarchy.temporal_quantiles, P05 at 0)
+    assert 0.95 <= low.json()["p_hit"] <= 1.0
     regions = client.get(
         "/api/v1/targets/curve",
         params={"quarter": "2027Q1", "by": ["region", "store"]},

@@ -198,3 +198,33 @@ def test_forecast_plus_weighted_pipeline_by_region() -> None:
     assert med["North"] == pytest.approx(1000.0 + exp["North"], rel=0.03)
     spread = total.quantile([0.1, 0.9], "North")[0]
     assert spread[1] - spread[0] > 400.0
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-12])
+def test_fairness_histogram_draws_a_bar_when_every_unit_is_stretched_the_same(noise: float) -> None:
+    """Issue #24: every unit at the same target / potential (exactly, or up to float noise) once drew an
+    empty histogram. The chart's right panel must hold a bar of the chart's blue, a solid block of pixels."""
+    import base64
+    import io
+    import re
+
+    from matplotlib.image import imread
+
+    from salesplan.planning.reports.charts import BLUE
+    from salesplan.planning.reports.targets import fairness_chart
+    from salesplan.planning.types import FairnessReport
+
+    potential = np.linspace(1_000.0, 8_000.0, 8)
+    ratio = 1.1 + noise * np.array([1, -1, 0, 1, 0, -1, 0, 1])
+    per = pd.DataFrame({"unit_id": [f"rep{i}" for i in range(8)], "potential": potential,
+                        "target": potential * ratio, "ratio": ratio})  # fmt: skip
+    html = fairness_chart(FairnessReport(pd.DataFrame(), per))
+    found = re.search(r"base64,([A-Za-z0-9+/=]+)", html)
+    assert found, html[:200]
+    img = imread(io.BytesIO(base64.b64decode(found.group(1))))[..., :3]
+    right = img[:, img.shape[1] // 2 :]  # the histogram (the scatter on the left is translucent)
+    blue = np.array([int(BLUE[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+    bar = np.abs(right - blue).max(axis=2) < 0.03
+    assert bar.sum() > 2_000, f"only {bar.sum()} bar pixels"
+    rows, cols = np.nonzero(bar)
+    assert np.ptp(rows) > 0.3 * right.shape[0] and np.ptp(cols) > 10  # a block, not a hairline

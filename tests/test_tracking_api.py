@@ -273,9 +273,16 @@ def test_actuals_and_alerts_on_postgresql(pg_url: str) -> None:
             with factory.begin() as s:
                 done = AlertRepository(s).set_status(a.id, "acknowledged", Actor("boss", "key-1"))
             assert (done.status, done.updated_by, done.updated_by_key_id) == ("acknowledged", "boss", "key-1")
+            with factory.begin() as s:  # the bookings proposal's alert on a unit of the same id is its own
+                (booked,) = AlertRepository(s).sync(QUARTER, [alert], domain="bookings")
+                assert booked.id != a.id and (booked.domain, booked.status) == ("bookings", "open")
             with factory.begin() as s:  # re-evaluated: still acknowledged; gone: resolved by the system
                 assert AlertRepository(s).sync(QUARTER, [alert])[0].status == "acknowledged"
                 assert AlertRepository(s).sync(QUARTER, [])[0].status == "resolved"
+            with factory.begin() as s:  # ... and evaluating sell-out left the bookings alert alone
+                (kept,) = AlertRepository(s).list(QUARTER, domain="bookings")
+                assert (kept.id, kept.status) == (booked.id, "open")
+                assert len(AlertRepository(s).list(QUARTER)) == 2
         finally:
             engine.dispose()
 
@@ -294,14 +301,105 @@ def test_simulate_writes_a_quarter_in_progress_the_cli_loads(
     assert res.exit_code == 0 and "sold through 2027-02-14" in res.output, res.output
     sold = pd.read_csv(tmp_path / "w" / "in_progress" / "sellout.csv", parse_dates=["ds"])
     assert sold["ds"].min() == pd.Timestamp("2026-12-28") and sold["ds"].max() == pd.Timestamp("2027-02-08")
-    for kind, name in (("budget", "budgets"), ("spend", "spend")):
+    won = pd.read_csv(tmp_path / "w" / "in_progress" / "bookings.csv", parse_dates=["close_date"])
+    assert (
+        len(won) and won["close_date"].between("2027-01-01", AS_OF).all() and (won["outcome"] == "won").all()
+    )
+    open_deals = pd.read_csv(tmp_path / "w" / "in_progress" / "crm" / "opportunities.csv")
+    assert (open_deals["outcome"] == "open").any(), "the CRM as of the day has open deals"
+    for kind, name in (("budget", "budgets"), ("spend", "spend"), ("bookings", "bookings")):
         res = runner.invoke(
             app, ["actuals", "load", str(tmp_path / "w" / "in_progress" / f"{name}.csv"), "--kind", kind]
         )
         assert res.exit_code == 0 and " new," in res.output, res.output
+    assert f"bookings.csv: {len(won)} new," in res.output.replace("\n", ""), res.output
     res = runner.invoke(app, ["alerts", "rules", "--set", "pace_behind=off", "--set", "p_hit_below=0.25"])
     assert res.exit_code == 0 and "pace_behind = off" in res.output and "p_hit_below = 0.25" in res.output
     res = runner.invoke(app, ["alerts", "rules", "--set", "p_hit_below=2"])
     assert res.exit_code == 1 and "between 0.0 and 1.0" in res.output
     res = runner.invoke(app, ["track", "--quarter", QUARTER])
     assert res.exit_code == 1 and "no approved sell-out proposal for 2027Q1" in res.output
+
+
+def test_track_a_bookings_quarter_through_the_api_with_the_pipeline_coverage_alert(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """The world's CRM ends inside 2026Q4: its approved bookings plan is tracked from the won deals loaded,
+    the planning data's scored open deals and the run-rate; the coverage rule names the deals to review."""
+    from salesplan.planning.funnel import data_end
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+    crm = services.planning_data().need("crm")
+    q, months = "2026Q4", ["2026-10", "2026-11", "2026-12"]
+    reps = crm.reps[crm.reps["end_date"].isna()]
+    rows = [ProposalRowData("total", "total", Decimal("400000.00"), None, None, 0.6, None,
+                            {m: 400000 / 3 for m in months})]  # fmt: skip
+    for region, g in reps.groupby("region"):
+        t = 400000 * len(g) / len(reps)
+        rows.append(ProposalRowData("region", str(region), Decimal(f"{t:.2f}"), "total", None, 0.6, None,
+                                    {m: t / 3 for m in months}))  # fmt: skip
+    params = ProposalParameters(
+        ProposalRequest.checked(quarter=q, by=("region",), domain="bookings"),
+        plan={"months": months, "measure": "bookings"},
+    ).to_json()
+    with services.session(write=True) as s:
+        repo = ProposalRepository(s)
+        p = repo.create(NewProposal(q, "blended", "ana", params), rows)
+        repo.approve(p.id, by="boss", expected_version=1)
+    o = crm.opportunities
+    won = o[(o["outcome"] == "won") & (o["close_date"] >= "2026-10-01")]
+    client.patch("/api/v1/alerts/rules", json={"pipeline_coverage_below": 50.0}, headers=h(keys, "planner"))
+    res = client.post(
+        "/api/v1/actuals", json={"kind": "bookings", "rows": _rows(won)}, headers=h(keys, "crm")
+    )
+    assert res.status_code == 200 and res.json()["evaluated"] == [q], res.text
+    t = client.get("/api/v1/tracking", params={"quarter": q}, headers=h(keys, "analyst")).json()
+    assert t["domain"] == "bookings" and t["as_of"] == str(data_end(crm).date())
+    units = pd.DataFrame(t["units"]).set_index("unit_id")
+    assert units.loc["total", "actual_to_date"] == pytest.approx(won["amount"].sum())
+    assert (
+        (units["landing_p10"] >= units["actual_to_date"] - 1e-6)
+        & (units["landing_p10"] <= units["landing_p90"])
+    ).all()
+    assert t["deals"] and {d["unit_id"] for d in t["deals"]} <= set(units.index)
+    alerts = client.get("/api/v1/alerts", params={"quarter": q}, headers=h(keys, "analyst")).json()["items"]
+    cov = [a for a in alerts if a["rule"] == "pipeline_coverage_below" and a["unit_id"] == "total"]
+    assert cov and "review the" in cov[0]["action"] and cov[0]["evidence"]["coverage"] < 50
+    best = max((d for d in t["deals"] if d["unit_id"] == "total"), key=lambda d: d["expected_value"])
+    assert best["deal"] in cov[0]["action"]
+    csv = client.get(
+        "/api/v1/tracking:export", params={"quarter": q, "table": "deals"}, headers=h(keys, "planner")
+    )
+    assert csv.status_code == 200 and len(pd.read_csv(io.BytesIO(csv.content))) == len(t["deals"])
+
+
+def test_migration_0006_keys_alerts_by_domain_and_keeps_existing_ones(tmp_path: Path) -> None:
+    """An alert stored before 0006 becomes a sell-out alert; 0006 lets the bookings kind hold the same
+    quarter × rule × unit; going back to 0005 drops the bookings alerts (the old key cannot hold both)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from salesplan.serving.db.engine import alembic_config, make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate(url)
+    cfg, engine = alembic_config(url), make_engine(url)
+    cols = "id, quarter, rule, level, unit_id, severity, message, action, evidence, status, created_at, updated_at, updated_by"
+    row = "'{id}', '2027Q1', 'pace_behind', 'region', 'R1', 'warning', 'm', 'a', '{{}}', 'open', '2027-01-01', '2027-01-01', 'x'"
+    try:
+        command.downgrade(cfg, "0005")
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO alerts ({cols}) VALUES ({row.format(id='old')})"))
+        command.upgrade(cfg, "0006")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT domain FROM alerts")).scalars().all() == ["sellout"]
+            conn.execute(
+                text(f"INSERT INTO alerts ({cols}, domain) VALUES ({row.format(id='b')}, 'bookings')")
+            )
+            with pytest.raises(Exception, match="UNIQUE"), conn.begin_nested():
+                conn.execute(text(f"INSERT INTO alerts ({cols}) VALUES ({row.format(id='dup')})"))
+        command.downgrade(cfg, "0005")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT id FROM alerts")).scalars().all() == ["old"]
+    finally:
+        engine.dispose()

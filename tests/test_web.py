@@ -1,16 +1,12 @@
 """The planner web page in a real browser: a live uvicorn server on loopback (temp DB, temp MLflow store
 with champions trained on a small simulated world, SALESPLAN_PLANNING_DATA = its folder) driven by
 Playwright with Debian's Chromium (scripts/browser.sh installs it; never Playwright's own downloads).
-Screenshots of every page go to tests/.artifacts/screenshots for reviewers."""
+Screenshots of every page go to tests/.artifacts/screenshots for reviewers. The server and browser
+fixtures live in tests/web_server.py (shared with tests/test_web_layout.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,25 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from web_server import KEY_STORAGE, shot, sign_in
 
 from salesplan.serving.app import create_app
 from salesplan.serving.settings import ServingSettings
-
-ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "tests" / ".artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-KEY_STORAGE = "salesplan.apiKey"
-
 
 # ---------- cheap checks of the router (no browser, no models) ----------
 
@@ -74,121 +55,16 @@ def test_pages_and_static_files_are_served(client: TestClient) -> None:
         assert res.status_code == 404 and res.headers["content-type"].startswith("application/problem+json")
 
 
-# ---------- the browser run ----------
+# ---------- the browser run (server and browser: tests/web_server.py, through conftest.py) ----------
 
 
-def _chromium() -> str:
-    """Install Debian's Chromium if missing (scripts/browser.sh); skip, saying why, only if that fails."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("playwright is not installed: pip install -e '.[dev]'")
-    res = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "browser.sh")], capture_output=True, text=True, timeout=900
-    )
-    if res.returncode != 0 or not os.access(CHROMIUM, os.X_OK):
-        reason = f"chromium could not be installed: {(res.stderr or res.stdout).strip()[-500:]}"
-        print(reason, file=sys.stderr)
-        pytest.skip(reason)
-    return CHROMIUM
+@pytest.fixture
+def server(web_server: dict[str, Any]) -> dict[str, Any]:
+    return web_server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """uvicorn on a random loopback port, serving the small simulated world; yields url + keys per role."""
-    from serving_world import ROLES, build_world, world_dir
-
-    from salesplan.serving.db.api_keys import ApiKeyRepository
-    from salesplan.serving.db.engine import make_engine, migrate, session_factory
-
-    _chromium()
-    tmp = tmp_path_factory.mktemp("web")
-    world = build_world(world_dir(tmp_path_factory))  # shared with the API tests of this process
-    db_url = f"sqlite:///{tmp / 'app.db'}"
-    migrate(db_url)  # salesplan db upgrade
-    engine = make_engine(db_url)
-    keys: dict[str, str] = {}
-    with session_factory(engine)() as session:
-        repo = ApiKeyRepository(session)
-        for role in ROLES:
-            keys[role], _ = repo.create(f"web-{role}", role)  # type: ignore[arg-type]
-        keys["approver"], _ = repo.create("web-approver", "planner")  # a second planner: four eyes
-        session.commit()
-    engine.dispose()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SALESPLAN_DATABASE_URL": db_url,
-        "SALESPLAN_PLANNING_DATA": str(world.plan),
-        "SALESPLAN_MODEL_CACHE_DIR": str(tmp / "cache"),
-        "SALESPLAN_REGISTRY_TIMEOUT_S": "120",
-        "MLFLOW_TRACKING_URI": world.tracking_uri,
-        "SALESPLAN_ARTIFACT_ROOT": str(world.artifact_root),
-    }
-    log = (tmp / "server.log").open("w")
-    cmd = [sys.executable, "-m", "uvicorn", "salesplan.serving.app:create_app", "--factory"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline, ready = time.monotonic() + 300, None
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                ready = httpx.get(f"{url}/ready", timeout=5)
-                if ready.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        if ready is None or ready.status_code != 200:
-            log.flush()
-            tail = (tmp / "server.log").read_text()[-3000:]
-            pytest.fail(f"server not ready: {ready.text if ready is not None else 'no answer'}\n{tail}")
-        yield {"url": url, "keys": keys}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser_context(server: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1366, "height": 900},
-        )
-        ctx.set_default_timeout(60_000)
-        try:
-            yield ctx
-        finally:
-            ctx.close()
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def _sign_in(page: Any, url: str, key: str, path: str = "/app/forecast") -> None:
-    page.goto(f"{url}{path}")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("#who-name").wait_for(state="visible")
+_shot = shot
+_sign_in = sign_in
 
 
 def _num(text: str) -> float:
@@ -211,12 +87,12 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
         ),
     )
 
-    # sign in: the key lives in sessionStorage, never in the URL; navigation follows the role
+    # sign in: the key lives in localStorage (every tab), never in the URL; navigation follows the role
     page.goto(f"{url}/app/forecast")
     _shot(page, "00-sign-in")
     _sign_in(page, url, keys["planner"])
     assert "planner" in page.locator("#who-name").inner_text()
-    assert page.evaluate(f"sessionStorage.getItem('{KEY_STORAGE}')") == keys["planner"]
+    assert page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") == keys["planner"]
     assert keys["planner"] not in page.url
     nav = page.locator("#nav li:not([hidden]) a").all_inner_texts()
     assert nav[:5] == ["Forecast", "Targets", "Budget", "Deals", "Process"] and "Tracking" in nav
@@ -290,25 +166,48 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
         assert float(cell.get_attribute("data-children-sum")) == pytest.approx(row_target * rate, abs=0.05)
     assert rates <= {1.0, 1.1} and 1.1 in rates  # 10 % over-assignment, at least where the leaves are
     assert page.locator("#p-table td.bad").count() == 0
+    # the weekly targets (weekly data): readable week labels, and the overridden store's weeks add up to
+    # its new quarter target (recomputed from the current months)
+    page.locator("#pw-box > summary").click()
+    week_heads = page.locator("#pw-table thead th").all_inner_texts()[2:]
+    assert len(week_heads) >= 13 and all(re.fullmatch(r"\d{1,2} \w{3}\.?", h) for h in week_heads), week_heads
+    assert "4 Jan" in week_heads, week_heads
+    cells = page.locator(f"#pw-table tbody tr[data-unit='{unit}'] td[data-week]")
+    values = [float(v) for v in cells.evaluate_all("cs => cs.map(c => c.dataset.value)")]
+    assert len(values) == len(week_heads) and min(values) >= 0
+    assert sum(values) == pytest.approx(new_value, abs=0.05)
+    texts = cells.all_inner_texts()  # whole numbers with thousands separators, never raw floats
+    assert all(re.fullmatch(r"\d{1,3}(,\d{3})*", t) for t in texts), texts
+    # on a phone (the page loaded at that size, charts drawn for it) the weeks scroll inside their box
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.locator(f"#pw-table tbody tr[data-unit='{unit}']").wait_for(state="attached")
+    page.locator("#pw-box > summary").click()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate(
+        "(b => b.scrollWidth > b.clientWidth)(document.querySelector('#pw-box .table-wrap'))"
+    )
+    page.set_viewport_size({"width": 1366, "height": 900})
     _shot(page, "02-targets-overridden")
 
     # a CRM-role key that tries to approve sees the problem details on the page
-    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['crm']}')")
+    page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', '{keys['crm']}')")
     page.get_by_role("button", name="Approve").click()
     problem = page.locator("#prop-error")
-    problem.filter(has_text="Forbidden").wait_for()
+    problem.filter(has_text="Not allowed for your role").wait_for()
     assert "role 'crm' may not" in problem.inner_text()
     assert page.locator("#p-status").inner_text() == "draft"
     _shot(page, "03-targets-crm-forbidden")
 
     # four eyes: the planner who made and edited it may not approve it; the page says so
-    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
+    page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
     page.get_by_role("button", name="Approve").click()
     problem.filter(has_text="may not approve it").wait_for()
     assert "four eyes" in problem.inner_text() and page.locator("#p-status").inner_text() == "draft"
 
     # another planner approves, with a note; the approval history names each step and who took it
-    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['approver']}')")
+    page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', '{keys['approver']}')")
     page.get_by_label("Approval note").fill("checked against the regional plans")
     page.get_by_role("button", name="Approve").click()
     page.locator("#p-status").filter(has_text="approved").wait_for()
@@ -327,7 +226,7 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     assert "checked against the regional plans" in page.locator("#h-table").inner_text()
     first_id = page.locator("#prop-section").get_attribute("data-proposal-id")
     _shot(page, "04-targets-approved")
-    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
+    page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
 
     # a second, surer proposal; list both and compare them unit by unit
     slide(0.8)
@@ -344,7 +243,7 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     _shot(page, "04b-targets-compare")
 
     # approving the second supersedes the first (one approved proposal per quarter and levels), linked
-    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['approver']}')")
+    page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', '{keys['approver']}')")
     page.get_by_role("button", name="Approve").click()
     page.locator("#p-status").filter(has_text="approved").wait_for()
     page.locator("#h-table tbody tr[data-action='proposal.approve']").filter(has_text="supersedes").wait_for()
@@ -355,7 +254,7 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
     page.locator("#p-status").filter(has_text="superseded").wait_for()
     assert page.locator("#p-superseded-by").inner_text() == second_id[:8]
     _shot(page, "04c-targets-superseded")
-    page.evaluate(f"sessionStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
+    page.evaluate(f"localStorage.setItem('{KEY_STORAGE}', '{keys['planner']}')")
 
     # budget: optimal split vs last period with response curves
     page.get_by_role("link", name="Budget").click()
@@ -419,10 +318,10 @@ def test_crm_key_sees_only_its_pages(server: dict[str, Any], browser_context: An
     assert page.locator("#page-body").is_hidden()
     _shot(page, "08-crm-targets-forbidden")
     page.get_by_role("button", name="Sign out").click()
-    assert page.evaluate(f"sessionStorage.getItem('{KEY_STORAGE}')") is None
+    assert page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") is None
     page.get_by_label("API key").fill("sp_not-a-key")
     page.get_by_role("button", name="Sign in").click()
-    page.locator("#signin-error").filter(has_text="Unauthorized").wait_for()
+    page.locator("#signin-error").filter(has_text="That API key was not accepted").wait_for()
     page.close()
 
 
@@ -574,7 +473,7 @@ def test_selection_tab(server: dict[str, Any], browser_context: Any) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     _sign_in(page, server["url"], server["keys"]["planner"], "/app/selection")
-    assert "Selection & promotions" in page.locator("#nav li:not([hidden]) a").all_inner_texts()
+    assert "Selection & accounts" in page.locator("#nav li:not([hidden]) a").all_inner_texts()
     page.locator("#sel-picks tbody tr").first.wait_for()
     assert "store/product" in page.locator("#sel-meta").inner_text()
     assert all(

@@ -27,10 +27,12 @@ of that same distribution (``q50`` its median). How:
 4. *Summed from the base distribution* when a level has too few whole periods of its own (e.g. the total's
    quarters after 3 folds): its base-period distributions (mean, robust standard deviation) are summed
    with the dependence of that level's backtest errors (``aggregate_moments``): one forecast's errors
-   share a shift (the level it missed; its share ``shared`` of the variance, the between-origin part
-   widened for the few origins seen) plus AR(1) noise (``rho``; ``estimate_error_dependence``). The
-   quantiles are those of the gamma distribution with that mean and variance (normal for series that may
-   go negative), so the mean is still exactly ``yhat``. Partial periods (``coverage`` < 1) keep the whole-period pool by
+   share a shift (the level it missed; its share ``shared`` of the variance) plus AR(1) noise (``rho``;
+   ``error_dependence``). The part of the shift common to all the level's series (``common``: what the
+   total and the regions miss by) is seen once per origin, so with 2-3 origins its variance is barely
+   known: it gets the Student-t predictive with ``origins − 1`` degrees of freedom (issues #19/#21; the
+   diagnosis is in ``models.hierarchy.temporal_quantiles``), the rest the gamma distribution with that
+   mean and variance (normal for series that may go negative), so the centre is still ``yhat``. Partial periods (``coverage`` < 1) keep the whole-period pool by
    default (on held-out folds of simulated worlds the summed rule covered partial quarters less well);
    ``partial_from_base`` switches to it.
 5. *Clipping.* Quantiles are clipped at 0 for non-negative data and made non-decreasing; a mean that a
@@ -61,8 +63,9 @@ from salesplan.contracts import (
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError
 from salesplan.models.hierarchy import (
+    ErrorDependence,
     aggregate_moments,
-    estimate_error_dependence,
+    error_dependence,
     hierarchy_levels,
     moment_quantiles,
     to_periods,
@@ -234,7 +237,7 @@ def forecast_all_levels(
     label (``2027-01-04`` for days and weeks, ``2027-01``, ``2027Q1``, ``2027``), ``ds`` the period start,
     ``yhat`` the mean, ``coverage`` the share of the period's days the forecast covers (below 1: partial
     period), ``source`` the calibration pool (``backtest:level+horizon|level|depth|all levels`` or
-    ``from-W(shared=..,rho=..)``), ``method`` what made the point (the bottom model's label per series, ``sum`` for
+    ``from-W(shared=..,rho=..,common=..,origins=..)``), ``method`` what made the point (the bottom model's label per series, ``sum`` for
     aggregates). ``attrs["salesplan"]`` holds the mean correction and the widened-interval count."""
     _check_inputs(bottom_forecast, backtest, dataset, method)
     setup = level_setup(dataset, freqs, "forecast_all_levels")
@@ -283,7 +286,7 @@ def forecast_all_levels(
     # 3.-4. coarser frequencies: the level's own whole periods, else summed from the base distribution
     err = calib[base].dropna(subset=["y", "yhat"])
     err = err.assign(e=relative_errors(err)[0]) if len(err) else err.assign(e=0.0)
-    dependence: dict[str, tuple[float, float]] = {}
+    dependence: dict[str, ErrorDependence] = {}
     for freq in (x for x in setup.freqs if x != base):
         per = to_periods(base_rows, freq, ["yhat"], ["unique_id", "level"], week_start=ws, base=base)
         per = per.rename(columns={"period_start": "ds"})
@@ -294,18 +297,37 @@ def forecast_all_levels(
             todo |= per["coverage"].to_numpy() < 1.0 - 1e-9
         for level in pd.unique(per.loc[todo, "level"]):
             if level not in dependence:
-                dependence[level] = estimate_error_dependence(err[err["level"] == level], base=base)
-            shared, rho = dependence[level]
+                dependence[level] = error_dependence(err[err["level"] == level], base=base)
+            dep = dependence[level]
+            # as ratios to the variance the base rows' ``sd`` stands for: the level's all-horizon pool
+            shared, noise, common = dep.ratios(btable[(level, 0)].sd ** 2)
             src = base_q[base_q["level"] == level][["unique_id", "level", "ds", "yhat", "sd"]]
-            mom = aggregate_moments(src, freq, rho=rho, shared=shared, base=base, week_start=ws)
+            mom = aggregate_moments(
+                src,
+                freq,
+                rho=dep.rho,
+                shared=shared,
+                common=common,
+                noise=noise,
+                base=base,
+                week_start=ws,
+            )
             rows = todo & (per["level"] == level).to_numpy()
             hit = per.loc[rows, ["unique_id", "ds"]].merge(
                 mom.rename(columns={"period_start": "ds"}), on=["unique_id", "ds"], how="left"
             )
             per.loc[rows, qnames] = moment_quantiles(
-                hit["mean"].to_numpy(), hit["sd"].to_numpy(), quantiles, nonneg
+                hit["mean"].to_numpy(),
+                hit["sd"].to_numpy(),
+                quantiles,
+                nonneg,
+                sd_common=hit["sd_common"].to_numpy(),
+                dof=dep.dof,
             )
-            per.loc[rows, "source"] = f"from-{base}(shared={shared:.2f},rho={rho:.2f})"
+            per.loc[rows, "source"] = (
+                f"from-{base}(shared={shared:.2f},rho={dep.rho:.2f},"
+                f"common={common:.2f},origins={dep.origins})"
+            )
         parts.append(per.assign(freq=freq))
     out = pd.concat(parts, ignore_index=True)
     widened = _finish(out, qnames, quantiles, nonneg)

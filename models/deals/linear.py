@@ -5,7 +5,10 @@ same coefficients, tests/test_deal_members.py): the scorer fits it a dozen times
 a grid of C) and the library spent ~90 ms a step on a 14k × 150 design where the Hessian product costs
 ~20 ms; here that product runs as a float32 symmetric rank-k update (the gradient stays float64, so the
 solution is exact to the tolerance) with a backtracking line search and warm starts along the grid. The objective is
-scikit-learn's: ``C · Σ log loss + ½‖w‖²``, intercept unpenalised."""
+scikit-learn's, ``C · Σ log loss + ½ Σ λⱼ wⱼ²`` (intercept unpenalised), with a relative penalty ``λⱼ`` per
+column (default 1, scikit-learn's): the scorer's design gives its blocks different weights
+(:data:`models.deals.encoding.BEND_PENALTY`, :data:`models.deals.encoding.LEVEL_PENALTY`), and C, the overall
+strength, is still chosen by out-of-fold log loss."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import scipy.linalg as sl
 from scipy.linalg.blas import ssyrk
 from scipy.special import expit
 
+from salesplan.errors import ConfigError
 from salesplan.models.deals.folds import Folds, log_loss_of
 
 DECREMENT = 5e-7
@@ -26,9 +30,10 @@ the steps after it move no log-odds by more than ~1e-3 and take a quarter of the
 
 def fit_logistic(
     D: np.ndarray, y: np.ndarray, C: float, w0: np.ndarray | None = None, *, tol: float = 1e-4,
-    max_iter: int = 100, decrement: float = DECREMENT,
+    max_iter: int = 100, decrement: float = DECREMENT, penalty: np.ndarray | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """Coefficients then intercept of the L2 logistic regression of ``y`` (0/1) on ``D``; stops when no
+    """Coefficients then intercept of the L2 logistic regression of ``y`` (0/1) on ``D`` (``penalty``: the
+    relative weight λⱼ ≥ 0 of each column's ½wⱼ² term, default all 1); stops when no
     coefficient moves by ``tol`` (log-odds of standardised columns: far below anything a score shows) or
     the Newton decrement promises less than ``decrement`` of mean log loss (never below 1e-8)."""
     d = D.shape[1]
@@ -39,11 +44,14 @@ def fit_logistic(
         w[-1] = np.log(m / (1 - m))
     else:
         w = np.array(w0, dtype=float)
+    lam = np.ones(d) if penalty is None else np.asarray(penalty, dtype=float)
+    if lam.shape != (d,) or not np.all(np.isfinite(lam)) or (lam < 0).any():
+        raise ConfigError(f"penalty must hold one finite weight >= 0 per column ({d}), got shape {lam.shape}")
     D32 = D.astype(np.float32)
 
     def loss(v: np.ndarray) -> tuple[float, np.ndarray]:
         z = D @ v[:-1] + v[-1]
-        return float(C * np.sum(np.logaddexp(0.0, z) - yf * z) + 0.5 * v[:-1] @ v[:-1]), z
+        return float(C * np.sum(np.logaddexp(0.0, z) - yf * z) + 0.5 * v[:-1] @ (lam * v[:-1])), z
 
     f, z = loss(w)
     for _ in range(max_iter):
@@ -51,7 +59,7 @@ def fit_logistic(
         r, h = p - yf, p * (1 - p)
         rh = D.T @ np.column_stack([r, h])  # gradient and Hessian border in one pass over D
         g = np.empty(d + 1)
-        g[:-1] = C * rh[:, 0] + w[:-1]
+        g[:-1] = C * rh[:, 0] + lam * w[:-1]
         g[-1] = C * r.sum()
         H = np.empty((d + 1, d + 1))
         upper = ssyrk(C, (D32 * np.sqrt(h).astype(np.float32)[:, None]).T)  # DᵀWD: one triangle, float32
@@ -60,7 +68,7 @@ def fit_logistic(
         H[:-1, -1] = dh
         H[-1, :-1] = dh
         H[-1, -1] = C * h.sum() + 1e-12
-        H[np.diag_indices(d)] += 1.0
+        H[np.diag_indices(d)] += lam + 1e-12  # a zero weight leaves the column unpenalised
         try:
             step = sl.solve(H, g, assume_a="pos", check_finite=False)
         except (sl.LinAlgError, ValueError):  # a float32 Hessian can lose definiteness on a flat design
@@ -92,7 +100,9 @@ class LinearFit:
     grid_logloss: dict[float, float]
 
 
-def cross_fit_logistic(D: np.ndarray, y: np.ndarray, folds: Folds, Cs: Sequence[float]) -> LinearFit:
+def cross_fit_logistic(
+    D: np.ndarray, y: np.ndarray, folds: Folds, Cs: Sequence[float], penalty: np.ndarray | None = None
+) -> LinearFit:
     """C by out-of-fold log loss, searched along the sorted grid from its middle towards the lower loss
     (the loss is unimodal in C in practice), each fit warm-started from the nearest C already fitted on the
     same fold (the first C from the first fold's model): about half the Newton steps of the whole grid."""
@@ -110,7 +120,7 @@ def cross_fit_logistic(D: np.ndarray, y: np.ndarray, folds: Folds, Cs: Sequence[
             models: list[np.ndarray] = []
             for k, (tr, va) in enumerate(folds):
                 start = fits[near][k] if near is not None else models[0] if models else None
-                w = fit_logistic(D[tr], yv[tr], C, start)
+                w = fit_logistic(D[tr], yv[tr], C, start, penalty=penalty)
                 models.append(w)
                 z[va] = D[va] @ w[:-1] + w[-1]
             fits[C], oof[C], losses[C] = models, z, log_loss_of(yv, z)

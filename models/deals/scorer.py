@@ -153,7 +153,7 @@ class DealScorer(ClassifierMixin, BaseEstimator):
         self.members_: dict[str, dict[str, Any]] = {}
         if "logistic" in members:
             D = self.encoder_.design(M)
-            lin = cross_fit_logistic(D, yv, folds, self.Cs)
+            lin = cross_fit_logistic(D, yv, folds, self.Cs, self.encoder_.design_penalty_)
             oof["logistic"] = lin.oof
             self.coef_, self.intercept_, self.design_mean_ = lin.coef, lin.intercept, D.mean(axis=0)
             self.members_["logistic"] = {"C": lin.C, "grid_logloss": lin.grid_logloss}

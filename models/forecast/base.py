@@ -258,7 +258,16 @@ class BaseForecaster(BaseEstimator):
         # an empty ``sc`` (no series long enough for a scale window) comes back with float keys
         sc = sc.astype({"window": int, "unique_id": cv["unique_id"].dtype})
         out = cv.merge(sc, on=["unique_id", "window"], how="left")
-        return out.assign(scale=out["scale"].fillna(out["unique_id"].map(self.scale_)))
+        out = out.assign(scale=out["scale"].fillna(out["unique_id"].map(self.scale_)))
+        # ``promoted``: the row's week was on promotion (any declared promotion column > 0), so the
+        # what-if can calibrate promoted weeks on their own errors (``whatif.promotion_calibration``)
+        promo = [c for c in self.roles_.promo if c in data.columns]
+        on = data[promo].gt(0).any(axis=1) if promo else pd.Series(False, index=data.index)
+        flags = data[["unique_id", "ds"]].assign(promoted=on.to_numpy())
+        out = out.merge(
+            flags.astype({"unique_id": out["unique_id"].dtype}), on=["unique_id", "ds"], how="left"
+        )
+        return out.assign(promoted=out["promoted"].fillna(False).astype(bool))
 
     @property
     def season_(self) -> int:

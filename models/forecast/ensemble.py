@@ -157,7 +157,10 @@ class SalesplanForecaster(BaseForecaster):
                 f"{short[:5]}; add a member that needs less history (Naive) or use the default members"
             )
         cv = self._backtest_members(members, names, data, avail)
-        self._learn(cv, names, data, avail)
+        drivers = [
+            n for n, m in zip(names, members, strict=True) if m.uses_regressors and m.roles_.regressors
+        ]
+        self._learn(cv, names, data, avail, drivers)
         self.calibrator_ = (
             ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_)
             if self.quantiles and len(self.calib_cv_)
@@ -192,7 +195,14 @@ class SalesplanForecaster(BaseForecaster):
         wide["unique_id"] = wide["unique_id"].astype(str)
         return self._with_origin_scale(data, add_step(wide.assign(window=wide["window"].astype(int))))
 
-    def _learn(self, cv: pd.DataFrame, names: list[str], data: pd.DataFrame, avail: pd.DataFrame) -> None:
+    def _learn(
+        self,
+        cv: pd.DataFrame,
+        names: list[str],
+        data: pd.DataFrame,
+        avail: pd.DataFrame,
+        drivers: Sequence[str] = (),
+    ) -> None:
         """Pooled, group and series weights (``weights.py``) for each set of members covering a series;
         the blend's backtest errors (which calibrate the quantiles) are cross-fitted: the rows of each
         window are blended with weights learned on the other windows, as the weights would be unknown for
@@ -230,7 +240,16 @@ class SalesplanForecaster(BaseForecaster):
             / max(int(both.sum()), 1),
             index=[*names, "blend"],
         )
-        calib = cv[[*KEYS, "step", "y", "scale"]].assign(yhat=blend)
+        calib = cv[[*KEYS, "step", "y", "scale", *[c for c in ("promoted",) if c in cv]]].assign(yhat=blend)
+        if drivers:
+            # the driver blend's backtest (``driver_blend``), which the what-if reads its response from
+            d = [names.index(c) for c in drivers]
+            Wd, Pd = W[:, d], preds[:, d]
+            Wd = np.where(np.isfinite(Pd), np.where(Wd.sum(axis=1, keepdims=True) > 0, Wd, 1.0), 0.0)
+            tot = Wd.sum(axis=1)
+            calib["yhat_drivers"] = np.where(
+                tot > 0, (Wd * np.nan_to_num(Pd)).sum(axis=1) / np.where(tot > 0, tot, 1), np.nan
+            )
         self.calib_cv_ = pd.DataFrame(calib[usable]).reset_index(drop=True)
 
     def _learn_young(

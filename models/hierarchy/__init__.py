@@ -23,17 +23,21 @@ from salesplan.models.hierarchy.temporal import (
     week_shares,
 )
 from salesplan.models.hierarchy.temporal_quantiles import (
+    ErrorDependence,
     aggregate_moments,
     aggregate_quantiles,
     aggregate_sample_paths,
+    error_dependence,
     estimate_error_correlation,
     estimate_error_dependence,
     moment_quantiles,
+    t_normal_quantiles,
 )
 
 __all__ = [
     "METHODS",
     "TOTAL",
+    "ErrorDependence",
     "HierarchicalReconciler",
     "LevelSpec",
     "MethodChoice",
@@ -45,6 +49,7 @@ __all__ = [
     "aggregate_sample_paths",
     "bottom_level",
     "choose_method",
+    "error_dependence",
     "estimate_error_correlation",
     "estimate_error_dependence",
     "hierarchy_levels",
@@ -56,6 +61,7 @@ __all__ = [
     "period_shares",
     "quarter_coverage",
     "summing_matrix",
+    "t_normal_quantiles",
     "to_periods",
     "week_shares",
 ]

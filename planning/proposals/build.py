@@ -23,6 +23,7 @@ from salesplan.planning.allocation import allocate
 from salesplan.planning.distributions import QuarterDistribution
 from salesplan.planning.fairness import fairness_report
 from salesplan.planning.phasing import phase_tree
+from salesplan.planning.phasing_weeks import phase_weeks, weekly_record
 from salesplan.planning.proposals.inputs import PlanInputs, bookings_inputs, sellout_inputs
 from salesplan.planning.proposals.request import BOOKINGS_LEVELS, ProposalRequest
 from salesplan.planning.proposals.targets import (
@@ -195,6 +196,11 @@ def _plan(
         last_period_actual=lp_root,
     )
     shapes = ph.drop_duplicates("unit_id")["shape"].value_counts().to_dict()
+    weekly = None
+    if inputs.weekly is not None:  # weekly data: weeks too, adding up to the months both ways
+        pw = phase_weeks(this_q[["unit_id", "parent_id"]], ph, req.quarter, "forecast", source=inputs.weekly,
+                         week_start=inputs.week_start)  # fmt: skip
+        weekly = weekly_record(pw, inputs.week_start)
     params = {
         **dict(prop.parameters),
         "quarter": req.quarter,
@@ -215,6 +221,7 @@ def _plan(
         "last_period": inputs.last_period,
         "last_year_actual": ly_root,
         "phasing_shape": {str(k): int(v) for k, v in shapes.items()},
+        **({"weekly": weekly} if weekly is not None else {}),
         "company_target": company.target,
         "company_p_hit": company.p_hit,
         "binding_units": int(alloc.targets["binding"].sum()),

@@ -18,6 +18,7 @@ from salesplan.contracts import CRMData
 from salesplan.errors import ConfigError, DataValidationError, Problem
 from salesplan.planning.distributions import QuarterDistribution, from_quantile_frame, quantile_columns
 from salesplan.planning.proposals.tree import TOTAL, check_tree, infer_tree, tree_from_columns
+from salesplan.planning.tracking.sellout import week_start_of
 
 __all__ = ["FORECAST_COLS", "HISTORY_COLS", "PlanInputs", "bookings_inputs", "sellout_inputs"]
 
@@ -41,6 +42,10 @@ class PlanInputs:
     last_period: str | None
     ramp: tuple[float, ...] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    weekly: pd.DataFrame | None = None
+    """Weekly shape (``unique_id, ds, yhat`` of the quarter's weeks) where the data are weekly: the
+    proposal then carries weekly phasing too (:mod:`planning.phasing_weeks`)."""
+    week_start: int = 0
 
 
 def _months(quarter: str) -> tuple[str, str, str]:
@@ -166,6 +171,14 @@ def sellout_inputs(
     monthly = (
         fm[["unique_id", "ds", "yhat"]].assign(unique_id=fm["unique_id"].astype(str)) if len(fm) else None
     )
+    q = pd.Period(quarter, freq="Q")
+    ds = pd.to_datetime(f["ds"])
+    fw = f[(f["freq"] == "W") & (ds > q.start_time - pd.Timedelta(days=7)) & (ds <= q.end_time)]
+    weekly = (
+        fw[["unique_id", "ds", "yhat"]].assign(unique_id=fw["unique_id"].astype(str), ds=ds[fw.index])
+        if len(fw)
+        else None
+    )
     return PlanInputs(
         domain="sellout",
         measure="units",
@@ -175,6 +188,8 @@ def sellout_inputs(
         monthly=monthly,
         monthly_shape="forecast" if monthly is not None else "even",
         last_period=last,
+        weekly=weekly,
+        week_start=week_start_of(forecast),
         notes={
             "tree": how,
             "units_without_forecast": gone,

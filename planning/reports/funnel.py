@@ -127,6 +127,13 @@ def funnel_report(
                 reps=("rep_id", "nunique"), median_attainment=("attainment", "median"),
                 at_or_above_quota=("attainment", lambda x: float((x >= 1).mean())),
             )  # fmt: skip
-            parts += ["<h2>Attainment vs quota</h2>", html_table(a.astype({"period": str}).tail(8))]
+            # a quota period not over at the data's end is in progress: its won value is partial, so its
+            # share at quota is not 0 % but not known yet
+            going = np.array([p.end_time > fun.as_of for p in a["period"]], dtype=bool)
+            a = a.astype({"period": str, "median_attainment": object, "at_or_above_quota": object})
+            a.loc[going, "period"] = a.loc[going, "period"] + " (in progress)"
+            a.loc[going, "at_or_above_quota"] = "in progress"
+            a.loc[going, "median_attainment"] = "in progress"
+            parts += ["<h2>Attainment vs quota</h2>", html_table(a.tail(8))]
     parts.append("</body></html>")
     return "\n".join(parts)

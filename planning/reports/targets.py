@@ -19,6 +19,7 @@ from salesplan.planning.reports.charts import (
     RED,
     embed_png,
     fmt_amount,
+    fmt_value,
     html_table,
     new_figure,
 )
@@ -29,7 +30,15 @@ if TYPE_CHECKING:
 
     from salesplan.planning.proposals.build import ProposalResult
 
-__all__ = ["MAX_BARS", "allocation_chart", "fairness_chart", "fan_chart", "phasing_chart", "target_report"]
+__all__ = [
+    "MAX_BARS",
+    "allocation_chart",
+    "fairness_chart",
+    "fan_chart",
+    "phasing_chart",
+    "readable_rows",
+    "target_report",
+]
 MAX_BARS = 40
 """Units drawn per level in the allocation chart (the largest targets); the table holds them all."""
 
@@ -37,6 +46,11 @@ MAX_BARS = 40
 def _levels(rows: pd.DataFrame) -> list[str]:
     """Level names top first, in the order the proposal lists them."""
     return list(dict.fromkeys(rows["level"].astype(str)))
+
+
+def readable_rows(rows: pd.DataFrame, months: tuple[str, str, str]) -> pd.DataFrame:
+    """Proposal rows as a report shows them: the phasing columns named after their months (not m1/m2/m3)."""
+    return rows.rename(columns=dict(zip(("m1", "m2", "m3"), months, strict=True)))
 
 
 def fan_chart(
@@ -215,9 +229,9 @@ def target_report(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         "<table>"
-        + "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
+        + "".join(f"<tr><th>{esc(k)}</th><td>{esc(fmt_value(v))}</td></tr>" for k, v in facts.items())
         + "</table>",
-        f"<p class='note'>Parameters: {esc(str(params))}</p>",
+        f"<p class='note'>Parameters: {esc('; '.join(f'{k}: {fmt_value(v)}' for k, v in params.items()))}</p>",
         "<h2>Company target</h2>",
         html_table(summary),
         fan_chart(result.curve, company, history, prop.quarter, measure),
@@ -225,7 +239,8 @@ def target_report(
         allocation_chart(rows, measure),
     ]
     for level in _levels(rows):
-        parts += [f"<h3>{esc(level)}</h3>", html_table(rows[rows["level"].astype(str) == level], 4)]
+        sel = readable_rows(rows[rows["level"].astype(str) == level], result.months)
+        parts += [f"<h3>{esc(level)}</h3>", html_table(sel, 4)]
     parts += ["<h2>Fairness</h2>", html_table(result.fairness.by_quarter), fairness_chart(result.fairness)]
     parts += [
         "<p class='note'>Equal target/potential ratios mean every unit is stretched the same; Gini and CV "

@@ -1,8 +1,17 @@
 """Plan vs actual in a quarter in progress: landing estimates (actual to date + the conditioned forecast of
 the rest), pace against the phased plan, expense control against budgets and caps, and the alert rules
-with their suggested actions. Pure functions over frames."""
+with their suggested actions; a bookings proposal lands from won + open pipeline + run-rate of new deals
+(``bookings``). Pure functions over frames."""
 
 from salesplan.planning.tracking.alerts import RULE_NAMES, Alert, AlertRules, evaluate_alerts
+from salesplan.planning.tracking.bookings import (
+    BookingsState,
+    new_deal_run_rate,
+    open_pipeline,
+    place_undated,
+    track_bookings,
+    unit_membership,
+)
 from salesplan.planning.tracking.calendar import QuarterCalendar, quarter_calendar
 from salesplan.planning.tracking.landing import CONDITIONING, LANDING_LEVELS, LandingInputs, landing, p_hit
 from salesplan.planning.tracking.sellout import (
@@ -22,15 +31,21 @@ __all__ = [
     "TRACKING_COLUMNS",
     "Alert",
     "AlertRules",
+    "BookingsState",
     "LandingInputs",
     "QuarterCalendar",
     "Tracking",
     "evaluate_alerts",
     "landing",
+    "new_deal_run_rate",
+    "open_pipeline",
     "p_hit",
+    "place_undated",
     "quarter_calendar",
     "rollup_actuals",
     "spend_control",
+    "track_bookings",
     "track_sellout",
+    "unit_membership",
     "week_start_of",
 ]

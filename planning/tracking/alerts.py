@@ -202,8 +202,10 @@ def _coverage_alerts(units: pd.DataFrame, pipeline: pd.DataFrame, deals: pd.Data
         if deals is not None and len(deals):
             d = deals[deals["unit_id"] == r["unit_id"]].nlargest(5, "expected_value")
             if len(d):
+                names = d["deal"] if "deal" in d.columns else d["opportunity_id"]
                 ids = ", ".join(
-                    f"{o} ({v:,.0f})" for o, v in zip(d["opportunity_id"], d["expected_value"], strict=True)
+                    f"{o}: {v:,.0f} expected" if "deal" in d.columns else f"{o} ({v:,.0f})"
+                    for o, v in zip(names, d["expected_value"], strict=True)
                 )
                 action = f"review the {len(d)} open deals with the highest expected value: {ids}"
         out.append(Alert(
@@ -227,7 +229,7 @@ def evaluate_alerts(
     """Every alert the rules raise. ``units``: a tracking table (``sellout.TRACKING_COLUMNS``); ``spend``:
     :func:`spend_control`'s table; ``marginal``: ``channel, region, marginal_roi``; ``pipeline``:
     ``unit_id, open_pipeline`` (closing in the rest of the quarter); ``deals``: ``unit_id, opportunity_id,
-    expected_value``."""
+    expected_value`` and optional ``deal`` (a readable name: the suggested review lists it)."""
     out: list[Alert] = []
     if units is not None and len(units):
         out += _unit_alerts(units, rules)

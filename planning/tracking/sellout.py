@@ -20,7 +20,15 @@ from salesplan.errors import ConfigError
 from salesplan.planning.tracking.calendar import QuarterCalendar, quarter_calendar
 from salesplan.planning.tracking.landing import CONDITIONING, LandingInputs, landing
 
-__all__ = ["TRACKING_COLUMNS", "Tracking", "rollup_actuals", "track_sellout", "week_start_of"]
+__all__ = [
+    "TRACKING_COLUMNS",
+    "Tracking",
+    "fan_series",
+    "plan_periods",
+    "rollup_actuals",
+    "track_sellout",
+    "week_start_of",
+]
 
 TRACKING_COLUMNS = [
     "level", "unit_id", "parent_id", "target", "actual_to_date", "plan_to_date", "forecast_to_date",
@@ -163,7 +171,7 @@ def track_sellout(
         fq[lo_c].reindex(index).to_numpy(float), fq[hi_c].reindex(index).to_numpy(float), act, e,
     )  # fmt: skip
     land = landing(inp, target, conditioning)
-    plan_w = _plan_periods(plan, p50, cal)
+    plan_w = plan_periods(plan, p50, cal)
     plan_to_date = plan_w[:, :e].sum(axis=1)
     a = land["actual_to_date"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -191,10 +199,10 @@ def track_sellout(
             "periods": len(cal.starts),
         }
     )
-    return Tracking(cal.quarter, day, cal, out, _series(units, cal, plan_w, act, p50, land, e))
+    return Tracking(cal.quarter, day, cal, out, fan_series(units, cal, plan_w, act, p50, land, e))
 
 
-def _plan_periods(plan: pd.DataFrame, p50: np.ndarray, cal: QuarterCalendar) -> np.ndarray:
+def plan_periods(plan: pd.DataFrame, p50: np.ndarray, cal: QuarterCalendar) -> np.ndarray:
     """Each unit's plan per period: its monthly target over the month's periods by forecast weight (even
     where the forecast is zero); without monthly targets the quarter target by the forecast's shape."""
     out = np.zeros_like(p50)
@@ -218,7 +226,7 @@ def _plan_periods(plan: pd.DataFrame, p50: np.ndarray, cal: QuarterCalendar) -> 
     return out
 
 
-def _series(
+def fan_series(
     units: list[str], cal: QuarterCalendar, plan_w: np.ndarray, act: np.ndarray, p50: np.ndarray,
     land: pd.DataFrame, e: int,
 ) -> pd.DataFrame:  # fmt: skip

@@ -21,6 +21,11 @@ import pandas as pd
 from salesplan.contracts import CRMData
 from salesplan.simulator.config import SimConfig
 
+# the extra columns' names are the CRM's too: re-exported (the leakage test and benchmark read them here)
+from salesplan.simulator.crm_columns import HONEST_COLUMNS as HONEST_COLUMNS
+from salesplan.simulator.crm_columns import PLANTED_COLUMNS as PLANTED_COLUMNS
+from salesplan.simulator.crm_columns import extra_columns
+
 FIRST = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn",
          "Dana", "Robin", "Chris", "Pat", "Lee", "Noor", "Ines", "Mateo", "Yuki", "Priya")  # fmt: skip
 LAST = ("Kim", "Garcia", "Smith", "Okafor", "Müller", "Rossi", "Novak", "Silva", "Chen", "Dubois",
@@ -65,19 +70,6 @@ LOST_STALL = 2.0
 SLIP_RATE = {"won": 0.25, "lost": 0.7}  # expected close-date pushes per month open
 RAMP = np.repeat([0.25, 0.5, 0.75, 1.0], 3)  # productivity share by month of tenure (≥ 12 → 1)
 QUARTER_PUSH = np.array([0.85, 1.0, 1.3])  # deal creation by month within the quarter
-PLANTED_COLUMNS = ("tags", "lead_quality", "activity_score", "profile_index")
-"""Opportunity columns recorded at or after the close, drawn from the outcome (leaks)."""
-HONEST_COLUMNS = ("campaign", "lead_score", "budget_confirmed")
-"""Opportunity columns set at creation from the deal's drivers or at random (known before the outcome)."""
-EARLY_TAGS = ("Ringing", "Interested", "No answer")
-FINAL_TAGS = {
-    "won": (("Closed by rep", "Contract signed", "Will revert after reading the email", "Busy"), (0.55, 0.2, 0.15, 0.1)),
-    "lost": (("Lost to competitor", "Not interested", "Ringing", "Will revert after reading the email", "Busy"),
-             (0.3, 0.25, 0.2, 0.15, 0.1)),
-}  # fmt: skip
-QUALITY = ("High in relevance", "Might be", "Not sure", "Low in relevance", "Worst")
-QUALITY_P = {"won": (0.4, 0.3, 0.2, 0.08, 0.02), "lost": (0.05, 0.15, 0.3, 0.3, 0.2)}
-CAMPAIGNS = ("Spring webinar", "Trade show", "Newsletter", "Partner day", "None")
 
 
 @dataclass
@@ -88,6 +80,24 @@ class CRMResult:
     initial_expected_close: pd.Series
     fate: pd.DataFrame  # uncensored: how every deal ends (also the ones still open at the as-of date)
     planted: tuple[str, ...] = ()  # post-outcome columns added to the opportunities (ground truth of leaks)
+    draws: CRMDraws | None = None  # what ran the history, for the CRM after it (``simulator.crm_ahead``)
+
+
+@dataclass
+class CRMDraws:
+    """The draws behind a CRM history that the CRM after it continues: per rep ``skill`` and deal
+    ``volume``, the creation intensity's scale ``factor``, the accounts' regions and sizes, and per deal its
+    path (``deals``), creation day and last expected close day after creation (``final_day``)."""
+
+    regions: tuple[str, ...]
+    skill: np.ndarray
+    volume: np.ndarray
+    factor: float
+    acc_region: np.ndarray
+    acc_size: np.ndarray
+    deals: DealDraws
+    day0: np.ndarray
+    final_day: np.ndarray
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -109,6 +119,120 @@ def _ids(prefix: str, n: int, width: int) -> np.ndarray:
 def _gamma_days(rng: np.random.Generator, mean: np.ndarray | float, n: int) -> np.ndarray:
     """Whole days ≥ 1 (rounded, so the sample mean stays at the gamma mean)."""
     return np.maximum(1.0, np.round(rng.gamma(GAMMA_SHAPE, np.asarray(mean) / GAMMA_SHAPE, n)))
+
+
+@dataclass
+class DealDraws:
+    """One batch of deals' drivers and their whole (uncensored) funnel path: ``entry[:, j]`` is the day
+    after creation a deal enters stage j if it gets there, ``lost_day`` the day a deal that is lost ends."""
+
+    acc: np.ndarray
+    size: np.ndarray
+    product: np.ndarray
+    amount: np.ndarray
+    lead: np.ndarray
+    competitor: np.ndarray
+    xb: np.ndarray
+    p: np.ndarray  # (n, 3) stage conversions
+    reached: np.ndarray  # last stage reached, 0 Find .. 3 Sign
+    won: np.ndarray
+    entry: np.ndarray  # (n, 6)
+    lost_day: np.ndarray
+
+
+def draw_deals(
+    rng: np.random.Generator, rep_ix: np.ndarray, created: np.ndarray, deal_region: np.ndarray,
+    hire: np.ndarray, skill: np.ndarray, acc_region: np.ndarray, acc_size: np.ndarray,
+) -> DealDraws:  # fmt: skip
+    """Accounts (in the rep's region), drivers, true stage conversions and the path of each deal created
+    at ``created`` by rep ``rep_ix`` (the one draw order every world's history depends on)."""
+    n = rep_ix.size
+    n_regions = int(acc_region.max()) + 1
+    first = np.searchsorted(acc_region, np.arange(n_regions))
+    per_region = np.bincount(acc_region, minlength=n_regions)
+    acc = first[deal_region] + np.floor(rng.random(n) * per_region[deal_region]).astype(int)
+    size = acc_size[acc]
+    product = rng.choice(len(PRODUCTS), n, p=PRODUCT_P)
+    amount = np.round(
+        np.asarray(SIZE_AMOUNT)[size] * np.asarray(PRODUCT_AMOUNT)[product] * np.exp(rng.normal(0, 0.6, n)),
+        -2,
+    )
+    amount = np.maximum(amount, 500.0)
+    lead = rng.choice(len(LEAD_SOURCES), n, p=LEAD_P)
+    competitor = rng.random(n) < 0.35
+    ramp_at = ramp_share((created - hire[rep_ix]) / np.timedelta64(1, "D"))
+    xb = (
+        EFFECTS["log_amount"] * np.log(amount / AMOUNT_REF)
+        + EFFECTS["rep_skill"] * skill[rep_ix]
+        + EFFECTS["ramp_gap"] * (1 - ramp_at)
+        + EFFECTS["competitor"] * competitor
+        + np.array([EFFECTS[f"lead_source={s}"] for s in LEAD_SOURCES])[lead]
+        + np.array([EFFECTS[f"size={s}"] for s in SIZES])[size]
+        + np.array([EFFECTS[f"product={p}"] for p in PRODUCTS])[product]
+    )
+    p = _sigmoid(INTERCEPTS[None, :] + xb[:, None])  # (n, 3)
+
+    # --- funnel path: last stage reached (0 Find .. 3 Sign), stage timing, stalls before a loss
+    passed = rng.random((n, 3)) < p
+    reached = np.cumprod(passed, axis=1).sum(axis=1)  # 0..3
+    won = reached == 3
+    dur = np.stack([_gamma_days(rng, STAGE_DAYS[s], n) for s in FUNNEL[:5]], axis=1)  # (n, 5)
+    stall = _gamma_days(
+        rng, np.array([STAGE_DAYS[s] for s in FUNNEL[:3]])[np.minimum(reached, 2)] * LOST_STALL, n
+    )
+    entry = np.concatenate([np.zeros((n, 1)), np.cumsum(dur, axis=1)], axis=1)  # day of entering stage j
+    lost_day = entry[np.arange(n), np.minimum(reached, 2)] + stall
+    return DealDraws(acc, size, product, amount, lead, competitor, xb, p, reached, won, entry, lost_day)
+
+
+def censor(
+    d: DealDraws, day0: np.ndarray, horizon: np.ndarray, ids: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """What the CRM shows of the deals ``horizon`` days after their creation: stage events (funnel order
+    within a deal), outcome (won, lost or open), close day after creation (NaN while open), current stage."""
+    n = ids.size
+    won, reached, entry, lost_day = d.won, d.reached, d.entry, d.lost_day
+    stage_j = np.tile(np.arange(6), n)
+    deal_j = np.repeat(np.arange(n), 6)
+    ev_day = entry.ravel()
+    ok = (stage_j <= np.where(won, 5, reached)[deal_j]) & (ev_day <= horizon[deal_j])
+    lost_ok = ~won & (lost_day <= horizon)
+    ev_deal = np.concatenate([deal_j[ok], np.flatnonzero(lost_ok)])
+    ev_stage = np.concatenate([np.asarray(FUNNEL)[stage_j[ok]], np.full(lost_ok.sum(), "Lost")])
+    ev_rank = np.concatenate([stage_j[ok], np.full(lost_ok.sum(), 9)])
+    ev_ts = day0[ev_deal] + np.concatenate([ev_day[ok], lost_day[lost_ok]]).astype("timedelta64[D]")
+    eo = np.lexsort((ev_rank, ev_deal))
+    events = pd.DataFrame(
+        {"opportunity_id": ids[ev_deal[eo]], "stage": ev_stage[eo], "ts": ev_ts[eo].astype("datetime64[ns]")}
+    )
+    won_seen = won & (entry[:, 3] <= horizon)
+    outcome = np.where(won_seen, "won", np.where(lost_ok, "lost", "open"))
+    close_day = np.where(won_seen, entry[:, 3], np.where(lost_ok, lost_day, np.nan))
+    last_stage = np.bincount(deal_j[ok], weights=None, minlength=n)  # events kept per deal ≥ 1 (Find)
+    return events, outcome, close_day, np.asarray(FUNNEL)[last_stage - 1]
+
+
+def slips(
+    rng: np.random.Generator, won: np.ndarray, lo: np.ndarray, hi: np.ndarray, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expected-close-date pushes of deals open from day ``lo`` to ``hi`` after creation (more for deals
+    that end up lost): the deal, the day of each push and the new expected close day, pushed out from
+    ``start`` (both strictly increase within a deal; sorted by deal and day)."""
+    rate = np.where(won, SLIP_RATE["won"], SLIP_RATE["lost"])
+    n_slip = np.minimum(rng.poisson(rate * np.maximum(hi - lo, 0) / 30.44), 6)
+    s_deal = np.repeat(np.arange(won.size), n_slip)
+    span = hi[s_deal] - lo[s_deal]
+    s_day = lo[s_deal] + np.minimum(np.floor(rng.random(s_deal.size) * span) + 1, span)
+    so = np.lexsort((s_day, s_deal))
+    s_deal, s_day = s_deal[so], s_day[so]
+    new_key = (np.diff(s_deal) != 0) | (np.diff(s_day) != 0)
+    first_of_day = np.r_[True, new_key][: s_deal.size]  # one push per deal-day
+    s_deal, s_day = s_deal[first_of_day], s_day[first_of_day]
+    step = np.ceil(rng.gamma(2.0, 10.5, s_deal.size)) + 3  # days each push moves the date out
+    csum = np.cumsum(step)
+    starts = np.searchsorted(s_deal, s_deal)  # index of the deal's first push (sorted by deal)
+    within = csum - np.r_[0.0, csum][starts]
+    return s_deal, s_day, np.maximum(start[s_deal] + within, s_day + 7)
 
 
 def _reps(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, ...]) -> pd.DataFrame:
@@ -158,7 +282,8 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
     active = (wk[None, :] >= hire[:, None]) & (wk[None, :] + np.timedelta64(4, "D") < stop[:, None])
     month_in_q = (weeks.month.to_numpy() - 1) % 3
     lam = active * ramp_share(tenure) * volume[:, None] * QUARTER_PUSH[month_in_q][None, :]
-    lam *= cfg.opportunities / max(lam.sum(), 1e-9)
+    factor = cfg.opportunities / max(lam.sum(), 1e-9)
+    lam *= factor
     counts = rng.poisson(lam)
     rep_ix, week_ix = np.nonzero(counts)
     k = counts[rep_ix, week_ix]
@@ -184,81 +309,20 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
         }
     )
     deal_region = pd.Index(regions).get_indexer(pd.Index(reps["region"].to_numpy()[rep_ix]))
-    first = np.searchsorted(acc_region, np.arange(len(regions)))
-    per_region = np.bincount(acc_region, minlength=len(regions))
-    acc = first[deal_region] + np.floor(rng.random(n) * per_region[deal_region]).astype(int)
-    size = acc_size[acc]
-    product = rng.choice(len(PRODUCTS), n, p=PRODUCT_P)
-    amount = np.round(
-        np.asarray(SIZE_AMOUNT)[size] * np.asarray(PRODUCT_AMOUNT)[product] * np.exp(rng.normal(0, 0.6, n)),
-        -2,
-    )
-    amount = np.maximum(amount, 500.0)
-    lead = rng.choice(len(LEAD_SOURCES), n, p=LEAD_P)
-    competitor = rng.random(n) < 0.35
-    ramp_at = ramp_share((created - hire[rep_ix]) / np.timedelta64(1, "D"))
-    xb = (
-        EFFECTS["log_amount"] * np.log(amount / AMOUNT_REF)
-        + EFFECTS["rep_skill"] * skill[rep_ix]
-        + EFFECTS["ramp_gap"] * (1 - ramp_at)
-        + EFFECTS["competitor"] * competitor
-        + np.array([EFFECTS[f"lead_source={s}"] for s in LEAD_SOURCES])[lead]
-        + np.array([EFFECTS[f"size={s}"] for s in SIZES])[size]
-        + np.array([EFFECTS[f"product={p}"] for p in PRODUCTS])[product]
-    )
-    p = _sigmoid(INTERCEPTS[None, :] + xb[:, None])  # (n, 3)
-
-    # --- funnel path: last stage reached (0 Find .. 3 Sign), stage timing, stalls before a loss
-    passed = rng.random((n, 3)) < p
-    reached = np.cumprod(passed, axis=1).sum(axis=1)  # 0..3
-    won = reached == 3
-    dur = np.stack([_gamma_days(rng, STAGE_DAYS[s], n) for s in FUNNEL[:5]], axis=1)  # (n, 5)
-    stall = _gamma_days(
-        rng, np.array([STAGE_DAYS[s] for s in FUNNEL[:3]])[np.minimum(reached, 2)] * LOST_STALL, n
-    )
-    entry = np.concatenate([np.zeros((n, 1)), np.cumsum(dur, axis=1)], axis=1)  # day of entering stage j
-    lost_day = entry[np.arange(n), np.minimum(reached, 2)] + stall
+    d = draw_deals(rng, rep_ix, created, deal_region, hire, skill, acc_region, acc_size)
+    acc, product, amount, lead = d.acc, d.product, d.amount, d.lead
+    competitor, xb, p = d.competitor, d.xb, d.p
+    won, reached, entry, lost_day = d.won, d.reached, d.entry, d.lost_day
     day0 = created.astype("datetime64[D]")
     horizon = (np.datetime64(asof, "D") - day0).astype(float)
 
-    # --- events (funnel order within a deal), censored at the as-of date
-    stage_j = np.tile(np.arange(6), n)
-    deal_j = np.repeat(np.arange(n), 6)
-    ev_day = entry.ravel()
-    ok = (stage_j <= np.where(won, 5, reached)[deal_j]) & (ev_day <= horizon[deal_j])
-    lost_ok = ~won & (lost_day <= horizon)
-    ev_deal = np.concatenate([deal_j[ok], np.flatnonzero(lost_ok)])
-    ev_stage = np.concatenate([np.asarray(FUNNEL)[stage_j[ok]], np.full(lost_ok.sum(), "Lost")])
-    ev_rank = np.concatenate([stage_j[ok], np.full(lost_ok.sum(), 9)])
-    ev_ts = day0[ev_deal] + np.concatenate([ev_day[ok], lost_day[lost_ok]]).astype("timedelta64[D]")
-    eo = np.lexsort((ev_rank, ev_deal))
     ids = _ids("O", n, 6)
-    events = pd.DataFrame(
-        {"opportunity_id": ids[ev_deal[eo]], "stage": ev_stage[eo], "ts": ev_ts[eo].astype("datetime64[ns]")}
-    )
-
-    won_seen = won & (entry[:, 3] <= horizon)
-    outcome = np.where(won_seen, "won", np.where(lost_ok, "lost", "open"))
-    close_day = np.where(won_seen, entry[:, 3], np.where(lost_ok, lost_day, np.nan))
-    last_stage = np.bincount(deal_j[ok], weights=None, minlength=n)  # events kept per deal ≥ 1 (Find)
-    current = np.asarray(FUNNEL)[last_stage - 1]
+    events, outcome, close_day, current = censor(d, day0, horizon, ids)
 
     # --- expected close date and its slips (more for deals that end up lost)
     initial = np.round(sum(STAGE_DAYS[s] for s in FUNNEL[:3]) * np.exp(rng.normal(0, 0.3, n)))
     open_until = np.minimum(np.where(won, entry[:, 3], lost_day), horizon)
-    rate = np.where(won, SLIP_RATE["won"], SLIP_RATE["lost"])
-    n_slip = np.minimum(rng.poisson(rate * np.maximum(open_until, 0) / 30.44), 6)
-    s_deal = np.repeat(np.arange(n), n_slip)
-    s_day = np.minimum(np.floor(rng.random(s_deal.size) * open_until[s_deal]) + 1, open_until[s_deal])
-    so = np.lexsort((s_day, s_deal))
-    s_deal, s_day = s_deal[so], s_day[so]
-    first_of_day = np.r_[True, (np.diff(s_deal) != 0) | (np.diff(s_day) != 0)]  # one push per deal-day
-    s_deal, s_day = s_deal[first_of_day], s_day[first_of_day]
-    step = np.ceil(rng.gamma(2.0, 10.5, s_deal.size)) + 3  # days each push moves the date out
-    csum = np.cumsum(step)
-    starts = np.searchsorted(s_deal, s_deal)  # index of the deal's first push (sorted by deal)
-    within = csum - np.r_[0.0, csum][starts]
-    new_day = np.maximum(initial[s_deal] + within, s_day + 7)  # both strictly increase within a deal
+    s_deal, s_day, new_day = slips(rng, won, np.zeros(n), open_until, initial)
     changes = pd.DataFrame(
         {
             "opportunity_id": ids[s_deal],
@@ -294,7 +358,7 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
     history = pd.DataFrame({"opportunity_id": pd.Series(dtype=object), "field": pd.Series(dtype=object),
                             "ts": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=object)})  # fmt: skip
     if cfg.crm_post_outcome_columns:
-        columns, history = _extra_columns(cfg, ids, day0, outcome, close_day, xb, horizon)
+        columns, history = extra_columns(cfg, ids, day0, outcome, close_day, xb, horizon)
         for c, v in columns.items():
             opps[c] = v
     probs = pd.DataFrame(p, index=pd.Index(ids, name="opportunity_id"), columns=list(TRANSITIONS))
@@ -324,58 +388,5 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
         ),
         fate=fate,
         planted=PLANTED_COLUMNS if cfg.crm_post_outcome_columns else (),
+        draws=CRMDraws(regions, skill, volume, factor, acc_region, acc_size, d, day0, final_day),
     )
-
-
-def _extra_columns(
-    cfg: SimConfig, ids: np.ndarray, day0: np.ndarray, outcome: np.ndarray, close_day: np.ndarray,
-    xb: np.ndarray, horizon: np.ndarray,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame]:  # fmt: skip
-    """Honest columns set at creation and post-outcome columns set at or after the close (see the module
-    doc), their current values (censored at the as-of date) and their field history."""
-    rng = np.random.default_rng([cfg.seed, 25])  # a stream of its own: switching this on changes nothing else
-    n = len(ids)
-    closed = outcome != "open"
-    won = outcome == "won"
-    z = (xb - xb.mean()) / max(float(xb.std()), 1e-9)
-    honest: dict[str, np.ndarray] = {
-        "campaign": rng.choice(CAMPAIGNS, n),
-        "lead_score": np.clip(np.round(50 + 12 * z + rng.normal(0, 12, n)), 0, 100),
-        "budget_confirmed": np.where(rng.random(n) < 0.2, "unknown", np.where(rng.random(n) < 1 / (1 + np.exp(-z)), "yes", "no")),
-    }  # fmt: skip
-    early_tag = rng.choice(EARLY_TAGS, n)
-    final_tag = np.empty(n, dtype=object)
-    quality = np.empty(n, dtype=object)
-    for kind in ("won", "lost"):
-        m = outcome == kind
-        tags, tp = FINAL_TAGS[kind]
-        final_tag[m] = rng.choice(tags, int(m.sum()), p=tp)
-        quality[m] = rng.choice(QUALITY, int(m.sum()), p=QUALITY_P[kind])
-    activity = np.round(np.where(won, rng.normal(16.0, 2.0, n), rng.normal(13.5, 2.5, n)), 1)
-    profile = np.round(np.where(won, rng.normal(1.0, 1.0, n), rng.normal(0.3, 1.0, n)), 2)
-    # days after creation each post-outcome value is recorded: on the close day or up to two weeks later
-    after = np.where(closed, np.nan_to_num(close_day) + rng.integers(0, 15, n), np.inf)
-    seen = closed & (after <= horizon)
-    rows: list[pd.DataFrame] = []
-
-    def record(field: str, at: np.ndarray, values: np.ndarray, mask: np.ndarray) -> None:
-        rows.append(pd.DataFrame({"opportunity_id": ids[mask], "field": field,
-                                  "ts": (day0[mask] + at[mask].astype("timedelta64[D]")).astype("datetime64[ns]"),
-                                  "value": pd.Series(values[mask]).astype(str).to_numpy(dtype=object)}))  # fmt: skip
-
-    zero, everyone = np.zeros(n), np.ones(n, dtype=bool)
-    for name, values in honest.items():
-        record(name, zero, values, everyone)
-    record("tags", zero, early_tag, everyone)
-    record("tags", after, final_tag, seen)
-    for name, values in (("lead_quality", quality), ("activity_score", activity), ("profile_index", profile)):
-        record(name, after, values, seen)
-    current = {
-        **honest,
-        "tags": np.where(seen, final_tag, early_tag),
-        "lead_quality": np.where(seen, quality, np.array(None, dtype=object)),
-        "activity_score": np.where(seen, activity, np.nan),
-        "profile_index": np.where(seen, profile, np.nan),
-    }
-    history = pd.concat(rows, ignore_index=True).sort_values(["opportunity_id", "ts"], kind="stable")
-    return current, history.reset_index(drop=True)

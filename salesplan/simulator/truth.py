@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from salesplan.contracts import CRMData
 from salesplan.errors import ConfigError
 from salesplan.simulator.crm import FUNNEL
 from salesplan.simulator.spend import adstock, hill
@@ -50,6 +51,10 @@ class SimTruth:
     # --- spend
     spend_response: pd.DataFrame  # channel, region, beta, alpha, half, theta, baseline
     asof: pd.Timestamp = field(default_factory=lambda: pd.Timestamp("NaT"))
+    crm_ahead: CRMData | None = None
+    """The CRM at the end of the planned horizon (``asof`` + ``horizon`` weeks): the history's deals gone
+    on along their paths plus the deals created since (``simulator.crm_ahead``); a quarter in progress
+    reads it as of a day (``in_progress.world_bookings``)."""
 
     @property
     def launch_date(self) -> pd.Series:

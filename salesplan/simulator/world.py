@@ -26,6 +26,7 @@ from salesplan.simulator.activities import ActivityResult, simulate_activities
 from salesplan.simulator.commerce import Commerce, simulate_commerce
 from salesplan.simulator.config import SimConfig
 from salesplan.simulator.crm import simulate_crm
+from salesplan.simulator.crm_ahead import crm_ahead
 from salesplan.simulator.periods import resample_sellout
 from salesplan.simulator.sellout import SPEC, simulate_sellout
 from salesplan.simulator.spend import simulate_spend
@@ -111,6 +112,7 @@ def simulate(config: SimConfig | None = None) -> SimulatedWorld:
     spec = replace(SPEC, freq=check_freq(cfg.freq))
     cr = simulate_crm(cfg, c_rng, so.regions)
     sp = simulate_spend(cfg, m_rng, so.regions)
+    ahead = crm_ahead(cfg, cr, cfg.asof + pd.Timedelta(weeks=cfg.horizon))
 
     raw = so.df
     if cfg.validate:
@@ -121,6 +123,7 @@ def simulate(config: SimConfig | None = None) -> SimulatedWorld:
         if not same.all():  # the validator sorts; ours is presorted so truth rows stay aligned
             raise RuntimeError("simulated sell-out was not in (unique_id, ds) order")
         crm = validate_crm(cr.crm, source="simulated CRM")
+        ahead = validate_crm(ahead, source="simulated CRM after the history")
         spend = validate_spend(sp.df, source="simulated spend")
     else:
         df = raw
@@ -165,6 +168,7 @@ def simulate(config: SimConfig | None = None) -> SimulatedWorld:
         deal_fate=cr.fate,
         spend_response=sp.response,
         asof=cfg.asof,
+        crm_ahead=ahead,
     )
     name = f"simulated-{cfg.scale}-seed{cfg.seed}"
     notes = [

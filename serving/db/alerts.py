@@ -21,7 +21,7 @@ from salesplan.errors import ConfigError, NotFoundError
 from salesplan.planning.tracking import Alert, AlertRules
 from salesplan.serving.db.audit import AuditRepository, Clock, check_limit, utcnow
 from salesplan.serving.db.records import Actor, check_quarter, json_copy
-from salesplan.serving.db.tables import ALERT_STATUSES, AlertRecordRow, AlertRuleSetting
+from salesplan.serving.db.tables import ALERT_DOMAINS, ALERT_STATUSES, AlertRecordRow, AlertRuleSetting
 
 __all__ = ["AlertRecord", "AlertRepository", "AlertStatus"]
 
@@ -33,6 +33,7 @@ SYSTEM = "salesplan tracking"
 class AlertRecord:
     id: str
     quarter: str
+    domain: str
     rule: str
     level: str
     unit_id: str
@@ -48,7 +49,7 @@ class AlertRecord:
 
 
 def _record(a: AlertRecordRow) -> AlertRecord:
-    return AlertRecord(a.id, a.quarter, a.rule, a.level, a.unit_id, a.severity, a.message, a.action,
+    return AlertRecord(a.id, a.quarter, a.domain, a.rule, a.level, a.unit_id, a.severity, a.message, a.action,
                        dict(a.evidence), a.status, a.created_at, a.updated_at, a.updated_by,
                        a.updated_by_key_id)  # fmt: skip
 
@@ -59,12 +60,18 @@ class AlertRepository:
         self.clock = clock
         self.audit = AuditRepository(session, clock)
 
-    def sync(self, quarter: str, alerts: Sequence[Alert]) -> builtins.list[AlertRecord]:
-        """Store one evaluation's alerts of ``quarter`` (see the module doc); returns the quarter's alerts."""
+    def sync(
+        self, quarter: str, alerts: Sequence[Alert], domain: str = "sellout"
+    ) -> builtins.list[AlertRecord]:
+        """Store one evaluation's alerts of ``quarter`` for one kind of proposal (``domain``: sellout or
+        bookings; the other kind's alerts are left alone; see the module doc); returns the quarter's
+        alerts of that kind."""
         check_quarter(quarter)
+        if domain not in ALERT_DOMAINS:
+            raise ConfigError(f"domain must be one of {', '.join(ALERT_DOMAINS)}, got {domain!r}")
         now = self.clock()
-        stored = {(a.rule, a.unit_id): a for a in self.session.scalars(
-            select(AlertRecordRow).where(AlertRecordRow.quarter == quarter))}  # fmt: skip
+        mine = (AlertRecordRow.quarter == quarter) & (AlertRecordRow.domain == domain)
+        stored = {(a.rule, a.unit_id): a for a in self.session.scalars(select(AlertRecordRow).where(mine))}
         fired = set()
         for al in alerts:
             key = (al.rule, al.unit_id)
@@ -72,15 +79,16 @@ class AlertRepository:
             ev = json_copy(al.evidence, f"evidence of alert {al.rule} {al.unit_id}")
             row = stored.get(key)
             if row is None:
-                row = AlertRecordRow(id=str(uuid.uuid4()), quarter=quarter, rule=al.rule, level=al.level,
+                row = AlertRecordRow(id=str(uuid.uuid4()), quarter=quarter, domain=domain, rule=al.rule, level=al.level,
                                      unit_id=al.unit_id, severity=al.severity, message=al.message,
                                      action=al.action, evidence=ev, status="open", created_at=now,
                                      updated_at=now, updated_by=SYSTEM, updated_by_key_id=None)  # fmt: skip
                 self.session.add(row)
                 self.session.flush()
                 self.audit.write(
-                    SYSTEM, "alert.opened", "alert", row.id, {"rule": al.rule, "unit_id": al.unit_id}
-                )
+                    SYSTEM, "alert.opened", "alert", row.id,
+                    {"rule": al.rule, "unit_id": al.unit_id, "domain": domain},
+                )  # fmt: skip
                 continue
             row.severity, row.message, row.action, row.evidence = al.severity, al.message, al.action, ev
             if row.status == "resolved":
@@ -89,7 +97,7 @@ class AlertRepository:
             if key not in fired and row.status != "resolved":
                 self._set(row, "resolved", Actor(SYSTEM), "the rule no longer fires", now)
         self.session.flush()
-        return self.list(quarter=quarter, limit=1000)
+        return self.list(quarter=quarter, domain=domain, limit=1000)
 
     def _set(self, row: AlertRecordRow, status: str, who: Actor, note: str | None, now: datetime) -> None:
         old = row.status
@@ -113,12 +121,21 @@ class AlertRepository:
         return _record(row)
 
     def list(
-        self, quarter: str | None = None, status: str | None = None, limit: int = 200, offset: int = 0
+        self,
+        quarter: str | None = None,
+        status: str | None = None,
+        limit: int = 200,
+        offset: int = 0,
+        domain: str | None = None,
     ) -> builtins.list[AlertRecord]:
         """Critical first, then by rule and unit."""
         stmt = select(AlertRecordRow).execution_options(populate_existing=True)
         if quarter is not None:
             stmt = stmt.where(AlertRecordRow.quarter == check_quarter(quarter))
+        if domain is not None:
+            if domain not in ALERT_DOMAINS:
+                raise ConfigError(f"domain must be one of {', '.join(ALERT_DOMAINS)}, got {domain!r}")
+            stmt = stmt.where(AlertRecordRow.domain == domain)
         if status is not None:
             if status not in ALERT_STATUSES:
                 raise ConfigError(f"status must be one of {', '.join(ALERT_STATUSES)}, got {status!r}")

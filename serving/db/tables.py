@@ -202,6 +202,7 @@ class AuditEntry(Base):
 
 ACTUAL_KINDS = ("sellout", "bookings", "spend")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
+ALERT_DOMAINS = ("sellout", "bookings")
 
 
 class Actual(Base):
@@ -248,18 +249,20 @@ class SpendBudget(Base):
 
 
 class AlertRecordRow(Base):
-    """An alert of a quarter: one per (quarter, rule, unit), refreshed by every evaluation while it holds;
+    """An alert of a quarter: one per (quarter, domain, rule, unit), refreshed by every evaluation while it holds;
     ``status`` open → acknowledged → resolved, with who changed it last (the audit log has every change)."""
 
     __tablename__ = "alerts"
     __table_args__ = (
         CheckConstraint(_in_list("status", ALERT_STATUSES), name="status"),
-        UniqueConstraint("quarter", "rule", "unit_id"),
+        CheckConstraint(_in_list("domain", ALERT_DOMAINS), name="domain"),
+        UniqueConstraint("quarter", "domain", "rule", "unit_id"),
         Index("ix_alerts_quarter_status", "quarter", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     quarter: Mapped[str] = mapped_column(String(6))
+    domain: Mapped[str] = mapped_column(String(16), server_default="sellout")
     rule: Mapped[str] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(64))
     unit_id: Mapped[str] = mapped_column(String(200))
@@ -283,3 +286,44 @@ class AlertRuleSetting(Base):
     value: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+JBP_STATUSES = ("draft", "agreed", "superseded")
+
+
+class JointBusinessPlanRow(Base):
+    """A version of one account's joint business plan. Versions of an account count up from 1; a draft is
+    agreed once (supplier's approver, four eyes, and the account's signatory named) and is then
+    immutable; agreeing a newer version supersedes the agreed one (``superseded_by`` links to it). At most
+    one agreed plan per account (a partial unique index, so two racing agreements cannot both win)."""
+
+    __tablename__ = "jbps"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", JBP_STATUSES), name="status"),
+        CheckConstraint("p_hit >= 0 AND p_hit <= 1", name="p_hit_range"),
+        UniqueConstraint("account_id", "version"),
+        Index(
+            "uq_jbps_one_agreed",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'agreed'"),
+            postgresql_where=text("status = 'agreed'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    quarters: Mapped[str] = mapped_column(String(64))
+    target: Mapped[Decimal]
+    p_hit: Mapped[float] = mapped_column(Double)
+    plan: Mapped[dict[str, Any]]
+    input_models: Mapped[dict[str, Any]]
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    agreed_by: Mapped[str | None] = mapped_column(String(200))
+    account_signatory: Mapped[str | None] = mapped_column(String(200))
+    agreed_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    superseded_by: Mapped[str | None] = mapped_column(String(36), ForeignKey("jbps.id"))

@@ -17,7 +17,7 @@ from salesplan.serving.db.alerts import AlertRecord
 from salesplan.serving.db.records import ApiKeyRecord
 from salesplan.serving.routers.common import AUTH_ERRORS, errors
 from salesplan.serving.routers.proposals import actor
-from salesplan.serving.routers.tracking import TrackingDep
+from salesplan.serving.routers.tracking import Domain, TrackingDep
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -27,6 +27,7 @@ AlertId = Annotated[str, Path(min_length=1, max_length=36)]
 class AlertOut(BaseModel):
     id: str
     quarter: str
+    domain: Literal["sellout", "bookings"] | str = Field(description="The kind of proposal it watches")
     rule: str
     level: str
     unit_id: str
@@ -72,8 +73,9 @@ def list_alerts(
     quarter: Annotated[str | None, Query(pattern=QUARTER_PATTERN)] = None,
     status: Annotated[Literal["open", "acknowledged", "resolved"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    domain: Annotated[Literal["sellout", "bookings"] | None, Query(description="Kind of proposal")] = None,
 ) -> AlertList:
-    return AlertList(items=[_out(a) for a in tracking.alerts(quarter, status, limit)])
+    return AlertList(items=[_out(a) for a in tracking.alerts(quarter, status, limit, domain)])
 
 
 @router.get("/rules", responses=errors(*AUTH_ERRORS), summary="The alert rules in force")
@@ -94,8 +96,9 @@ async def evaluate(
     _: Annotated[ApiKeyRecord, require("alerts:write")],
     quarter: Annotated[str, Query(pattern=QUARTER_PATTERN)],
     as_of: Annotated[date | None, Query()] = None,
+    domain: Domain = None,
 ) -> AlertList:
-    _rep, stored = await run_in_threadpool(tracking.evaluate, quarter, as_of)
+    _rep, stored = await run_in_threadpool(tracking.evaluate, quarter, as_of, domain)
     return AlertList(items=[_out(a) for a in stored])
 
 

@@ -36,11 +36,16 @@ from salesplan.serving.schemas_deals import BatchIn, BatchOut, DealIn, DealScore
 from salesplan.serving.services import Services, freeze_heap
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from salesplan.models.deals import DealScorer
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
 SCORE_ERRORS = errors(400, 401, 403, 413, 422, 429, 503)
-OPEN_COLUMNS = ("amount", "stage", "expected_close_date", "rep_id", "team", "region", "product", "account_id")
+OPEN_COLUMNS = (
+    "amount", "stage", "expected_close_date", "rep_id", "rep_name", "team", "region", "product", "account_id",
+    "account_name",
+)  # fmt: skip
 
 
 class _ContextCache:
@@ -215,7 +220,7 @@ def open_deals(
     if grade is not None:
         frame = frame[frame["grade"] == grade]
     frame = frame.sort_values([sort, "opportunity_id"], ascending=[False, True], kind="stable")
-    page = frame.iloc[offset : offset + limit]
+    page = with_names(frame.iloc[offset : offset + limit], data.crm)
     cols = ["opportunity_id", "p_win", "score", "grade", "reasons", "expected_value"]
     cols += [c for c in OPEN_COLUMNS if c in page.columns]
     rows = [
@@ -224,6 +229,23 @@ def open_deals(
     ]
     kind = str(scores["model"].iloc[0]) if len(scores) and "model" in scores.columns else ""
     info = {"name": ref.name, "version": str(ref.version), "run_id": ref.run_id, "kind": kind}
+    totals = {
+        "amount_total": float(frame["amount"].sum()),
+        "expected_total": float(frame["expected_value"].sum()),
+    }
     return OrjsonResponse(
-        {"total": len(frame), "limit": limit, "offset": offset, "rows": rows, "model": info}
+        {"total": len(frame), **totals, "limit": limit, "offset": offset, "rows": rows, "model": info}
     )
+
+
+def with_names(deals: pd.DataFrame, crm: CRMData | None) -> pd.DataFrame:
+    """``deals`` with ``rep_name`` / ``account_name`` beside the ids, where the CRM's reps and accounts
+    carry a ``name`` (the page shows names, the ids stay for lookups)."""
+    if crm is None:
+        return deals
+    out = deals
+    for key, table, col in (("rep_id", crm.reps, "rep_name"), ("account_id", crm.accounts, "account_name")):
+        if key in out.columns and table is not None and {key, "name"} <= set(table.columns):
+            names = table.drop_duplicates(key).set_index(key)["name"].astype(str)
+            out = out.assign(**{col: out[key].astype(str).map(names)})
+    return out

@@ -138,6 +138,10 @@ class WhatIfRow(BaseModel):
     ds: str
     baseline: float
     scenario: float
+    scenario_q10: float | None = Field(
+        default=None, description="The scenario week's P10 (promoted weeks: calibrated on promoted weeks)"
+    )
+    scenario_q90: float | None = Field(default=None, description="The scenario week's P90")
     diff: float
     changed: bool = Field(
         description="False for siblings: same category and store, or promotion group (cannibalisation)"
@@ -251,6 +255,7 @@ def _run_what_if(body: WhatIfIn, services: Services) -> WhatIfOut:
     res = what_if(model.estimator, batch.future, body.scenario(), batch.info.get("hierarchy"))
     base, scen = res.totals(changed=True)
     cols = ["unique_id", "ds", "baseline", "scenario", "diff", "changed"]
+    cols += [c for c in ("scenario_q10", "scenario_q90") if c in res.rows.columns]
     return WhatIfOut(
         rows=[WhatIfRow(**{**r, "ds": str(r["ds"])}) for r in records(res.rows, cols)],
         summary=WhatIfSummary(

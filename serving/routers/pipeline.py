@@ -98,6 +98,10 @@ async def pipeline(
     shock = services.track_record.shock()  # fitted by `salesplan plan backtest`; none: independent deals
     table = await run_in_threadpool(weighted_pipeline, scores, q, by=cut, shock=shock)
     keys = ["group"] if cut is None else ["rep_id" if cut == "rep" else cut]
+    if cut == "rep" and "name" in crm.reps.columns:  # the rep's name beside the id, for the page
+        names = crm.reps.drop_duplicates("rep_id").set_index("rep_id")["name"].astype(str)
+        table = table.assign(rep_name=table["rep_id"].astype(str).map(names))
+        keys.append("rep_name")
     rows: list[dict[str, Any]] = records(table, [*keys, *ROW_COLUMNS])
     return PipelineOut(
         quarter=q,

@@ -7,15 +7,20 @@ every parameter's domain for the API, the CLI and the web page."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from salesplan.planning.proposals import Amounts, ProposalRequest
 from salesplan.serving.db.proposal_parameters import ProposalParameters
 from salesplan.serving.db.records import AuditRecord, ProposalHeader, StoredProposal
+from salesplan.serving.proposal_tables import weekly_frame
 from salesplan.serving.routers.common import ModelInfo
+
+if TYPE_CHECKING:
+    from salesplan.serving.services import Services
 
 Status = Literal["draft", "approved", "rejected", "superseded"]
 Version = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1, description="The version you read")]
@@ -25,6 +30,9 @@ UNIT_ID = Field(min_length=1, max_length=200)
 class ProposalRowOut(BaseModel):
     level: str = Field(examples=["region"])
     unit_id: str = Field(examples=["North"])
+    name: str | None = Field(
+        default=None, examples=["Ana Silva"], description="The unit's name where the data have one (reps)"
+    )
     parent_id: str | None = Field(default=None, examples=["total"])
     target: float = Field(examples=[152000.0])
     forecast_q50: float | None = Field(default=None, examples=[140000.0])
@@ -32,6 +40,12 @@ class ProposalRowOut(BaseModel):
     last_period_actual: float | None = Field(default=None, examples=[131000.0])
     phasing: dict[str, float] = Field(
         default_factory=dict, examples=[{"2027-01": 50000.0, "2027-02": 49000.0, "2027-03": 53000.0}]
+    )
+    weekly: dict[str, float] | None = Field(
+        default=None,
+        examples=[{"2027-01-04": 11800.0, "2027-01-11": 11650.0}],
+        description="Targets per week (keyed by its first day) where the data are weekly; they sum to the "
+        "quarter and to the parent's weeks",
     )
     overridden: bool = False
 
@@ -78,6 +92,9 @@ class ProposalHeaderOut(BaseModel):
 class ProposalOut(ProposalHeaderOut):
     measure: str | None = Field(default=None, examples=["units"], description="units or won_value")
     months: list[str] = Field(default_factory=list, examples=[["2027-01", "2027-02", "2027-03"]])
+    weeks: list[str] = Field(
+        default_factory=list, examples=[["2026-12-28", "2027-01-04"]], description="Weekly phasing's weeks"
+    )
     company: CompanyTarget | None = None
     curve: list[CurvePoint] = Field(default_factory=list, description="Top target for each P(hit)")
     fairness: dict[str, Any] = Field(default_factory=dict, description="Spread of target vs potential")
@@ -203,17 +220,39 @@ def header_out(h: ProposalHeader) -> ProposalHeaderOut:
     )
 
 
-def proposal_out(p: StoredProposal) -> ProposalOut:
+def unit_names(services: Services) -> dict[str, str]:
+    """Rep id → name from the planning data's CRM (empty when it has none or no planning data is loaded):
+    the page shows "Ana Silva (R012)" for a unit ``rep=R012`` instead of the bare id."""
+    data = services.planning
+    reps = data.crm.reps if data is not None and data.crm is not None else None
+    if reps is None or "name" not in reps.columns:
+        return {}
+    return dict(zip(reps["rep_id"].astype(str), reps["name"].astype(str), strict=True))
+
+
+def _name(unit_id: str, names: Mapping[str, str]) -> str | None:
+    last = unit_id.rsplit("/", 1)[-1]
+    key, _, value = last.partition("=")
+    return names.get(value) if key == "rep" else None
+
+
+def proposal_out(p: StoredProposal, names: Mapping[str, str] | None = None) -> ProposalOut:
+    """The stored proposal as the API returns it; ``names`` (see :func:`unit_names`) name the rep units."""
     summary: dict[str, Any] = dict(ProposalParameters.from_json(p.parameters, p.id).summary)
     company = dict(summary.get("company") or {})
     root = next((r for r in p.rows if r.parent_id is None), None)
     if company and root is not None and root.unit_id == company.get("unit_id"):
         # a planner may have overridden the top unit since: the stored row is the truth
         company.update(target=float(root.target), p_hit=root.p_hit)
+    wf = weekly_frame(p)
+    weeks = [] if wf is None else [c for c in wf.columns if c != "unit_id"]
+    weekly = {} if wf is None else {str(u): dict(zip(weeks, vals, strict=True))
+                                    for u, vals in zip(wf["unit_id"], wf[weeks].to_numpy(float).tolist(), strict=True)}  # fmt: skip
     return ProposalOut(
         **header_out(p.header).model_dump(),
         measure=summary.get("measure"),
         months=list(summary.get("months") or []),
+        weeks=weeks,
         company=CompanyTarget(**company) if company else None,
         curve=[CurvePoint(**c) for c in summary.get("curve") or []],
         fairness=dict(summary.get("fairness") or {}),
@@ -221,12 +260,14 @@ def proposal_out(p: StoredProposal) -> ProposalOut:
             ProposalRowOut(
                 level=r.level,
                 unit_id=r.unit_id,
+                name=_name(r.unit_id, names or {}),
                 parent_id=r.parent_id,
                 target=float(r.target),
                 forecast_q50=None if r.forecast_q50 is None else float(r.forecast_q50),
                 p_hit=r.p_hit,
                 last_period_actual=None if r.last_period_actual is None else float(r.last_period_actual),
                 phasing=dict(r.phasing),
+                weekly=weekly.get(r.unit_id),
                 overridden=r.overridden,
             )
             for r in p.rows

@@ -30,6 +30,7 @@ from salesplan.serving.routers.proposal_models import (
     header_out,
     history_entry,
     proposal_out,
+    unit_names,
 )
 
 router = APIRouter(prefix="/api/v1/targets/proposals", tags=["proposals"])
@@ -81,7 +82,7 @@ def export_proposal(
 def get_proposal(
     proposal_id: ProposalId, services: ServicesDep, _: Annotated[ApiKeyRecord, require("proposals:read")]
 ) -> ProposalOut:
-    return proposal_out(services.proposals.get(proposal_id))
+    return proposal_out(services.proposals.get(proposal_id), unit_names(services))
 
 
 @router.get(

@@ -21,7 +21,13 @@ from salesplan.serving.db.records import ApiKeyRecord
 from salesplan.serving.deps import ServicesDep
 from salesplan.serving.proposal_service import ModelStamps
 from salesplan.serving.routers.common import AUTH_ERRORS, ModelInfo, errors
-from salesplan.serving.routers.proposal_models import PatchIn, ProposalIn, ProposalOut, proposal_out
+from salesplan.serving.routers.proposal_models import (
+    PatchIn,
+    ProposalIn,
+    ProposalOut,
+    proposal_out,
+    unit_names,
+)
 from salesplan.serving.routers.proposals import ProposalId, actor
 
 router = APIRouter(prefix="/api/v1/targets", tags=["proposals"])
@@ -65,7 +71,7 @@ async def create_proposal(
     created = await run_in_threadpool(
         services.proposals.create, body.request(), author=actor(key), note=body.note
     )
-    return proposal_out(created.proposal)
+    return proposal_out(created.proposal, unit_names(services))
 
 
 @router.patch(
@@ -86,7 +92,7 @@ async def patch_proposal(
         actor=actor(key),
         expected_version=body.version,
     )
-    return proposal_out(stored)
+    return proposal_out(stored, unit_names(services))
 
 
 def _by(by: list[str]) -> list[str]:

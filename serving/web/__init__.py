@@ -11,6 +11,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from salesplan.config import get_settings
+
 __all__ = ["router", "static_url"]
 
 HERE = Path(__file__).parent
@@ -35,7 +37,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "budget": ("Budget", "budgets:run"),
     "deals": ("Deals", "deals:score"),
     "process": ("Process", "process:read"),
-    "selection": ("Selection & promotions", "selection:read"),
+    "selection": ("Selection & accounts", "selection:read"),
     "tracking": ("Tracking", "tracking:read"),
 }
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -63,10 +65,12 @@ def plotly_bundle() -> Path | None:
 
 def _page(request: Request, slug: str) -> HTMLResponse:
     title, permission = PAGES[slug]
+    services = getattr(request.app.state, "services", None)
+    currency = services.settings.currency if services is not None else get_settings().currency
     return templates.TemplateResponse(
         request,
         f"{slug}.html",
-        {"page": slug, "title": title, "permission": permission, "pages": PAGES},
+        {"page": slug, "title": title, "permission": permission, "pages": PAGES, "currency": currency},
         headers=PAGE_HEADERS,
     )
 

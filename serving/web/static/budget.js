@@ -41,7 +41,7 @@
       ...(d.converged ? [] : [kpi("Solver", "did not fully converge")]));
     const lastTotal = d.rows.reduce((acc, r) => acc + (r.last_spend || 0), 0) * d.periods;
     $("#b-kpis").append(el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, "Last period's spend, same length"),
-      el("span", { class: "kpi-value" }, fmt(lastTotal)),
+      el("span", { class: "kpi-value" }, SP.money(lastTotal)),
       el("button", { type: "button", class: "secondary small", onclick: (e) => {
         $("#b-total").value = String(Math.round(lastTotal)); run(e.target);
       } }, "Optimise this total")));
@@ -76,9 +76,9 @@
     $("#b-table tbody").replaceChildren(...d.rows.map((r) => {
       const change = r.last_spend ? r.spend / r.last_spend - 1 : null;
       return el("tr", {}, el("th", { scope: "row" }, r.channel), el("td", {}, r.region),
-        el("td", { class: "num" }, fmt(r.spend)), el("td", { class: "num" }, fmt(r.last_spend)),
+        el("td", { class: "num" }, SP.money(r.spend)), el("td", { class: "num" }, SP.money(r.last_spend)),
         el("td", { class: "num" }, change === null ? "–" : `${change >= 0 ? "+" : ""}${pct(change)}`),
-        el("td", { class: "num" }, fmt(r.proportional_spend)), el("td", { class: "num" }, fmt(r.outcome)),
+        el("td", { class: "num" }, SP.money(r.proportional_spend)), el("td", { class: "num" }, fmt(r.outcome)),
         el("td", { class: "num" }, fmt(r.roi, 2)), el("td", { class: "num" }, fmt(r.marginal_roi, 2)),
         el("td", {}, r.at_bound ? "yes" : ""));
     }));
@@ -86,7 +86,7 @@
   }
 
   async function run(button) {
-    await busy($("#b-section"), button, $("#b-error"), async () => render(await post("/api/v1/budgets/allocate", request())));
+    await SP.query($("#b-section"), button, $("#b-error"), async () => render(await post("/api/v1/budgets/allocate", request())));
   }
 
   SP.page(() => {

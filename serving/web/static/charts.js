@@ -28,8 +28,39 @@ const Charts = (() => {
     }
     const merged = { ...LAYOUT, ...layout, xaxis: { ...LAYOUT.xaxis, ...(layout.xaxis || {}) },
       yaxis: { ...LAYOUT.yaxis, ...(layout.yaxis || {}) } };
+    const narrow = narrowLayout(div, traces);
+    if (narrow.legend && merged.title) {  // a centred long title was cut at both ends on a phone
+      merged.title = { ...merged.title, x: 0.01, xanchor: "left", font: { ...(merged.title.font || {}), size: 12 } };
+    }
+    Object.assign(merged, narrow);
     window.Plotly.react(div, traces, merged, CONFIG);
   }
+
+  // On a phone a legend beside the chart squeezed the plot to ~50 px: below a 640 px wide chart the legend
+  // goes under the plot and the chart grows by its rows, so the plot itself keeps ~300 px.
+  function narrowLayout(div, traces) {
+    const width = div.clientWidth || (div.parentElement && div.parentElement.clientWidth) || window.innerWidth;
+    if (width >= 640) return {};
+    const shown = traces.filter((t) => t.showlegend !== false && t.name).length;
+    const rows = Math.ceil(shown / 2);
+    const plot = 300;  // px of the plot itself; the legend starts 75 px under it, below ticks and axis title
+    return {
+      legend: { orientation: "h", x: 0, xanchor: "left", y: -75 / plot, yanchor: "top", font: { size: 11 } },
+      margin: { l: 52, r: 8, t: 40, b: 80 + 22 * rows },
+      height: plot + 40 + 80 + 22 * rows,
+    };
+  }
+  // crossing the 640 px line (rotating a phone, resizing a window) redraws the charts with the other legend
+  let wasNarrow = window.innerWidth < 700;
+  window.addEventListener("resize", () => {
+    const narrow = window.innerWidth < 700;
+    if (narrow === wasNarrow || !window.Plotly) return;
+    wasNarrow = narrow;
+    for (const d of document.querySelectorAll(".js-plotly-plot")) {
+      const { legend, margin, height } = { legend: LAYOUT.legend, margin: LAYOUT.margin, height: null, ...narrowLayout(d, d.data || []) };
+      window.Plotly.relayout(d, { legend, margin, height });
+    }
+  });
 
   // series: [{name, history:[{ds,y}], forecast:[{ds,q10,q50,q90,q05?,q95?}]}]
   function fan(div, series, title) {
@@ -56,7 +87,22 @@ const Charts = (() => {
       traces.push({ x: s.history.map((r) => r.ds), y: s.history.map((r) => r.y), mode: "lines+markers",
         name: `${s.name} actual`, line: { color: c, width: 2 }, marker: { size: 4 }, legendgroup: s.name });
     });
-    draw(div, traces, { title: { text: title, font: { size: 15 } }, yaxis: { title: { text: "units" } } });
+    draw(div, traces, { title: { text: title, font: { size: 15 } }, yaxis: { title: { text: "units" } },
+      xaxis: { range: window_(series) } });
+  }
+
+  // Years of history drew the forecast as a sliver at the right edge: open on the last stretch of history
+  // (twice the forecast's length, at least 8 periods) and the forecast; zooming out still shows it all.
+  function window_(series) {
+    const hist = [...new Set(series.flatMap((s) => s.history.map((r) => r.ds)))].sort();
+    const fc = [...new Set(series.flatMap((s) => s.forecast.map((r) => r.ds)))].sort();
+    if (!hist.length || !fc.length) return undefined;
+    const keep = Math.max(8, 2 * fc.length);
+    if (hist.length <= keep) return undefined;
+    const start = hist[hist.length - keep];
+    const end = new Date(`${fc[fc.length - 1]}T00:00:00Z`);
+    const pad = fc.length > 1 ? (end - new Date(`${fc[fc.length - 2]}T00:00:00Z`)) / 3 : 86400000 * 7;
+    return [start, new Date(end.getTime() + pad).toISOString().slice(0, 10)];
   }
 
   function lines(div, series, { title, xTitle, yTitle, markers } = {}) {

@@ -4,7 +4,7 @@
 
 (() => {
   async function download(path, fallback) {
-    const res = await fetch(path, { headers: { "X-API-Key": sessionStorage.getItem("salesplan.apiKey") || "" } });
+    const res = await fetch(path, { headers: { "X-API-Key": SP.apiKey() || "" } });
     if (!res.ok) throw new SP.Problem(await res.json().catch(() => ({ title: `HTTP ${res.status}` })), res.status);
     const name = (res.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
     const filename = name ? name[1] : fallback;

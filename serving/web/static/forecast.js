@@ -12,7 +12,7 @@
   function fillUnits(levelName) {
     const level = levels.find((l) => l.name === levelName);
     const units = level ? level.units : [];
-    $("#fc-units").replaceChildren(...units.map((u, i) => el("option", { value: u, selected: i < 3 }, u)));
+    $("#fc-units").replaceChildren(...units.map((u, i) => el("option", { value: u, selected: i < 3 }, SP.unitName(u))));
   }
 
   function bottomLevel() {
@@ -38,22 +38,24 @@
       SP.showProblem($("#fc-error"), { title: "Pick a unit", detail: "select at least one unit of the level" });
       return;
     }
-    await busy($("#fc-section"), button, $("#fc-error"), async () => {
+    await SP.query($("#fc-section"), button, $("#fc-error"), async () => {
       const data = await get("/api/v1/forecasts", { level, ids, freq });
+      const toDate = await actualsToDate(data, level, ids, freq);
       const series = ids.map((id) => ({
-        name: id,
+        name: SP.unitName(id),
         history: data.history.filter((r) => r.unique_id === id),
-        // partial periods (the horizon covers only part of them) would look like a collapse: table only
-        forecast: data.rows.filter((r) => r.unique_id === id && !(r.coverage < 0.999)),
+        // the period in progress: its actuals so far plus the forecast of the rest (the batch forecasts only
+        // the rest); other partial periods (the horizon's end) would look like a collapse: table only
+        forecast: data.rows.filter((r) => r.unique_id === id && (!(r.coverage < 0.999) || toDate.has(key(r))))
+          .map((r) => (toDate.has(key(r)) ? shifted(r, toDate.get(key(r))) : r)),
       }));
       Charts.fan($("#fc-chart"), series, `${level}: actuals and ${ADJ[freq] || freq} forecast (median, P10–P90)`);
       $("#fc-model").textContent = modelText(data.model);
       const tbody = $("#fc-table tbody");
       tbody.replaceChildren(...data.rows.slice(0, 60).map((r) => el("tr", {},
-        el("td", {}, r.unique_id),
-        el("td", {}, r.coverage < 0.999 ? `${r.period || r.ds} (partial: ${Math.round(r.coverage * 100)} % of the period)` : (r.period || r.ds)),
-        el("td", { class: "num" }, fmt(r.q10)), el("td", { class: "num" }, fmt(r.yhat)),
-        el("td", { class: "num" }, fmt(r.q50 ?? r.yhat)), el("td", { class: "num" }, fmt(r.q90)),
+        el("td", { title: r.unique_id }, SP.unitName(r.unique_id)),
+        el("td", {}, periodLabel(r, toDate)),
+        ...[r.q10, r.yhat, r.q50 ?? r.yhat, r.q90].map((v) => el("td", { class: "num" }, fmt(toDate.has(key(r)) ? v + toDate.get(key(r)) : v))),
         el("td", { class: "method" }, r.method === "sum" ? "sum of its children" : (r.method || "")))));
       $("#fc-table").hidden = !data.rows.length;
     });
@@ -70,7 +72,7 @@
     if (price !== "") body.price_change_pct = Number(price);
     const depth = $("#wi-depth").value;
     if (depth !== "") body.promo_depth = Number(depth) / 100;
-    await busy($("#wi-section"), button, $("#wi-error"), async () => {
+    await SP.query($("#wi-section"), button, $("#wi-error"), async () => {
       const data = await post("/api/v1/forecasts/what-if", body);
       const s = data.summary;
       const units = (v) => fmt(v, Math.abs(v) < 100 ? 2 : 0); // slow sellers: keep the decimals
@@ -92,6 +94,36 @@
         { name: "Difference", x: ds, y: ds.map((d) => byDs.get(d).scenario - byDs.get(d).baseline), dash: "dot" },
       ], { title: `What-if: units per ${(PERIOD[base] || "period").toLowerCase()}`, yTitle: "units" });
     });
+  }
+
+  const key = (r) => `${r.unique_id}|${r.ds}`;
+  const shifted = (r, done) => ({ ...r, q05: r.q05 === undefined ? undefined : r.q05 + done, q10: r.q10 + done,
+    q50: (r.q50 ?? r.yhat) + done, q90: r.q90 + done, q95: r.q95 === undefined ? undefined : r.q95 + done, inProgress: true });
+
+  function periodLabel(r, toDate) {
+    const name = r.period || r.ds;
+    if (toDate.has(key(r))) return `${name} (in progress: ${fmt(toDate.get(key(r)))} so far + forecast of the rest)`;
+    return r.coverage < 0.999 ? `${name} (partial: the forecast covers ${Math.round(r.coverage * 100)} % of it)` : name;
+  }
+
+  // The current period of a coarser view (this quarter of weekly data) is partly over: the batch forecasts
+  // only its rest, and its history row is missing. Sum the actuals so far from the data's own periods so
+  // the chart shows the whole period (map "unit|period start" → units so far).
+  async function actualsToDate(data, level, ids, freq) {
+    const out = new Map();
+    const first = data.rows.filter((r) => r.coverage < 0.999);
+    if (freq === base || !first.length) return out;
+    const start = data.rows.reduce((m, r) => (r.ds < m ? r.ds : m), data.rows[0].ds);
+    const current = first.filter((r) => r.ds === start);
+    if (!current.length) return out;
+    const fine = await get("/api/v1/forecasts", { level, ids, freq: base });
+    const end = addPeriods(start, 1, freq);
+    for (const r of current) {
+      const done = fine.history.filter((h) => h.unique_id === r.unique_id && h.ds >= start && h.ds < end)
+        .reduce((a, h) => a + h.y, 0);
+      out.set(key(r), done);
+    }
+    return out;
   }
 
   function modelText(m) {
@@ -125,7 +157,7 @@
       }
       $("#fc-model").textContent = modelText(data.model);
       if (bottom) {
-        $("#wi-ids").replaceChildren(...bottom.units.map((u, i) => el("option", { value: u, selected: i === 0 }, u)));
+        $("#wi-ids").replaceChildren(...bottom.units.map((u, i) => el("option", { value: u, selected: i === 0 }, SP.unitName(u))));
       }
       const freqs = data.freqs && data.freqs.length ? data.freqs : [base];
       // default: the first coarser period (months for weekly data), else the data's own

@@ -16,7 +16,7 @@
   const val = (m, v) => (PCT.has(m) ? pct(v) : fmt(v, Math.abs(v) < 100 ? 2 : 0));
 
   async function download(path, filename) {
-    const res = await fetch(path, { headers: { "X-API-Key": sessionStorage.getItem("salesplan.apiKey") || "" } });
+    const res = await fetch(path, { headers: { "X-API-Key": SP.apiKey() || "" } });
     if (!res.ok) throw new SP.Problem(await res.json().catch(() => ({ title: `HTTP ${res.status}` })), res.status);
     const url = URL.createObjectURL(await res.blob());
     const a = el("a", { href: url, download: filename });
@@ -48,7 +48,7 @@
 
   async function showTime(button) {
     const by = $("#pt-by").value;
-    await busy($("#pt-section"), button, $("#pt-error"), async () => {
+    await SP.query($("#pt-section"), button, $("#pt-error"), async () => {
       const d = await get("/api/v1/process/time-allocation", { by });
       const cuts = d.by;
       const cols = [...cuts, "people", "hours", "share_of_hours", "hours_per_person_week", "hours_per_won_deal"];
@@ -119,7 +119,7 @@
   }
 
   async function runCapacity(button) {
-    await busy($("#pk-section"), button, $("#pk-error"), async () => {
+    await SP.query($("#pk-section"), button, $("#pk-error"), async () => {
       const d = await get("/api/v1/process/capacity", { target: $("#pk-target").value, quarter: $("#pk-quarter").value.trim(), hours_per_rep_month: $("#pk-hours").value });
       const s = d.staffing;
       const kpi = (label, value, id) => el("div", { class: "kpi", id }, el("span", { class: "kpi-label" }, label), el("span", { class: "kpi-value" }, value));

@@ -1,5 +1,6 @@
 // Renders one target proposal: header, company target, fairness, and the allocation tree with editable
-// targets (drafts, proposals:write) and monthly phasing. Kept apart from targets.js to keep both small.
+// targets (drafts, proposals:write), monthly phasing and, where the data are weekly, the weekly targets (a
+// second table in its own scroll box, collapsed until opened). Kept apart from targets.js to keep both small.
 "use strict";
 
 const ProposalView = (() => {
@@ -21,6 +22,12 @@ const ProposalView = (() => {
     };
     walk(null, 0);
     return { out, kids };
+  }
+
+  // "2027-01" → "Jan 2027" in the reader's language (phasing columns are months, not m1/m2/m3)
+  function monthName(m) {
+    const d = /^\d{4}-\d{2}$/.test(m) ? new Date(`${m}-01T00:00:00Z`) : null;
+    return d ? d.toLocaleDateString(undefined, { month: "short", year: "numeric", timeZone: "UTC" }) : m;
   }
 
   function childSum(kids, unitId) {
@@ -49,23 +56,23 @@ const ProposalView = (() => {
   function kpis(p) {
     const out = [];
     const c = p.company;
-    const unit = p.measure === "won_value" ? "won value" : "units";
+    const amt = amountOf(p);
     if (c) {
-      out.push(kpi("Company target", `${fmt(c.target)} ${unit}`, "p-company"));
+      out.push(kpi("Company target", p.measure === "won_value" ? amt(c.target) : `${fmt(c.target)} units`, "p-company"));
       out.push(kpi("Probability to hit", pct(c.p_hit)));
-      out.push(kpi("Forecast median", fmt(c.forecast_q50)));
+      out.push(kpi("Forecast median", amt(c.forecast_q50)));
       const plan = p.plan || {};
       if (c.last_period_actual !== null && c.last_period_actual !== undefined) {
-        out.push(kpi(`Actual ${plan.last_period || "last period"}`, fmt(c.last_period_actual)));
+        out.push(kpi(`Actual ${plan.last_period || "last period"}`, amt(c.last_period_actual)));
       }
-      if (typeof plan.last_year_actual === "number") out.push(kpi("Same quarter last year", fmt(plan.last_year_actual)));
+      if (typeof plan.last_year_actual === "number") out.push(kpi("Same quarter last year", amt(plan.last_year_actual)));
     }
     // Units whose target's P(hit) is under the floor: approving needs a note saying why (kept in the audit).
     const floor = p.plan && p.plan.below_floor ? p.plan.below_floor.floor : null;
     if (typeof floor === "number") {
       const low = (p.rows || []).filter((r) => typeof r.p_hit === "number" && r.p_hit < floor);
       if (low.length) {
-        const names = low.slice(0, 5).map((r) => `${r.unit_id} (${pct(r.p_hit)})`).join(", ");
+        const names = low.slice(0, 5).map((r) => `${SP.unitName(r.unit_id)} (${pct(r.p_hit)})`).join(", ");
         out.push(el("p", { class: "warning", id: "p-below-floor", role: "status" },
           `${low.length} unit(s) with P(hit) under the ${pct(floor)} floor: ${names}${low.length > 5 ? ", …" : ""}. ` +
           "Lower those targets, or approve with a note saying why."));
@@ -73,6 +80,9 @@ const ProposalView = (() => {
     }
     return out;
   }
+
+  // won value is money (in the service's currency); sell-out targets are units
+  const amountOf = (p) => (p.measure === "won_value" ? SP.money : fmt);
 
   function kpi(label, value, id) {
     return el("div", { class: "kpi" }, el("span", { class: "kpi-label" }, label),
@@ -126,6 +136,7 @@ const ProposalView = (() => {
     const months = p.months && p.months.length ? p.months : Object.keys((p.rows[0] || {}).phasing || {});
     const { out, kids } = treeOrder(p.rows);
     const { ratio } = liveFairness(p);
+    const amt = amountOf(p);
     // children are set to sum to their parent × (1 + the over-assignment of their level): recorded per level in
     // plan.over_assignment_by_level (applied once, at the leaves); older proposals applied one at every level
     const over = Number(((p.plan || {}).over_assignment ?? (p.parameters || {}).over_assignment) || 0);
@@ -142,7 +153,7 @@ const ProposalView = (() => {
       el("th", { scope: "col", class: "num" }, "Forecast median"), el("th", { scope: "col", class: "num" }, "P(hit)"),
       el("th", { scope: "col", class: "num" }, `Actual ${(p.plan || {}).last_period || "last period"}`),
       el("th", { scope: "col", class: "num", title: "Target divided by the unit's potential (fairness)" }, "Target / potential"),
-      ...months.map((m) => el("th", { scope: "col", class: "num" }, m)));
+      ...months.map((m) => el("th", { scope: "col", class: "num" }, monthName(m))));
     const body = out.map(({ row, depth }) => {
       const sum = childSum(kids, row.unit_id);
       const rate = rateOf(row.unit_id);
@@ -152,22 +163,50 @@ const ProposalView = (() => {
         ? el("input", { type: "number", step: "any", min: "0", value: String(Math.round(row.target * 100) / 100),
           class: "target-input", "data-unit": row.unit_id, "data-original": String(row.target),
           "aria-label": `Target for ${row.unit_id}`, oninput: onEdit })
-        : el("span", {}, fmt(row.target));
+        : el("span", {}, amt(row.target));
       return el("tr", { "data-unit": row.unit_id, "data-level": row.level, "data-parent": row.parent_id, class: row.overridden ? "overridden" : null },
-        el("th", { scope: "row", style: `padding-left:${0.5 + depth * 1.2}rem` }, row.unit_id,
+        el("th", { scope: "row", title: row.unit_id, style: `padding-left:${0.5 + depth * 1.2}rem` },
+          row.name ? `${row.name} (${SP.unitName(row.unit_id)})` : SP.unitName(row.unit_id),
           row.overridden ? el("span", { class: "badge fixed", title: "Set by a planner" }, "fixed") : null),
         el("td", {}, row.level),
         el("td", { class: "num", "data-target": String(row.target) }, target),
         el("td", { class: `num ${ok ? "" : "bad"}`, "data-children-sum": sum === null ? "" : String(sum),
           "data-children-rate": String(rate), title: sum === null ? null : `= target × ${rate.toFixed(2)}` },
-          sum === null ? "" : `${fmt(sum)}${ok ? " ✓" : " ≠"}`),
-        el("td", { class: "num" }, fmt(row.forecast_q50)),
+          sum === null ? "" : `${amt(sum)}${ok ? " ✓" : " ≠"}`),
+        el("td", { class: "num" }, amt(row.forecast_q50)),
         el("td", { class: "num" }, pct(row.p_hit)),
-        el("td", { class: "num" }, fmt(row.last_period_actual)),
+        el("td", { class: "num" }, amt(row.last_period_actual)),
         el("td", { class: "num" }, ratio.has(row.unit_id) ? fmt(ratio.get(row.unit_id), 2) : ""),
-        ...months.map((m) => el("td", { class: "num" }, fmt((row.phasing || {})[m]))));
+        ...months.map((m) => el("td", { class: "num" }, amt((row.phasing || {})[m]))));
     });
     return { head, body };
+  }
+
+  // "2027-01-04" → "4 Jan" (day first in every language; the year and ISO date are in the cell's title)
+  function weekName(w) {
+    const d = /^\d{4}-\d{2}-\d{2}$/.test(w) ? new Date(`${w}T00:00:00Z`) : null;
+    return d ? `${d.getUTCDate()} ${d.toLocaleDateString(undefined, { month: "short", timeZone: "UTC" })}` : w;
+  }
+
+  // Weekly targets per unit in tree order (API `weeks` and each row's `weekly`, recomputed from the current
+  // months, so they still add up after an override); none when the proposal's data were not weekly.
+  function weeklyTable(p) {
+    const weeks = p.weeks || [];
+    if (!weeks.length) return null;
+    const amt = amountOf(p);
+    const head = el("tr", {}, el("th", { scope: "col" }, "Unit"),
+      el("th", { scope: "col", class: "num", title: "The unit's quarter target: its weeks add up to it" }, "Quarter"),
+      ...weeks.map((w) => el("th", { scope: "col", class: "num", title: `week of ${w}` }, weekName(w))));
+    const body = treeOrder(p.rows).out.map(({ row, depth }) => {
+      const weekly = row.weekly || {};
+      return el("tr", { "data-unit": row.unit_id, "data-level": row.level },
+        el("th", { scope: "row", title: row.unit_id, style: `padding-left:${0.5 + depth * 1.2}rem` },
+          row.name ? `${row.name} (${SP.unitName(row.unit_id)})` : SP.unitName(row.unit_id)),
+        el("td", { class: "num", "data-quarter": String(row.target) }, amt(row.target)),
+        ...weeks.map((w) => el("td", { class: "num", "data-week": w, "data-value": String(weekly[w] ?? "") },
+          typeof weekly[w] === "number" ? amt(weekly[w]) : "–")));
+    });
+    return { head, body, n: weeks.length };
   }
 
   function render(p, onEdit) {
@@ -180,6 +219,13 @@ const ProposalView = (() => {
     const { head, body } = table(p, editable, onEdit);
     $("#p-table thead").replaceChildren(head);
     $("#p-table tbody").replaceChildren(...body);
+    const weekly = weeklyTable(p);
+    $("#pw-box").hidden = !weekly;
+    if (weekly) {
+      $("#pw-count").textContent = `${weekly.n} weeks`;
+      $("#pw-table thead").replaceChildren(weekly.head);
+      $("#pw-table tbody").replaceChildren(...weekly.body);
+    }
     $("#p-apply").hidden = !editable;
     $("#p-reset").hidden = !editable;
     $("#p-hint").hidden = !editable;

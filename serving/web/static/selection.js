@@ -56,5 +56,6 @@
     $("#sel-form").addEventListener("submit", (e) => { e.preventDefault(); runSelection($("#sel-run")); });
     $("#promo-form").addEventListener("submit", (e) => { e.preventDefault(); runPromotions($("#promo-run")); });
     runSelection($("#sel-run"));
+    if (window.SPAccounts) window.SPAccounts.init(); // the accounts section (accounts.js)
   });
 })();

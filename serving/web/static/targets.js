@@ -236,13 +236,13 @@
       const rows = ordered.map((ra) => {
         const rb = tb.get(ra.unit_id);
         const d = rb ? rb.target - ra.target : null;
-        return el("tr", {}, el("th", { scope: "row" }, ra.unit_id), el("td", {}, ra.level),
+        return el("tr", {}, el("th", { scope: "row", title: ra.unit_id }, SP.unitName(ra.unit_id)), el("td", {}, ra.level),
           el("td", { class: "num" }, fmt(ra.target)), el("td", { class: "num" }, rb ? fmt(rb.target) : "–"),
           el("td", { class: "num" }, d === null ? "–" : fmt(d)),
           el("td", { class: "num" }, d === null || !ra.target ? "–" : pct(d / ra.target, 1)));
       });
       for (const rb of pb.rows) if (!seen.has(rb.unit_id)) {
-        rows.push(el("tr", {}, el("th", { scope: "row" }, rb.unit_id), el("td", {}, rb.level), el("td", { class: "num" }, "–"),
+        rows.push(el("tr", {}, el("th", { scope: "row", title: rb.unit_id }, SP.unitName(rb.unit_id)), el("td", {}, rb.level), el("td", { class: "num" }, "–"),
           el("td", { class: "num" }, fmt(rb.target)), el("td", { class: "num" }, "–"), el("td", { class: "num" }, "–")));
       }
       $("#c-table tbody").replaceChildren(...rows);
