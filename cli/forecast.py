@@ -81,7 +81,11 @@ def _horizon(freq: str, horizon: int | None) -> int:
 
 
 def metrics_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
-    t = Table(title=title)
+    caption = (
+        "bias = Σ(forecast − actual) / Σ|actual| of the point forecast as backtested, before the batch's "
+        "mean correction: below 0, forecasts under actuals"
+    )
+    t = Table(title=title, caption=caption)
     cols = ("mase", "rmsse", "wape", "bias", "coverage80", "pinball")
     t.add_column("")
     for c in cols:
