@@ -19,7 +19,7 @@ R = TypeVar("R")
 
 SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulator.")]
 SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
-ScaleOpt = Annotated[str, typer.Option(help="Simulator scale: small, medium or large.")]
+ScaleOpt = Annotated[str, typer.Option(help="Simulator scale: tiny, small, medium or large.")]
 
 console = Console()
 err_console = Console(stderr=True)

@@ -45,7 +45,7 @@ MapOpt = Annotated[
 ]
 SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulated world.")]
 SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
-ScaleOpt = Annotated[str, typer.Option(help="Simulator scale: small, medium, large.")]
+ScaleOpt = Annotated[str, typer.Option(help="Simulator scale: tiny, small, medium, large.")]
 
 
 def load_workbench(

@@ -20,7 +20,9 @@ def simulate_cmd(
         Path, typer.Option(help="Folder to write sellout, crm/, spend, activities/ and truth into.")
     ],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 42,
-    scale: Annotated[str, typer.Option(help="small, medium (100 products × 50 stores) or large.")] = "small",
+    scale: Annotated[
+        str, typer.Option(help="tiny (4 products × 3 stores), small, medium (100 × 50) or large.")
+    ] = "small",
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "parquet",
     freq: Annotated[
         str,

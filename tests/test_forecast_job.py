@@ -81,13 +81,28 @@ def test_gate_keeps_a_worse_forecaster_out_and_the_champion_loads_back(mlflow_st
 
 def test_cli_train_and_forecast(mlflow_store: Path) -> None:
     res = runner.invoke(
-        app, ["train", "forecast", "--simulated", "--seed", "5", "--horizon", "8", "--origins", "1"]
+        app,
+        [
+            "train",
+            "forecast",
+            "--simulated",
+            "--seed",
+            "5",
+            "--scale",
+            "tiny",
+            "--horizon",
+            "8",
+            "--origins",
+            "1",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "champion" in res.output and "mase" in res.output
     assert "batch forecast (all levels, W/M/Q/Y): logged: 18 weeks to 2027-03-29" in res.output
     assert "5 of 18 weeks had no planned regressors" in res.output
-    res = runner.invoke(app, ["forecast", "--simulated", "--seed", "5", "--h", "13", "--out", "fc.csv"])
+    res = runner.invoke(
+        app, ["forecast", "--simulated", "--seed", "5", "--scale", "tiny", "--h", "13", "--out", "fc.csv"]
+    )
     assert res.exit_code == 0, res.output
     assert "from the batch of run" in res.output  # same data, h inside the batch: no refit
     fc = pd.read_csv(mlflow_store / "fc.csv")
@@ -96,10 +111,11 @@ def test_cli_train_and_forecast(mlflow_store: Path) -> None:
     assert weeks["level"].nunique() == 9 and set(fc["freq"]) == {"W", "M", "Q", "Y"}
     assert (fc["q10"] <= fc["yhat"] + 1e-9).all() and (fc["yhat"] <= fc["q90"] + 1e-9).all()
     # beyond the batch: refit on the data, quantiles of every level calibrated on the run's backtest
-    args = ["forecast", "--simulated", "--seed", "5", "--h", "20", "--freq", "W,Q", "--level", "total,store"]
+    args = ["forecast", "--simulated", "--seed", "5", "--scale", "tiny", "--h", "20", "--freq", "W,Q"]
+    args += ["--level", "total,store"]
     res = runner.invoke(app, [*args, "--out", "fc20.parquet"])
     assert res.exit_code == 0, res.output
-    assert "refit on simulated-small-seed5" in res.output
+    assert "refit on simulated-tiny-seed5" in res.output
     fc20 = pd.read_parquet(mlflow_store / "fc20.parquet")
     assert set(fc20["level"]) == {"total", "store"} and set(fc20["freq"]) == {"W", "Q"}
     w20 = fc20[fc20["freq"] == "W"]

@@ -78,14 +78,23 @@ def test_mlflow_run_train_forecast_train_deals_then_plan_budget(tmp_path: Path) 
     from mlflow.tracking import MlflowClient
 
     res = _mlflow_run(
-        tmp_path, "train_forecast", "-P", "data=simulated", "-P", "horizon=4", "-P", "origins=1"
+        tmp_path,
+        "train_forecast",
+        "-P",
+        "data=simulated",
+        "-P",
+        "scale=tiny",
+        "-P",
+        "horizon=4",
+        "-P",
+        "origins=1",
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
     fv = client.get_model_version_by_alias("salesplan-forecast", "champion")
     assert client.get_run(fv.run_id).data.tags.get("mlflow.project.entryPoint") == "train_forecast"
 
-    res = _mlflow_run(tmp_path, "train_deals", "-P", "data=simulated")
+    res = _mlflow_run(tmp_path, "train_deals", "-P", "data=simulated", "-P", "scale=tiny")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     mv = client.get_model_version_by_alias("salesplan-deals", "champion")
     run = client.get_run(mv.run_id)

@@ -10,7 +10,7 @@ import pandas as pd
 from salesplan.contracts import FREQS
 from salesplan.errors import ConfigError
 
-Scale = Literal["small", "medium", "large"]
+Scale = Literal["tiny", "small", "medium", "large"]
 
 MIN_WEEKS_BY_FREQ = {"Q": 260, "Y": 520}
 """Default weeks of history at coarse frequencies, so a quarterly world has ~19 whole quarters and a yearly
@@ -19,8 +19,10 @@ MAX_HORIZON = 104
 """Weeks of planned future a world can show (the simulator always draws this many, see
 ``sellout.FUTURE_GRID``, so the horizon never changes the history)."""
 
-# products, stores, weeks, reps, opportunities
+# products, stores, weeks, reps, opportunities ("tiny": a world whose models train in seconds, for a first
+# try on a laptop and for CI; the demo and the benchmarks use "small" and up)
 PRESETS: dict[str, tuple[int, int, int, int, int]] = {
+    "tiny": (4, 3, 156, 8, 600),
     "small": (12, 6, 156, 15, 1_500),
     "medium": (100, 50, 156, 60, 10_000),
     "large": (400, 125, 156, 200, 40_000),
