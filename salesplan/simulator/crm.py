@@ -14,6 +14,7 @@ change."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,6 +213,13 @@ def censor(
     return events, outcome, close_day, np.asarray(FUNNEL)[last_stage - 1]
 
 
+def close_dates(day0: Any, close_day: np.ndarray) -> pd.Series | pd.DatetimeIndex:
+    """Close dates ``day0 + close_day`` days; open deals (NaN, or inf past the horizon) get NaT without
+    the float → timedelta cast overflowing."""
+    days = np.where(np.isfinite(close_day), close_day, np.nan)
+    return pd.to_datetime(day0) + pd.to_timedelta(days, unit="D")
+
+
 def slips(
     rng: np.random.Generator, won: np.ndarray, lo: np.ndarray, hi: np.ndarray, start: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -343,7 +351,7 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
             "created_date": day0.astype("datetime64[ns]"),
             "stage": current,
             "expected_close_date": (day0 + final_day.astype("timedelta64[D]")).astype("datetime64[ns]"),
-            "close_date": pd.to_datetime(day0) + pd.to_timedelta(close_day, unit="D"),
+            "close_date": close_dates(day0, close_day),
             "outcome": outcome,
             "lead_source": np.asarray(LEAD_SOURCES)[lead],
             "competitor": np.where(competitor, "yes", "no"),

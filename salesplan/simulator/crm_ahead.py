@@ -24,6 +24,7 @@ from salesplan.simulator.crm import (
     STAGE_DAYS,
     CRMResult,
     censor,
+    close_dates,
     draw_deals,
     ramp_share,
     slips,
@@ -91,9 +92,7 @@ def crm_ahead(cfg: SimConfig, cr: CRMResult, until: pd.Timestamp) -> CRMData:
             "created_date": day0.astype("datetime64[ns]"),
             "stage": current,
             "expected_close_date": (day0 + final_day.astype("timedelta64[D]")).astype("datetime64[ns]"),
-            # open deals have no close day (NaN; inf past the horizon): NaT, without a cast overflowing
-            "close_date": pd.to_datetime(day0)
-            + pd.to_timedelta(np.where(np.isfinite(close_day), close_day, np.nan), unit="D"),
+            "close_date": close_dates(day0, close_day),
             "outcome": outcome,
             "lead_source": np.asarray(LEAD_SOURCES)[new.lead],
             "competitor": np.where(new.competitor, "yes", "no"),
