@@ -56,26 +56,9 @@ the runs before issue #21's fix used 2)."""
 
 
 def _champion_batch(train: SelloutDataset, periods: int, future: pd.DataFrame | None) -> pd.DataFrame:
-    from sklearn.base import clone
+    from salesplan.training.forecast_job import default_batch
 
-    from salesplan.training.batch_outputs import build_batch
-    from salesplan.training.forecast_job import (
-        alive,
-        backtested_part,
-        default_horizon,
-        model_params,
-        production_model,
-        run_backtest,
-    )
-
-    h = default_horizon(train, None)
-    production = production_model(model_params(train, None))
-    model = backtested_part(production)
-    bt = run_backtest(train, model, h, ORIGINS, int(model.season_length or train.spec.season))
-    live = alive(train.df)
-    final = clone(production).fit(live, train.spec)
-    ids = sorted(live["unique_id"].astype(str).unique())
-    return build_batch(final, bt, train, h=h, future=future, series=ids, periods=periods).forecast
+    return default_batch(train, n_origins=ORIGINS, future=future, periods=periods).forecast
 
 
 def _batch(ds: SelloutDataset, q: str, with_future: bool, cache: Path | None) -> pd.DataFrame:

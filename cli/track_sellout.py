@@ -12,20 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pandas as pd
-from sklearn.base import clone
 
 from salesplan.contracts import Hierarchy, SelloutDataset, SelloutSpec
 from salesplan.planning.proposals import PlanInputs, ProposalRequest, sellout_inputs
 from salesplan.planning.track_record import TrackRecord, replay_targets
-from salesplan.training.batch_outputs import build_batch
-from salesplan.training.forecast_job import (
-    alive,
-    backtested_part,
-    default_horizon,
-    model_params,
-    production_model,
-    run_backtest,
-)
+from salesplan.training.forecast_job import default_batch
 from salesplan.training.forecast_levels import history_levels
 
 __all__ = ["SelloutReplay", "last_day", "store_level"]
@@ -90,19 +81,10 @@ class SelloutReplay:
             )
             before = SelloutDataset(df[known].reset_index(drop=True), self.dataset.spec, self.dataset.name)
             future = df[~known].drop(columns=["y"])  # planned prices, promotions, holidays
-            h = default_horizon(before, None)
-            production = production_model(model_params(before, None))
-            season = int(before.spec.season)
             self._say(f"{q}: backtesting the default forecaster on data before {start.date()}")
-            bt = run_backtest(before, backtested_part(production), h, self.n_origins, season)
-            self._say(f"{q}: fitting it and forecasting every level")
-            live = alive(before.df)
-            final = clone(production).fit(live, before.spec)
-            # the live series only, as ``train_forecast`` does: a series that ended before the quarter is
-            # unknown to ``final``, which would forecast it as a new (cold-start) series from analogues,
-            # phantom units in every parent's total (6 % of world 101's 2026Q3 total)
-            ids = sorted(live["unique_id"].astype(str).unique())
-            built = build_batch(final, bt, before, h=h, future=future, series=ids)
+            built = default_batch(
+                before, n_origins=self.n_origins, future=future, on_stage=lambda t: self._say(f"{q}: {t}")
+            )
             self._batches[q] = (built.forecast, built.history)
         return self._batches[q]
 

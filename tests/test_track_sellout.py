@@ -13,6 +13,7 @@ from salesplan.cli import track_sellout
 from salesplan.models.forecast import Naive, WindowAverage
 from salesplan.serving.track_record import past_quarters
 from salesplan.simulator import SimConfig, simulate
+from salesplan.training import forecast_job
 from salesplan.training.forecast_job import production_model
 
 
@@ -22,7 +23,7 @@ def test_replayed_quarter_forecasts_only_the_series_alive_at_its_start(
     def cheap(params: Any, scale: Any = None) -> Any:  # the default's wrapping, two cheap members
         return production_model({**dict(params or {}), "members": [Naive(), WindowAverage()]}, scale)
 
-    monkeypatch.setattr(track_sellout, "production_model", cheap)
+    monkeypatch.setattr(forecast_job, "production_model", cheap)  # the replay runs default_batch
     ds = simulate(SimConfig(seed=4, n_products=4, n_stores=3)).sellout
     q = past_quarters(track_sellout.last_day(ds), 1)[0]
     before = ds.df[ds.df["ds"] + pd.Timedelta(days=7) <= pd.Period(q, freq="Q").start_time]
