@@ -23,20 +23,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from salesplan.cli.workspace import WORKSPACE_LAYOUT
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- readme-test -->"
 SERVER_START_S = 240.0
 # the environment a new user does not have: each command must find the workspace from ./salesplan.env
-WORKSPACE_VARS = (
-    "MLFLOW_TRACKING_URI",
-    "SALESPLAN_DATABASE_URL",
-    "SALESPLAN_TRACKING_URI",
-    "SALESPLAN_ARTIFACT_ROOT",
-    "SALESPLAN_TRACK_RECORD_DIR",
-    "SALESPLAN_MODEL_CACHE_DIR",
-    "SALESPLAN_FORECAST_DIR",
-    "SALESPLAN_PLANNING_DATA",
-)
+WORKSPACE_VARS = ("MLFLOW_TRACKING_URI", *WORKSPACE_LAYOUT)
 
 
 def readme_commands(readme: Path) -> list[str]:

@@ -11,21 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from salesplan.cli import app
+from salesplan.cli.workspace import WORKSPACE_LAYOUT
 from salesplan.config import SETTINGS_FILES, Settings, get_settings
 from salesplan.models.registry import DEALS_MODEL, find_version, tracking_uri
 from salesplan.serving.settings import ServingSettings
 
 runner = CliRunner()
-LAYOUT_VARS = (
-    "MLFLOW_TRACKING_URI",
-    "SALESPLAN_DATABASE_URL",
-    "SALESPLAN_TRACKING_URI",
-    "SALESPLAN_ARTIFACT_ROOT",
-    "SALESPLAN_TRACK_RECORD_DIR",
-    "SALESPLAN_MODEL_CACHE_DIR",
-    "SALESPLAN_FORECAST_DIR",
-    "SALESPLAN_PLANNING_DATA",
-)
+LAYOUT_VARS = ("MLFLOW_TRACKING_URI", *WORKSPACE_LAYOUT)  # what a workspace sets, and MLflow's own
 
 
 @pytest.fixture
