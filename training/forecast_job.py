@@ -149,12 +149,17 @@ def default_horizon(dataset: SelloutDataset, h: int | None) -> int:
     return int(h) if h is not None else DEFAULT_HORIZON[dataset.spec.freq]
 
 
-def fit_live(production: Forecaster, dataset: SelloutDataset) -> tuple[Forecaster, list[str]]:
+def fit_live(
+    production: Forecaster, dataset: SelloutDataset, on_stage: Callable[[str], None] | None = None
+) -> tuple[Forecaster, list[str]]:
     """The production model fitted on the series still selling (``alive``), as the job registers it, and
     those series' ids: the batch forecasts them only. A series that ended earlier is unknown to the fitted
     model, which would forecast it as a new (cold-start) series from analogues: phantom units in every
-    parent's total (6 % of a simulated world's past quarter, when the replays forgot it)."""
+    parent's total (6 % of a simulated world's past quarter, when the replays forgot it). ``on_stage`` is
+    told how many series the fit is on."""
     live = alive(dataset.df)
+    if on_stage is not None:
+        on_stage(f"final fit on {live['unique_id'].nunique():,} live series")
     final: Forecaster = clone(production).fit(live, dataset.spec)
     if isinstance(final, PartitionedForecaster):
         final = final.local()
@@ -256,8 +261,7 @@ def train_forecast(
         mlflow.log_metrics(
             {**{f"backtest_{k}": v for k, v in overall.items()}, "backtest_seconds": bt.total_seconds}
         )
-        stage(f"final fit on {alive(dataset.df)['unique_id'].nunique():,} live series")
-        final, ids = fit_live(production, dataset)
+        final, ids = fit_live(production, dataset, on_stage)
         _log_artifacts(bt, by_level)
         built, status = None, "disabled (batch=False)"
         if batch:

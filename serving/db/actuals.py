@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from salesplan.errors import ConfigError
 from salesplan.serving.db.audit import AuditRepository, Clock, utcnow
-from salesplan.serving.db.records import Actor, json_copy
+from salesplan.serving.db.records import Actor, check_one_of, json_copy
 from salesplan.serving.db.tables import ACTUAL_KINDS, Actual, SpendBudget
 
 __all__ = ["ActualRow", "ActualsRepository", "BudgetRow", "LoadResult"]
@@ -145,8 +145,7 @@ class ActualsRepository:
 
     def rows(self, kind: str, start: date | None = None, end: date | None = None) -> list[ActualRow]:
         """Stored actuals of ``kind`` with ``start <= period <= end``, ordered by series and period."""
-        if kind not in ACTUAL_KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(ACTUAL_KINDS)}, got {kind!r}")
+        check_one_of(kind, ACTUAL_KINDS, "kind")
         stmt = select(Actual).where(Actual.kind == kind).order_by(Actual.series, Actual.period)
         if start is not None:
             stmt = stmt.where(Actual.period >= start)

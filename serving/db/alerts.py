@@ -17,10 +17,10 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from salesplan.errors import ConfigError, NotFoundError
+from salesplan.errors import NotFoundError
 from salesplan.planning.tracking import Alert, AlertRules
 from salesplan.serving.db.audit import AuditRepository, Clock, check_limit, utcnow
-from salesplan.serving.db.records import Actor, check_quarter, json_copy
+from salesplan.serving.db.records import Actor, check_one_of, check_quarter, json_copy
 from salesplan.serving.db.tables import ALERT_DOMAINS, ALERT_STATUSES, AlertRecordRow, AlertRuleSetting
 
 __all__ = ["AlertRecord", "AlertRepository", "AlertStatus"]
@@ -67,8 +67,7 @@ class AlertRepository:
         bookings; the other kind's alerts are left alone; see the module doc); returns the quarter's
         alerts of that kind."""
         check_quarter(quarter)
-        if domain not in ALERT_DOMAINS:
-            raise ConfigError(f"domain must be one of {', '.join(ALERT_DOMAINS)}, got {domain!r}")
+        check_one_of(domain, ALERT_DOMAINS, "domain")
         now = self.clock()
         mine = (AlertRecordRow.quarter == quarter) & (AlertRecordRow.domain == domain)
         stored = {(a.rule, a.unit_id): a for a in self.session.scalars(select(AlertRecordRow).where(mine))}
@@ -108,8 +107,7 @@ class AlertRepository:
         self, alert_id: str, status: str, actor: str | Actor, note: str | None = None
     ) -> AlertRecord:
         """Acknowledge, resolve or re-open one alert (audited with who and, from the API, the key id)."""
-        if status not in ALERT_STATUSES:
-            raise ConfigError(f"status must be one of {', '.join(ALERT_STATUSES)}, got {status!r}")
+        check_one_of(status, ALERT_STATUSES, "status")
         row = self.session.get(AlertRecordRow, alert_id, populate_existing=True)
         if row is None:
             raise NotFoundError(
@@ -133,12 +131,10 @@ class AlertRepository:
         if quarter is not None:
             stmt = stmt.where(AlertRecordRow.quarter == check_quarter(quarter))
         if domain is not None:
-            if domain not in ALERT_DOMAINS:
-                raise ConfigError(f"domain must be one of {', '.join(ALERT_DOMAINS)}, got {domain!r}")
+            check_one_of(domain, ALERT_DOMAINS, "domain")
             stmt = stmt.where(AlertRecordRow.domain == domain)
         if status is not None:
-            if status not in ALERT_STATUSES:
-                raise ConfigError(f"status must be one of {', '.join(ALERT_STATUSES)}, got {status!r}")
+            check_one_of(status, ALERT_STATUSES, "status")
             stmt = stmt.where(AlertRecordRow.status == status)
         stmt = stmt.order_by(AlertRecordRow.severity, AlertRecordRow.rule, AlertRecordRow.unit_id)
         return [

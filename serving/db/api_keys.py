@@ -27,9 +27,9 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from salesplan.errors import ConfigError, ConflictError, NotFoundError
+from salesplan.errors import ConflictError, NotFoundError
 from salesplan.serving.db.audit import AuditRepository, Clock, utcnow
-from salesplan.serving.db.records import Actor, ApiKeyRecord, Role, check_key_name
+from salesplan.serving.db.records import Actor, ApiKeyRecord, Role, check_key_name, check_one_of
 from salesplan.serving.db.tables import API_KEY_ROLES, ApiKey
 
 
@@ -55,8 +55,7 @@ class ApiKeyRepository:
         """New key; the plaintext is returned here and nowhere else — show it once, it cannot be recovered.
         ``replace`` revokes the active key of that name first (rotation), else an active namesake is a
         ``ConflictError``."""
-        if role not in API_KEY_ROLES:
-            raise ConfigError(f"role must be one of {', '.join(API_KEY_ROLES)}, got {role!r}")
+        check_one_of(role, API_KEY_ROLES, "role")
         check_key_name(name)
         if replace:  # a write before any read (see ProposalRepository.approve)
             replaced = self.session.scalars(

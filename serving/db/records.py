@@ -79,6 +79,13 @@ def check_quarter(quarter: str) -> str:
     return quarter
 
 
+def check_one_of(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    """``value`` when it is one of ``allowed`` (a kind, role, status or domain), else the error naming them."""
+    if value not in allowed:
+        raise ConfigError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+    return str(value)
+
+
 def check_key_name(name: Any) -> str:
     if not isinstance(name, str) or not KEY_NAME_RE.fullmatch(name):
         shown = printable(name) if isinstance(name, str) else repr(name)

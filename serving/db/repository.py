@@ -27,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from salesplan.errors import (
-    ConfigError,
     ConflictError,
     DataValidationError,
     ForbiddenError,
@@ -45,6 +44,7 @@ from salesplan.serving.db.records import (
     ProposalRowData,
     ProposalStatus,
     StoredProposal,
+    check_one_of,
     check_quarter,
     principal,
     to_money,
@@ -268,8 +268,7 @@ class ProposalRepository:
         if quarter is not None:
             stmt = stmt.where(Proposal.quarter == check_quarter(quarter))
         if status is not None:
-            if status not in PROPOSAL_STATUSES:
-                raise ConfigError(f"status must be one of {', '.join(PROPOSAL_STATUSES)}, got {status!r}")
+            check_one_of(status, PROPOSAL_STATUSES, "status")
             stmt = stmt.where(Proposal.status == status)
         return stmt
 
