@@ -11,9 +11,10 @@ giving every level weekly and quarterly) — the defaults a user gets, nothing t
 far and gives every unit's landing P10/P50/P90. Per level and week: ``landing_coverage80`` (share of
 quarter totals inside P10–P90; 95 % cluster-bootstrap interval over quarters) and ``landing_p50_wape``
 (Σ|actual − P50| / Σ actual); week 0 (the forecast alone) is the reference the P50 error should fall from.
-The landing's period correlation is read off each unit's own quarter forecast; its one constant,
-``CONDITIONING``, was chosen on the ``calibrate`` set (simulated seed 5, not scored here), so nothing was
-fitted on these sets. Batches are cached per data set and quarter under ``SALESPLAN_TRACKING_CACHE``: a
+The landing's period correlation is read off each unit's own quarter forecast and its spread is re-scaled
+per level by the elapsed weeks' surprises (``spread_scale``, whose prior weight was not fitted); its one
+constant, ``CONDITIONING``, was chosen on the ``calibrate`` set (simulated seeds 5 and 6, not scored
+here; ``benchmarks/results/tracking_calibration.json``), so nothing was fitted on these sets. Batches are cached per data set and quarter under ``SALESPLAN_TRACKING_CACHE``: a
 change to the batch's calibration (``training.forecast_levels``) needs a fresh cache directory.
 
 - simulated: small world (seed 11: not a seed any forecaster constant was chosen on), levels total →

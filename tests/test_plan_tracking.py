@@ -17,6 +17,7 @@ from salesplan.planning.tracking import (
     landing,
     quarter_calendar,
     spend_control,
+    spread_scale,
     track_sellout,
 )
 
@@ -86,6 +87,28 @@ def test_week_0_keeps_a_quarter_band_wider_than_its_weeks_added_up() -> None:
     out, later = widened(0), widened(4)
     assert np.allclose(out["landing_p90"] - out["landing_p10"], 2 * wide, rtol=1e-9)
     assert ((later["landing_p90"] - later["landing_p10"]) < 2 * wide).all()
+
+
+@pytest.mark.parametrize("week", [4, 8])
+def test_a_quarter_running_outside_its_weekly_bands_widens_its_own_level_only(week: int) -> None:
+    """Level B's truth is 1.5 × as spread as its forecast says, level A's as stated: the elapsed weeks'
+    surprises widen B's landing back to ~80 % coverage and leave A's where it was (``spread_scale``)."""
+    mu, sd, truth = _world(3000, 13, 0.4, seed=10 + week)
+    b = np.arange(3000) >= 1500
+    truth = np.where(b[:, None], mu + 1.5 * (truth - mu), truth)
+    i = _inputs(mu, sd, 0.4, truth, week)
+    groups = tuple(np.where(b, "B", "A"))
+    scaled = landing(LandingInputs(*(getattr(i, f) for f in ("unit_ids", "periods", "p50", "lo", "hi",
+                                     "quarter_lo", "quarter_hi", "actual", "elapsed")), groups))  # fmt: skip
+    pooled = landing(i)  # one group: the scale is the average of both
+    total = truth.sum(1)
+
+    def cover(out: pd.DataFrame, rows: np.ndarray) -> float:
+        return float(((out["landing_p10"] <= total) & (total <= out["landing_p90"]))[rows].mean())
+
+    assert 0.76 <= cover(scaled, b) <= 0.84 and 0.76 <= cover(scaled, ~b) <= 0.84
+    assert cover(pooled, b) < cover(scaled, b) and cover(pooled, ~b) > cover(scaled, ~b)
+    assert spread_scale(np.ones((2, 3)), np.zeros((2, 3)), None) == pytest.approx(1.0)  # no spread: no scale
 
 
 def test_calendar_splits_straddling_weeks() -> None:

@@ -13,7 +13,15 @@ from salesplan.planning.tracking.bookings import (
     unit_membership,
 )
 from salesplan.planning.tracking.calendar import QuarterCalendar, quarter_calendar
-from salesplan.planning.tracking.landing import CONDITIONING, LANDING_LEVELS, LandingInputs, landing, p_hit
+from salesplan.planning.tracking.landing import (
+    CONDITIONING,
+    LANDING_LEVELS,
+    PRIOR_PERIODS,
+    LandingInputs,
+    landing,
+    p_hit,
+    spread_scale,
+)
 from salesplan.planning.tracking.sellout import (
     TRACKING_COLUMNS,
     Tracking,
@@ -26,6 +34,7 @@ from salesplan.planning.tracking.spend import SPEND_COLUMNS, spend_control
 __all__ = [
     "CONDITIONING",
     "LANDING_LEVELS",
+    "PRIOR_PERIODS",
     "RULE_NAMES",
     "SPEND_COLUMNS",
     "TRACKING_COLUMNS",
@@ -44,6 +53,7 @@ __all__ = [
     "quarter_calendar",
     "rollup_actuals",
     "spend_control",
+    "spread_scale",
     "track_bookings",
     "track_sellout",
     "unit_membership",

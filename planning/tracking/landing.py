@@ -14,6 +14,14 @@ shrinks by ``Cov² / Var(past)``. Week 0 is the forecast itself; the last week i
 closed-form, vectorised over every unit at once (10k reps × 13 weeks in milliseconds), and it needs only
 the batch frame the service already holds (no refit per question).
 
+The weeks already sold also say whether the forecast's spreads were right this quarter: the update's
+spread is scaled by ``kappa``, the root mean square of the elapsed periods' standardised surprises
+(actual − forecast over each period's own spread), pooled over the units of a level (``groups``) and
+shrunk towards the pooled value over every unit, itself shrunk towards 1 (each prior worth
+``PRIOR_PERIODS`` unit-periods). A quarter running outside its weekly bands widens its landing (a world
+whose weekly bands are a quarter too narrow, issue #21's simulated replay, no longer collapses at the
+aggregates); one running inside them narrows it. Week 0 is untouched (``kappa`` = 1).
+
 Remaining sales are floored at zero (a landing is never below what is already sold)."""
 
 from __future__ import annotations
@@ -26,7 +34,15 @@ from scipy import stats
 
 from salesplan.errors import ConfigError
 
-__all__ = ["CONDITIONING", "LANDING_LEVELS", "LandingInputs", "landing", "p_hit"]
+__all__ = [
+    "CONDITIONING",
+    "LANDING_LEVELS",
+    "PRIOR_PERIODS",
+    "LandingInputs",
+    "landing",
+    "p_hit",
+    "spread_scale",
+]
 
 LANDING_LEVELS: tuple[float, ...] = (0.1, 0.5, 0.9)
 Z90 = float(stats.norm.ppf(0.9))
@@ -38,7 +54,14 @@ only part of it is applied. Chosen on the calibration set of ``benchmarks/tracki
 as the candidate of 0, 0.25, 0.5, 0.75, 1 whose P10–P90 coverage at weeks 4, 8 and 12 is closest to
 0.80 (mean squared gap): 0.794 / 0.817 / 0.795, P50 WAPE 0.113 / 0.067 / 0.025 (0.25: 0.834 / 0.841 /
 0.831; 0.75: 0.740 / 0.767 / 0.764; ``benchmarks/results/tracking_calibration.json``). It was 0.25 when
-chosen on seed 5 alone with 2-origin batches, whose aggregate quarter bands were too narrow (#21)."""
+chosen on seed 5 alone with 2-origin batches, whose aggregate quarter bands were too narrow (#21).
+Re-checked on the same set with ``spread_scale`` on: 0.25 gives 0.841 / 0.842 / 0.837, 0.5 gives
+0.804 / 0.816 / 0.795, 0.75 gives 0.736 / 0.753 / 0.760, so it stays 0.5."""
+PRIOR_PERIODS = 13.0
+"""Weight, in unit-periods, of the priors of ``spread_scale`` (one quarter of one unit's weeks): a level's
+scale leans on the all-units one, and that on 1, until they have seen that many periods of their own.
+Not fitted: 4, 13 and 52 give the same coverage on the calibration set of ``benchmarks/tracking.py``
+(weeks 4 / 8 / 12: 0.801 / 0.814 / 0.795, 0.804 / 0.816 / 0.795, 0.805 / 0.817 / 0.798)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,8 @@ class LandingInputs:
     quarter_hi: np.ndarray
     actual: np.ndarray
     elapsed: int
+    groups: tuple[str, ...] | None = None
+    """Per unit, the level it belongs to (the units ``spread_scale`` pools); None: one group."""
 
     def __post_init__(self) -> None:
         shape = (len(self.unit_ids), len(self.periods))
@@ -66,6 +91,8 @@ class LandingInputs:
         for name in ("quarter_lo", "quarter_hi"):
             if np.shape(getattr(self, name)) != (shape[0],):
                 raise ConfigError(f"landing input {name} must have one value per unit ({shape[0]})")
+        if self.groups is not None and len(self.groups) != shape[0]:
+            raise ConfigError(f"landing input groups must have one value per unit ({shape[0]})")
         if not 0 <= self.elapsed <= shape[1]:
             raise ConfigError(f"elapsed must be between 0 and {shape[1]} periods, got {self.elapsed}")
         done = np.asarray(self.actual, float)[:, : self.elapsed]
@@ -96,6 +123,20 @@ def _widen_to_quarter(s: np.ndarray, quarter_sd: np.ndarray) -> np.ndarray:
     return s * factor[:, None]
 
 
+def spread_scale(surprise: np.ndarray, spread: np.ndarray, groups: tuple[str, ...] | None) -> np.ndarray:
+    """Per unit, ``kappa`` (see the module doc) from the elapsed periods' ``surprise`` (actual − forecast)
+    and ``spread`` (each period's own sd), both (units, elapsed periods); periods without spread are left
+    out. Why by hand: a two-level conjugate shrinkage of a variance ratio, three sums per group."""
+    live = spread > 0
+    z2 = np.where(live, (surprise / np.where(live, spread, 1.0)) ** 2, 0.0).sum(axis=1)
+    n = live.sum(axis=1).astype(float)
+    k2_all = (PRIOR_PERIODS + z2.sum()) / (PRIOR_PERIODS + n.sum())
+    keys = pd.Series(groups if groups is not None else ("",) * len(n))
+    sums = pd.DataFrame({"g": keys, "z2": z2, "n": n}).groupby("g")[["z2", "n"]].transform("sum")
+    k2 = (PRIOR_PERIODS * k2_all + sums["z2"].to_numpy()) / (PRIOR_PERIODS + sums["n"].to_numpy())
+    return np.sqrt(k2)
+
+
 def _block_var(s: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return (1 - rho) * (s**2).sum(axis=1) + rho * s.sum(axis=1) ** 2
 
@@ -106,12 +147,13 @@ def landing(
     """One row per unit: ``actual_to_date, forecast_to_date, forecast_quarter, remaining_p50, landing_p10,
     landing_p50, landing_p90, landing_sd`` and, with ``targets``, ``p_hit`` = P(landing ≥ target).
     ``conditioning`` scales the update (1: the model's full Gaussian conditional; 0: the rest as forecast
-    before the quarter); the variance is that of the scaled update under the same model."""
+    before the quarter); the variance is that of the scaled update under the same model, times
+    ``spread_scale``'s square once a period is sold."""
     if not 0 <= conditioning <= 1:
         raise ConfigError(f"conditioning must be between 0 and 1, got {conditioning}")
     e = inp.elapsed
     p50, lo, hi = (np.asarray(x, float) for x in (inp.p50, inp.lo, inp.hi))
-    s = np.maximum(hi - lo, 0.0) / (2 * Z90)
+    s = own = np.maximum(hi - lo, 0.0) / (2 * Z90)
     quarter_sd = np.maximum(np.asarray(inp.quarter_hi, float) - np.asarray(inp.quarter_lo, float), 0) / (
         2 * Z90
     )
@@ -127,6 +169,10 @@ def landing(
     c = conditioning
     mean_rest = forecast_rest + c * beta * (actual_to_date - forecast_to_date)
     sd_rest = np.sqrt(np.maximum(var_rest - (2 * c - c * c) * beta * cov, 0.0))
+    if e:
+        sd_rest = sd_rest * spread_scale(
+            np.asarray(inp.actual, float)[:, :e] - p50[:, :e], own[:, :e], inp.groups
+        )
     out = pd.DataFrame(
         {
             "unit_id": list(inp.unit_ids),

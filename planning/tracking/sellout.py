@@ -169,6 +169,7 @@ def track_sellout(
     inp = LandingInputs(
         tuple(units), tuple(cal.starts), p50, lo, hi,
         fq[lo_c].reindex(index).to_numpy(float), fq[hi_c].reindex(index).to_numpy(float), act, e,
+        tuple(plan["level"].astype(str)),
     )  # fmt: skip
     land = landing(inp, target, conditioning)
     plan_w = plan_periods(plan, p50, cal)
