@@ -16,10 +16,12 @@ then).
   for the deals open at each quarter's start and expected to close in it, scored as of that day, with the
   quarter shock (``planning.pipeline_shock``) fitted on the earlier replayed quarters only (quarters with
   fewer than ``MIN_QUARTERS`` earlier ones are not scored); also reported with independent deals.
-- sell-out (``--sellout``): the simulator's sell-out (world seed 101, region → store) and Walmart with its
+- sell-out (``--sellout QUARTERS``): the simulator's sell-out (region → store), pooled over the same
+  worlds as the bookings (a (world, quarter) pair is one bootstrap cluster), and Walmart with its
   departments summed per store (store type → store; store × department would retrain the default on
   3,331 series per quarter), each quarter planned from the default forecaster retrained on the data before
-  it, exactly as ``salesplan plan backtest --domain sellout`` does (``cli.track_sellout.SelloutReplay``).
+  it, exactly as ``salesplan plan backtest --domain sellout`` does (``cli.track_sellout.SelloutReplay``);
+  a quarter without enough history is listed in ``skipped_quarters``.
   Without ``--sellout`` those keys are kept from the file (a replay takes minutes per quarter).
 
 Writes those keys into ``benchmarks/results/planning.json`` (other keys kept) and
@@ -31,6 +33,7 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ import pandas as pd
 from salesplan.cli.track_sellout import SelloutReplay, last_day, store_level
 from salesplan.contracts import CRMData, SelloutDataset
 from salesplan.errors import SalesplanError
+from salesplan.planning.pipeline_shock import MIN_QUARTERS
 from salesplan.planning.proposals import ProposalRequest
 from salesplan.planning.track_record import TrackRecord, cluster_bootstrap
 from salesplan.serving.track_record import BookingsReplay, past_quarters
@@ -93,18 +97,23 @@ def pipeline_coverage(replays: list[BookingsReplay]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ run
-def _sellout_sets() -> dict[str, tuple[SelloutDataset, tuple[str, ...]]]:
+def _sellout_sets(worlds: int) -> dict[str, tuple[list[SelloutDataset], tuple[str, ...]]]:
     from salesplan.loaders import load_walmart
     from salesplan.simulator import SimConfig, simulate
 
-    sets: dict[str, tuple[SelloutDataset, tuple[str, ...]]] = {
-        "simulated_sellout": (simulate(SimConfig(seed=101, scale="small")).sellout, ("region", "store"))
+    sim = [simulate(SimConfig(seed=seed, scale="small")).sellout for seed in SEEDS[:worlds]]
+    sets: dict[str, tuple[list[SelloutDataset], tuple[str, ...]]] = {
+        "simulated_sellout": (sim, ("region", "store"))
     }
     try:
-        sets["walmart"] = (store_level(load_walmart()), ("store_type", "store"))
+        sets["walmart"] = ([store_level(load_walmart())], ("store_type", "store"))
     except (SalesplanError, FileNotFoundError, OSError) as exc:
         print(f"walmart skipped: {str(exc).splitlines()[0]}")
     return sets
+
+
+def _stage(world: int) -> Callable[[str], None]:
+    return lambda s: print(f"  w{world} {s}", flush=True)
 
 
 def _sellout_quarters(ds: SelloutDataset, n: int) -> list[str]:
@@ -144,14 +153,15 @@ def run(worlds: int, quarters: int, maven_dir: Path | None, sellout_quarters: in
                 other.setdefault(str(p), {})[name] = lv
         print(f"{name}: replayed ({time.perf_counter() - t0:.0f} s)", flush=True)
     if sellout_quarters:
-        for name, (ds, by) in _sellout_sets().items():
+        for name, (dss, by) in _sellout_sets(worlds).items():
             t1 = time.perf_counter()
-            rp = SelloutReplay(ds, _sellout_quarters(ds, sellout_quarters), n_origins=3,
-                               on_stage=lambda s: print(f"  {s}", flush=True))  # fmt: skip
+            sell = [SelloutReplay(ds, _sellout_quarters(ds, sellout_quarters), n_origins=3, on_stage=_stage(i))
+                    for i, ds in enumerate(dss)]  # fmt: skip
             for p in (PROMISE, *OTHER):
-                rec = rp.record(ProposalRequest(quarter=rp.quarters[-1], by=by, probability=p))
-                lv = _by_level(rec.rows, ("total", *by))
-                lv["skipped_quarters"] = dict(rec.skipped)
+                recs = [(f"w{i}", rp.record(ProposalRequest(quarter=rp.quarters[-1], by=by, probability=p)))
+                        for i, rp in enumerate(sell)]  # fmt: skip
+                lv = _by_level(_pooled(recs), ("total", *by))
+                lv["skipped_quarters"] = {f"{w}:{q}": why for w, r in recs for q, why in r.skipped.items()}
                 lv["seconds"] = round(time.perf_counter() - t1, 1)
                 (shipped if p == PROMISE else other.setdefault(str(p), {}))[name] = lv
             print(f"{name}: replayed ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -194,6 +204,10 @@ def markdown(res: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for name, d in res["pipeline_band_detail"].items():
+        if not d["shock"]["group_quarters"]:
+            why = f"not measurable: no quarter has a pipeline expected to close in it and {MIN_QUARTERS} earlier ones"
+            lines.append(f"| {name} | {why} | | 0 |")
+            continue
         lines.append(
             f"| {name} | {d['shock']['coverage']} | {d['independent']['coverage']} | {d['shock']['group_quarters']} |"
         )

@@ -216,8 +216,10 @@ def censor(
 def close_dates(day0: Any, close_day: np.ndarray) -> pd.Series | pd.DatetimeIndex:
     """Close dates ``day0 + close_day`` days; open deals (NaN, or inf past the horizon) get NaT without
     the float → timedelta cast overflowing."""
-    days = np.where(np.isfinite(close_day), close_day, np.nan)
-    return pd.to_datetime(day0) + pd.to_timedelta(days, unit="D")
+    finite = np.isfinite(close_day)
+    # NaN days make pandas' unit cast round NaN × 1e9·86400 (a numpy overflow warning): cast 0 and mask
+    dates = pd.to_datetime(day0) + pd.to_timedelta(np.where(finite, close_day, 0.0), unit="D")
+    return dates.where(finite)
 
 
 def slips(
