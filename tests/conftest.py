@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest_pg import pg_url  # noqa: F401  (the PostgreSQL fixture, shared by every test module)
+from mlflow_template import fresh_store
 from web_server import browser_context, chromium_browser, web_server  # noqa: F401  (the web page's)
 
 from salesplan.config import get_settings
@@ -45,10 +46,10 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 # order, longest first, which keeps both workers busy to the end instead of one finishing a long module
 # alone. Modules not listed follow in their usual order.
 LONGEST_FIRST = (
-    "test_notebooks.py", "test_forecast_job.py", "test_mlproject.py", "test_schemathesis.py", "test_demo.py",
-    "test_mlflow_server.py", "test_cli_report.py", "test_web.py", "test_web_layout.py", "test_engine.py",
-    "test_proposal_service.py", "test_cli_forecast.py", "test_serving_runner.py", "test_cli_plan.py",
-    "test_serving_api.py",
+    "test_schemathesis.py", "test_mlproject.py", "test_web.py", "test_mlflow_server.py", "test_demo.py",
+    "test_determinism.py", "test_forecast_job.py", "test_cli_report.py", "test_serving_runner.py",
+    "test_web_layout.py", "test_notebooks.py", "test_serving_api.py", "test_engine.py", "test_forecast_levels.py",
+    "test_cli_plan.py", "test_cli_forecast.py", "test_proposals.py",
 )  # fmt: skip
 
 
@@ -78,7 +79,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     import mlflow
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp_path / "mlruns.db"))
     monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
     yield tmp_path
     mlflow.end_run()

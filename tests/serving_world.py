@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow_template import fresh_store
+
 from salesplan.serving.db.engine import migrate
 from salesplan.serving.db.repository import ApiKeyRepository
 from salesplan.serving.settings import ServingSettings
@@ -77,6 +79,7 @@ def _build(world: World) -> None:
     world.root.mkdir(parents=True)
     sim = simulate(SimConfig(seed=7, n_products=4, n_stores=3, n_opportunities=600, n_reps=8))
     sim.write(world.plan)
+    fresh_store(world.root / "mlruns.db")
     with mlflow_env(world):
         train_deals(sim.crm, source="sim-serving-tests")
         train_forecast(sim.sellout, h=8, n_origins=2, source="sim-serving-tests", future=sim.future)

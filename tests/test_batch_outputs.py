@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow_template import fresh_store
 
 from salesplan.contracts import QUANTILES, SelloutSpec, forecast_columns, history_columns, quantile_cols
 from salesplan.errors import ConfigError, ModelNotFoundError, ServiceUnavailableError
@@ -43,7 +44,7 @@ def store(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     tmp = tmp_path_factory.mktemp("mlflow")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp / "mlruns.db"))
         mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
         params = {"members": [WindowAverage(), SeasonalNaive()]}
         result = train_forecast(

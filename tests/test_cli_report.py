@@ -9,6 +9,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from mlflow_template import fresh_store
 from readable_html import unreadable
 from typer.testing import CliRunner
 
@@ -30,7 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     root = tmp_path_factory.mktemp("report_store")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlruns.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(root / "mlruns.db"))
         mp.setenv("SALESPLAN_ARTIFACT_ROOT", str(root / "mlartifacts"))
         world = simulate(SimConfig(seed=4, n_products=4, n_stores=3, horizon=18))
         # a cheap blend: the report reads the run and its batch, whatever the members (the default's

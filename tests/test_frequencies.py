@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from mlflow_template import fresh_store
 from typer.testing import CliRunner
 
 from salesplan.cli import app
@@ -45,7 +46,7 @@ def trained(
     data = world.sellout
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp / "mlruns.db"))
         mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
         h = CASES[freq][0]
         params = {"members": [WindowAverage(window_size=2), Naive()]}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow_template import fresh_store
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the venv's bin: salesplan and mlflow live next to python
@@ -77,6 +78,7 @@ def test_mlflow_run_train_forecast_train_deals_then_plan_budget(tmp_path: Path) 
     its CSV and report to its own run."""
     from mlflow.tracking import MlflowClient
 
+    fresh_store(tmp_path / "mlruns.db")  # the store all three runs log to
     res = _mlflow_run(
         tmp_path,
         "train_forecast",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from mlflow_template import fresh_store
 from nbclient import NotebookClient
 
 from salesplan.loaders import available
@@ -35,10 +36,12 @@ def test_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     if missing:
         pytest.skip(f"{name} needs the real data sets {missing} under SALESPLAN_DATA_DIR (../shared/data)")
     # Each notebook gets its own MLflow store and database in a temp folder.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp_path / "mlruns.db"))
     monkeypatch.setenv("SALESPLAN_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
     monkeypatch.setenv("SALESPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'salesplan.db'}")
     monkeypatch.setenv("SALESPLAN_NOTEBOOK_OUT", str(tmp_path))
+    # 02's live Walmart backtest (three forecasters, AutoETS at season 52) on 12 of store 1's 77 departments
+    monkeypatch.setenv("SALESPLAN_NOTEBOOK_SERIES", "12")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     # the kernel runs in notebooks/: a relative data folder must not change meaning there
     monkeypatch.setenv("SALESPLAN_DATA_DIR", str(base_dir(None).resolve()))
