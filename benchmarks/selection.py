@@ -17,6 +17,20 @@
    origin, by realised margin) and the same quarter one year earlier. Scored: realised margin of the
    picks (summed over origins), precision@N against each market's realised top N (N = slots), and the
    relative gain over the baseline with a 95 % bootstrap interval over markets (paired).
+   **Decomposition** (``decomposition``, Dominick's; diagnostics that use the quarter's actuals, not
+   peers): the same pick with the realised units in place of the forecast, and with the realised margin
+   per unit in place of planned price − unit cost, and realised / forecast units on promoted and other
+   weeks. What it showed (the 4 scored origins and the 2 before them, 1990-07-12 and 1990-10-11, looked at
+   with cached forecasts): both inputs lose to last year's realised margin. Orange juice unit costs move
+   by up to 30 % between quarters (highest in the first year, 1989–90) and with deals (within a series about a third of a price cut
+   was the retailer's own cost falling), so planned price − the year's unit cost predicts a quarter's unit
+   margin worse than last year's realised unit margin; the blend under-forecasts promoted weeks (realised
+   / forecast 1.1–1.6 by origin) and over-forecasts the others (0.8–1.0). Tried without a gain on both the
+   scored and the earlier origins: the median as the point, the what-if's promoted-class correction
+   (pooled class ratios; the what-if path's point), risk aversion, unit cost over 4/13/26 weeks or by deal
+   class, cost pass-through, a margin rate. A per-series correction by the forecaster's own backtest ratio
+   helped on both, but it is a forecaster recalibration (every consumer, Walmart included), not a
+   selection fix, and is not shipped.
 2. **MILP at scale**: ``pick_portfolio`` on 5,000 synthetic candidates (250 markets × 20 products in 8
    categories) with every rule on (slots, per-category cap, total slots, category share), timed.
 3. **Promotion uplift coverage** (``promotion_uplift_coverage80``): on each Dominick's origin, the held-out
@@ -48,6 +62,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.selection_report import markdown
 from salesplan.contracts import SelloutSpec
 from salesplan.contracts.forecast import quantile_col
 from salesplan.errors import DataNotFoundError
@@ -130,6 +145,42 @@ def realised(df: pd.DataFrame, margin: pd.Series | None, start: pd.Timestamp, en
     m = df["y"] * (margin if margin is not None else WALMART_RATE)
     part = (df["ds"] >= start) & (df["ds"] < end)
     return m[part].groupby(df.loc[part, "unique_id"].astype(str)).sum()
+
+
+def decomposition(
+    test: pd.DataFrame,
+    margin: pd.Series,
+    pred: pd.DataFrame,
+    unit_cost: pd.Series,
+    keys: list[str],
+    promo_cols: list[str],
+) -> tuple[dict[str, pd.Series], dict[str, float]]:
+    """Diagnostics that look at the quarter (not peers: they use what was not known at the origin): the
+    ranking's contribution with the quarter's realised units in place of the forecast (what the margin
+    input alone loses) and with the realised margin per unit of each week in place of planned price −
+    unit cost (what the forecast alone loses); and realised over forecast units on promoted weeks (any
+    promotion column on) and on the others."""
+    q = test[["unique_id", "ds", "y", "price", *keys]].assign(m=margin.loc[test.index].to_numpy())
+    q = q.assign(unique_id=q["unique_id"].astype(str)).merge(
+        pred[["unique_id", "ds", "yhat"]].assign(unique_id=pred["unique_id"].astype(str)),
+        on=["unique_id", "ds"],
+    )
+    cost = unit_cost.reindex(pd.MultiIndex.from_frame(q[keys])).to_numpy()
+    planned_margin = q["price"] - cost
+    ids = q["unique_id"]
+    values = {
+        "realised_units": (q["y"] * planned_margin).groupby(ids).sum(),
+        "realised_unit_margins": (q["yhat"] * q["m"]).groupby(ids).sum(),
+    }
+    promo = test[[c for c in promo_cols if c in test.columns]].gt(0).any(axis=1)
+    flags = test[["unique_id", "ds"]].assign(unique_id=test["unique_id"].astype(str), on=promo.to_numpy())
+    flag = q[["unique_id", "ds"]].merge(flags, on=["unique_id", "ds"], how="left")["on"]
+    on = flag.fillna(False).to_numpy(dtype=bool)
+    ratios = {
+        "promoted": float(q["y"][on].sum() / q["yhat"][on].sum()),
+        "other": float(q["y"][~on].sum() / q["yhat"][~on].sum()),
+    }
+    return values, ratios
 
 
 def planned(train: pd.DataFrame, test: pd.DataFrame, ids: pd.Index, origin: pd.Timestamp) -> pd.DataFrame:
@@ -256,6 +307,10 @@ def backtest(name: str, n_origins: int, quick: bool) -> dict[str, Any]:
             "last_year_top": pick_by(last52, cands, rules),
             "same_quarter_last_year": pick_by(same_q, cands, rules),
         }
+        ratios: dict[str, float] = {}
+        if margin is not None:
+            diag, ratios = decomposition(test, margin, pred, uc, [market, product], list(spec.promo_cols))
+            peers.update({k: pick_by(v, cands, rules) for k, v in diag.items()})
         top = (
             real.reindex(cands["unique_id"])
             .fillna(0.0)
@@ -291,6 +346,7 @@ def backtest(name: str, n_origins: int, quick: bool) -> dict[str, Any]:
                 "seconds": round(time.perf_counter() - t0, 1),
                 "candidates": len(cands),
                 "oracle_margin": float(real.reindex(list(oracle)).sum()),
+                **({"realised_over_forecast_units": ratios} if ratios else {}),
             }
         )
         print(f"  {name} {origin.date()}: {folds[-1]}", flush=True)
@@ -300,7 +356,7 @@ def backtest(name: str, n_origins: int, quick: bool) -> dict[str, Any]:
         "origins": folds,
         "forecaster": "SeasonalLevel (--quick)" if quick else "production_model (default blend + cold start)",
     }
-    for peer in ("selection", "last_year_top", "same_quarter_last_year"):
+    for peer in pm["peer"].unique():
         part = pm[pm["peer"] == peer]
         out[peer] = {
             "realised_margin": float(part["margin"].sum()),
@@ -317,6 +373,19 @@ def backtest(name: str, n_origins: int, quick: bool) -> dict[str, Any]:
         "point": float(a.sum() / b.sum() - 1),
         "ci95": [float(np.quantile(gains, 0.025)), float(np.quantile(gains, 0.975))],
     }
+    for peer in ("realised_units", "realised_unit_margins"):  # the decomposition's gains, same resamples
+        if peer in wide.columns:
+            d = wide[peer].to_numpy()
+            dg = d[idx].sum(axis=1) / b[idx].sum(axis=1) - 1
+            out[peer]["gain_vs_last_year_top"] = {
+                "point": float(d.sum() / b.sum() - 1),
+                "ci95": [float(np.quantile(dg, 0.025)), float(np.quantile(dg, 0.975))],
+            }
+    if any("realised_over_forecast_units" in f for f in folds):
+        out["realised_over_forecast_units"] = {
+            k: float(np.mean([f["realised_over_forecast_units"][k] for f in folds]))
+            for k in ("promoted", "other")
+        }
     out["realised_margin"] = out["selection"]["realised_margin"]
     out["baseline_last_year_top"] = out["last_year_top"]["realised_margin"]
     out["precision_at_n"] = out["selection"]["precision_at_n"]
@@ -360,46 +429,6 @@ def milp_5000(seed: int = 0) -> dict[str, Any]:
         "picks": len(p.picks),
         "status": p.status,
     }
-
-
-def markdown(res: dict[str, Any]) -> str:
-    lines = [
-        "# Selection benchmark",
-        "",
-        f"load average at start {res['loadavg_start']}, end {res['loadavg_end']}",
-        "",
-    ]
-    lines += [
-        "| data set | forecaster | selection margin | last year's top | same quarter LY | gain vs LY top (95 % CI) | precision@N (sel / LY top) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name in ("walmart", "dominicks"):
-        r = res.get(name)
-        if not isinstance(r, dict) or "selection" not in r:
-            continue
-        g = r["gain_vs_last_year_top"]
-        lines.append(
-            f"| {name} | {r['forecaster']} | {r['realised_margin']:,.0f} | {r['baseline_last_year_top']:,.0f} | "
-            f"{r['same_quarter_last_year']['realised_margin']:,.0f} | {g['point']:+.2%} [{g['ci95'][0]:+.2%}, {g['ci95'][1]:+.2%}] | "
-            f"{r['precision_at_n']:.3f} / {r['last_year_top']['precision_at_n']:.3f} |"
-        )
-    lines += [
-        "",
-        f"MILP portfolio, 5,000 candidates, every rule on: {res['milp_5000_seconds']:.3f} s (median of 3)",
-    ]
-    if res.get("promotion_uplift_coverage80") is not None:
-        lines.append(
-            f"Promotion uplift 80 % band coverage on held-out Dominick's deal weeks: {res['promotion_uplift_coverage80']:.3f}"
-        )
-        u = res.get("dominicks", {}).get("promotion_uplift")
-        if isinstance(u, dict) and "coverage80_ci95" in u:
-            lo, hi = u["coverage80_ci95"]
-            lines.append(
-                f"(95 % CI {lo:.3f}–{hi:.3f}, {u['deal_weeks']:,} deal weeks; below band {u['below_band']:.3f}, "
-                f"above {u['above_band']:.3f}; mean uplift predicted {u['mean_predicted_uplift']:,.0f}, "
-                f"realised {u['mean_realised_uplift']:,.0f})"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
