@@ -55,8 +55,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
             mp.delenv(var)
         mp.setenv("SALESPLAN_DATABASE_URL", f"sqlite:///{root / 'plans.db'}")
         get_settings.cache_clear()
-        # the tiny world (4 products x 3 stores, small's CRM): every step runs and prints what it does at
-        # the default 'small' scale, the forecaster trains on 12 series instead of 72; `make demo` keeps small
+        # the tiny world (4 products x 3 stores, small's CRM): every step runs and prints as it does at the
+        # default 'small' scale, with 12 series to train on instead of 72; `make demo` (run end to end by
+        # `make readme-test`) keeps small
         res = runner.invoke(app, ["demo", "--scale", "tiny", "--out", str(root / "demo_out")])
         assert res.exit_code == 0, res.output
         yield root, res.output
