@@ -61,6 +61,24 @@ def accepts_valid_data(ctx: Any, response: Any, case: Any) -> bool | None:
     return positive_data_acceptance(ctx, response, case)  # type: ignore[no-any-return]
 
 
+class _OneLifespan:
+    """The app, answering lifespan events itself: its real lifespan (models, batch and planning data
+    loaded, then stopped) runs once, in ``running``, as it does for a server that answers many requests.
+    Schemathesis' pytest plugin ends an ASGI app's lifespan after every test and starts it again on the next
+    call, which reloaded every model per operation (about a second each, most of this module's time)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(world_dir(tmp_path_factory))
@@ -75,10 +93,11 @@ def running(
         settings_for(world, tmp_path_factory.mktemp("schemathesis"), auth_failures_per_minute=10**9)
     )
     with mlflow_env(world), TestClient(app):
-        schema.app = app  # checks that send follow-up requests (auth, methods, headers) send them here too
+        served: Any = _OneLifespan(app)
+        schema.app = served  # checks that send follow-up requests (auth, methods, headers) send them here too
         for operation in OPERATIONS.values():
-            operation.app = app
-        yield app, make_keys(app.state.services)
+            operation.app = served
+        yield served, make_keys(app.state.services)
 
 
 # The schema is static (routes do not depend on settings), so it is read from an app that is never

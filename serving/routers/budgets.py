@@ -16,7 +16,7 @@ from salesplan.planning.budget import optimise_budget, response
 from salesplan.planning.types import BudgetPlan, ResponseCurves
 from salesplan.serving.auth import require
 from salesplan.serving.deps import ServicesDep
-from salesplan.serving.routers.common import AUTH_ERRORS, errors
+from salesplan.serving.routers.common import AUTH_ERRORS, StrictInteger, errors
 
 router = APIRouter(prefix="/api/v1/budgets", tags=["budgets"], dependencies=[require("budgets:run")])
 
@@ -56,7 +56,7 @@ class AllocateIn(BaseModel):
     roi_floor: float | None = Field(
         default=None, strict=True, ge=0, le=1000, description="incremental outcome / spend ≥"
     )
-    periods: int = Field(
+    periods: Annotated[int, StrictInteger] = Field(
         default=13, strict=True, ge=1, le=104, description="Periods (weeks of the spend data) of the plan"
     )
     objective: Literal["outcome", "profit"] = "outcome"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic.config import JsonDict
 
 from salesplan.models.registry import ModelRef
@@ -21,8 +21,10 @@ __all__ = [
     "Day",
     "ModelInfo",
     "Money",
+    "StrictInteger",
     "day_field",
     "errors",
+    "json_integer",
 ]
 
 DAY_MIN, DAY_MAX = date(1900, 1, 1), date(2199, 12, 31)
@@ -42,6 +44,19 @@ def day_field(description: str = "", **kw: Any) -> Any:
 
 Day = Annotated[date, day_field()]
 Money = Annotated[float, Field(strict=True, ge=0, le=1e15, allow_inf_nan=False)]
+
+
+def json_integer(value: Any) -> Any:
+    """JSON Schema's ``integer``: a number with no fraction, so ``3.0`` is one (and becomes 3), while
+    ``"3"`` and ``true`` stay what they are for a strict ``int`` to refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+StrictInteger = BeforeValidator(json_integer)
+"""Put after a ``Field(strict=True)`` int (after it, so the field's bounds stay in the schema): strict refuses strings and booleans the schema forbids, this
+lets through the integral floats the schema allows."""
 """An amount of money: a JSON number (not a string or a boolean), 0 to 10^15."""
 
 _WHY = {

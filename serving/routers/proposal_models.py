@@ -17,13 +17,15 @@ from salesplan.planning.proposals import Amounts, ProposalRequest
 from salesplan.serving.db.proposal_parameters import ProposalParameters
 from salesplan.serving.db.records import AuditRecord, ProposalHeader, StoredProposal
 from salesplan.serving.proposal_tables import weekly_frame
-from salesplan.serving.routers.common import ModelInfo
+from salesplan.serving.routers.common import ModelInfo, StrictInteger
 
 if TYPE_CHECKING:
     from salesplan.serving.services import Services
 
 Status = Literal["draft", "approved", "rejected", "superseded"]
-Version = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1, description="The version you read")]
+Version = Annotated[
+    int, Field(strict=True, ge=1, le=2**31 - 1, description="The version you read"), StrictInteger
+]
 UNIT_ID = Field(min_length=1, max_length=200)
 
 
