@@ -55,8 +55,8 @@ def json_integer(value: Any) -> Any:
 
 
 StrictInteger = BeforeValidator(json_integer)
-"""Put after a ``Field(strict=True)`` int (after it, so the field's bounds stay in the schema): strict refuses strings and booleans the schema forbids, this
-lets through the integral floats the schema allows."""
+"""Put after a ``Field(strict=True)`` int (after it, so the field's bounds stay in the schema): strict
+refuses the strings and booleans the schema forbids, this lets through the integral floats it allows."""
 """An amount of money: a JSON number (not a string or a boolean), 0 to 10^15."""
 
 _WHY = {
