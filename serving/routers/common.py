@@ -44,6 +44,7 @@ def day_field(description: str = "", **kw: Any) -> Any:
 
 Day = Annotated[date, day_field()]
 Money = Annotated[float, Field(strict=True, ge=0, le=1e15, allow_inf_nan=False)]
+"""An amount of money: a JSON number (not a string or a boolean), 0 to 10^15."""
 
 
 def json_integer(value: Any) -> Any:
@@ -57,7 +58,6 @@ def json_integer(value: Any) -> Any:
 StrictInteger = BeforeValidator(json_integer)
 """Put after a ``Field(strict=True)`` int (after it, so the field's bounds stay in the schema): strict
 refuses the strings and booleans the schema forbids, this lets through the integral floats it allows."""
-"""An amount of money: a JSON number (not a string or a boolean), 0 to 10^15."""
 
 _WHY = {
     400: "Malformed JSON body",
