@@ -112,6 +112,37 @@ def ramp_share(tenure_days: np.ndarray) -> np.ndarray:
     return np.where(month < 0, 0.0, np.where(month >= len(RAMP), 1.0, RAMP[idx]))
 
 
+def creation_rate(
+    reps: pd.DataFrame, weeks: pd.DatetimeIndex, until: pd.Timestamp, volume: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per rep × week, the deal-creation intensity before scaling (active, ramping by tenure, pushed at a
+    quarter's end, times the rep's ``volume``) and its ramped-activity part (active × ramp share). A rep
+    without an end date is active through ``until``. Shared by the history and its continuation."""
+    hire = reps["hire_date"].to_numpy()
+    stop = reps["end_date"].fillna(until + pd.Timedelta(days=1)).to_numpy()
+    wk = weeks.to_numpy()
+    tenure = (wk[None, :] - hire[:, None]) / np.timedelta64(1, "D")
+    active = (wk[None, :] >= hire[:, None]) & (wk[None, :] + np.timedelta64(4, "D") < stop[:, None])
+    ramped = active * ramp_share(tenure)
+    month_in_q = (weeks.month.to_numpy() - 1) % 3
+    return ramped * volume[:, None] * QUARTER_PUSH[month_in_q][None, :], ramped
+
+
+def draw_creations(
+    rng: np.random.Generator, lam: np.ndarray, weeks: pd.DatetimeIndex, until: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deals drawn from the rep × week intensity ``lam``: each one's rep index and creation time (a day
+    of its week, never after ``until``), sorted by time, then rep."""
+    counts = rng.poisson(lam)
+    rep_ix, week_ix = np.nonzero(counts)
+    k = counts[rep_ix, week_ix]
+    rep_ix, week_ix = np.repeat(rep_ix, k), np.repeat(week_ix, k)
+    created = weeks.to_numpy()[week_ix] + rng.integers(0, 5, rep_ix.size).astype("timedelta64[D]")
+    created = np.minimum(created, np.datetime64(until, "ns"))
+    order = np.lexsort((rep_ix, created))
+    return rep_ix[order], created[order]
+
+
 def _ids(prefix: str, n: int, width: int) -> np.ndarray:
     """'O000001'-style ids without a Python loop per row."""
     return np.char.add(prefix, np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
@@ -284,25 +315,13 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
     skill = rng.normal(0, 0.5, n_r)
     volume = np.exp(rng.normal(0, 0.25, n_r))
 
-    # --- deal creation intensity on the rep × week grid: active, ramping, quarter-end push
+    # --- deal creation intensity on the rep × week grid, scaled to the configured number of deals
     hire = reps["hire_date"].to_numpy()
-    stop = reps["end_date"].fillna(asof + pd.Timedelta(days=1)).to_numpy()
-    wk = weeks.to_numpy()
-    tenure = (wk[None, :] - hire[:, None]) / np.timedelta64(1, "D")
-    active = (wk[None, :] >= hire[:, None]) & (wk[None, :] + np.timedelta64(4, "D") < stop[:, None])
-    month_in_q = (weeks.month.to_numpy() - 1) % 3
-    lam = active * ramp_share(tenure) * volume[:, None] * QUARTER_PUSH[month_in_q][None, :]
+    lam, ramped = creation_rate(reps, weeks, asof, volume)
     factor = cfg.opportunities / max(lam.sum(), 1e-9)
     lam *= factor
-    counts = rng.poisson(lam)
-    rep_ix, week_ix = np.nonzero(counts)
-    k = counts[rep_ix, week_ix]
-    rep_ix, week_ix = np.repeat(rep_ix, k), np.repeat(week_ix, k)
+    rep_ix, created = draw_creations(rng, lam, weeks, asof)
     n = rep_ix.size
-    created = wk[week_ix] + rng.integers(0, 5, n).astype("timedelta64[D]")
-    created = np.minimum(created, np.datetime64(asof, "ns"))
-    order = np.lexsort((rep_ix, created))
-    rep_ix, created = rep_ix[order], created[order]
 
     # --- accounts (in the rep's region) and deal drivers
     n_acc = max(20, n // 3)
@@ -362,7 +381,7 @@ def simulate_crm(cfg: SimConfig, rng: np.random.Generator, regions: tuple[str, .
         }
     )
     # quota: won amount per fully productive rep-quarter, set ~10 % above by management
-    ramped_quarters = float((active * ramp_share(tenure)).sum()) / 13.0
+    ramped_quarters = float(ramped.sum()) / 13.0
     per_quarter = float(amount[won].sum()) / max(ramped_quarters, 1.0)
     reps["quota"] = np.round(per_quarter * np.exp(rng.normal(0.1, 0.1, n_r)), -3)
     history = pd.DataFrame({"opportunity_id": pd.Series(dtype=object), "field": pd.Series(dtype=object),

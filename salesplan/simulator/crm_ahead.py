@@ -20,13 +20,13 @@ from salesplan.simulator.crm import (
     FUNNEL,
     LEAD_SOURCES,
     PRODUCTS,
-    QUARTER_PUSH,
     STAGE_DAYS,
     CRMResult,
     censor,
     close_dates,
+    creation_rate,
+    draw_creations,
     draw_deals,
-    ramp_share,
     slips,
 )
 from salesplan.simulator.crm_columns import HONEST_COLUMNS, PLANTED_COLUMNS
@@ -49,24 +49,12 @@ def crm_ahead(cfg: SimConfig, cr: CRMResult, until: pd.Timestamp) -> CRMData:
     rng = np.random.default_rng([cfg.seed, AHEAD_STREAM])
     reps = crm.reps
     hire = reps["hire_date"].to_numpy()
-    stop = reps["end_date"].fillna(until + pd.Timedelta(days=1)).to_numpy()
 
     # --- new deals: the history's creation intensity on the weeks after it
     weeks = pd.date_range(cfg.end_ts + pd.Timedelta(days=7), until, freq="7D")
-    wk = weeks.to_numpy()
-    tenure = (wk[None, :] - hire[:, None]) / np.timedelta64(1, "D")
-    active = (wk[None, :] >= hire[:, None]) & (wk[None, :] + np.timedelta64(4, "D") < stop[:, None])
-    month_in_q = (weeks.month.to_numpy() - 1) % 3
-    lam = active * ramp_share(tenure) * dr.volume[:, None] * QUARTER_PUSH[month_in_q][None, :] * dr.factor
-    counts = rng.poisson(lam)
-    rep_ix, week_ix = np.nonzero(counts)
-    k = counts[rep_ix, week_ix]
-    rep_ix, week_ix = np.repeat(rep_ix, k), np.repeat(week_ix, k)
+    lam = creation_rate(reps, weeks, until, dr.volume)[0] * dr.factor
+    rep_ix, created = draw_creations(rng, lam, weeks, until)
     m = rep_ix.size
-    created = wk[week_ix] + rng.integers(0, 5, m).astype("timedelta64[D]")
-    created = np.minimum(created, np.datetime64(until, "ns"))
-    order = np.lexsort((rep_ix, created))
-    rep_ix, created = rep_ix[order], created[order]
     deal_region = pd.Index(dr.regions).get_indexer(pd.Index(reps["region"].to_numpy()[rep_ix]))
     new = draw_deals(rng, rep_ix, created, deal_region, hire, dr.skill, dr.acc_region, dr.acc_size)
     day0 = created.astype("datetime64[D]")
