@@ -38,7 +38,7 @@ from salesplan.errors import ConfigError, DataValidationError, Problem
 from salesplan.planning.bookings.book import deals_frame
 from salesplan.planning.pipeline_shock import QuarterShock
 from salesplan.planning.tracking.calendar import quarter_calendar
-from salesplan.planning.tracking.sellout import Tracking, fan_series, plan_periods
+from salesplan.planning.tracking.sellout import Tracking, fan_series, plan_periods, unit_rows
 
 __all__ = [
     "BOOKING_KEYS",
@@ -301,32 +301,12 @@ def track_bookings(
     land = pd.DataFrame(
         {"actual_to_date": actual, "landing_p10": q10, "landing_p50": q50, "landing_p90": q90}
     )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        attainment = np.where(target > 0, actual / target, np.nan)
-        pace = np.where(plan_to_date > 0, actual / plan_to_date - 1, np.nan)
-        vs_target = np.where(target > 0, q50 / target - 1, np.nan)
-    out = pd.DataFrame(
-        {
-            "level": plan["level"].astype(str).to_numpy(),
-            "unit_id": units,
-            "parent_id": plan["parent_id"].to_numpy(),
-            "target": target,
-            "actual_to_date": actual,
-            "plan_to_date": plan_to_date,
-            "forecast_to_date": np.nan,  # bookings have no pre-quarter weekly forecast to compare with
-            "attainment": attainment,
-            "pace": pace,
-            "landing_p10": q10,
-            "landing_p50": q50,
-            "landing_p90": q90,
-            "landing_vs_target": vs_target,
-            "p_hit": p_hit,
-            "p_hit_at_approval": plan["p_hit"].to_numpy(float) if "p_hit" in plan else np.nan,
-            "elapsed": e,
-            "periods": shape[1],
-            "open_pipeline": np.asarray(m_deals.T @ deals["amount"].to_numpy(float)).ravel(),
-            "expected_pipeline": np.asarray(m_deals.T @ deals["expected_value"].to_numpy(float)).ravel(),
-            "expected_new": np.asarray(m_rates.T @ rates["expected"].to_numpy(float)).ravel() * (left > 0),
-        }
+    # bookings have no pre-quarter weekly forecast to compare with: forecast_to_date is NaN
+    out = unit_rows(
+        plan, units, actual, plan_to_date, np.nan, np.column_stack([q10, q50, q90]), p_hit, e, shape[1]
+    ).assign(
+        open_pipeline=np.asarray(m_deals.T @ deals["amount"].to_numpy(float)).ravel(),
+        expected_pipeline=np.asarray(m_deals.T @ deals["expected_value"].to_numpy(float)).ravel(),
+        expected_new=np.asarray(m_rates.T @ rates["expected"].to_numpy(float)).ravel() * (left > 0),
     )
     return Tracking(cal.quarter, day, cal, out, fan_series(units, cal, plan_w, act, expect, land, e))

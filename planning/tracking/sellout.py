@@ -27,6 +27,7 @@ __all__ = [
     "plan_periods",
     "rollup_actuals",
     "track_sellout",
+    "unit_rows",
     "week_start_of",
 ]
 
@@ -174,33 +175,48 @@ def track_sellout(
     land = landing(inp, target, conditioning)
     plan_w = plan_periods(plan, p50, cal)
     plan_to_date = plan_w[:, :e].sum(axis=1)
-    a = land["actual_to_date"].to_numpy()
+    out = unit_rows(
+        plan, units, land["actual_to_date"].to_numpy(), plan_to_date, land["forecast_to_date"].to_numpy(),
+        land[["landing_p10", "landing_p50", "landing_p90"]].to_numpy(), land["p_hit"].to_numpy(), e,
+        len(cal.starts),
+    )  # fmt: skip
+    return Tracking(cal.quarter, day, cal, out, fan_series(units, cal, plan_w, act, p50, land, e))
+
+
+def unit_rows(
+    plan: pd.DataFrame, units: list[str], actual: np.ndarray, plan_to_date: np.ndarray,
+    forecast_to_date: np.ndarray | float, landing: np.ndarray, p_hit: np.ndarray, elapsed: int, periods: int,
+) -> pd.DataFrame:  # fmt: skip
+    """The ``TRACKING_COLUMNS`` of every unit of ``plan`` from its actual and plan to date and its landing
+    (``landing``: P10, P50, P90 per unit), with attainment, pace and landing vs target derived here, so
+    sell-out and bookings tracking report them alike."""
+    target = plan["target"].to_numpy(float)
+    q10, q50, q90 = (landing[:, i] for i in range(3))
     with np.errstate(invalid="ignore", divide="ignore"):
-        attainment = np.where(target > 0, a / target, np.nan)
-        pace = np.where(plan_to_date > 0, a / plan_to_date - 1, np.nan)
-        vs_target = np.where(target > 0, land["landing_p50"].to_numpy() / target - 1, np.nan)
-    out = pd.DataFrame(
+        attainment = np.where(target > 0, actual / target, np.nan)
+        pace = np.where(plan_to_date > 0, actual / plan_to_date - 1, np.nan)
+        vs_target = np.where(target > 0, q50 / target - 1, np.nan)
+    return pd.DataFrame(
         {
             "level": plan["level"].astype(str).to_numpy(),
             "unit_id": units,
             "parent_id": plan["parent_id"].to_numpy(),
             "target": target,
-            "actual_to_date": a,
+            "actual_to_date": actual,
             "plan_to_date": plan_to_date,
-            "forecast_to_date": land["forecast_to_date"].to_numpy(),
+            "forecast_to_date": forecast_to_date,
             "attainment": attainment,
             "pace": pace,
-            "landing_p10": land["landing_p10"].to_numpy(),
-            "landing_p50": land["landing_p50"].to_numpy(),
-            "landing_p90": land["landing_p90"].to_numpy(),
+            "landing_p10": q10,
+            "landing_p50": q50,
+            "landing_p90": q90,
             "landing_vs_target": vs_target,
-            "p_hit": land["p_hit"].to_numpy(),
+            "p_hit": p_hit,
             "p_hit_at_approval": plan["p_hit"].to_numpy(float) if "p_hit" in plan else np.nan,
-            "elapsed": e,
-            "periods": len(cal.starts),
+            "elapsed": elapsed,
+            "periods": periods,
         }
     )
-    return Tracking(cal.quarter, day, cal, out, fan_series(units, cal, plan_w, act, p50, land, e))
 
 
 def plan_periods(plan: pd.DataFrame, p50: np.ndarray, cal: QuarterCalendar) -> np.ndarray:
