@@ -160,7 +160,10 @@ def decomposition(
     input alone loses) and with the realised margin per unit of each week in place of planned price −
     unit cost (what the forecast alone loses); and realised over forecast units on promoted weeks (any
     promotion column on) and on the others."""
-    q = test[["unique_id", "ds", "y", "price", *keys]].assign(m=margin.loc[test.index].to_numpy())
+    promo = test[[c for c in promo_cols if c in test.columns]].gt(0).any(axis=1)
+    q = test[["unique_id", "ds", "y", "price", *keys]].assign(
+        m=margin.loc[test.index].to_numpy(), on=promo.to_numpy()
+    )
     q = q.assign(unique_id=q["unique_id"].astype(str)).merge(
         pred[["unique_id", "ds", "yhat"]].assign(unique_id=pred["unique_id"].astype(str)),
         on=["unique_id", "ds"],
@@ -172,10 +175,7 @@ def decomposition(
         "realised_units": (q["y"] * planned_margin).groupby(ids).sum(),
         "realised_unit_margins": (q["yhat"] * q["m"]).groupby(ids).sum(),
     }
-    promo = test[[c for c in promo_cols if c in test.columns]].gt(0).any(axis=1)
-    flags = test[["unique_id", "ds"]].assign(unique_id=test["unique_id"].astype(str), on=promo.to_numpy())
-    flag = q[["unique_id", "ds"]].merge(flags, on=["unique_id", "ds"], how="left")["on"]
-    on = flag.fillna(False).to_numpy(dtype=bool)
+    on = q["on"].to_numpy(dtype=bool)
     ratios = {
         "promoted": float(q["y"][on].sum() / q["yhat"][on].sum()),
         "other": float(q["y"][~on].sum() / q["yhat"][~on].sum()),
