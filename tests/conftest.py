@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest_pg import pg_url  # noqa: F401  (the PostgreSQL fixture, shared by every test module)
-from mlflow_template import fresh_store
+from mlflow_template import work_in_fresh_store
 from web_server import browser_context, chromium_browser, web_server  # noqa: F401  (the web page's)
 
 from salesplan.config import get_settings
@@ -78,9 +78,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     """A throw-away MLflow store (SQLite + ./mlartifacts) in a temporary working folder."""
     import mlflow
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp_path / "mlruns.db"))
-    monkeypatch.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
+    work_in_fresh_store(monkeypatch, tmp_path)
     yield tmp_path
     mlflow.end_run()
     # mlflow.set_experiment() exports the experiment id; it must not leak into the next test's store

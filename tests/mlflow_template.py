@@ -16,7 +16,9 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
-__all__ = ["fresh_store"]
+import pytest
+
+__all__ = ["fresh_store", "work_in_fresh_store"]
 
 
 @functools.cache
@@ -43,3 +45,11 @@ def fresh_store(db: Path) -> str:
     with closing(sqlite3.connect(_template())) as src, closing(sqlite3.connect(db)) as dst:
         src.backup(dst)  # SQLite's own copy: consistent whatever the journal mode
     return f"sqlite:///{db}"
+
+
+def work_in_fresh_store(mp: pytest.MonkeyPatch, folder: Path) -> None:
+    """Run in ``folder`` with a fresh MLflow store there, artifacts beside it (MLflow's default for the
+    working folder, not a ``SALESPLAN_ARTIFACT_ROOT`` from outside the test)."""
+    mp.chdir(folder)
+    mp.setenv("MLFLOW_TRACKING_URI", fresh_store(folder / "mlruns.db"))
+    mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)

@@ -15,7 +15,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow_template import fresh_store
+from mlflow_template import work_in_fresh_store
 
 from salesplan.contracts import QUANTILES, SelloutSpec, forecast_columns, history_columns, quantile_cols
 from salesplan.errors import ConfigError, ModelNotFoundError, ServiceUnavailableError
@@ -43,9 +43,7 @@ def store(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     """One training run (champion) in a throw-away MLflow store, shared by the tests of this module."""
     tmp = tmp_path_factory.mktemp("mlflow")
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp)
-        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp / "mlruns.db"))
-        mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
+        work_in_fresh_store(mp, tmp)
         params = {"members": [WindowAverage(), SeasonalNaive()]}
         result = train_forecast(
             world.sellout, h=8, n_origins=2, params=params, source="sim", future=world.future

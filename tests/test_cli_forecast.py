@@ -11,7 +11,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 import pytest
-from mlflow_template import fresh_store
+from mlflow_template import work_in_fresh_store
 from typer.testing import CliRunner
 
 from salesplan.cli import app
@@ -33,9 +33,7 @@ def world() -> Any:
 def trained(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("cli-forecast")
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp)
-        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp / "mlruns.db"))
-        mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
+        work_in_fresh_store(mp, tmp)
         params = {"members": [WindowAverage(), GlobalLGBM(n_estimators=60)]}
         train_forecast(world.sellout, h=8, n_origins=2, params=params, source="sim", future=world.future)
         mlflow.end_run()

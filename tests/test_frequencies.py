@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from mlflow_template import fresh_store
+from mlflow_template import work_in_fresh_store
 from typer.testing import CliRunner
 
 from salesplan.cli import app
@@ -45,9 +45,7 @@ def trained(
     pd.testing.assert_frame_equal(back, world.sellout.df)
     data = world.sellout
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp)
-        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(tmp / "mlruns.db"))
-        mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
+        work_in_fresh_store(mp, tmp)
         h = CASES[freq][0]
         params = {"members": [WindowAverage(window_size=2), Naive()]}
         result = train_forecast(data, h=h, n_origins=2, params=params, source="sim", future=world.future)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from mlflow_template import fresh_store
+from mlflow_template import work_in_fresh_store
 from serving_world import upgraded
 
 from salesplan.models.deals.fastpath import label, open_deal_fields
@@ -34,9 +34,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """A deal champion trained on a small simulated world, served with that world as planning data."""
     root = tmp_path_factory.mktemp("deals-api")
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", fresh_store(root / "mlruns.db"))
-        mp.delenv("SALESPLAN_ARTIFACT_ROOT", raising=False)
+        work_in_fresh_store(mp, root)
         world = simulate(SimConfig(seed=2, scale="small"))
         train_deals(world.crm, source="sim")
         world.write(root / "world", fmt="csv")
