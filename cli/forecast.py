@@ -110,7 +110,16 @@ def print_forecast_training(result: ForecastTraining) -> None:
     console.print(metrics_table(title, rows))
     base = result.model.base_ if hasattr(result.model, "base_") else None
     if base is not None and hasattr(base, "weights"):
-        console.print(f"blend weights: {base.weights.round(2).to_dict()}", soft_wrap=True)
+        chosen = getattr(base, "weight_level_", None)
+        losses = getattr(base, "weight_level_losses_", {}) or {}
+        how = (
+            f" ({chosen} weights: lowest cross-fitted backtest loss of "
+            + ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
+            + ")"
+            if chosen is not None and len(losses) > 1
+            else ""
+        )
+        console.print(f"blend weights: {base.weights.round(2).to_dict()}{how}", soft_wrap=True)
     console.print(f"gate: {result.decision.reason}", soft_wrap=True)
     freqs = "/".join(result.batch.info["freqs"]) if result.batch is not None else "–"
     console.print(f"batch forecast (all levels, {freqs}): {result.batch_status}", soft_wrap=True)

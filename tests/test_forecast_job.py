@@ -42,8 +42,13 @@ def test_gate_keeps_a_worse_forecaster_out_and_the_champion_loads_back(mlflow_st
         f"backtest: fold {i}/2, origin {c:%Y-%m-%d}" for i, c in enumerate(first.backtest.cutoffs, 1)
     ]
     assert any(t.startswith("final fit on") for t in told) and told[-1].startswith("logging")
-    metrics = mlflow.get_run(first.ref.run_id).data.metrics  # each metric once, under one name
+    run = mlflow.get_run(first.ref.run_id)
+    metrics = run.data.metrics  # each metric once, under one name
     assert "backtest_mase" in metrics and not {"mase", "wape", "coverage80"} & set(metrics)
+    # the final blend says how far down its weight tiers it went, and the losses it chose by
+    level = run.data.tags["blend_weight_level"]
+    losses = {k.removeprefix("blend_loss_"): v for k, v in metrics.items() if k.startswith("blend_loss_")}
+    assert set(losses) == {"pooled", "group", "series"} and losses[level] == min(losses.values())
     from mlflow.models import get_model_info
 
     info = get_model_info(f"models:/{registry.FORECAST_MODEL}/{first.ref.version}")

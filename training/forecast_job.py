@@ -262,6 +262,7 @@ def train_forecast(
             {**{f"backtest_{k}": v for k, v in overall.items()}, "backtest_seconds": bt.total_seconds}
         )
         final, ids = fit_live(production, dataset, on_stage)
+        _log_blend_choice(final)
         _log_artifacts(bt, by_level)
         built, status = None, "disabled (batch=False)"
         if batch:
@@ -285,6 +286,18 @@ def train_forecast(
             mlflow.set_tag("batch_status", status)
         ref = tracking.apply_decision(ref, decision)
     return ForecastTraining(ref, decision, bt, overall, by_level, final, built, status)
+
+
+def _log_blend_choice(model: Any) -> None:
+    """How far down its weight tiers the final blend went (``SalesplanForecaster.weight_level_``) and the
+    cross-fitted backtest loss of each level it compared, so a run says why its weights look as they do."""
+    blend = getattr(model, "base_", model)
+    level = getattr(blend, "weight_level_", None)
+    if level is None:
+        return
+    mlflow.set_tag("blend_weight_level", str(level))
+    losses = getattr(blend, "weight_level_losses_", {}) or {}
+    mlflow.log_metrics({f"blend_loss_{k}": float(v) for k, v in losses.items()})
 
 
 def _scale_params(scale: ScaleOut | None) -> dict[str, Any]:

@@ -17,10 +17,17 @@ seasonal series wants the seasonal members and a trending yearly one the trend m
 
 A series too short for any origin takes its group's (or the pooled) weights. The constants were chosen on
 the inner folds of the M1 *training* series (each series' last horizon held out, the competition's test
-part never read) and checked on the simulator; see ``benchmarks/forecast.py``."""
+part never read) and checked on the simulator; see ``benchmarks/forecast.py``.
+
+How far down the tiers a fit goes is not fixed: ``SalesplanForecaster`` (``weight_levels="auto"``)
+compares the pooled weights, group weights and series weights on its own cross-fitted backtest and keeps
+the lowest loss (``fit_series_weights_for`` solves the linear programs once for all three). Series
+weights won on M1's yearly and quarterly training folds; on Dominick's weekly panel they pulled the blend
+off its LightGBM member, which the pooled weights keep."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +38,15 @@ __all__ = [
     "KAPPA_GROUP",
     "KAPPA_SERIES",
     "MIN_GROUP",
+    "WEIGHT_LEVELS",
+    "LevelChoice",
     "SeriesWeights",
+    "choose_weight_level",
     "combined_weights",
     "fit_series_weights",
+    "fit_series_weights_for",
     "learn_weights",
+    "level_kappas",
     "series_features",
     "series_groups",
     "shrunk_weights",
@@ -44,6 +56,8 @@ KAPPA_GROUP = 50.0
 """Series with origins a group needs for its own weights to count as much as the pooled ones."""
 KAPPA_SERIES = 50.0
 """Backtest rows a series needs for its own weights to count as much as its group's."""
+WEIGHT_LEVELS = ("pooled", "group", "series")
+"""How far down the tiers the blend's weights may go, simplest first (``choose_weight_level``)."""
 MIN_GROUP = 30
 """Fewest series a group of similar series needs to get weights of its own."""
 SEASONAL_STRENGTH = 0.5
@@ -170,7 +184,24 @@ def fit_series_weights(
     """Pooled → group → series weights (module docstring) from backtest rows ``cv`` (``unique_id, window,
     y, scale`` and one forecast column per member in ``names``; NaN where a member has none), for each
     set of members covering a series (``avail``: series × member, bool). Rows of older windows count
-    ``recency`` times the next."""
+    ``recency`` times the next. An infinite kappa keeps that tier's prior (group: the pooled weights;
+    series: its group's)."""
+    return fit_series_weights_for(
+        cv, names, avail, group_of, recency, [(kappa_group, kappa_series)], equal_share
+    )[0]
+
+
+def fit_series_weights_for(
+    cv: pd.DataFrame,
+    names: list[str],
+    avail: pd.DataFrame,
+    group_of: pd.Series,
+    recency: float,
+    kappas: Sequence[tuple[float, float]],
+    equal_share: float = 0.0,
+) -> list[SeriesWeights]:
+    """``fit_series_weights`` for several ``(kappa_group, kappa_series)`` pairs on the same rows: the
+    linear programs (pooled and group optima) are solved once and only the shrinkage differs."""
     preds = cv[names].to_numpy(dtype=float)
     y = cv["y"].to_numpy(dtype=float)
     scale = cv["scale"].to_numpy(dtype=float)
@@ -181,8 +212,8 @@ def fit_series_weights(
     own_loss = err.groupby(uid).sum().div(pd.Series(rw).groupby(uid).sum(), axis=0)
     own_rows = pd.Series(uid).value_counts()
     tiers = avail.apply(tuple, axis=1)
-    W = pd.DataFrame(0.0, index=avail.index, columns=names)
-    groups: dict[tuple[str, tuple[bool, ...]], np.ndarray] = {}
+    Ws = [pd.DataFrame(0.0, index=avail.index, columns=names) for _ in kappas]
+    groups: list[dict[tuple[str, tuple[bool, ...]], np.ndarray]] = [{} for _ in kappas]
     pooled_full = np.full(len(names), 1.0 / len(names))
     for tier in sorted(set(tiers), key=sum, reverse=True):
         cols = _weighable([c for c, on in zip(names, tier, strict=True) if on], cv)
@@ -194,19 +225,20 @@ def fit_series_weights(
             pooled_full = pooled
         in_tier = (tiers == tier).to_numpy()
         for g in sorted(set(group_of.reindex(tiers.index)[in_tier])):
-            gw = pooled
             grows = rows & (group == g)
             n_g = len(set(uid[grows]))
-            if g != "all" and n_g:
+            own = None
+            if g != "all" and n_g and any(np.isfinite(kg) for kg, _ in kappas):
                 own = np.zeros(len(names))
                 own[idx] = combined_weights(
                     preds[grows][:, idx], y[grows], scale[grows], rw[grows], equal_share
                 )
-                gw = shrunk_weights(own, pooled, n_g, kappa_group)
-            groups[(str(g), tier)] = gw
             ids = tiers.index[in_tier & (group_of.reindex(tiers.index) == g).to_numpy()]
-            W.loc[ids] = _own_weights(ids, gw, idx, names, own_loss, own_rows, kappa_series)
-    return SeriesWeights(W, pooled_full, groups)
+            for k, (kappa_group, kappa_series) in enumerate(kappas):
+                gw = pooled if own is None else shrunk_weights(own, pooled, n_g, kappa_group)
+                groups[k][(str(g), tier)] = gw
+                Ws[k].loc[ids] = _own_weights(ids, gw, idx, names, own_loss, own_rows, kappa_series)
+    return [SeriesWeights(W, pooled_full, gr) for W, gr in zip(Ws, groups, strict=True)]
 
 
 def _weighable(cols: list[str], cv: pd.DataFrame) -> list[str]:
@@ -230,6 +262,8 @@ def _own_weights(
     """Each series' inverse squared loss weights over the members ``prior`` uses, shrunk towards it (a
     series re-weights the members its group uses, so members without weight need no refit)."""
     out = np.tile(prior, (len(ids), 1))
+    if not np.isfinite(kappa):
+        return out
     cols = [names[i] for i in idx]
     loss = own_loss.reindex(ids)[cols].to_numpy(dtype=float)
     rows = own_rows.reindex(ids).fillna(0).to_numpy(dtype=float)
@@ -240,3 +274,68 @@ def _own_weights(
         own[idx] = inv / inv.sum()
         out[j] = shrunk_weights(own, prior, rows[j], kappa)
     return out
+
+
+def level_kappas(level: str, kappa_group: float, kappa_series: float) -> tuple[float, float]:
+    """``(kappa_group, kappa_series)`` of a weight level: an infinite kappa keeps that tier's prior."""
+    if level == "pooled":
+        return np.inf, np.inf
+    if level == "group":
+        return kappa_group, np.inf
+    return kappa_group, kappa_series
+
+
+@dataclass
+class LevelChoice:
+    """What ``choose_weight_level`` returns: the ``level`` kept, the cross-fitted ``losses`` of every level
+    compared, the level's ``weights`` learned on all rows and ``crossed``: per backtest row, the weights of
+    that row's series learned without the row's window (rows × members)."""
+
+    level: str
+    losses: dict[str, float]
+    weights: SeriesWeights
+    crossed: np.ndarray
+
+
+def choose_weight_level(
+    cv: pd.DataFrame,
+    names: list[str],
+    avail: pd.DataFrame,
+    group_of: pd.Series,
+    recency: float,
+    levels: Sequence[str],
+    kappa_group: float = KAPPA_GROUP,
+    kappa_series: float = KAPPA_SERIES,
+    equal_share: float = 0.0,
+) -> LevelChoice:
+    """The level of ``levels`` whose blend has the lowest scaled absolute error on the backtest windows its
+    weights did not learn from (each window blended with weights fitted on the others; one window: no
+    cross-fitting, the first level). Ties go to the simplest (``WEIGHT_LEVELS`` order); a relative 1e-9
+    absorbs the solver's rounding (a group of every series has the pooled weights)."""
+    levels = list(levels)
+    uid, window = cv["unique_id"].to_numpy(), cv["window"].to_numpy()
+    windows = sorted(set(window.tolist()))
+    kappas = [level_kappas(lv, kappa_group, kappa_series) for lv in levels]
+
+    def fit(rows: pd.DataFrame) -> dict[str, SeriesWeights]:
+        got = fit_series_weights_for(rows, names, avail, group_of, recency, kappas, equal_share)
+        return dict(zip(levels, got, strict=True))
+
+    full = fit(cv)
+    crossed = {lv: full[lv].series.reindex(uid).to_numpy() for lv in levels}
+    for w in windows if len(windows) > 1 else []:
+        rest = fit(cv[window != w])
+        for lv in levels:
+            crossed[lv][window == w] = rest[lv].series.reindex(uid[window == w]).to_numpy()
+    preds = cv[names].to_numpy(dtype=float)
+    y, scale = cv["y"].to_numpy(dtype=float), cv["scale"].to_numpy(dtype=float)
+    losses: dict[str, float] = {}
+    for lv in levels:
+        on = np.where(np.isfinite(preds), crossed[lv], 0.0)
+        tot = on.sum(axis=1)
+        ok = (tot > 0) & np.isfinite(y) & (scale > 0)
+        blend = (on * np.nan_to_num(preds)).sum(axis=1)[ok] / tot[ok]
+        losses[lv] = float(np.mean(np.abs(y[ok] - blend) / scale[ok]))
+    best = min(losses.values())
+    level = next(lv for lv in levels if losses[lv] <= best * (1 + 1e-9))
+    return LevelChoice(level, losses, full[level], crossed[level])
