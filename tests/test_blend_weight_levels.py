@@ -72,3 +72,13 @@ def test_a_fixed_level_is_kept_and_a_bad_one_refused() -> None:
     assert not np.allclose(model.series_weights_.to_numpy(), model.series_weights_.iloc[[0]].to_numpy())
     with pytest.raises(ConfigError, match="weight_levels"):
         _blend(weight_levels="per-series").fit(df)
+
+
+def test_a_panel_too_short_for_any_origin_still_fits() -> None:
+    """No series has an origin of its own (no backtest row to compare levels on): the blend keeps the
+    series tier, as before the choice existed, and every series gets a forecast."""
+    df = _panel(["noise"] * 6).groupby("unique_id").head(7)
+    model = _blend().fit(df)
+    assert model.weight_level_ == "series" and model.weight_level_losses_ == {"series": np.inf}
+    fc = model.predict(3)
+    assert len(fc) == 18 and np.isfinite(fc["yhat"]).all()

@@ -335,7 +335,10 @@ def choose_weight_level(
         tot = on.sum(axis=1)
         ok = (tot > 0) & np.isfinite(y) & (scale > 0)
         blend = (on * np.nan_to_num(preds)).sum(axis=1)[ok] / tot[ok]
-        losses[lv] = float(np.mean(np.abs(y[ok] - blend) / scale[ok]))
+        losses[lv] = float(np.mean(np.abs(y[ok] - blend) / scale[ok])) if ok.any() else np.inf
     best = min(losses.values())
-    level = next(lv for lv in levels if losses[lv] <= best * (1 + 1e-9))
+    # no level scored (no backtest row has a weighted forecast): the most flexible one, the tiers' default
+    level = (
+        levels[-1] if not np.isfinite(best) else next(lv for lv in levels if losses[lv] <= best * (1 + 1e-9))
+    )
     return LevelChoice(level, losses, full[level], crossed[level])

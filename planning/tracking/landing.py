@@ -56,7 +56,10 @@ as the candidate of 0, 0.25, 0.5, 0.75, 1 whose P10–P90 coverage at weeks 4, 8
 0.831; 0.75: 0.740 / 0.767 / 0.764; ``benchmarks/results/tracking_calibration.json``). It was 0.25 when
 chosen on seed 5 alone with 2-origin batches, whose aggregate quarter bands were too narrow (#21).
 Re-checked on the same set with ``spread_scale`` on: 0.25 gives 0.841 / 0.842 / 0.837, 0.5 gives
-0.804 / 0.816 / 0.795, 0.75 gives 0.736 / 0.753 / 0.760, so it stays 0.5."""
+0.804 / 0.816 / 0.795, 0.75 gives 0.736 / 0.753 / 0.760, so it stays 0.5. Re-checked again once the
+forecaster chose its blend's weight level on its own backtest (``python -m benchmarks.tracking
+--calibration``): 0.25 gives 0.835 / 0.837 / 0.824, 0.5 gives 0.800 / 0.809 / 0.801, 0.75 gives 0.747 /
+0.750 / 0.761; it stays 0.5."""
 PRIOR_PERIODS = 13.0
 """Weight, in unit-periods, of the priors of ``spread_scale`` (one quarter of one unit's weeks): a level's
 scale leans on the all-units one, and that on 1, until they have seen that many periods of their own.
