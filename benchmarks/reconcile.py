@@ -8,7 +8,7 @@ level's aggregated series (sums of actuals; no regressors: a sum of prices means
 level its own base forecast. ``models.hierarchy.choose_method`` then scores ``bottom_up`` and
 ``mint_shrink`` (non-negative; W from the errors of earlier folds, so the first origin only feeds W) by the
 per-level WAPE, averaged over levels. This is the backtest behind the batch's bottom-up choice
-(``training/forecast_levels.py``). Writes ``benchmarks/results/reconcile_<dataset>.json`` and ``.md``."""
+(``training/forecast_levels.py``, which says where the latest run stands against it). Writes ``benchmarks/results/reconcile_<dataset>.json`` and ``.md``."""
 
 from __future__ import annotations
 
