@@ -1,7 +1,8 @@
 """The salesplan default forecaster: a blend of global LightGBM models and local statistical models whose
 weights are chosen *per series* from the fit's own rolling-origin backtest (inner folds only), shrunk
 towards the weights of similar series (``weights.py``), or pooled when that backtest says per-series
-weights do not pay, with conformal quantiles from the blend's errors on the same origins. Any frequency, any history length down to one period, plain panels included."""
+weights do not pay, with conformal quantiles from the blend's errors on the same origins. Any frequency,
+any history length down to one period, plain panels included."""
 
 from __future__ import annotations
 

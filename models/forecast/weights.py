@@ -43,7 +43,6 @@ __all__ = [
     "SeriesWeights",
     "choose_weight_level",
     "combined_weights",
-    "fit_series_weights",
     "fit_series_weights_for",
     "learn_weights",
     "level_kappas",
@@ -163,32 +162,13 @@ def shrunk_weights(own: np.ndarray, prior: np.ndarray, evidence: float, kappa: f
 
 @dataclass
 class SeriesWeights:
-    """What ``fit_series_weights`` learns: ``series`` (series × member, rows summing to 1), ``pooled`` (the
-    weights of the series every member covers) and ``groups`` ((group, members covering) → weights)."""
+    """What ``fit_series_weights_for`` learns for one pair of kappas: ``series`` (series × member, rows
+    summing to 1), ``pooled`` (the weights of the series every member covers) and ``groups`` ((group,
+    members covering) → weights)."""
 
     series: pd.DataFrame
     pooled: np.ndarray
     groups: dict[tuple[str, tuple[bool, ...]], np.ndarray]
-
-
-def fit_series_weights(
-    cv: pd.DataFrame,
-    names: list[str],
-    avail: pd.DataFrame,
-    group_of: pd.Series,
-    recency: float,
-    kappa_group: float = KAPPA_GROUP,
-    kappa_series: float = KAPPA_SERIES,
-    equal_share: float = 0.0,
-) -> SeriesWeights:
-    """Pooled → group → series weights (module docstring) from backtest rows ``cv`` (``unique_id, window,
-    y, scale`` and one forecast column per member in ``names``; NaN where a member has none), for each
-    set of members covering a series (``avail``: series × member, bool). Rows of older windows count
-    ``recency`` times the next. An infinite kappa keeps that tier's prior (group: the pooled weights;
-    series: its group's)."""
-    return fit_series_weights_for(
-        cv, names, avail, group_of, recency, [(kappa_group, kappa_series)], equal_share
-    )[0]
 
 
 def fit_series_weights_for(
@@ -200,8 +180,12 @@ def fit_series_weights_for(
     kappas: Sequence[tuple[float, float]],
     equal_share: float = 0.0,
 ) -> list[SeriesWeights]:
-    """``fit_series_weights`` for several ``(kappa_group, kappa_series)`` pairs on the same rows: the
-    linear programs (pooled and group optima) are solved once and only the shrinkage differs."""
+    """Pooled → group → series weights (module docstring) from backtest rows ``cv`` (``unique_id, window,
+    y, scale`` and one forecast column per member in ``names``; NaN where a member has none), for each
+    set of members covering a series (``avail``: series × member, bool), once per ``(kappa_group,
+    kappa_series)`` pair: the linear programs (pooled and group optima) are solved once and only the
+    shrinkage differs. Rows of older windows count ``recency`` times the next. An infinite kappa keeps
+    that tier's prior (group: the pooled weights; series: its group's)."""
     preds = cv[names].to_numpy(dtype=float)
     y = cv["y"].to_numpy(dtype=float)
     scale = cv["scale"].to_numpy(dtype=float)
@@ -309,9 +293,10 @@ def choose_weight_level(
     equal_share: float = 0.0,
 ) -> LevelChoice:
     """The level of ``levels`` whose blend has the lowest scaled absolute error on the backtest windows its
-    weights did not learn from (each window blended with weights fitted on the others; one window: no
-    cross-fitting, the first level). Ties go to the simplest (``WEIGHT_LEVELS`` order); a relative 1e-9
-    absorbs the solver's rounding (a group of every series has the pooled weights)."""
+    weights did not learn from (each window blended with weights fitted on the others; with one window
+    the weights cannot be cross-fitted and the losses are in-sample, so callers pass a single level).
+    Ties go to the simplest (``WEIGHT_LEVELS`` order); a relative 1e-9 absorbs the solver's rounding (a
+    group of every series has the pooled weights)."""
     levels = list(levels)
     uid, window = cv["unique_id"].to_numpy(), cv["window"].to_numpy()
     windows = sorted(set(window.tolist()))
