@@ -26,8 +26,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# whole modules per worker (a module's expensive fixture is built once), in tests/conftest.py's longest-first
+# order: --no-loadscope-reorder, or xdist re-sorts the modules by how many tests they hold. Bytecode is cached
+# even where the environment turns it off: the suite starts dozens of Python processes (CLI, servers, kernels)
+# that would each compile the package again (about 20 s of CPU in all)
 pytest: install
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=15
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 test: lint typecheck pytest
 

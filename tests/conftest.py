@@ -41,16 +41,43 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-# Test modules by descending run time on 2 cores (measured with --durations=0). `make test` hands whole
-# modules to the two workers (--dist loadscope, so a module's expensive fixture is built once) in this
-# order, longest first, which keeps both workers busy to the end instead of one finishing a long module
-# alone. Modules not listed follow in their usual order.
+# Test modules by descending run time on 2 cores (measured with a per-worker schedule, 2026-12-06). `make
+# test` hands whole modules to the two workers (--dist loadscope, so a module's expensive fixture is built
+# once) in this order (--no-loadscope-reorder: xdist would sort them by test count), longest first, which
+# keeps both workers busy to the end instead of one finishing a long module alone. The serving world's
+# first user leads and the next does not need it, so no worker waits on its build; the web pages (one unit,
+# below) come once it is built. Modules not listed follow in their usual order.
 LONGEST_FIRST = (
-    "test_schemathesis.py", "test_mlproject.py", "test_web.py", "test_mlflow_server.py", "test_demo.py",
-    "test_determinism.py", "test_forecast_job.py", "test_cli_report.py", "test_serving_runner.py",
-    "test_web_layout.py", "test_notebooks.py", "test_serving_api.py", "test_engine.py", "test_forecast_levels.py",
-    "test_cli_plan.py", "test_cli_forecast.py", "test_proposals.py",
+    "test_schemathesis.py", "test_notebooks.py", "test_web.py", "test_web_layout.py", "test_web_accounts.py",
+    "test_forecast_job.py", "test_demo.py", "test_mlproject.py", "test_mlflow_server.py", "test_cli_report.py",
+    "test_engine.py", "test_forecast_levels.py", "test_determinism.py", "test_cli_plan.py",
+    "test_serving_runner.py", "test_cli_forecast.py", "test_serving_api.py", "test_batch_outputs.py",
+    "test_proposals.py", "test_deal_fastpath_property.py", "test_forecast_models.py", "test_funnel.py",
+    "test_frequencies.py",
 )  # fmt: skip
+
+
+# Modules that share one per-process fixture too costly to start twice go to one worker as one unit: the web
+# page's tests share a live server and Chromium (tests/web_server.py), about ten seconds to start per worker.
+SHARED_SCOPE = {
+    "test_web.py": "web pages",
+    "test_web_layout.py": "web pages",
+    "test_web_accounts.py": "web pages",
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadscope`` with the modules of ``SHARED_SCOPE`` as one unit (xdist's own hook)."""
+    if config.getoption("dist", None) != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            shared = SHARED_SCOPE.get(Path(nodeid.split("::", 1)[0]).name)
+            return shared or super()._split_scope(nodeid)
+
+    return SharedScopeScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

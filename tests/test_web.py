@@ -288,6 +288,9 @@ def test_planner_uses_every_page(server: dict[str, Any], browser_context: Any) -
 def test_price_promotion_what_if(server: dict[str, Any], browser_context: Any) -> None:
     page = browser_context.new_page()
     _sign_in(page, server["url"], server["keys"]["analyst"])
+    # the options arrive with the page's first answer (its form handlers are attached by then): reading them
+    # earlier under load picked none, and the click then submitted the bare form instead of the what-if
+    page.locator("#wi-ids option").first.wait_for(state="attached")
     ids = page.locator("#wi-ids option").evaluate_all("options => options.map(o => o.value)")
     page.get_by_label("Products in stores").select_option(ids)
     page.get_by_label("Price change %").fill("-15")
