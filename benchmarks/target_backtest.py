@@ -9,7 +9,7 @@ then).
 - ``shipped_defaults``: per data set and level, ``promised`` (mean P(hit) of the units' targets: a split
   company target does not promise each unit 0.6, it promises each its own implied probability),
   ``hit_rate`` with a 95 % interval resampling whole quarters, units, quarters, method.
-  ``simulated`` pools ≥ 3 worlds (seeds 101–103, small scale: none is the demo's or the tests' seed);
+  ``simulated`` pools ``--worlds`` worlds (≥ 3; seeds from 101, ``SEEDS``: none is the demo's or the tests' seed);
   ``maven`` replays the quarters the Maven CRM has history for.
 - ``other_promises``: the same at P(hit) 0.5 and 0.8 (same inputs, only the request differs).
 - ``pipeline_band_coverage``: share of (region, quarter) actuals inside the weighted pipeline's P10–P90,
@@ -51,7 +51,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = ("region", "team", "rep")
 PROMISE = 0.6
 OTHER = (0.5, 0.8)
-SEEDS = (101, 102, 103)
+SEEDS = tuple(range(101, 111))
+"""Simulated worlds, small scale, in order (``--worlds N`` takes the first N): none is the demo's, the tests'
+or a seed any constant was chosen on."""
 METHOD = "shipped defaults: blended, P(hit) per request, over-assignment 0 at the leaves; DealScorer() refitted before each quarter"
 
 
@@ -227,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sellout", type=int, default=0, metavar="QUARTERS",
                     help="also replay sell-out (simulated, Walmart stores) over this many quarters")  # fmt: skip
     args = ap.parse_args(argv)
+    if not 3 <= args.worlds <= len(SEEDS):
+        ap.error(f"--worlds must be between 3 and {len(SEEDS)} (the seeds in SEEDS), got {args.worlds}")
     res = run(args.worlds, args.quarters, args.maven_dir, args.sellout)
     path = RESULTS / "planning.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
