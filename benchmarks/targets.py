@@ -95,6 +95,16 @@ def _value(
     return lambda res: Reading(_get(res, *path), lo, hi, strict)
 
 
+def _gap(a: tuple[str, ...], b: tuple[str, ...], hi: float) -> Reader:
+    """The figure at ``a`` minus the one at ``b`` (paths, source first), at most ``hi``."""
+
+    def read(res: Results) -> Reading:
+        x, y = _get(res, *a), _get(res, *b)
+        return Reading(None if x is None or y is None else x - y, hi=hi)
+
+    return read
+
+
 def _best_margin(path: tuple[str, ...], key: str, lo: float | None = None, hi: float | None = None) -> Reader:
     """The default's margin over its closest peer (``margins`` at ``path``: per peer, default − peer): the
     smallest AUC gain (``lo``) or the largest Brier difference (``hi``)."""
@@ -129,7 +139,7 @@ def _m1(period: str, metric: str, versus: str, hi: float) -> Reader:
 
 
 def _coverage(source: str, *path: str) -> Reader:
-    return lambda res: Reading(_get(res, source, *path), *BAND80)
+    return _value((source, *path), *BAND80)
 
 
 def _vs_best_peer(source: str, metric: str, hi: float) -> Reader:
@@ -280,23 +290,15 @@ def deals(results: Results) -> Iterator[Check]:
 
     yield Check(25, "salvirt: ECE − best peer's", "deals_salvirt", salvirt_ece)
 
-    def maven_brier(res: Results) -> Reading:
-        m = _get(res, "deals_maven", "methods") or {}
-        mine, prior = _get(m, "deal_scorer", "brier"), _get(m, "prior", "brier")
-        return Reading(None if mine is None or prior is None else mine - prior, hi=0.002)
-
-    yield Check(25, "maven: Brier − prior's", "deals_maven", maven_brier)
+    maven = ("deals_maven", "methods")
+    yield Check(25, "maven: Brier − prior's", "deals_maven",
+                _gap((*maven, "deal_scorer", "brier"), (*maven, "prior", "brier"), hi=0.002))  # fmt: skip
     yield Check(25, "planted leakage columns let through", "deals_leakage",
-                lambda res: Reading(_diff(res, "planted", "planted_refused"), hi=0.0))  # fmt: skip
+                _gap(("deals_leakage", "planted"), ("deals_leakage", "planted_refused"), hi=0.0))  # fmt: skip
     yield Check(25, "honest columns refused", "deals_leakage",
                 _value(("deals_leakage", "honest_refused"), hi=0.0))  # fmt: skip
     yield Check(25, "single-deal score, ms", "deals_simulated",
                 _value(("deals_simulated", "scoring", "single_ms"), hi=2.0, strict=True))  # fmt: skip
-
-
-def _diff(res: Results, a: str, b: str) -> float | None:
-    x, y = _get(res, "deals_leakage", a), _get(res, "deals_leakage", b)
-    return None if x is None or y is None else x - y
 
 
 # ---------------------------------------------------------------- table

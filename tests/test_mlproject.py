@@ -3,6 +3,7 @@ command) and really runs under ``mlflow run --env-manager local`` (slow)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -52,10 +53,11 @@ def test_every_entry_point_is_declared_with_defaults() -> None:
         assert "salesplan " in ep.command, name
 
 
+@functools.cache
 def _rendered_args() -> dict[str, list[str]]:
     """What each entry point's command, rendered with its defaults, passes to ``salesplan``: one bash runs
     all six with ``salesplan`` as a function that writes its arguments out (the shell logic of each command
-    runs for real; six CLI start-ups would cost seconds each)."""
+    runs for real; six CLI start-ups would cost seconds each); once per test process, read by every test."""
     lines = ['salesplan() { printf \'%s\\0\' "$@" > "$SP_ARGS"; }']
     for name, cmd in sorted(_commands().items()):
         lines.append(f"SP_ARGS={name}.args; ( {cmd} )")
