@@ -137,6 +137,12 @@ def propose(
             "proposal will need a reason (salesplan plan approve ID --reason ...)",
             soft_wrap=True,
         )
+    if result.proposal.parameters.get("season_seen") is False:
+        console.print(
+            f"[yellow]warning:[/] the history has no whole quarter a year before {result.proposal.quarter}: "
+            "the forecast has not seen this season, so the P(hit) figures are not backed by a track record",
+            soft_wrap=True,
+        )
     if stored is not None:
         console.print(f"stored proposal {stored.id} (draft, version 1) in {database_label()}", soft_wrap=True)
     console.print(f"wrote {csv} and {html}", soft_wrap=True)

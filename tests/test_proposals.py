@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from salesplan.contracts import QUANTILES, quantile_cols
-from salesplan.errors import ConfigError, DataValidationError, InfeasibleError
+from salesplan.errors import ConfigError, DataValidationError, InfeasibleError, InsufficientDataError
 from salesplan.planning.distributions import from_quantile_frame
 from salesplan.planning.proposals import (
     ProposalRequest,
@@ -351,6 +351,24 @@ def test_growth_without_history_and_missing_inputs(frames: Any) -> None:
         build_proposal(ProposalRequest(quarter="2027Q1", by=("region", "team", "rep")), forecast=fc)
     with pytest.raises(DataValidationError, match="yhat"):
         build_proposal(ProposalRequest(quarter="2027Q1", by=("region",)), forecast=fc.drop(columns=["yhat"]))
+
+
+def test_a_season_the_history_never_showed_gets_no_promised_probability(frames: Any) -> None:
+    """Without a whole quarter a year back (2026Q1 cut from the history) the forecast has not seen the
+    season: a target at a promised P(hit) is refused with the fix, growth points to a typed value, and
+    a typed value is built with ``season_seen`` False in its parameters; a history that has it is True."""
+    fc, hist = frames
+    short = hist[~((hist["freq"] == "Q") & (hist["period"].astype(str) == "2026Q1"))]
+    req = {"quarter": "2027Q1", "by": ("region", "store")}
+    with pytest.raises(InsufficientDataError, match=r"no whole 2026Q1.*mode='value'"):
+        build_proposal(ProposalRequest(**req), forecast=fc, history=short)
+    with pytest.raises(ConfigError, match="mode='value'"):
+        build_proposal(ProposalRequest(**req, mode="growth", growth=0.1), forecast=fc, history=short)
+    v = build_proposal(ProposalRequest(**req, mode="value", value=9_000.0), forecast=fc, history=short)
+    assert v.company.target == 9_000.0 and v.proposal.parameters["season_seen"] is False
+    assert build(frames).proposal.parameters["season_seen"] is True
+    # no history given: not known, nothing refused
+    assert build_proposal(ProposalRequest(**req), forecast=fc).proposal.parameters["season_seen"] is None
 
 
 def test_parameters_are_json_ready_and_complete(frames: Any) -> None:

@@ -4,6 +4,8 @@ cannot be built are skipped with the reason."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,6 +92,20 @@ def test_quarters_without_inputs_are_skipped_with_the_reason() -> None:
     tr = replay_targets(QUARTERS[:6], some, actuals, request, n_boot=100)
     assert list(tr.skipped) == ["2000Q1", "2000Q2"] and "history" in tr.skipped["2000Q1"]
     assert tr.rows["quarter"].nunique() == 4
+
+
+def test_a_season_the_history_never_showed_is_skipped_by_the_builder_itself() -> None:
+    """The replay skips what the proposal builder refuses: a promised P(hit) for a quarter whose history
+    lacks the whole quarter a year back (``season_seen`` False) is not a promise the product makes."""
+
+    def young(quarter: str) -> PlanInputs:
+        plan = inputs(quarter)
+        return replace(plan, notes={"season_seen": quarter >= "2000Q3"})
+
+    request = ProposalRequest(quarter="2027Q1", by=("region", "store"))
+    tr = replay_targets(QUARTERS[:4], young, actuals, request, n_boot=100)
+    assert list(tr.skipped) == ["2000Q1", "2000Q2"] and "season" in tr.skipped["2000Q1"]
+    assert sorted(tr.rows["quarter"].unique()) == ["2000Q3", "2000Q4"]
 
 
 def test_cluster_bootstrap_keeps_a_quarter_together() -> None:

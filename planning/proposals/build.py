@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.contracts import CRMData
-from salesplan.errors import ConfigError
+from salesplan.errors import ConfigError, InsufficientDataError
 from salesplan.planning.allocation import allocate
 from salesplan.planning.distributions import QuarterDistribution
 from salesplan.planning.fairness import fairness_report
@@ -151,10 +151,22 @@ def _plan(
     at_root = u.set_index("unit_id").loc[root]
     ly_root = _opt_float(at_root["last_year_actual"])
     lp_root = _opt_float(at_root["last_period_actual"])
+    ly_quarter = pd.Period(req.quarter, "Q") - 4
+    unseen = inputs.domain == "sellout" and inputs.notes.get("season_seen") is False
+    if req.mode == "probability" and unseen:
+        median = float(dist.quantile(0.5, root)[0, 0])
+        raise InsufficientDataError(
+            f"{req.quarter}: the history has no whole {ly_quarter}, so the forecast has not seen this "
+            f"quarter's season and a target at a promised P(hit) of {req.probability:.0%} cannot be backed "
+            "(its backtest origins saw even less of the year). Fix: plan a quarter with a year "
+            f"of history behind it, or type the company target (mode='value'; CLI: --mode value --value N; "
+            f"the forecast median is {median:,.0f}): its P(hit) is then shown with this caveat"
+        )
     if req.mode == "growth" and ly_root is None:
         raise ConfigError(
             f"mode='growth' needs last year's actual for {req.quarter}'s same quarter a year earlier "
-            f"({pd.Period(req.quarter, 'Q') - 4}), which the history does not have; use mode='probability'"
+            f"({ly_quarter}), which the history does not have; use "
+            + ("mode='value'" if unseen else "mode='probability'")
         )
     top = unit_target(
         dist, root, req.mode, p_hit=req.probability, growth=req.growth,

@@ -20,7 +20,7 @@ from salesplan.planning.distributions import QuarterDistribution, from_quantile_
 from salesplan.planning.proposals.tree import TOTAL, check_tree, infer_tree, tree_from_columns
 from salesplan.planning.tracking.sellout import week_start_of
 
-__all__ = ["FORECAST_COLS", "HISTORY_COLS", "PlanInputs", "bookings_inputs", "sellout_inputs"]
+__all__ = ["FORECAST_COLS", "HISTORY_COLS", "PlanInputs", "bookings_inputs", "season_seen", "sellout_inputs"]
 
 FORECAST_COLS = ("unique_id", "level", "freq", "period", "ds", "yhat")
 HISTORY_COLS = ("unique_id", "level", "freq", "period", "y")
@@ -193,8 +193,26 @@ def sellout_inputs(
         notes={
             "tree": how,
             "units_without_forecast": gone,
+            "season_seen": season_seen(history, quarter),
         },
     )
+
+
+def season_seen(history: pd.DataFrame | None, quarter: str) -> bool | None:
+    """Whether the history holds the whole quarter one year before ``quarter`` (any unit): the sign that
+    the forecaster has seen this quarter's season; None when no history is given (not known).
+
+    Why it matters: a forecast for a season the data have never shown (a Q4 with holidays after nine
+    months of history) cannot know its peak, and its backtest origins saw it even less, so its P(hit) is
+    not backed. Replayed on the simulator (seeds 101-103, week 0) every such quarter landed above its
+    median at every level (actual / median 1.08-1.39), while the quarters with a year behind them were
+    hit at about the promised rates; ``planning.proposals.build`` therefore refuses a target *at a
+    promised probability* for them (growth needs last year's actual too; a typed value still works)."""
+    if history is None or history.empty or not {"freq", "period"} <= set(history.columns):
+        return None
+    ly = str(pd.Period(quarter, freq="Q") - 4)
+    h = history[history["freq"] == "Q"]
+    return bool((h["period"].astype(str) == ly).any())
 
 
 def _won_by_month(crm: CRMData, units: pd.DataFrame, quarter: str) -> pd.DataFrame | None:

@@ -67,6 +67,12 @@ const ProposalView = (() => {
       }
       if (typeof plan.last_year_actual === "number") out.push(kpi("Same quarter last year", amt(plan.last_year_actual)));
     }
+    // No whole quarter a year before this one: the forecast has not seen the season (planning/proposals).
+    if (p.plan && p.plan.season_seen === false) {
+      out.push(el("p", { class: "warning", id: "p-season-unseen", role: "status" },
+        "The history has no whole quarter a year before this one: the forecast has not seen this season, " +
+        "so the P(hit) figures are not backed by a track record."));
+    }
     // Units whose target's P(hit) is under the floor: approving needs a note saying why (kept in the audit).
     const floor = p.plan && p.plan.below_floor ? p.plan.below_floor.floor : null;
     if (typeof floor === "number") {
