@@ -23,9 +23,9 @@ then).
   it, exactly as ``salesplan plan backtest --domain sellout`` does (``cli.track_sellout.SelloutReplay``);
   a quarter without enough history is listed in ``skipped_quarters`` with the builder's reason: among them
   every quarter whose history lacks the whole quarter a year back (the builder refuses a promised P(hit)
-  for a season the forecast has never seen, ``planning.proposals.inputs.season_seen``; on the simulator
-  the first replayed quarter, 2024Q4, after 43 weeks of data; on Walmart 2011Q1, whose 2010Q1 starts
-  in February).
+  for a season the forecast has never seen: the ``season_seen`` note of
+  ``planning.proposals.inputs.sellout_inputs``; on the simulator the first replayed quarter, 2024Q4, after
+  43 weeks of data; on Walmart 2011Q1, whose 2010Q1 starts in February).
   Without ``--sellout`` those keys are kept from the file (a replay takes minutes per quarter).
 
 Writes those keys into ``benchmarks/results/planning.json`` (other keys kept) and

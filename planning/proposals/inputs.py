@@ -20,7 +20,7 @@ from salesplan.planning.distributions import QuarterDistribution, from_quantile_
 from salesplan.planning.proposals.tree import TOTAL, check_tree, infer_tree, tree_from_columns
 from salesplan.planning.tracking.sellout import week_start_of
 
-__all__ = ["FORECAST_COLS", "HISTORY_COLS", "PlanInputs", "bookings_inputs", "season_seen", "sellout_inputs"]
+__all__ = ["FORECAST_COLS", "HISTORY_COLS", "PlanInputs", "bookings_inputs", "sellout_inputs"]
 
 FORECAST_COLS = ("unique_id", "level", "freq", "period", "ds", "yhat")
 HISTORY_COLS = ("unique_id", "level", "freq", "period", "y")
@@ -69,12 +69,21 @@ def _require(df: pd.DataFrame, cols: Sequence[str], source: str) -> None:
 
 def _history_lookup(
     history: pd.DataFrame | None, quarter: str, ids: pd.Series
-) -> tuple[pd.DataFrame, str | None]:
+) -> tuple[pd.DataFrame, str | None, bool | None]:
     """Last whole quarter's actual before ``quarter`` (the latest the history has) and the same quarter
-    last year, per unit id; NaN where the history has none."""
+    last year, per unit id (NaN where the history has none); that last quarter's label; and whether the
+    history holds the whole quarter a year back at all (``season_seen``; None without a history).
+
+    Why ``season_seen`` matters: a forecast for a season the data have never shown (a Q4 with holidays
+    after nine months of history) cannot know its peak, and its backtest origins saw it even less, so its
+    P(hit) is not backed. Replayed on the simulator (the target backtest's 8 worlds, the batch at the
+    quarter's start) the total missed such a quarter (2024Q4, 43 weeks of history) by 21 % on average
+    (|actual / forecast − 1|; 0.51-1.41), twice the 10 % of the quarters with a year behind them;
+    ``planning.proposals.build`` therefore refuses a sell-out target *at a promised probability* for them
+    (growth needs last year's actual too; a typed value still works, with the caveat shown)."""
     out = pd.DataFrame({"last_period_actual": np.nan, "last_year_actual": np.nan}, index=ids.to_numpy())
     if history is None or history.empty:
-        return out, None
+        return out, None, None
     _require(history, HISTORY_COLS, "history")
     q = pd.Period(quarter, freq="Q")
     h = history[history["freq"] == "Q"]
@@ -85,9 +94,10 @@ def _history_lookup(
     if last is not None:
         out["last_period_actual"] = y.xs(last).reindex(out.index).to_numpy()
     ly = str(q - 4)
-    if ly in y.index.get_level_values(0):
+    seen = ly in y.index.get_level_values(0)
+    if seen:
         out["last_year_actual"] = y.xs(ly).reindex(out.index).to_numpy()
-    return out, last
+    return out, last, seen
 
 
 def sellout_inputs(
@@ -161,7 +171,7 @@ def sellout_inputs(
     extra = sorted(in_q - set(t["unit_id"]))
     if extra:
         raise ConfigError(f"forecast unit(s) {extra[:5]} are not in the tree; pass a tree with every unit")
-    acts, last = _history_lookup(history, quarter, t["unit_id"])
+    acts, last, seen = _history_lookup(history, quarter, t["unit_id"])
     units = t.assign(
         last_period_actual=acts["last_period_actual"].to_numpy(),
         last_year_actual=acts["last_year_actual"].to_numpy(),
@@ -193,27 +203,9 @@ def sellout_inputs(
         notes={
             "tree": how,
             "units_without_forecast": gone,
-            "season_seen": season_seen(history, quarter),
+            "season_seen": seen,
         },
     )
-
-
-def season_seen(history: pd.DataFrame | None, quarter: str) -> bool | None:
-    """Whether the history holds the whole quarter one year before ``quarter`` (any unit): the sign that
-    the forecaster has seen this quarter's season; None when no history is given (not known).
-
-    Why it matters: a forecast for a season the data have never shown (a Q4 with holidays after nine
-    months of history) cannot know its peak, and its backtest origins saw it even less, so its P(hit) is
-    not backed. Replayed on the simulator (the target backtest's 8 worlds, the batch at the quarter's
-    start) the total missed such a quarter (2024Q4, 43 weeks of history) by 21 % on average (|actual /
-    forecast − 1|; 0.51-1.41), twice the 10 % of the quarters with a year behind them;
-    ``planning.proposals.build`` therefore refuses a target *at a promised probability* for them (growth
-    needs last year's actual too; a typed value still works, with the caveat shown)."""
-    if history is None or history.empty or not {"freq", "period"} <= set(history.columns):
-        return None
-    ly = str(pd.Period(quarter, freq="Q") - 4)
-    h = history[history["freq"] == "Q"]
-    return bool((h["period"].astype(str) == ly).any())
 
 
 def _won_by_month(crm: CRMData, units: pd.DataFrame, quarter: str) -> pd.DataFrame | None:
