@@ -6,7 +6,8 @@ origins of the model that ships.
 Protocol: the training job's model (``training.forecast_job``: the backtested part of the production
 model, with the data's frequency and season) is backtested on ``n`` rolling origins of ``h`` periods
 (``SETS``). For each origin k from the fourth on, ``training.forecast_levels.forecast_all_levels`` is
-calibrated on the three origins before it (as the training job calibrates the batch on its three) and
+calibrated on the three origins before it (as the training job calibrates the batch on its three, less the
+folds ``representative_folds`` leaves out) and
 turns origin k's bottom forecasts into every level at the data's frequency and each coarser one; those are
 scored against origin k's actuals summed the same way: 80 % and 90 % interval coverage, the share of rows
 whose point forecast lies inside its own P10–P90, the bias and WAPE of the point forecast (the mean).
@@ -29,9 +30,11 @@ import pandas as pd
 
 from benchmarks.forecast import RESULTS
 from salesplan.contracts import SelloutDataset, coarser
+from salesplan.models.forecast import full_history
 from salesplan.models.hierarchy import aggregate, to_periods
 from salesplan.training.forecast_job import backtested_part, model_params, production_model, run_backtest
 from salesplan.training.forecast_levels import forecast_all_levels, level_setup
+from salesplan.training.level_calibration import representative_folds
 
 QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
 CALIB = 3
@@ -83,6 +86,7 @@ def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[p
     model = backtested_part(production_model(params))
     t0 = time.perf_counter()
     bt = run_backtest(ds, model, h, n, int(params["season_length"]))
+    need = full_history(model)
     secs = time.perf_counter() - t0
     print(f"{name}: backtest {secs:.0f} s, {bt.forecasts['unique_id'].nunique()} series", flush=True)
     f = bt.forecasts
@@ -90,6 +94,7 @@ def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[p
     for k in range(CALIB, len(bt.cutoffs)):
         calib_cuts = bt.cutoffs[k - CALIB : k]
         calib = dataclasses.replace(bt, forecasts=f[f["cutoff"].isin(calib_cuts)], cutoffs=calib_cuts)
+        calib, _ = representative_folds(calib, ds.df, need)  # as ``build_batch`` chooses its folds
         held = f[f["cutoff"] == bt.cutoffs[k]]
         asof = dataclasses.replace(ds, df=ds.df[ds.df["ds"] <= bt.cutoffs[k]])
         out = forecast_all_levels(held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES)

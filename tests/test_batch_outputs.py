@@ -81,6 +81,7 @@ def test_run_logs_the_batch_and_it_loads_back(
     assert batch.info["freq"] == "W" and batch.info["freqs"] == ["W", "M", "Q", "Y"]
     assert batch.info["point"] == "mean" and batch.info["horizon"] == batch.info["horizon_weeks"] == 18
     assert batch.info["n_not_forecast"] == 0 and batch.info["n_discontinued"] > 0  # ended series are named
+    assert batch.info["calibration_folds"] == 2 and batch.info["folds_left_out"] == []  # 2 origins: both kept
     params = mlflow.MlflowClient().get_run(result.ref.run_id).data
     assert params.params["batch_horizon"] == "18" and params.params["batch_assumed_periods"] == "5"
     assert params.params["batch_freq"] == "W" and params.params["batch_last_period"] == "2027-03-29"

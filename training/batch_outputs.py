@@ -24,12 +24,14 @@ from salesplan.contracts import QUANTILES, SelloutDataset, period_label
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import ConfigError
 from salesplan.models.batch import ARTIFACT_DIR, FORECAST_FILE, FUTURE_FILE, HISTORY_FILE
+from salesplan.models.forecast import full_history
 from salesplan.models.hierarchy import hierarchy_levels, summing_matrix
 from salesplan.models.registry import FORECAST_MODEL, ModelRef
 from salesplan.training.backtest import BacktestResult
 from salesplan.training.batch_future import FUTURE_ASSUMPTION, assumed_share, batch_periods, extend_future
 from salesplan.training.batch_methods import series_methods
 from salesplan.training.forecast_levels import forecast_all_levels, history_levels, level_setup
+from salesplan.training.level_calibration import representative_folds
 
 if TYPE_CHECKING:
     from salesplan.models.forecast import Forecaster
@@ -91,6 +93,7 @@ def build_batch(
     labels = series_methods(model, bottom)  # which model made each series' forecast, in words
     bottom = bottom.assign(method=bottom["unique_id"].astype(str).map(labels).to_numpy())
     missed = sorted(set(ids) - set(bottom["unique_id"].astype(str)))  # said, never silently dropped
+    backtest, folds = representative_folds(backtest, df, full_history(model))
     levels = forecast_all_levels(
         bottom, backtest, dataset, quantiles=quantiles, freqs=setup.freqs, method=method
     )
@@ -120,6 +123,7 @@ def build_batch(
         "assumed_periods": n_assumed,
         "future_assumption": FUTURE_ASSUMPTION if n_assumed else "none: every period has planned regressors",
         "reconciliation": method,
+        **folds,
         "quantiles": list(quantiles),
         "week_start": setup.week_start,
         "point": "mean",

@@ -5,6 +5,9 @@ months → quarters, years; quarters → years), calibrated on the forecaster's 
 The point forecast ``yhat`` is the **mean** of its row's distribution; the quantile columns are quantiles
 of that same distribution (``q50`` its median). How:
 
+0. *Folds.* Only the backtest folds whose models saw the fitted model's ``full_history`` calibrate (the
+   newest two in any case; ``build_batch`` calls ``level_calibration.representative_folds``): a fold
+   trained on less is a weaker model, and its errors would widen and shift every level's distribution.
 1. *Bottom means.* The bottom model's point forecast is often nearer a median than a mean (LightGBM on
    ``log1p(y)``, blends chosen for absolute error), and medians do not add up: the sum of the stores'
    medians runs below the total's median. So each bottom point is scaled by the backtest's ratio

@@ -2,6 +2,7 @@
 rolling-origin backtest (the method is described in ``training.forecast_levels``).
 
 Pieces, each a pure function of frames: ``horizon_buckets`` (pooling of horizon steps),
+``representative_folds`` (the backtest folds whose models stand for the fitted one),
 ``mean_correction`` (bottom point forecast → bottom mean), ``backtest_aggregates`` (each fold's actuals
 and means summed to every level and frequency), ``error_pools`` (the relative errors of each level and
 frequency, pooled level+horizon → level → depth → all levels at the base frequency, the level's own
@@ -10,7 +11,7 @@ only at coarser ones) and ``apply_pools`` (quantiles of a row's distribution aro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from scipy import stats
 from salesplan.contracts import period_index, quantile_cols
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.models.hierarchy import aggregate, to_periods
+from salesplan.training.backtest import BacktestResult
 
 __all__ = [
     "MEAN_CORRECTION_BOUNDS",
@@ -34,6 +36,7 @@ __all__ = [
     "levels_wide",
     "mean_correction",
     "relative_errors",
+    "representative_folds",
 ]
 
 MEAN_CORRECTION_BOUNDS = (0.5, 2.0)
@@ -66,6 +69,54 @@ def levels_wide(
     """Base-frequency values at every level (``unique_id, level, ds, cols``)."""
     agg = aggregate(frame[["unique_id", "ds", *cols]], hierarchy, cols, keys=keys)
     return agg[["unique_id", "level", "ds", *cols]]
+
+
+MIN_CALIBRATION_FOLDS = 2
+"""``representative_folds`` never leaves fewer origins than this (or than the backtest has): the spread of
+the shift a forecast misses by needs two origins to be estimated at all."""
+
+
+def representative_folds(
+    backtest: BacktestResult, df: pd.DataFrame, need: int
+) -> tuple[BacktestResult, dict]:
+    """The backtest folds whose models had at least ``need`` periods of history (the typical series'
+    rows up to the fold's origin), keeping the newest ``MIN_CALIBRATION_FOLDS`` in any case; and what was
+    left out, for the batch's ``attrs``.
+
+    Why: a fold trained on a history shorter than the fitted model's ``full_history`` is a different,
+    weaker model (weekly: no 52-week lag, no seasonal-difference member), and its errors are not the
+    fitted model's. On simulated worlds the backtest never scores (seeds 201-206, 42 quarters replayed at
+    their start) the company total's log error had a standard deviation of 0.29 for folds trained on up to
+    40 weeks, 0.13 on 40-70 and 0.04-0.05 beyond 70; batches calibrated on those folds promised the total
+    at P(hit) 0.8 and hit it 0.91 of the time (mean actual / forecast 1.018). Leaving out the folds under
+    ``need`` (92 weeks for the weekly default) brought that to 0.86 and 1.005, and the store level's
+    0.6-promise hit rate from 0.68 to 0.65. The training job's gate and metrics still use every fold."""
+    cutoffs = sorted(pd.to_datetime(backtest.forecasts["cutoff"]).unique())
+    if len(cutoffs) <= MIN_CALIBRATION_FOLDS:
+        return backtest, {"calibration_folds": len(cutoffs), "folds_left_out": []}
+    ds = pd.to_datetime(df["ds"])
+    lengths = {}
+    for c in cutoffs:
+        ids = backtest.forecasts.loc[pd.to_datetime(backtest.forecasts["cutoff"]) == c, "unique_id"].unique()
+        n = df.loc[(ds <= c).to_numpy() & df["unique_id"].isin(ids).to_numpy()].groupby("unique_id").size()
+        lengths[pd.Timestamp(c)] = int(n.median()) if len(n) else 0
+    keep = [c for c in cutoffs if lengths[pd.Timestamp(c)] >= need]
+    if len(keep) < MIN_CALIBRATION_FOLDS:
+        keep = cutoffs[-MIN_CALIBRATION_FOLDS:]
+    if len(keep) == len(cutoffs):
+        return backtest, {"calibration_folds": len(cutoffs), "folds_left_out": []}
+    out = [c for c in cutoffs if c not in set(keep)]
+    kept = backtest.forecasts[pd.to_datetime(backtest.forecasts["cutoff"]).isin(keep)]
+    info = {
+        "calibration_folds": len(keep),
+        "folds_left_out": [
+            f"{pd.Timestamp(c).date()} ({lengths[pd.Timestamp(c)]} periods of history, fitted model needs {need})"
+            for c in out
+        ],
+    }
+    return replace(
+        backtest, forecasts=kept.reset_index(drop=True), cutoffs=[pd.Timestamp(c) for c in keep]
+    ), info
 
 
 def mean_correction(

@@ -5,7 +5,7 @@
 ``ColdStartForecaster`` build on it; ``PartitionedForecaster`` fits any of them per partition of series.
 ``Forecaster`` is the structural type of all of them, what other packages annotate a forecaster as."""
 
-from salesplan.models.forecast.base import BaseForecaster, Forecaster
+from salesplan.models.forecast.base import BaseForecaster, Forecaster, full_history
 from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAverage
 from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.conformal import ConformalCalibrator
@@ -36,6 +36,7 @@ __all__ = [
     "WindowAverage",
     "apply_scenario",
     "default_members",
+    "full_history",
     "partitioned",
     "what_if",
 ]

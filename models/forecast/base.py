@@ -291,6 +291,12 @@ class BaseForecaster(BaseEstimator):
         """Periods of history each series needs: the model's minimum plus the calibration windows."""
         return self._min_length() + self.calib_windows * self.horizon_
 
+    def full_history(self) -> int:
+        """Periods of history from which the model's structure stops growing (for one model: its
+        ``min_history``). A backtest fold trained on less is a different, weaker model than one fitted on
+        more, so its errors overstate the later model's (``training.level_calibration.representative_folds``)."""
+        return self.min_history()
+
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> None:
         qs = list(self.quantiles)
@@ -419,6 +425,13 @@ class BaseForecaster(BaseEstimator):
             fc = self.calibrator_.apply(add_step(fc), self.scale_, self.nonneg_).drop(columns="step")
         fc["model"] = self.name
         return fc.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+
+
+def full_history(model: Any) -> int:
+    """``model.full_history()`` where the model has one, else its ``min_history()`` (1 for duck-typed
+    foreign models): the history from which its backtest folds stand for the fitted model."""
+    fn = getattr(model, "full_history", None) or getattr(model, "min_history", None)
+    return int(fn()) if callable(fn) else 1
 
 
 def add_step(fc: pd.DataFrame) -> pd.DataFrame:

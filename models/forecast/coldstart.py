@@ -20,7 +20,7 @@ from sklearn.base import clone
 
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, Problem
-from salesplan.models.forecast.base import BaseForecaster, add_step, future_grid
+from salesplan.models.forecast.base import BaseForecaster, add_step, full_history, future_grid
 from salesplan.models.forecast.ensemble import SalesplanForecaster
 
 LEVEL_WINDOW = 8  # recent periods that define a series' level
@@ -90,6 +90,11 @@ class ColdStartForecaster(BaseForecaster):
     def required_regressors(self) -> list[str]:
         self._check_fitted()
         return list(self.base_.required_regressors)
+
+    def full_history(self) -> int:
+        """The base model's (analogues add no structure that grows with history)."""
+        self._check_fitted()
+        return full_history(self.base_)
 
     def predict(self, h: int, X_future: pd.DataFrame | None = None) -> pd.DataFrame:
         """Forecasts for warm, short and brand-new series (new ids need ``match_cols`` in ``X_future``)."""

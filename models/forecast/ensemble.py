@@ -140,6 +140,19 @@ class SalesplanForecaster(BaseForecaster):
         """One period: every series gets a forecast (the naive member); origins need more."""
         return 1
 
+    def full_history(self) -> int:
+        """History from which every member of the pool can take part: the longest member minimum plus
+        the rolling origins its weight is learned on (weekly default pool: the seasonal-difference
+        LightGBM's 53 weeks + 3 × 13 = 92). Shorter, the blend runs without some members. Unfitted, from
+        the parameters (``freq`` must then be set, as the training job sets it)."""
+        freq = getattr(self, "freq_", None) or self.freq
+        if freq is None:
+            raise ConfigError("SalesplanForecaster.full_history: set freq or fit first")
+        base = self.members if self.members is not None else default_members(freq, self.season_, self.n_jobs)
+        fixed = {"freq": freq, "season_length": self.season_, "calib_windows": 0}
+        longest = max(clone(m).set_params(**fixed)._min_length() for m in base)
+        return longest + self.calib_windows * self.horizon_
+
     def fit(self, df: pd.DataFrame, spec: SelloutSpec | None = None) -> SalesplanForecaster:
         self._check_params()
         if self.calib_windows < 1:

@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, clone
 from salesplan.contracts import SelloutSpec
 from salesplan.engine import ENGINES, ScaleOut, partition_ids, run_tasks
 from salesplan.errors import ConfigError, NotFittedError
-from salesplan.models.forecast.base import Forecaster
+from salesplan.models.forecast.base import Forecaster, full_history
 
 __all__ = ["PartitionedForecaster", "partitioned"]
 
@@ -76,6 +76,11 @@ class PartitionedForecaster(BaseEstimator):
 
     def min_history(self) -> int:
         return int(self._base().min_history())
+
+    def full_history(self) -> int:
+        """The longest of the fitted partitions' (they share one base, so normally all the same)."""
+        self._check_fitted()
+        return max(full_history(m) for m in self.models_)
 
     def _base(self) -> Forecaster:
         if self.base is None:
