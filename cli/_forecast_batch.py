@@ -1,21 +1,22 @@
 """Reading a forecaster's batch outputs for ``salesplan forecast``: the frequencies asked for, the batch
-(or none, to refit instead), the training run's parameters and backtest, and slicing the batch to a
-shorter horizon."""
+(or none, to refit instead), the training run's parameters and backtest, slicing the batch to a shorter
+horizon, and the notes ``salesplan train forecast`` prints about a new batch."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from salesplan.contracts import FREQS
+from salesplan.contracts import FREQS, PERIOD_NAMES
 from salesplan.errors import ConfigError
 
 if TYPE_CHECKING:
     from salesplan.models.batch import BatchForecast
     from salesplan.training.backtest import BacktestResult
 
-__all__ = ["batch_or_none", "parse_freqs", "run_params", "slice_batch", "training_backtest"]
+__all__ = ["batch_notes", "batch_or_none", "parse_freqs", "run_params", "slice_batch", "training_backtest"]
 
 
 def _split(text: str | None) -> list[str]:
@@ -101,3 +102,34 @@ def slice_batch(fc: pd.DataFrame, horizon: int, base: str) -> pd.DataFrame:
         touched = set(period_shares(starts, str(f), base=base, week_start=week_start)["period"])
         keep |= ((fc["freq"] == f) & fc["period"].astype(str).isin(touched)).to_numpy()
     return fc[keep]
+
+
+def batch_notes(info: Mapping[str, Any]) -> list[str]:
+    """What a planner should know about a batch, one line each (rich markup): assumed regressors, series
+    without a forecast, folds its calibration left out, a panel without hierarchy."""
+    unit = PERIOD_NAMES[info["freq"]]
+    out = []
+    if info["assumed_periods"]:
+        out.append(
+            f"{info['assumed_periods']} of {info['horizon']} {unit}s had no planned regressors: "
+            f"{info['future_assumption']}"
+        )
+    if info["n_discontinued"]:
+        out.append(
+            f"{info['n_discontinued']} series end before the data's last {unit} (discontinued): no forecast, "
+            f"e.g. {', '.join(info['discontinued'][:5])}"
+        )
+    if info.get("n_not_forecast"):
+        out.append(
+            f"[yellow]{info['n_not_forecast']} live series got no forecast from the model[/]: "
+            f"{', '.join(info['not_forecast'][:5])}"
+        )
+    if info.get("folds_left_out"):
+        out.append(
+            f"its distributions are calibrated on the newest {info['calibration_folds']} backtest folds: "
+            f"{len(info['folds_left_out'])} had less history than the fitted model needs "
+            f"({'; '.join(info['folds_left_out'])})"
+        )
+    if not info["hierarchy_given"]:
+        out.append("no hierarchy in the data: levels are the total and each series")
+    return out

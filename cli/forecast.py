@@ -20,6 +20,7 @@ from salesplan.cli._engine import (
     scale_out_of,
 )
 from salesplan.cli._forecast_batch import (
+    batch_notes,
     batch_or_none,
     parse_freqs,
     run_params,
@@ -124,28 +125,8 @@ def print_forecast_training(result: ForecastTraining) -> None:
     freqs = "/".join(result.batch.info["freqs"]) if result.batch is not None else "–"
     console.print(f"batch forecast (all levels, {freqs}): {result.batch_status}", soft_wrap=True)
     if result.batch is not None:
-        info = result.batch.info
-        unit = PERIOD_NAMES[info["freq"]]
-        if info["assumed_periods"]:
-            console.print(
-                f"  {info['assumed_periods']} of {info['horizon']} {unit}s had no planned regressors: "
-                f"{info['future_assumption']}",
-                soft_wrap=True,
-            )
-        if info["n_discontinued"]:
-            console.print(
-                f"  {info['n_discontinued']} series end before the data's last {unit} (discontinued): no "
-                f"forecast, e.g. {', '.join(info['discontinued'][:5])}",
-                soft_wrap=True,
-            )
-        if info.get("n_not_forecast"):
-            console.print(
-                f"  [yellow]{info['n_not_forecast']} live series got no forecast from the model[/]: "
-                f"{', '.join(info['not_forecast'][:5])}",
-                soft_wrap=True,
-            )
-        if not info["hierarchy_given"]:
-            console.print("  no hierarchy in the data: levels are the total and each series", soft_wrap=True)
+        for line in batch_notes(result.batch.info):
+            console.print(f"  {line}", soft_wrap=True)
 
 
 @train_app.command("forecast")

@@ -119,3 +119,23 @@ def test_the_weekly_default_needs_92_weeks_and_says_when_it_cannot_know() -> Non
     assert SalesplanForecaster(freq="M").full_history() == 13 + 3 * 18
     with pytest.raises(ConfigError, match="set freq or fit first"):
         SalesplanForecaster().full_history()
+
+
+def test_the_training_output_says_which_folds_the_batch_left_out() -> None:
+    from salesplan.cli._forecast_batch import batch_notes
+
+    info: dict[str, Any] = {
+        "freq": "W",
+        "assumed_periods": 0,
+        "horizon": 13,
+        "n_discontinued": 0,
+        "hierarchy_given": True,
+        "calibration_folds": 2,
+        "folds_left_out": ["2024-11-04 (48 periods of history, fitted model needs 92)"],
+    }
+    (line,) = batch_notes(info)
+    assert "calibrated on the newest 2 backtest folds" in line and "48 periods of history" in line
+    assert batch_notes({**info, "folds_left_out": []}) == []
+    assert batch_notes({**info, "folds_left_out": [], "hierarchy_given": False}) == [
+        "no hierarchy in the data: levels are the total and each series"
+    ]
