@@ -6,7 +6,8 @@ the landing P10–P90 at weeks 4, 8 and 12 against the quarter's actual total.
 
 Sell-out (simulator, Walmart). For each replayed quarter the champion is built exactly as ``salesplan
 train forecast`` builds it (``training.forecast_job``: the production blend fitted on every week that
-ended before the quarter, its backtest on ``ORIGINS`` (3) origins calibrating the batch, ``build_batch``
+ended before the quarter, its backtest on ``ORIGINS`` (3) origins calibrating the batch (the folds
+``training.level_calibration.representative_folds`` keeps: early quarters lose their oldest), ``build_batch``
 giving every level weekly and quarterly) — the defaults a user gets, nothing tuned here. Then
 ``planning.tracking.track_sellout`` (what ``salesplan track`` and the API run) takes the weeks sold so
 far and gives every unit's landing P10/P50/P90. Per level and week: ``landing_coverage80`` (share of
