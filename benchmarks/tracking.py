@@ -16,8 +16,10 @@ quarter totals inside P10–P90; 95 % cluster-bootstrap interval over quarters) 
 The landing's period correlation is read off each unit's own quarter forecast and its spread is re-scaled
 per level by the elapsed weeks' surprises (``spread_scale``, whose prior weight was not fitted); its one
 constant, ``CONDITIONING``, was chosen on the ``calibrate`` set (simulated seeds 5 and 6, not scored
-here; ``benchmarks/results/tracking_calibration.json``), so nothing was fitted on these sets. Batches are cached per data set and quarter under ``SALESPLAN_TRACKING_CACHE``: a
-change to the batch's calibration (``training.forecast_levels``) needs a fresh cache directory.
+here; ``benchmarks/results/tracking_calibration.json``), so nothing was fitted on these sets. Batches are
+cached per data set and quarter under ``SALESPLAN_TRACKING_CACHE``, in a folder named after a hash of the
+code that builds them (``batch_code_fingerprint``: ``models/`` and ``training/``), so a change to the
+forecaster or the batch's calibration never scores stale batches.
 
 - simulated: three small worlds pooled (``SCORED_SEEDS`` 11–13: not seeds any forecaster or landing
   constant was chosen on), levels total → region → store → store/product, quarters 2025Q4–2026Q3.
@@ -37,6 +39,7 @@ change to the batch's calibration (``training.forecast_levels``) needs a fresh c
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -64,10 +67,27 @@ def _champion_batch(train: SelloutDataset, periods: int, future: pd.DataFrame | 
     return default_batch(train, n_origins=ORIGINS, future=future, periods=periods).forecast
 
 
+def batch_code_fingerprint(roots: tuple[Path, ...] | None = None) -> str:
+    """12 hex digits of the SHA-256 of every ``.py`` file under ``roots`` (default: the installed
+    ``salesplan.models`` and ``salesplan.training`` packages), paths and contents, in sorted order: the
+    cache folder of the batches they build."""
+    if roots is None:
+        import salesplan.models
+        import salesplan.training
+
+        roots = tuple(Path(p).resolve() for m in (salesplan.models, salesplan.training) for p in m.__path__)
+    digest = hashlib.sha256()
+    for root in roots:
+        for f in sorted(root.rglob("*.py")):
+            digest.update(str(f.relative_to(root)).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _batch(ds: SelloutDataset, q: str, with_future: bool, cache: Path | None) -> pd.DataFrame:
     """The champion's batch at the start of ``q`` (cached by data set and quarter when ``cache`` is set:
     the landing's variants are scored on the same batches)."""
-    path = None if cache is None else cache / f"{ds.name}_{q}_o{ORIGINS}.parquet"
+    path = None if cache is None else cache / batch_code_fingerprint() / f"{ds.name}_{q}_o{ORIGINS}.parquet"
     if path is not None and path.exists():
         return pd.read_parquet(path)
     df = ds.df
