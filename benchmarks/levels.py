@@ -86,8 +86,8 @@ def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[p
     model = backtested_part(production_model(params))
     t0 = time.perf_counter()
     bt = run_backtest(ds, model, h, n, int(params["season_length"]))
-    need = full_history(model)
     secs = time.perf_counter() - t0
+    need = full_history(model)
     print(f"{name}: backtest {secs:.0f} s, {bt.forecasts['unique_id'].nunique()} series", flush=True)
     f = bt.forecasts
     rows = []

@@ -118,19 +118,14 @@ class SalesplanForecaster(BaseForecaster):
         self.young_weights = young_weights
         self.weight_levels = weight_levels
 
-    def _members(self) -> list[BaseForecaster]:
-        base = (
-            self.members
-            if self.members is not None
-            else default_members(self.freq_, self.season_length_, self.n_jobs)
-        )
+    def _members(self, freq: str | None = None) -> list[BaseForecaster]:
+        """The pool as it is fitted: ``members`` (default: ``default_members``) set to the blend's
+        frequency, season and calibration horizon. ``freq`` stands in for the fitted one (unfitted use)."""
+        freq = freq or self.freq_
+        base = self.members if self.members is not None else default_members(freq, self.season_, self.n_jobs)
         if not base:
             raise ConfigError("SalesplanForecaster: members is empty; pass at least one forecaster or None")
-        fixed = {
-            "freq": self.freq_,
-            "season_length": self.season_length_,
-            "calib_horizon": self.calib_horizon_,
-        }
+        fixed = {"freq": freq, "season_length": self.season_, "calib_horizon": self.horizon_}
         return [clone(m).set_params(calib_windows=0, quantiles=self.quantiles, **fixed) for m in base]
 
     def _min_length(self) -> int:
@@ -148,9 +143,7 @@ class SalesplanForecaster(BaseForecaster):
         freq = getattr(self, "freq_", None) or self.freq
         if freq is None:
             raise ConfigError("SalesplanForecaster.full_history: set freq or fit first")
-        base = self.members if self.members is not None else default_members(freq, self.season_, self.n_jobs)
-        fixed = {"freq": freq, "season_length": self.season_, "calib_windows": 0}
-        longest = max(clone(m).set_params(**fixed)._min_length() for m in base)
+        longest = max(m._min_length() for m in self._members(freq))
         return longest + self.calib_windows * self.horizon_
 
     def fit(self, df: pd.DataFrame, spec: SelloutSpec | None = None) -> SalesplanForecaster:
