@@ -111,6 +111,20 @@ def test_a_quarter_running_outside_its_weekly_bands_widens_its_own_level_only(we
     assert spread_scale(np.ones((2, 3)), np.zeros((2, 3)), None) == pytest.approx(1.0)  # no spread: no scale
 
 
+def test_a_quarter_running_inside_its_weekly_bands_keeps_the_forecast_spread() -> None:
+    """Calm first weeks (truth 0.5 × as spread as forecast) do not narrow the landing: its spread is the
+    one the forecast alone gives once those weeks are known (``spread_scale`` floored at 1), while weeks
+    outside their bands still widen it."""
+    mu, sd, truth = _world(500, 13, 0.4, seed=3)
+    calm = mu + 0.5 * (truth - mu)
+    exact = landing(_inputs(mu, sd, 0.4, mu, 6))  # elapsed weeks exactly as forecast
+    got = landing(_inputs(mu, sd, 0.4, calm, 6))
+    assert np.allclose(got["landing_sd"], exact["landing_sd"], rtol=1e-12)
+    assert spread_scale(0.5 * np.ones((4, 6)), np.ones((4, 6)), None) == pytest.approx(1.0)
+    wild = spread_scale(2.0 * np.ones((4, 6)), np.ones((4, 6)), None)
+    assert (wild > 1.5).all()
+
+
 def test_calendar_splits_straddling_weeks() -> None:
     cal = quarter_calendar("2027Q1")
     assert cal.starts[0] == pd.Timestamp("2026-12-28") and cal.share[0] == pytest.approx(3 / 7)
