@@ -21,12 +21,11 @@ shrunk towards the pooled value over every unit, itself shrunk towards 1 (each p
 ``PRIOR_PERIODS`` unit-periods). A quarter running outside its weekly bands widens its landing (a world
 whose weekly bands are a quarter too narrow, issue #21's simulated replay, no longer collapses at the
 aggregates); one running inside them keeps the forecast's spreads (``kappa`` is floored at
-``SPREAD_FLOOR``, 1). Calm weeks
-say little about the weeks still to come: a quarter's weeks are not exchangeable (its peak and holiday
-weeks are still ahead after a calm start) and a level's units share their surprises (45 stores × 4 calm
-weeks are not 180 independent draws), so narrowing on them made the landing over-confident where the
-rest of the quarter held the risk (Walmart's holiday quarter; the calibration set's aggregates). Week 0
-is untouched (``kappa`` = 1).
+``SPREAD_FLOOR``, 1). Calm weeks say little about the weeks still to come: a quarter's weeks are not
+exchangeable (its peak and holiday weeks are still ahead after a calm start) and a level's units share
+their surprises (45 stores × 4 calm weeks are not 180 independent draws), so narrowing on them made the
+landing over-confident where the rest of the quarter held the risk (Walmart's holiday quarter; the
+calibration set's aggregates). Week 0 is untouched (``kappa`` = 1).
 
 Remaining sales are floored at zero (a landing is never below what is already sold)."""
 
@@ -145,8 +144,8 @@ def _widen_to_quarter(s: np.ndarray, quarter_sd: np.ndarray) -> np.ndarray:
 def spread_scale(surprise: np.ndarray, spread: np.ndarray, groups: tuple[str, ...] | None) -> np.ndarray:
     """Per unit, ``kappa`` (see the module doc) from the elapsed periods' ``surprise`` (actual − forecast)
     and ``spread`` (each period's own sd), both (units, elapsed periods); periods without spread are left
-    out; never below ``SPREAD_FLOOR`` (the module doc says why). Why by hand: a two-level conjugate shrinkage of a
-    variance ratio, three sums per group."""
+    out; never below ``SPREAD_FLOOR`` (the module doc says why). Why by hand: a two-level conjugate
+    shrinkage of a variance ratio, three sums per group."""
     live = spread > 0
     z2 = np.where(live, (surprise / np.where(live, spread, 1.0)) ** 2, 0.0).sum(axis=1)
     n = live.sum(axis=1).astype(float)
