@@ -1,0 +1,60 @@
+"""The tracking benchmark's calibration varies the landing's two constants the way the shipped code reads
+them, and picks the pair its rule names."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of the repository, not an installed package
+
+import benchmarks.tracking as bt  # noqa: E402
+from salesplan.planning.tracking import spread_scale  # noqa: E402
+
+
+def test_patching_the_floor_reaches_spread_scale() -> None:
+    calm = 0.5 * np.ones((3, 4))
+    assert spread_scale(calm, np.ones((3, 4)), None) == pytest.approx(1.0)  # shipped: floored at 1
+    module = importlib.import_module("salesplan.planning.tracking.landing")
+    with mock.patch.object(module, "SPREAD_FLOOR", 0.0):
+        assert (spread_scale(calm, np.ones((3, 4)), None) < 0.9).all()  # unfloored: calm weeks narrow it
+
+
+def test_write_calibration_picks_the_pair_closest_to_80_percent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake(n_quarters: int) -> dict[str, Any]:
+        out = {}
+        for floor in bt.SPREAD_FLOORS:
+            for c in (0.25, 0.5):
+                cov = 0.8 if (c, floor) == (0.25, 0.0) else 0.7
+                out[f"{c}|{floor}"] = {
+                    "conditioning": c, "spread_floor": floor,
+                    "landing_coverage80": dict.fromkeys(("0", "4", "8", "12"), cov),
+                    "landing_p50_wape": dict.fromkeys(("0", "4", "8", "12"), 0.1),
+                    "by_level_coverage80": {"total": dict.fromkeys(("4", "8", "12"), cov)},
+                }  # fmt: skip
+        return out
+
+    monkeypatch.setattr(bt, "calibrate", fake)
+    monkeypatch.setattr(bt, "RESULTS", tmp_path)
+    monkeypatch.setattr(bt, "CONDITIONING", 0.5)
+    res = bt.write_calibration(4)
+    assert res["chosen"] == {"conditioning": 0.25, "spread_floor": 0.0}
+    saved = json.loads((tmp_path / "tracking_calibration.json").read_text())
+    assert saved["chosen"] == res["chosen"] and set(saved["calibrate"]) == {
+        "0.25|0.0",
+        "0.5|0.0",
+        "0.25|1.0",
+        "0.5|1.0",
+    }
+    table = (tmp_path / "tracking_calibration.md").read_text()
+    assert "| 0.25 | 0.0 | 0.800 / 0.800 / 0.800 / 0.800 |" in table and "| total |" in table
