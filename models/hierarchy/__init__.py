@@ -13,6 +13,7 @@ from salesplan.models.hierarchy.frames import monotone_around_median
 from salesplan.models.hierarchy.levels import TOTAL, LevelSpec, bottom_level, hierarchy_levels, level_label
 from salesplan.models.hierarchy.reconcile import METHODS, HierarchicalReconciler, MethodChoice, choose_method
 from salesplan.models.hierarchy.summing import SummingMatrix, aggregate, summing_matrix
+from salesplan.models.hierarchy.t_normal import t_normal_quantiles
 from salesplan.models.hierarchy.temporal import (
     Period,
     parse_period,
@@ -31,7 +32,6 @@ from salesplan.models.hierarchy.temporal_quantiles import (
     estimate_error_correlation,
     estimate_error_dependence,
     moment_quantiles,
-    t_normal_quantiles,
 )
 
 __all__ = [
