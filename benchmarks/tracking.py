@@ -118,7 +118,7 @@ def _batch(ds: SelloutDataset, q: str, with_future: bool, cache: Path | None) ->
 
 def replay_sellout(
     ds: SelloutDataset, quarters: list[str], with_future: bool, cache: Path | None = None,
-    conditioning: float = CONDITIONING,
+    conditioning: float = CONDITIONING, spread_floor: float = SPREAD_FLOOR,
 ) -> pd.DataFrame:  # fmt: skip
     """One row per quarter × week × unit: level, actual quarter total, landing P10/P50/P90."""
     df = ds.df
@@ -136,7 +136,9 @@ def replay_sellout(
         truth = acts.assign(w=acts["y"] * acts["ds"].map(share)).groupby("unique_id")["w"].sum()
         for k in WEEKS:
             as_of = cal.ends[k - 1] if k else cal.first_day - pd.Timedelta(days=1)
-            tr = track_sellout(plan, fc, acts, q, as_of, conditioning=conditioning).units
+            tr = track_sellout(
+                plan, fc, acts, q, as_of, conditioning=conditioning, spread_floor=spread_floor
+            ).units
             out.append(tr.assign(quarter=q, week=k, actual=tr["unit_id"].map(truth).fillna(0.0).to_numpy())[
                 ["quarter", "week", "level", "unit_id", "actual", "landing_p10", "landing_p50", "landing_p90"]])  # fmt: skip
     return pd.concat(out, ignore_index=True)
@@ -203,27 +205,20 @@ def calibrate(n_quarters: int) -> dict[str, Any]:
     """The landing's two constants on the calibration set (simulated seeds ``CALIBRATION_SEEDS``, pooled;
     not scored): coverage and P50 WAPE over weeks 4, 8 and 12 for each ``CONDITIONING`` candidate with
     each ``SPREAD_FLOOR`` candidate (keys ``"<conditioning>|<floor>"``)."""
-    import importlib
-    from unittest import mock
-
-    # the module, not the function of the same name that the package exports
-    landing_module = importlib.import_module("salesplan.planning.tracking.landing")
-
     worlds = [_sim(seed) for seed in CALIBRATION_SEEDS]
     out = {}
     for floor in SPREAD_FLOORS:
-        with mock.patch.object(landing_module, "SPREAD_FLOOR", floor):
-            for c in (0.0, 0.25, 0.5, 0.75, 1.0):
-                rows = [replay_sellout(ds, SIM_QUARTERS[-n_quarters:], True, CACHE, c) for ds in worlds]
-                s = summarise(pd.concat([r.assign(quarter=f"{ds.name}:" + r["quarter"]) for ds, r in
-                                         zip(worlds, rows, strict=True)], ignore_index=True))  # fmt: skip
-                out[f"{c}|{floor}"] = {
-                    "conditioning": c,
-                    "spread_floor": floor,
-                    "landing_coverage80": s["landing_coverage80"],
-                    "landing_p50_wape": s["landing_p50_wape"],
-                    "by_level_coverage80": {lv: b["landing_coverage80"] for lv, b in s["by_level"].items()},
-                }
+        for c in (0.0, 0.25, 0.5, 0.75, 1.0):
+            rows = [replay_sellout(ds, SIM_QUARTERS[-n_quarters:], True, CACHE, c, floor) for ds in worlds]
+            s = summarise(pd.concat([r.assign(quarter=f"{ds.name}:" + r["quarter"]) for ds, r in
+                                     zip(worlds, rows, strict=True)], ignore_index=True))  # fmt: skip
+            out[f"{c}|{floor}"] = {
+                "conditioning": c,
+                "spread_floor": floor,
+                "landing_coverage80": s["landing_coverage80"],
+                "landing_p50_wape": s["landing_p50_wape"],
+                "by_level_coverage80": {lv: b["landing_coverage80"] for lv, b in s["by_level"].items()},
+            }
     return out
 
 

@@ -120,6 +120,8 @@ def test_a_quarter_running_inside_its_weekly_bands_keeps_the_forecast_spread() -
     exact = landing(_inputs(mu, sd, 0.4, mu, 6))  # elapsed weeks exactly as forecast
     got = landing(_inputs(mu, sd, 0.4, calm, 6))
     assert np.allclose(got["landing_sd"], exact["landing_sd"], rtol=1e-12)
+    unfloored = landing(_inputs(mu, sd, 0.4, calm, 6), spread_floor=0.0)  # the benchmark's other candidate
+    assert (unfloored["landing_sd"] < got["landing_sd"]).all()
     assert spread_scale(0.5 * np.ones((4, 6)), np.ones((4, 6)), None) == pytest.approx(1.0)
     wild = spread_scale(2.0 * np.ones((4, 6)), np.ones((4, 6)), None)
     assert (wild > 1.5).all()

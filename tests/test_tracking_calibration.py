@@ -1,14 +1,13 @@
-"""The tracking benchmark's calibration varies the landing's two constants the way the shipped code reads
-them, and picks the pair its rule names."""
+"""The tracking benchmark's calibration varies the landing's two constants through the parameters the
+shipped code takes, and picks the pair its rule names."""
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import json
 import sys
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -17,15 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of the repository, not an installed package
 
 import benchmarks.tracking as bt  # noqa: E402
-from salesplan.planning.tracking import spread_scale  # noqa: E402
+from salesplan.planning.tracking import spread_scale, track_sellout  # noqa: E402
 
 
-def test_patching_the_floor_reaches_spread_scale() -> None:
+def test_the_floor_candidates_reach_spread_scale_and_the_landing() -> None:
     calm = 0.5 * np.ones((3, 4))
     assert spread_scale(calm, np.ones((3, 4)), None) == pytest.approx(1.0)  # shipped: floored at 1
-    module = importlib.import_module("salesplan.planning.tracking.landing")
-    with mock.patch.object(module, "SPREAD_FLOOR", 0.0):
-        assert (spread_scale(calm, np.ones((3, 4)), None) < 0.9).all()  # unfloored: calm weeks narrow it
+    assert (
+        spread_scale(calm, np.ones((3, 4)), None, floor=0.0) < 0.9
+    ).all()  # unfloored: calm weeks narrow it
+    assert bt.SPREAD_FLOORS == (0.0, 1.0) and bt.SPREAD_FLOOR == 1.0
+    # the benchmark's replay hands its floor through track_sellout to the landing (as it does conditioning)
+    params = inspect.signature(bt.replay_sellout).parameters
+    assert params["spread_floor"].default == bt.SPREAD_FLOOR
+    assert "spread_floor" in inspect.signature(track_sellout).parameters
 
 
 def test_write_calibration_picks_the_pair_closest_to_80_percent(

@@ -141,10 +141,12 @@ def _widen_to_quarter(s: np.ndarray, quarter_sd: np.ndarray) -> np.ndarray:
     return s * factor[:, None]
 
 
-def spread_scale(surprise: np.ndarray, spread: np.ndarray, groups: tuple[str, ...] | None) -> np.ndarray:
+def spread_scale(
+    surprise: np.ndarray, spread: np.ndarray, groups: tuple[str, ...] | None, floor: float = SPREAD_FLOOR
+) -> np.ndarray:
     """Per unit, ``kappa`` (see the module doc) from the elapsed periods' ``surprise`` (actual − forecast)
     and ``spread`` (each period's own sd), both (units, elapsed periods); periods without spread are left
-    out; never below ``SPREAD_FLOOR`` (the module doc says why). Why by hand: a two-level conjugate
+    out; never below ``floor`` (``SPREAD_FLOOR``; the module doc says why). Why by hand: a two-level conjugate
     shrinkage of a variance ratio, three sums per group."""
     live = spread > 0
     z2 = np.where(live, (surprise / np.where(live, spread, 1.0)) ** 2, 0.0).sum(axis=1)
@@ -153,7 +155,7 @@ def spread_scale(surprise: np.ndarray, spread: np.ndarray, groups: tuple[str, ..
     keys = pd.Series(groups if groups is not None else ("",) * len(n))
     sums = pd.DataFrame({"g": keys, "z2": z2, "n": n}).groupby("g")[["z2", "n"]].transform("sum")
     k2 = (PRIOR_PERIODS * k2_all + sums["z2"].to_numpy()) / (PRIOR_PERIODS + sums["n"].to_numpy())
-    return np.sqrt(np.maximum(k2, SPREAD_FLOOR**2))
+    return np.sqrt(np.maximum(k2, floor**2))
 
 
 def _block_var(s: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -161,13 +163,16 @@ def _block_var(s: np.ndarray, rho: np.ndarray) -> np.ndarray:
 
 
 def landing(
-    inp: LandingInputs, targets: np.ndarray | None = None, conditioning: float = CONDITIONING
+    inp: LandingInputs,
+    targets: np.ndarray | None = None,
+    conditioning: float = CONDITIONING,
+    spread_floor: float = SPREAD_FLOOR,
 ) -> pd.DataFrame:
     """One row per unit: ``actual_to_date, forecast_to_date, forecast_quarter, remaining_p50, landing_p10,
     landing_p50, landing_p90, landing_sd`` and, with ``targets``, ``p_hit`` = P(landing ≥ target).
     ``conditioning`` scales the update (1: the model's full Gaussian conditional; 0: the rest as forecast
     before the quarter); the variance is that of the scaled update under the same model, times
-    ``spread_scale``'s square once a period is sold."""
+    ``spread_scale``'s square (never below ``spread_floor``'s) once a period is sold."""
     if not 0 <= conditioning <= 1:
         raise ConfigError(f"conditioning must be between 0 and 1, got {conditioning}")
     e = inp.elapsed
@@ -190,7 +195,7 @@ def landing(
     sd_rest = np.sqrt(np.maximum(var_rest - (2 * c - c * c) * beta * cov, 0.0))
     if e:
         sd_rest = sd_rest * spread_scale(
-            np.asarray(inp.actual, float)[:, :e] - p50[:, :e], own[:, :e], inp.groups
+            np.asarray(inp.actual, float)[:, :e] - p50[:, :e], own[:, :e], inp.groups, spread_floor
         )
     out = pd.DataFrame(
         {
