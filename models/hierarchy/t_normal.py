@@ -19,7 +19,8 @@ def t_normal_quantiles(a: np.ndarray, b: np.ndarray, dof: float, qs: np.ndarray)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     qs = np.asarray(qs, dtype=float)
     t = stats.t.ppf((np.arange(2000) + 0.5) / 2000, dof)
-    out = a[:, None] * stats.t.ppf(qs, dof)[None, :]  # no normal part: the t itself, not the grid
+    tq, zq = stats.t.ppf(qs, dof), stats.norm.ppf(qs)  # per level, once
+    out = a[:, None] * tq[None, :]  # no normal part: the t itself, not the grid
     rows = np.flatnonzero(b > 0)
     if not rows.size:
         return out
@@ -27,7 +28,7 @@ def t_normal_quantiles(a: np.ndarray, b: np.ndarray, dof: float, qs: np.ndarray)
     a_, b_, q = a[r], b[r], qs[c]
     # bracket: the t quantile alone plus 9 sd of the normal part on each side; start: the two quantiles added
     span = a_ * np.abs(stats.t.ppf(np.minimum(q, 1 - q), dof)) + 9 * b_ + 1e-12
-    lo, hi, x = -span, span, a_ * stats.t.ppf(q, dof) + b_ * stats.norm.ppf(q)
+    lo, hi, x = -span, span, a_ * tq[c] + b_ * zq[c]
     tol = 1e-12 * (a_ + b_)
     live = np.arange(r.size)
     for _ in range(100):
