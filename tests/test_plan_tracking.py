@@ -11,7 +11,6 @@ from scipy import stats
 
 from salesplan.errors import ConfigError
 from salesplan.planning.tracking import (
-    RHO_CAP,
     AlertRules,
     LandingInputs,
     evaluate_alerts,
@@ -88,28 +87,6 @@ def test_week_0_keeps_a_quarter_band_wider_than_its_weeks_added_up() -> None:
     out, later = widened(0), widened(4)
     assert np.allclose(out["landing_p90"] - out["landing_p10"], 2 * wide, rtol=1e-9)
     assert ((later["landing_p90"] - later["landing_p10"]) < 2 * wide).all()
-
-
-def test_the_correlation_cap_keeps_week_0_and_learns_less_from_the_first_weeks() -> None:
-    """Weeks the quarter band says move together (implied correlation 0.95, above ``RHO_CAP``): week 0 is
-    still the forecast's band; after four strong weeks the landing moves up less and stays wider than the
-    uncapped model's; units whose correlation is under the cap are untouched; the last week is the actual."""
-    mu, sd, truth = _world(200, 13, 0.95, seed=4)
-    ahead = truth.copy()
-    ahead[:, :4] = mu[:, :4] + 1.5 * sd[:, :4]
-    qsd = np.sqrt(0.05 * (sd**2).sum(1) + 0.95 * sd.sum(1) ** 2)
-    for cap in (1.0, RHO_CAP, 0.5):
-        start = landing(_inputs(mu, sd, 0.95, ahead, 0), rho_cap=cap)
-        assert np.allclose(start["landing_p90"] - start["landing_p10"], 2 * Z * qsd, rtol=1e-9)
-        end = landing(_inputs(mu, sd, 0.95, ahead, 13), rho_cap=cap)
-        assert np.allclose(end["landing_p50"], ahead.sum(1))
-    free, capped = (landing(_inputs(mu, sd, 0.95, ahead, 4), rho_cap=cap) for cap in (1.0, 0.5))
-    rest = mu[:, 4:].sum(1)
-    assert (capped["remaining_p50"] > rest).all() and (capped["remaining_p50"] < free["remaining_p50"]).all()
-    assert (capped["landing_sd"] > free["landing_sd"]).all()
-    assert (capped["landing_sd"] < 2 * Z * qsd).all()  # the weeks sold still narrow it
-    low = _inputs(mu, sd, 0.4, ahead, 4)  # implied correlation 0.4 < every cap but the last
-    assert np.allclose(landing(low, rho_cap=1.0)["landing_sd"], landing(low, rho_cap=RHO_CAP)["landing_sd"])
 
 
 @pytest.mark.parametrize("week", [4, 8])

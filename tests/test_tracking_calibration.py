@@ -1,5 +1,5 @@
-"""The tracking benchmark's calibration varies the landing's three constants through the parameters the
-shipped code takes, and picks the candidate its rule names."""
+"""The tracking benchmark's calibration varies the landing's two constants through the parameters the
+shipped code takes, and picks the pair its rule names."""
 
 from __future__ import annotations
 
@@ -32,48 +32,33 @@ def test_the_floor_candidates_reach_spread_scale_and_the_landing() -> None:
     assert "spread_floor" in inspect.signature(track_sellout).parameters
 
 
-def test_the_cap_candidates_reach_the_landing() -> None:
-    assert bt.RHO_CAP in bt.RHO_CAPS and 1.0 in bt.RHO_CAPS  # uncapped is a candidate
-    params = inspect.signature(bt.replay_sellout).parameters
-    assert params["rho_cap"].default == bt.RHO_CAP
-    assert "rho_cap" in inspect.signature(track_sellout).parameters
-
-
-def _candidate(c: float, floor: float, cap: float, pooled: float, levels: dict[str, float]) -> dict[str, Any]:
-    return {
-        "conditioning": c, "spread_floor": floor, "rho_cap": cap,
-        "landing_coverage80": dict.fromkeys(("0", "4", "8", "12"), pooled),
-        "landing_p50_wape": dict.fromkeys(("0", "4", "8", "12"), 0.1),
-        "by_level_coverage80": {lv: dict.fromkeys(("4", "8", "12"), v) for lv, v in levels.items()},
-    }  # fmt: skip
-
-
-def test_write_calibration_picks_per_level_among_candidates_inside_the_pooled_band(
+def test_write_calibration_picks_the_pair_closest_to_80_percent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pooled 0.80 with the totals at 0.60 loses to pooled 0.82 with every level near 0.80; a candidate
-    with every level at 0.80 but pooled at 0.76 (outside 0.77–0.83) loses to both."""
-
     def fake(n_quarters: int) -> dict[str, Any]:
-        cands = [
-            _candidate(0.5, 1.0, 1.0, 0.80, {"total": 0.60, "store": 0.80}),
-            _candidate(0.25, 0.0, 0.75, 0.82, {"total": 0.78, "store": 0.82}),
-            _candidate(0.75, 1.0, 0.5, 0.76, {"total": 0.80, "store": 0.80}),
-        ]
-        return {f"{v['conditioning']}|{v['spread_floor']}|{v['rho_cap']}": v for v in cands}
+        out = {}
+        for floor in bt.SPREAD_FLOORS:
+            for c in (0.25, 0.5):
+                cov = 0.8 if (c, floor) == (0.25, 0.0) else 0.7
+                out[f"{c}|{floor}"] = {
+                    "conditioning": c, "spread_floor": floor,
+                    "landing_coverage80": dict.fromkeys(("0", "4", "8", "12"), cov),
+                    "landing_p50_wape": dict.fromkeys(("0", "4", "8", "12"), 0.1),
+                    "by_level_coverage80": {"total": dict.fromkeys(("4", "8", "12"), cov)},
+                }  # fmt: skip
+        return out
 
     monkeypatch.setattr(bt, "calibrate", fake)
     monkeypatch.setattr(bt, "RESULTS", tmp_path)
     monkeypatch.setattr(bt, "CONDITIONING", 0.5)
-    monkeypatch.setattr(bt, "SPREAD_FLOOR", 1.0)
     res = bt.write_calibration(4)
-    assert res["chosen"] == {"conditioning": 0.25, "spread_floor": 0.0, "rho_cap": 0.75}
+    assert res["chosen"] == {"conditioning": 0.25, "spread_floor": 0.0}
     saved = json.loads((tmp_path / "tracking_calibration.json").read_text())
-    assert saved["chosen"] == res["chosen"] and set(saved["calibrate"]) == {"0.5|1.0|1.0", "0.25|0.0|0.75",
-                                                                           "0.75|1.0|0.5"}  # fmt: skip
+    assert saved["chosen"] == res["chosen"] and set(saved["calibrate"]) == {
+        "0.25|0.0",
+        "0.5|0.0",
+        "0.25|1.0",
+        "0.5|1.0",
+    }
     table = (tmp_path / "tracking_calibration.md").read_text()
-    assert "| 0.25 | 0.0 | 0.75 | 0.820 / 0.820 / 0.820 / 0.820 |" in table and "| total |" in table
-    # none inside the pooled band: the pooled gap decides
-    only_out = {k: v for k, v in fake(4).items() if k != "0.25|0.0|0.75"}
-    only_out["0.5|1.0|1.0"]["landing_coverage80"] = dict.fromkeys(("0", "4", "8", "12"), 0.70)
-    assert min(only_out, key=lambda k: bt.calibration_gap(only_out[k])) == "0.75|1.0|0.5"
+    assert "| 0.25 | 0.0 | 0.800 / 0.800 / 0.800 / 0.800 |" in table and "| total |" in table

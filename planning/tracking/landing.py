@@ -14,11 +14,6 @@ shrinks by ``Cov² / Var(past)``. Week 0 is the forecast itself; the last week i
 closed-form, vectorised over every unit at once (10k reps × 13 weeks in milliseconds), and it needs only
 the batch frame the service already holds (no refit per question).
 
-The correlation the update uses is capped at ``RHO_CAP``: where the quarter band implies more (an
-aggregate's, widened for a shift seen at few backtest origins, nearly its weeks' comonotone sum), the
-quarter variance beyond the capped model is kept but not learnt from the weeks sold; it shrinks with the
-square of the share of the quarter's spread still ahead, so week 0 is still the forecast's band.
-
 The weeks already sold also say whether the forecast's spreads were right this quarter: the update's
 spread is scaled by ``kappa``, the root mean square of the elapsed periods' standardised surprises
 (actual − forecast over each period's own spread), pooled over the units of a level (``groups``) and
@@ -48,7 +43,6 @@ __all__ = [
     "CONDITIONING",
     "LANDING_LEVELS",
     "PRIOR_PERIODS",
-    "RHO_CAP",
     "SPREAD_FLOOR",
     "LandingInputs",
     "landing",
@@ -80,19 +74,6 @@ PRIOR_PERIODS = 13.0
 scale leans on the all-units one, and that on 1, until they have seen that many periods of their own.
 Not fitted: 4, 13 and 52 give the same coverage on the calibration set of ``benchmarks/tracking.py``
 (weeks 4 / 8 / 12: 0.801 / 0.814 / 0.795, 0.804 / 0.816 / 0.795, 0.805 / 0.817 / 0.798)."""
-RHO_CAP = 0.75
-"""Largest period correlation the conditional update uses (module doc). An aggregate's quarter band is
-nearly its weeks' comonotone sum (implied correlation ~0.93 at the calibration set's totals, regions and
-categories, ~0.2–0.35 at its products), yet its first weeks' surprises hardly predict the rest: over
-those worlds' quarters the rest-of-quarter error regressed on the first four weeks' with slope 0.1–1.0
-where the uncapped model says 2.3–3.3, so at week 4 the landing's band was ~40 % of its week-0 width
-with 9 of 13 weeks ahead, and the aggregates covered 0.56–0.75. Chosen with ``CONDITIONING`` and ``SPREAD_FLOOR`` on the calibration set of
-``benchmarks/tracking.py`` (simulated seeds 5 and 6; not a set it scores) from 1, 0.75, 0.5, 0.35 and
-0.25 by its ``CALIBRATION_RULE`` (pooled coverage inside 0.77–0.83, then closest to 0.80 level by
-level): pooled 0.806 / 0.810 / 0.816 at weeks 4 / 8 / 12 (uncapped 0.801 / 0.808 / 0.808); categories
-0.69 / 0.69 / 0.75 (0.56 / 0.63 / 0.63), regions 0.75 / 0.81 / 0.88 (0.69 / 0.81 / 0.75), totals
-unchanged at 0.75 / 0.63 / 0.75 (8 quarters). The rule and the candidates were set after issue #21's
-scored per-level table (aggregates at 0.42–0.83) had been seen, not on its figures."""
 SPREAD_FLOOR = 1.0
 """Least ``spread_scale``: 1, the elapsed weeks may widen the landing but not narrow it (module doc); 0
 lets them narrow it. Chosen with ``CONDITIONING`` on the same calibration set by the same rule
@@ -186,7 +167,6 @@ def landing(
     targets: np.ndarray | None = None,
     conditioning: float = CONDITIONING,
     spread_floor: float = SPREAD_FLOOR,
-    rho_cap: float = RHO_CAP,
 ) -> pd.DataFrame:
     """One row per unit: ``actual_to_date, forecast_to_date, forecast_quarter, remaining_p50, landing_p10,
     landing_p50, landing_p90, landing_sd`` and, with ``targets``, ``p_hit`` = P(landing ≥ target).
@@ -202,15 +182,9 @@ def landing(
         2 * Z90
     )
     s = _widen_to_quarter(s, quarter_sd)
-    rho = np.minimum(_implied_rho(s, quarter_sd), rho_cap)
+    rho = _implied_rho(s, quarter_sd)
     past_s, rest_s = s[:, :e], s[:, e:]
-    # the quarter's variance beyond what the capped correlation explains: kept, not learnt from the weeks
-    # sold, its sd shrinking with the share of the quarter's spread still ahead
-    extra = np.maximum(quarter_sd**2 - _block_var(s, rho), 0.0)
-    total_s = s.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ahead = np.where(total_s > 0, rest_s.sum(axis=1) / total_s, 0.0)
-    var_past, var_rest = _block_var(past_s, rho), _block_var(rest_s, rho) + extra * ahead**2
+    var_past, var_rest = _block_var(past_s, rho), _block_var(rest_s, rho)
     cov = rho * past_s.sum(axis=1) * rest_s.sum(axis=1)
     actual_to_date = np.asarray(inp.actual, float)[:, :e].sum(axis=1)
     forecast_to_date, forecast_rest = p50[:, :e].sum(axis=1), p50[:, e:].sum(axis=1)

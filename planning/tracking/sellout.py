@@ -18,13 +18,7 @@ import pandas as pd
 from salesplan.contracts import quantile_col
 from salesplan.errors import ConfigError
 from salesplan.planning.tracking.calendar import QuarterCalendar, quarter_calendar
-from salesplan.planning.tracking.landing import (
-    CONDITIONING,
-    RHO_CAP,
-    SPREAD_FLOOR,
-    LandingInputs,
-    landing,
-)
+from salesplan.planning.tracking.landing import CONDITIONING, SPREAD_FLOOR, LandingInputs, landing
 
 __all__ = [
     "TRACKING_COLUMNS",
@@ -139,11 +133,10 @@ def track_sellout(
     freq: str | None = None,
     conditioning: float = CONDITIONING,
     spread_floor: float = SPREAD_FLOOR,
-    rho_cap: float = RHO_CAP,
 ) -> Tracking:
     """Tracking of every unit in ``plan`` (see the module doc). ``actuals``: per unit (``unique_id, ds,
     y``; see :func:`rollup_actuals`). ``as_of`` defaults to the last day of the last period with actuals;
-    ``conditioning``, ``spread_floor`` and ``rho_cap`` are ``landing``'s."""
+    ``conditioning`` and ``spread_floor`` are ``landing``'s."""
     if freq is None:
         meta = forecast.attrs.get("salesplan", {})
         freq = str(meta.get("freq", "W")) if isinstance(meta, dict) else "W"
@@ -181,7 +174,7 @@ def track_sellout(
         fq[lo_c].reindex(index).to_numpy(float), fq[hi_c].reindex(index).to_numpy(float), act, e,
         tuple(plan["level"].astype(str)),
     )  # fmt: skip
-    land = landing(inp, target, conditioning, spread_floor, rho_cap)
+    land = landing(inp, target, conditioning, spread_floor)
     plan_w = plan_periods(plan, p50, cal)
     plan_to_date = plan_w[:, :e].sum(axis=1)
     out = unit_rows(
