@@ -10,6 +10,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from salesplan.errors import SalesplanError
@@ -18,7 +19,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 SimOpt = Annotated[bool, typer.Option("--simulated", help="Use the built-in simulator.")]
-SeedOpt = Annotated[int, typer.Option(help="Simulator seed.")]
+SeedOpt = Annotated[int, typer.Option(help="Simulator seed.", min=0)]
 ScaleOpt = Annotated[str, typer.Option(help="Simulator scale: tiny, small, medium or large.")]
 
 console = Console()
@@ -34,6 +35,15 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except SalesplanError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+        except OSError as exc:  # a path the user gave: a folder where a file goes, no permission, ...
+            where = f": {exc.filename}" if exc.filename else ""
+            text = escape(f"{exc.strerror or exc}{where}")
+            err_console.print(
+                f"[bold red]error:[/] {text}. Fix: give a file path in a folder that exists and that you may "
+                "write (or read)",
+                highlight=False, markup=True, soft_wrap=True,
+            )  # fmt: skip
             raise typer.Exit(code=1) from None
 
     return wrapper

@@ -65,7 +65,7 @@ def funnel_cmd(
         str | None, typer.Option(help="Cut: region, team, rep, product, lead_source, cohort.")
     ] = None,
     out: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path("funnel_report.html"),
-    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 42,
+    seed: Annotated[int, typer.Option(help="Simulator seed.", min=0)] = 42,
     scale: Annotated[str, typer.Option(help="Simulator scale: tiny, small, medium, large.")] = "small",
     stage_map: Annotated[
         Path | None, typer.Option(help="JSON file mapping your stage names to canonical ones.")

@@ -19,7 +19,7 @@ def simulate_cmd(
     out: Annotated[
         Path, typer.Option(help="Folder to write sellout, crm/, spend, activities/ and truth into.")
     ],
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 42,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.", min=0)] = 42,
     scale: Annotated[
         str, typer.Option(help="tiny (4 products × 3 stores), small, medium (100 × 50) or large.")
     ] = "small",
@@ -110,7 +110,7 @@ def simulate_cmd(
 @clean_errors
 def demo_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the demo's outputs.")] = Path("demo_out"),
-    seed: Annotated[int, typer.Option(help="Random seed of the simulated world.")] = 42,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated world.", min=0)] = 42,
     scale: Annotated[str, typer.Option(help="Simulator scale.")] = "small",
 ) -> None:
     """Run the main job end to end on the built-in simulator and print what each step produced."""

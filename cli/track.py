@@ -278,7 +278,11 @@ def alerts_rules(
                 name, sep, raw = item.partition("=")
                 if not sep:
                     raise ConfigError(f"--set takes name=value, got {item!r}")
-                values[name.strip()] = None if raw.strip() == "off" else json.loads(raw)
+                text = raw.strip()
+                try:
+                    values[name.strip()] = None if text == "off" else json.loads(text)
+                except json.JSONDecodeError:
+                    values[name.strip()] = text  # AlertRules says what the rule takes
             rules = service.set_rules(values, author or default_author())
         else:
             rules = service.rules()

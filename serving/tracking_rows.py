@@ -16,6 +16,8 @@ from salesplan.serving.db.actuals import ActualRow, BudgetRow
 __all__ = ["BOOKING_ATTRS", "actual_rows", "budget_rows"]
 
 BOOKING_ATTRS = ("rep_id", "team", "region", "account_id", "product")
+ROW = "__source_row__"
+"""The position of each sell-out row in its file, carried through validation (which sorts)."""
 
 
 def _day(value: Any) -> date:
@@ -39,12 +41,16 @@ def actual_rows(kind: str, frame: pd.DataFrame, freq: str = "W") -> list[ActualR
             )  # fmt: skip
     if kind == "sellout":
         extra = [c for c in frame.columns if c not in ("unique_id", "ds", "y")]
+        # validation sorts by series and date: each row carries its position through it, so its attributes
+        # (store, product, ...) stay with it whatever order the file lists the rows in
         core = validate_sellout(
-            frame[[c for c in ("unique_id", "ds", "y") if c in frame.columns]],
-            SelloutSpec(freq=freq, allow_gaps=True),  # type: ignore[arg-type]
+            frame[[c for c in ("unique_id", "ds", "y") if c in frame.columns]].assign(
+                **{ROW: range(len(frame))}
+            ),
+            SelloutSpec(freq=freq, allow_gaps=True, exog_cols=(ROW,)),  # type: ignore[arg-type]
             source="sell-out actuals",
         )
-        attrs = frame.loc[core.index, extra].astype("string") if extra else None
+        attrs = frame[extra].astype("string").iloc[core[ROW].astype(int).to_numpy()] if extra else None
         return [
             ActualRow("sellout", str(u), _day(d), float(y),
                       attrs={} if attrs is None else {str(k): v for k, v in attrs.iloc[i].items() if pd.notna(v)})
@@ -97,12 +103,22 @@ def budget_rows(frame: pd.DataFrame) -> list[BudgetRow]:
             "budgets",
         )
     months = frame["month"].astype(str)
-    bad = months[~months.str.fullmatch(r"\d{4}-\d{2}")]
+    bad = months[~months.str.fullmatch(r"\d{4}-(0[1-9]|1[0-2])")]
     if len(bad):
         raise DataValidationError(
-            [Problem("month", "not a month like 2027-01", rows=tuple(bad.head(5)), n_rows=len(bad))],
+            [Problem("month", "not a month like 2027-01", rows=tuple(bad.head(5)), n_rows=len(bad),
+                     fix="year and month 01-12, e.g. 2027-01")],
             "budgets",
-        )
+        )  # fmt: skip
+    keys = months + "/" + frame["channel"].astype(str) + "/" + frame["region"].astype(str)
+    dup = keys[keys.duplicated(keep=False)]
+    if len(dup):
+        raise DataValidationError(
+            [Problem("month/channel/region", "the same month, channel and region on more than one row",
+                     rows=tuple(dict.fromkeys(dup))[:5], n_rows=len(dup),
+                     fix="keep one row per month, channel and region (sum or pick the budget)")],
+            "budgets",
+        )  # fmt: skip
 
     nums = {}
     for col in ("budget", "soft_cap", "hard_cap", "planned_outcome"):

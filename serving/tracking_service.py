@@ -12,8 +12,8 @@ loaded champion and planning data, or the registry and a CRM folder for the CLI)
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -117,10 +117,12 @@ class TrackingService:
         if kind == "budget":
             rows = budget_rows(frame)
             with self.transaction(write=True) as s:
-                return ActualsRepository(s).load_budgets(rows, actor)
+                res = ActualsRepository(s).load_budgets(rows, actor)
+            return replace(res, quarters=_quarters(pd.Timestamp(f"{r.month}-01") for r in rows))
         typed = actual_rows(kind, frame, freq)
         with self.transaction(write=True) as s:
-            return ActualsRepository(s).load(typed, actor)
+            res = ActualsRepository(s).load(typed, actor)
+        return replace(res, quarters=_quarters(pd.Timestamp(r.period) for r in typed))
 
     # -------------------------------------------------------------------------------------- tracking
     def approved(self, quarter: str, domain: str | None = None) -> StoredProposal:
@@ -148,6 +150,7 @@ class TrackingService:
         self, quarter: str, as_of: Any = None, level: str | None = None, domain: str | None = None
     ) -> TrackingReport:
         """Plan vs actual vs landing of ``quarter``'s approved proposal (read only)."""
+        as_of = _as_of_day(as_of)
         p = self.approved(quarter, domain)
         params = ProposalParameters.from_json(p.parameters, p.id)
         plan = rows_to_frame(p.rows, params.months)
@@ -291,6 +294,24 @@ class TrackingService:
         ordered = {table: tables[table], **{k: v for k, v in tables.items() if k != table}}
         return table_export(ordered if fmt == "xlsx" else {table: tables[table]}, fmt,
                             f"tracking_{report.quarter}_{table}")  # fmt: skip
+
+
+def _as_of_day(value: Any) -> pd.Timestamp | None:
+    """The tracking date (None: the latest actuals), or a clear error for text that is not a day."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        day = pd.Timestamp(value)
+        ok = not pd.isna(day)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"as_of {value!r} is not a date; give a day like 2027-02-15 (or leave it out)")
+    return day.normalize()
+
+
+def _quarters(days: Iterable[pd.Timestamp]) -> tuple[str, ...]:
+    return tuple(sorted({str(pd.Timestamp(d).to_period("Q")) for d in days}))
 
 
 def _only_level(

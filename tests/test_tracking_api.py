@@ -213,6 +213,18 @@ def test_cli_reload_changes_nothing_and_a_correction_is_audited(
     res = runner.invoke(app, ["actuals", "load", str(path), "--kind", "sellout"])
     assert res.exit_code == 0 and f"{len(progress.sellout)} unchanged" in res.output, res.output
     assert _dump(db) == before  # not even loaded_at moved
+    shuffled = tmp_path / "shuffled.csv"  # the same rows in another order: the same stored state
+    progress.sellout.sample(frac=1.0, random_state=0).to_csv(shuffled, index=False)
+    res = runner.invoke(app, ["actuals", "load", str(shuffled), "--kind", "sellout"])
+    assert f"{len(progress.sellout)} unchanged" in res.output and _dump(db) == before, res.output
+    res = runner.invoke(app, ["alerts", "rules", "--set", "p_hit_below=abc"])
+    assert res.exit_code == 1 and "p_hit_below takes a number" in res.output, res.output
+    res = runner.invoke(
+        app, ["alerts", "rules", "--set", 'p_hit_below="0.25"', "--set", "spend_over_cap=false"]
+    )
+    assert (
+        res.exit_code == 0 and "p_hit_below = 0.25" in res.output and "spend_over_cap = False" in res.output
+    )
     fixed = progress.sellout.copy()
     fixed["y"] = fixed["y"] + (fixed.index == 0) * 5.0
     fixed.to_csv(path, index=False)
@@ -403,3 +415,21 @@ def test_migration_0006_keys_alerts_by_domain_and_keeps_existing_ones(tmp_path: 
             assert conn.execute(text("SELECT id FROM alerts")).scalars().all() == ["old"]
     finally:
         engine.dispose()
+
+
+def test_api_actuals_take_yyyymmdd_days_and_evaluate_their_quarter(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """A day written as the number 20270104 is that day (it was stored as 1970-01-01, then answered 500)."""
+    row = {"unique_id": "S99/P999", "ds": 20270104, "y": 3, "store": "S99"}
+    res = client.post("/api/v1/actuals", json={"kind": "sellout", "rows": [row]}, headers=h(keys, "crm"))
+    assert res.status_code == 200 and res.json()["inserted"] == 1, res.text
+    services = client.app.state.services  # type: ignore[attr-defined]
+    with services.session() as s:
+        from salesplan.serving.db.tables import Actual
+
+        stored = s.query(Actual).filter(Actual.series == "S99/P999").one()
+    assert str(stored.period) == "2027-01-04" and stored.attrs == {"store": "S99"}
+    bad = client.post("/api/v1/actuals", json={"kind": "budget", "rows": [
+        {"month": "2027-13", "channel": "display", "region": "North", "budget": 1}]}, headers=h(keys, "planner"))  # fmt: skip
+    assert bad.status_code == 422 and "not a month" in bad.json()["detail"], bad.text

@@ -48,16 +48,31 @@ class AlertRules:
     min_elapsed: int = 2
 
     def __post_init__(self) -> None:
+        # typed here, where the CLI, the API and the stored rules all pass: a rule stored as the text
+        # "0.5" or the number 5 for a yes/no rule would break every later evaluation
         checks = [
-            ("p_hit_below", self.p_hit_below, 0.0, 1.0),
-            ("pace_behind", self.pace_behind, 0.0, 1.0),
-            ("pipeline_coverage_below", self.pipeline_coverage_below, 0.0, 100.0),
+            ("p_hit_below", 0.0, 1.0),
+            ("pace_behind", 0.0, 1.0),
+            ("pipeline_coverage_below", 0.0, 100.0),
         ]
-        for name, v, lo, hi in checks:
-            if v is not None and not lo <= float(v) <= hi:
+        for name, lo, hi in checks:
+            v = _number(name, getattr(self, name), f"a number between {lo} and {hi}, or off")
+            if v is not None and not lo <= v <= hi:
                 raise ConfigError(f"alert rule {name} must be between {lo} and {hi} (or off), got {v}")
-        if not 0 <= self.min_elapsed <= 52:
-            raise ConfigError(f"min_elapsed must be between 0 and 52 periods, got {self.min_elapsed}")
+            object.__setattr__(self, name, v)
+        for name in ("spend_over_cap", "spend_forecast_over_cap"):
+            v = getattr(self, name)
+            if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+                v = v.strip().lower() == "true"
+            if not isinstance(v, bool):
+                raise ConfigError(f"alert rule {name} is on or off: true or false, got {v!r}")
+            object.__setattr__(self, name, v)
+        n = _number("min_elapsed", self.min_elapsed, "a whole number of periods from 0 to 52")
+        if n is None or n != int(n) or not 0 <= n <= 52:
+            raise ConfigError(
+                f"min_elapsed must be a whole number of periods from 0 to 52, got {self.min_elapsed!r}"
+            )
+        object.__setattr__(self, "min_elapsed", int(n))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> AlertRules:
@@ -69,6 +84,21 @@ class AlertRules:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _number(name: str, v: Any, what: str) -> float | None:
+    """``v`` as a float (numbers and numeric text), None for off; a clear error for anything else."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise ConfigError(f"alert rule {name} takes {what}, got {v!r}")
+    try:
+        out = float(v)
+    except ValueError:
+        raise ConfigError(f"alert rule {name} takes {what}, got {v!r}") from None
+    if not np.isfinite(out):
+        raise ConfigError(f"alert rule {name} takes {what}, got {v!r}")
+    return out
 
 
 @dataclass(frozen=True)

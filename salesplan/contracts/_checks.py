@@ -97,6 +97,25 @@ def check_not_empty(problems: ProblemList, df: pd.DataFrame, what: str) -> bool:
     return True
 
 
+def _parse_dates(raw: pd.Series) -> pd.Series:
+    """Text dates in any unambiguous form; numbers only as ``yyyymmdd`` (20270104: what ERP exports and
+    spreadsheets write), never as pandas' default nanoseconds since 1970, which turned 20270104 into
+    1970-01-01 and stored it."""
+    if raw.dtype.kind in "iuf":
+        numeric = raw.notna()
+    else:
+        numeric = raw.map(
+            lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        )
+    parsed = pd.to_datetime(raw.where(~numeric), errors="coerce", format="mixed")
+    if numeric.any():
+        num = pd.to_numeric(raw[numeric], errors="coerce")
+        ymd = num.where((num % 1 == 0) & num.between(10000101, 99991231)).astype("Int64").astype(str)
+        parsed = parsed.astype("datetime64[ns]")
+        parsed.loc[numeric] = pd.to_datetime(ymd, format="%Y%m%d", errors="coerce").to_numpy()
+    return parsed
+
+
 def to_dates(
     problems: ProblemList, df: pd.DataFrame, col: str, key_cols: Sequence[str], required: bool = True
 ) -> pd.Series:
@@ -107,7 +126,7 @@ def to_dates(
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert(None)
     else:
-        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
+        parsed = _parse_dates(raw)
     candidates = parsed.isna() & raw.notna()
     bad = pd.Series(False, index=raw.index, dtype=bool)
     if candidates.any():

@@ -56,6 +56,8 @@ class LoadResult:
     inserted: int
     unchanged: int
     corrected: int
+    quarters: tuple[str, ...] = ()
+    """The quarters the loaded rows fall in (``2027Q1``), from the validated rows."""
 
     def to_dict(self) -> dict[str, int]:
         return {"inserted": self.inserted, "unchanged": self.unchanged, "corrected": self.corrected}

@@ -59,9 +59,7 @@ async def load_actuals(
     res = await run_in_threadpool(tracking.load, body.kind, frame, actor(key), body.freq)
     evaluated, notes = [], []
     if res.inserted or res.corrected:
-        col = {"sellout": "ds", "bookings": "close_date", "spend": "period", "budget": "month"}[body.kind]
-        quarters = sorted({str(p) for p in pd.PeriodIndex(pd.to_datetime(frame[col].astype(str)), freq="Q")})
-        for q in quarters:
+        for q in res.quarters:  # from the validated rows, not the raw ones (20270104 is a day, not 1970)
             try:
                 await run_in_threadpool(tracking.evaluate, q)
                 evaluated.append(q)
