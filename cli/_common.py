@@ -34,7 +34,10 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except SalesplanError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # escaped: a problem names its column as [y], which rich would take for a style and drop
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True
+            )
             raise typer.Exit(code=1) from None
         except OSError as exc:  # a path the user gave: a folder where a file goes, no permission, ...
             where = f": {exc.filename}" if exc.filename else ""

@@ -55,6 +55,19 @@ def simulate_cmd(
     freq = check_freq(freq.upper(), "--freq")
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"--format must be csv or parquet, got {fmt!r}")
+    if in_progress is not None:  # checked before a world is written, not after
+        import re
+
+        if not re.fullmatch(r"\d{4}Q[1-4]", in_progress.strip()):
+            raise ConfigError(f"--in-progress must be a quarter like 2027Q1, got {in_progress!r}")
+        if as_of is None:
+            raise ConfigError("--in-progress needs --as-of, the last day sold (e.g. 2027-02-14)")
+        import pandas as pd
+
+        try:
+            pd.Timestamp(as_of)
+        except ValueError:
+            raise ConfigError(f"--as-of must be a day like 2027-02-14, got {as_of!r}") from None
     config = SimConfig(seed=seed, scale=scale, freq=freq, n_weeks=weeks, horizon=horizon)  # type: ignore[arg-type]
     with progress(f"simulating ({scale}, {FREQ_NAMES[freq]}, seed {seed})"):
         world = simulate(config)

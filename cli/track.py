@@ -191,6 +191,9 @@ def track_cmd(
 ) -> None:
     """Plan vs actual vs landing of the quarter's approved proposal (sell-out, or bookings from won deals,
     the open pipeline and the run-rate of new deals), spend vs caps, open alerts."""
+    for path, fmt in ((csv, "csv"), (xlsx, "xlsx")):
+        if path is not None and path.suffix.lower() != f".{fmt}":
+            raise ConfigError(f"--{fmt} writes a .{fmt} file; got {path.name}")
     history = None
     if spend_history is not None:
         from salesplan.contracts import validate_spend

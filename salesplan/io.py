@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from salesplan.contracts import CRMData
-from salesplan.errors import DataNotFoundError, DataValidationError, Problem
+from salesplan.errors import ConfigError, DataNotFoundError, DataValidationError, Problem
 
 __all__ = [
     "CRM_TABLES",
@@ -114,10 +114,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write CSV or Parquet by the file suffix, creating parent folders."""
+    """Write CSV or Parquet by the file suffix (no suffix: CSV), creating parent folders. Any other suffix
+    is an error: CSV text in a file named ``.xlsx`` would not open where the name says it should."""
     p = Path(path)
+    suffix = _suffix(p)
+    if suffix not in ("", ".csv", ".csv.gz", ".csv.zip", ".parquet", ".pq"):
+        raise ConfigError(f"cannot write {p.name}: tables are written as .csv or .parquet, not {suffix}")
     p.parent.mkdir(parents=True, exist_ok=True)
-    if _suffix(p) in (".parquet", ".pq"):
+    if suffix in (".parquet", ".pq"):
         df.to_parquet(p, index=False)
     else:
         df.to_csv(p, index=False)

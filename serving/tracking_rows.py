@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from salesplan.contracts import SelloutSpec, validate_sellout, validate_spend
+from salesplan.contracts import OUTCOMES, SelloutSpec, validate_sellout, validate_spend
 from salesplan.errors import ConfigError, DataValidationError, Problem
 from salesplan.serving.db.actuals import ActualRow, BudgetRow
 
@@ -71,7 +71,15 @@ def actual_rows(kind: str, frame: pd.DataFrame, freq: str = "W") -> list[ActualR
                 [Problem(None, f"column(s) {need} missing", fix="load the CRM opportunities export")],
                 "bookings",
             )
-        won = frame[frame["outcome"].astype(str).str.lower() == "won"]
+        outcome = frame["outcome"].astype(str).str.strip().str.lower()
+        odd = frame.loc[~outcome.isin(OUTCOMES), "opportunity_id"].astype(str).tolist()
+        if odd:  # a deal whose outcome is misspelt would be left out without a word
+            raise DataValidationError(
+                [Problem("outcome", f"outcome not one of {list(OUTCOMES)}", rows=tuple(odd[:5]), n_rows=len(odd),
+                         fix="won deals count; lost and open ones are skipped")],
+                "bookings",
+            )  # fmt: skip
+        won = frame[outcome == "won"]
         dates = pd.to_datetime(won["close_date"], errors="coerce")
         amount = pd.to_numeric(won["amount"], errors="coerce")
         bad = won.loc[dates.isna() | amount.isna() | (amount < 0), "opportunity_id"].astype(str).tolist()

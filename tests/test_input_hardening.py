@@ -34,6 +34,8 @@ def test_a_day_written_as_yyyymmdd_is_that_day_and_other_numbers_are_refused() -
     for ds in ([20270104, 20270111], [20270104.0, 20270111.0], ["20270104", "2027-01-11"]):
         out = validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), spec)
         assert out["ds"].dt.strftime("%Y-%m-%d").tolist() == ["2027-01-04", "2027-01-11"], ds
+    with pytest.raises(DataValidationError, match="infinite unit"):
+        validate_sellout(pd.DataFrame({"unique_id": ["a"], "ds": ["2027-01-04"], "y": [float("inf")]}), spec)
     for ds in ([20271399, 20270111], [1.5, 20270111], [45000, 20270111]):
         with pytest.raises(DataValidationError, match="unparsable date"):
             validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), spec)
@@ -79,5 +81,31 @@ def test_cli_paths_that_cannot_be_written_are_errors_not_tracebacks(tmp_path: Pa
     res = runner.invoke(app, ["data", "validate", str(data), "--out", str(folder)])
     assert res.exit_code == 1 and (res.exception is None or isinstance(res.exception, SystemExit))
     assert "Is a directory" in res.output and "Traceback" not in res.output, res.output
+    res = runner.invoke(app, ["data", "validate", str(data), "--out", str(tmp_path / "x.xlsx")])
+    assert (
+        res.exit_code == 1
+        and "written as .csv or .parquet" in res.output
+        and not (tmp_path / "x.xlsx").exists()
+    )
+    inf = tmp_path / "inf.csv"
+    pd.DataFrame({"unique_id": ["a"], "ds": ["2027-01-04"], "y": [float("inf")]}).to_csv(inf, index=False)
+    res = runner.invoke(app, ["data", "validate", str(inf)])
+    assert res.exit_code == 1 and "[y] infinite unit(s)" in res.output, res.output  # the column is named
     res = runner.invoke(app, ["simulate", "--out", str(tmp_path / "w"), "--seed", "-1"])
     assert res.exit_code == 2 and "--seed" in res.output
+    for extra, says in ((["--in-progress", "2027Q5", "--as-of", "2027-11-01"], "quarter like 2027Q1"),
+                        (["--in-progress", "2027Q1"], "needs --as-of"),
+                        (["--in-progress", "2027Q1", "--as-of", "soon"], "a day like")):  # fmt: skip
+        res = runner.invoke(app, ["simulate", "--out", str(tmp_path / "v"), "--scale", "tiny", *extra])
+        assert res.exit_code == 1 and says in res.output, res.output
+        assert not (tmp_path / "v").exists()  # refused before any world is written
+
+
+def test_a_bookings_row_with_an_unknown_outcome_is_refused_not_dropped() -> None:
+    deals = pd.DataFrame({"opportunity_id": ["o1", "o2", "o3"], "close_date": ["2027-01-05"] * 3,
+                          "amount": [10.0, 20.0, 30.0], "outcome": ["Won", "lost", "maybe"]})  # fmt: skip
+    with pytest.raises(DataValidationError, match="outcome not one of") as err:
+        actual_rows("bookings", deals)
+    assert "o3" in str(err.value)
+    rows = actual_rows("bookings", deals.iloc[:2])
+    assert [(r.series, r.value) for r in rows] == [("o1", 10.0)]

@@ -156,6 +156,7 @@ def to_numeric(
     add_rows(
         problems, df, bad, col, f"non-numeric {what}(s)", key_cols, fix="use plain numbers (no units or text)"
     )
+    add_rows(problems, df, np.isinf(num), col, f"infinite {what}(s)", key_cols, fix="use finite numbers")
     if required:
         add_rows(problems, df, raw.isna(), col, f"missing {what}(s)", key_cols, fix="fill in every value")
     if min_value is not None:
