@@ -6,9 +6,10 @@ as-of features with the history of the CRM it holds (``models.deals.fastpath``).
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictFloat, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictFloat, StrictStr, model_validator
 
 from salesplan.contracts.crm import STAGES
 from salesplan.serving.routers.common import ModelInfo, day_field
@@ -73,6 +74,20 @@ class DealIn(BaseModel):
         description="Extra opportunity columns the model was trained on (by column name).",
     )
     as_of: date | None = day_field("Score as of this day (default: today, UTC)", default=None)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> DealIn:
+        """A deal's own dates must be possible: created, then its stage entered, then scored. A deal
+        created after its scoring day would be scored from features it could not have had yet."""
+        order = [("created_date", self.created_date), ("stage_entered_date", self.stage_entered_date),
+                 ("as_of", self.as_of)]  # fmt: skip
+        known = [(n, d) for n, d in order if d is not None]
+        for (a, da), (b, db) in pairwise(known):
+            if da > db:
+                raise ValueError(
+                    f"{a} {da} is after {b} {db}; a deal is created, then enters its stage, then is scored"
+                )
+        return self
 
 
 class BatchIn(BaseModel):

@@ -8,10 +8,12 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import String
 
 from salesplan.contracts import OUTCOMES, SelloutSpec, validate_sellout, validate_spend
 from salesplan.errors import ConfigError, DataValidationError, Problem
 from salesplan.serving.db.actuals import ActualRow, BudgetRow
+from salesplan.serving.db.tables import Actual
 
 __all__ = ["BOOKING_ATTRS", "actual_rows", "budget_rows"]
 
@@ -22,6 +24,23 @@ ROW = "__source_row__"
 
 def _day(value: Any) -> date:
     return pd.Timestamp(value).date()
+
+
+def _fits(rows: list[ActualRow], kind: str) -> list[ActualRow]:
+    """The stored key's column is bounded (PostgreSQL enforces it, SQLite does not): a longer id is refused
+    here, by name, rather than failing the load inside the database."""
+    column = Actual.__table__.c.series.type
+    limit = column.length if isinstance(column, String) and column.length else None
+    if limit is None:
+        return rows
+    long = [r.series for r in rows if len(r.series) > limit]
+    if long:
+        raise DataValidationError(
+            [Problem("id", f"longer than {limit} characters", rows=tuple(x[:40] + "…" for x in long[:3]),
+                     n_rows=len(long), fix="shorten the ids")],
+            kind,
+        )  # fmt: skip
+    return rows
 
 
 def actual_rows(kind: str, frame: pd.DataFrame, freq: str = "W") -> list[ActualRow]:
@@ -51,19 +70,19 @@ def actual_rows(kind: str, frame: pd.DataFrame, freq: str = "W") -> list[ActualR
             source="sell-out actuals",
         )
         attrs = frame[extra].astype("string").iloc[core[ROW].astype(int).to_numpy()] if extra else None
-        return [
+        return _fits([
             ActualRow("sellout", str(u), _day(d), float(y),
                       attrs={} if attrs is None else {str(k): v for k, v in attrs.iloc[i].items() if pd.notna(v)})
             for i, (u, d, y) in enumerate(zip(core["unique_id"], core["ds"], core["y"], strict=True))
-        ]  # fmt: skip
+        ], kind)  # fmt: skip
     if kind == "spend":
         sp = validate_spend(frame, source="spend actuals")
-        return [
+        return _fits([
             ActualRow("spend", f"{c}/{r}", _day(p), float(s), float(o) if pd.notna(o) else None,
                       {"channel": str(c), "region": str(r)})
             for p, c, r, s, o in zip(sp["period"], sp["channel"], sp["region"], sp["spend"], sp["outcome"],
                                      strict=True)
-        ]  # fmt: skip
+        ], kind)  # fmt: skip
     if kind == "bookings":
         need = [c for c in ("opportunity_id", "close_date", "amount", "outcome") if c not in frame.columns]
         if need:
@@ -90,11 +109,11 @@ def actual_rows(kind: str, frame: pd.DataFrame, freq: str = "W") -> list[ActualR
                 "bookings",
             )  # fmt: skip
         keep = [c for c in BOOKING_ATTRS if c in won.columns]
-        return [
+        return _fits([
             ActualRow("bookings", str(o), _day(d), float(a),
                       attrs={k: str(v) for k, v in zip(keep, vals, strict=True) if pd.notna(v)})
             for o, d, a, *vals in zip(won["opportunity_id"], dates, amount, *(won[k] for k in keep), strict=True)
-        ]  # fmt: skip
+        ], kind)  # fmt: skip
     raise ConfigError(f"kind must be one of sellout, bookings, spend (or budget), got {kind!r}")
 
 

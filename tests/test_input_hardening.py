@@ -109,3 +109,9 @@ def test_a_bookings_row_with_an_unknown_outcome_is_refused_not_dropped() -> None
     assert "o3" in str(err.value)
     rows = actual_rows("bookings", deals.iloc[:2])
     assert [(r.series, r.value) for r in rows] == [("o1", 10.0)]
+
+
+def test_an_id_longer_than_the_store_holds_is_refused_by_name() -> None:
+    frame = pd.DataFrame({"unique_id": ["x" * 1000, "a"], "ds": ["2027-01-04"] * 2, "y": [1.0, 2.0]})
+    with pytest.raises(DataValidationError, match="longer than 400 characters"):
+        actual_rows("sellout", frame)

@@ -141,6 +141,8 @@ def test_oversized_and_empty_batches(served: TestClient) -> None:
         ({"created_date": "last tuesday"}, ["body", "created_date"]),
         ({"n_slips": 1.5}, ["body", "n_slips"]),
         ({"colour": "red"}, ["body", "colour"]),
+        ({"created_date": "2027-02-01", "as_of": "2027-01-15"}, ["body"]),  # created after it is scored
+        ({"created_date": "2027-01-10", "stage_entered_date": "2027-01-05"}, ["body"]),
     ],
 )
 def test_wrong_types_are_422_problem_details(served: TestClient, patch: dict, loc: list) -> None:
