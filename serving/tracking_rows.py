@@ -13,7 +13,7 @@ from sqlalchemy import String
 from salesplan.contracts import OUTCOMES, SelloutSpec, validate_sellout, validate_spend
 from salesplan.errors import ConfigError, DataValidationError, Problem
 from salesplan.serving.db.actuals import ActualRow, BudgetRow
-from salesplan.serving.db.tables import Actual
+from salesplan.serving.db.tables import Actual, SpendBudget
 
 __all__ = ["BOOKING_ATTRS", "actual_rows", "budget_rows"]
 
@@ -26,20 +26,22 @@ def _day(value: Any) -> date:
     return pd.Timestamp(value).date()
 
 
-def _fits(rows: list[ActualRow], kind: str) -> list[ActualRow]:
-    """The stored key's column is bounded (PostgreSQL enforces it, SQLite does not): a longer id is refused
-    here, by name, rather than failing the load inside the database."""
-    column = Actual.__table__.c.series.type
-    limit = column.length if isinstance(column, String) and column.length else None
-    if limit is None:
-        return rows
-    long = [r.series for r in rows if len(r.series) > limit]
+def _check_length(values: list[str], column: Any, what: str, kind: str) -> None:
+    """Stored keys have bounded columns (PostgreSQL enforces them, SQLite does not): a longer value is
+    refused here, by name, rather than failing the load inside the database."""
+    typ = column.type
+    limit = typ.length if isinstance(typ, String) and typ.length else None
+    long = [v for v in values if limit is not None and len(v) > limit]
     if long:
         raise DataValidationError(
-            [Problem("id", f"longer than {limit} characters", rows=tuple(x[:40] + "…" for x in long[:3]),
-                     n_rows=len(long), fix="shorten the ids")],
+            [Problem(what, f"longer than {limit} characters", rows=tuple(x[:40] + "…" for x in long[:3]),
+                     n_rows=len(long), fix=f"shorten the {what} values")],
             kind,
         )  # fmt: skip
+
+
+def _fits(rows: list[ActualRow], kind: str) -> list[ActualRow]:
+    _check_length([r.series for r in rows], Actual.__table__.c.series, "id", kind)
     return rows
 
 
@@ -147,6 +149,8 @@ def budget_rows(frame: pd.DataFrame) -> list[BudgetRow]:
             "budgets",
         )  # fmt: skip
 
+    for col in ("channel", "region"):
+        _check_length(frame[col].astype(str).tolist(), SpendBudget.__table__.c[col], col, "budgets")
     nums = {}
     for col in ("budget", "soft_cap", "hard_cap", "planned_outcome"):
         if col not in frame.columns:

@@ -34,6 +34,15 @@ def test_a_day_written_as_yyyymmdd_is_that_day_and_other_numbers_are_refused() -
     for ds in ([20270104, 20270111], [20270104.0, 20270111.0], ["20270104", "2027-01-11"]):
         out = validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), spec)
         assert out["ds"].dt.strftime("%Y-%m-%d").tolist() == ["2027-01-04", "2027-01-11"], ds
+    days = SelloutSpec(freq="D", allow_gaps=True)
+    for ds, want in ((["04/01/2027", "25/01/2027"], ["2027-01-04", "2027-01-25"]),  # the column proves day first
+                     (["01/25/2027", "02/01/2027"], ["2027-01-25", "2027-02-01"]),  # ... or month first
+                     (["4.1.2027", "25.1.2027"], ["2027-01-04", "2027-01-25"])):  # fmt: skip
+        out = validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), days)
+        assert out["ds"].dt.strftime("%Y-%m-%d").tolist() == want, ds
+    for ds in (["04/01/2027", "05/01/2027"], ["25/01/2027", "01/25/2027"]):  # neither order proven, or both
+        with pytest.raises(DataValidationError, match="day/month order"):
+            validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), days)
     with pytest.raises(DataValidationError, match="infinite unit"):
         validate_sellout(pd.DataFrame({"unique_id": ["a"], "ds": ["2027-01-04"], "y": [float("inf")]}), spec)
     for ds in ([20271399, 20270111], [1.5, 20270111], [45000, 20270111]):
@@ -115,3 +124,8 @@ def test_an_id_longer_than_the_store_holds_is_refused_by_name() -> None:
     frame = pd.DataFrame({"unique_id": ["x" * 1000, "a"], "ds": ["2027-01-04"] * 2, "y": [1.0, 2.0]})
     with pytest.raises(DataValidationError, match="longer than 400 characters"):
         actual_rows("sellout", frame)
+    budget = pd.DataFrame(
+        {"month": ["2027-01"], "channel": ["c" * 300], "region": ["North"], "budget": [1.0]}
+    )
+    with pytest.raises(DataValidationError, match=r"channel.*longer than 200 characters"):
+        budget_rows(budget)

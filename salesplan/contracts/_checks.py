@@ -97,37 +97,63 @@ def check_not_empty(problems: ProblemList, df: pd.DataFrame, what: str) -> bool:
     return True
 
 
-def _parse_dates(raw: pd.Series) -> pd.Series:
-    """Text dates in any unambiguous form; numbers only as ``yyyymmdd`` (20270104: what ERP exports and
-    spreadsheets write), never as pandas' default nanoseconds since 1970, which turned 20270104 into
-    1970-01-01 and stored it."""
+SLASHED = r"^\s*(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}\b"
+"""Dates written day and month first with slashes or dots (04/01/2027, 25.01.2027)."""
+
+
+def _parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Text dates in any unambiguous form, and the rows whose day/month order cannot be told.
+
+    Numbers are read only as ``yyyymmdd`` (20270104: what ERP exports and spreadsheets write), never as
+    pandas' default nanoseconds since 1970, which turned 20270104 into 1970-01-01 and stored it. Slashed
+    dates take the order the column itself proves (a first field above 12 is a day, a second one a day
+    too): left to pandas, 04/01/2027 became April 1 and 25/01/2027 January 25 in the same column; a column
+    that proves neither order (or both) is refused rather than guessed."""
     if raw.dtype.kind in "iuf":
         numeric = raw.notna()
     else:
         numeric = raw.map(
             lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
         )
-    parsed = pd.to_datetime(raw.where(~numeric), errors="coerce", format="mixed")
+    text = raw.where(~numeric)
+    parts = text.astype("string").str.extract(SLASHED)
+    slashed = parts[0].notna().to_numpy(dtype=bool)
+    ambiguous = pd.Series(False, index=raw.index, dtype=bool)
+    parsed = pd.to_datetime(text.where(~slashed), errors="coerce", format="mixed").astype("datetime64[ns]")
+    if slashed.any():
+        first, second = parts.loc[slashed, 0].astype(int), parts.loc[slashed, 1].astype(int)
+        day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+        if day_first != month_first:
+            parsed.loc[slashed] = pd.to_datetime(
+                text[slashed], errors="coerce", format="mixed", dayfirst=day_first
+            ).to_numpy()
+        else:
+            ambiguous.loc[slashed] = True
     if numeric.any():
         num = pd.to_numeric(raw[numeric], errors="coerce")
         ymd = num.where((num % 1 == 0) & num.between(10000101, 99991231)).astype("Int64").astype(str)
-        parsed = parsed.astype("datetime64[ns]")
         parsed.loc[numeric] = pd.to_datetime(ymd, format="%Y%m%d", errors="coerce").to_numpy()
-    return parsed
+    return parsed, ambiguous
 
 
 def to_dates(
     problems: ProblemList, df: pd.DataFrame, col: str, key_cols: Sequence[str], required: bool = True
 ) -> pd.Series:
-    """Parse a date column; unparsable (and, if required, missing) values become problems, returns NaT there."""
+    """Parse a date column; unparsable, ambiguous (and, if required, missing) values become problems,
+    returns NaT there."""
     raw = df[col]
+    ambiguous = pd.Series(False, index=raw.index, dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = pd.to_datetime(raw)
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert(None)
     else:
-        parsed = _parse_dates(raw)
-    candidates = parsed.isna() & raw.notna()
+        parsed, ambiguous = _parse_dates(raw)
+    add_rows(
+        problems, df, ambiguous, col, "dates like 04/01/2027 whose day/month order the column leaves open",
+        key_cols, fix="use ISO dates like 2027-01-04",
+    )  # fmt: skip
+    candidates = parsed.isna() & raw.notna() & ~ambiguous
     bad = pd.Series(False, index=raw.index, dtype=bool)
     if candidates.any():
         bad.loc[candidates] = (raw[candidates].astype(str).str.strip() != "").to_numpy(dtype=bool)
