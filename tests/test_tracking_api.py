@@ -422,13 +422,17 @@ def test_api_actuals_take_yyyymmdd_days_and_evaluate_their_quarter(
 ) -> None:
     """A day written as the number 20270104 is that day (it was stored as 1970-01-01, then answered 500)."""
     row = {"unique_id": "S99/P999", "ds": 20270104, "y": 3, "store": "S99"}
-    res = client.post("/api/v1/actuals", json={"kind": "sellout", "rows": [row]}, headers=h(keys, "crm"))
-    assert res.status_code == 200 and res.json()["inserted"] == 1, res.text
+    numbered = {"unique_id": 12345, "ds": "2027-01-04", "y": 1}  # a numeric id stays 12345, not 12345.0
+    res = client.post(
+        "/api/v1/actuals", json={"kind": "sellout", "rows": [row, numbered]}, headers=h(keys, "crm")
+    )
+    assert res.status_code == 200 and res.json()["inserted"] == 2, res.text
     services = client.app.state.services  # type: ignore[attr-defined]
     with services.session() as s:
         from salesplan.serving.db.tables import Actual
 
         stored = s.query(Actual).filter(Actual.series == "S99/P999").one()
+        assert s.query(Actual).filter(Actual.series == "12345").count() == 1
     assert str(stored.period) == "2027-01-04" and stored.attrs == {"store": "S99"}
     bad = client.post("/api/v1/actuals", json={"kind": "budget", "rows": [
         {"month": "2027-13", "channel": "display", "region": "North", "budget": 1}]}, headers=h(keys, "planner"))  # fmt: skip

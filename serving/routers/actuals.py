@@ -36,7 +36,7 @@ class ActualsIn(BaseModel):
     )  # fmt: skip
 
     kind: Literal["sellout", "bookings", "spend", "budget"]
-    rows: list[dict[str, str | float | None]] = Field(
+    rows: list[dict[str, str | int | float | None]] = Field(  # int before float: id 5 stays "5", not "5.0"
         min_length=1, max_length=MAX_ROWS, description="Rows of the kind's contract"
     )
     freq: Literal["D", "W", "M"] = Field(default="W", description="Sell-out frequency")
