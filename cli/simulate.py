@@ -56,9 +56,9 @@ def simulate_cmd(
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"--format must be csv or parquet, got {fmt!r}")
     if in_progress is not None:  # checked before a world is written, not after
-        import re
+        from salesplan.planning.tracking.calendar import QUARTER_RE
 
-        if not re.fullmatch(r"\d{4}Q[1-4]", in_progress.strip()):
+        if not QUARTER_RE.match(in_progress.strip()):
             raise ConfigError(f"--in-progress must be a quarter like 2027Q1, got {in_progress!r}")
         if as_of is None:
             raise ConfigError("--in-progress needs --as-of, the last day sold (e.g. 2027-02-14)")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from salesplan.errors import ConfigError, NotFoundError
 from salesplan.planning.funnel import data_end
+from salesplan.planning.funnel.paths import to_date
 from salesplan.planning.tracking import (
     SPEND_COLUMNS,
     TRACKING_COLUMNS,
@@ -297,17 +298,10 @@ class TrackingService:
 
 
 def _as_of_day(value: Any) -> pd.Timestamp | None:
-    """The tracking date (None: the latest actuals), or a clear error for text that is not a day."""
+    """The tracking date (None: the latest actuals), or ``to_date``'s clear error for text that is not a day."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    try:
-        day = pd.Timestamp(value)
-        ok = not pd.isna(day)
-    except (ValueError, TypeError):
-        ok = False
-    if not ok:
-        raise ConfigError(f"as_of {value!r} is not a date; give a day like 2027-02-15 (or leave it out)")
-    return day.normalize()
+    return to_date(value, "as_of").normalize()
 
 
 def _quarters(days: Iterable[pd.Timestamp]) -> tuple[str, ...]:
