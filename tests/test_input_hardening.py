@@ -50,6 +50,20 @@ def test_a_day_written_as_yyyymmdd_is_that_day_and_other_numbers_are_refused() -
             validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), spec)
 
 
+def test_placeholder_dates_and_absurd_magnitudes_are_refused_by_row() -> None:
+    spec = SelloutSpec(freq="W", allow_gaps=True)  # with gaps allowed, 1900 would fill a century of weeks
+    for ds in (["1900-01-01", "2027-01-11"], ["1899-12-30", "2027-01-11"], ["2027-01-04", "9999-12-31"]):
+        with pytest.raises(DataValidationError, match="placeholder") as err:
+            validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), spec)
+        odd = ds[0] if ds[0] < "2000" else ds[1]
+        assert f"a/{odd}" in str(err.value) and "unparsable" not in str(err.value), str(err.value)
+    frame = pd.DataFrame({"unique_id": ["a", "a"], "ds": ["2027-01-04", "2027-01-11"], "y": [1e308, 2.0]})
+    with pytest.raises(DataValidationError, match="beyond"):
+        validate_sellout(frame, spec)
+    kept = validate_sellout(frame.assign(y=[9.9e14, 2.0], ds=["1901-01-07", "1901-01-14"]), spec)
+    assert kept["y"].tolist() == [9.9e14, 2.0]  # large but possible values and old dates stay as written
+
+
 def test_a_budget_names_each_month_channel_and_region_once_with_a_real_month() -> None:
     ok = pd.DataFrame({"month": ["2027-01", "2027-02"], "channel": ["display"] * 2, "region": ["North"] * 2,
                        "budget": [10.0, 20.0]})  # fmt: skip

@@ -97,6 +97,13 @@ def check_not_empty(problems: ProblemList, df: pd.DataFrame, what: str) -> bool:
     return True
 
 
+DATE_RANGE = (pd.Timestamp("1901-01-01"), pd.Timestamp("2199-12-31"))
+"""Dates a sales record can carry. Outside it a date is a stand-in (1900-01-01, 1899-12-30, 9999-12-31
+are what spreadsheets and ERPs write for 'none'), and one such row would stretch a series' grid over a
+century of empty periods (a gap error at best, a memory blow-up with ``allow_gaps``)."""
+MAX_MAGNITUDE = 1e15
+"""Largest magnitude a number may have: above it sums overflow float64 soon (1e308 + 1e308 is inf) and
+no sales row is that large in any currency; such a value is a unit slip or a mis-read number."""
 SLASHED = r"^\s*(\d{1,2})[/.](\d{1,2})[/.]\d{2,4}\b"
 """Dates written day and month first with slashes or dots (04/01/2027, 25.01.2027)."""
 
@@ -157,6 +164,16 @@ def to_dates(
     bad = pd.Series(False, index=raw.index, dtype=bool)
     if candidates.any():
         bad.loc[candidates] = (raw[candidates].astype(str).str.strip() != "").to_numpy(dtype=bool)
+    # ISO dates past pandas' range (9999-12-31) come back unparsed: they are the same stand-ins
+    far = bad & raw.astype("string").str.match(r"^\s*(9\d{3}|2[3-9]\d{2})-\d{1,2}-\d{1,2}\b").fillna(False)
+    bad &= ~far
+    odd = (parsed.notna() & ((parsed < DATE_RANGE[0]) | (parsed > DATE_RANGE[1]))) | far
+    add_rows(
+        problems, df, odd, col,
+        f"date(s) outside {DATE_RANGE[0].year}-{DATE_RANGE[1].year}, most likely a placeholder for 'no date'",
+        key_cols, fix="correct those dates or drop their rows (1900-01-01 and 1899-12-30 are spreadsheets' "
+        "empty dates)",
+    )  # fmt: skip
     add_rows(problems, df, bad, col, "unparsable date(s)", key_cols, fix="use ISO dates like 2026-01-05")
     if required:
         add_rows(problems, df, raw.isna(), col, "missing date(s)", key_cols, fix="fill in every date")
@@ -183,6 +200,11 @@ def to_numeric(
         problems, df, bad, col, f"non-numeric {what}(s)", key_cols, fix="use plain numbers (no units or text)"
     )
     add_rows(problems, df, np.isinf(num), col, f"infinite {what}(s)", key_cols, fix="use finite numbers")
+    huge = np.isfinite(num) & (num.abs() > MAX_MAGNITUDE)
+    add_rows(
+        problems, df, huge, col, f"{what}(s) beyond ±{MAX_MAGNITUDE:.0e}", key_cols,
+        fix="check the column's unit or a mis-parsed number, or rescale it (e.g. to thousands)",
+    )  # fmt: skip
     if required:
         add_rows(problems, df, raw.isna(), col, f"missing {what}(s)", key_cols, fix="fill in every value")
     if min_value is not None:
