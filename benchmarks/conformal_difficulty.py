@@ -1,21 +1,26 @@
-"""Study of a change not yet shipped: conformal intervals whose width follows the forecast's own level.
+"""Study that chose the shipped default: conformal intervals whose width follows the forecast's own level.
 
     python -m benchmarks.conformal_difficulty
 
-The shipped calibrator (``models.forecast.conformal``) divides each backtest error by its series' scale
-and pools them, so every period of a series gets the same width whatever its forecast: a promoted or
-holiday week (forecast far above the series' level) gets a calm week's band and a calm week a busy one's.
-The variant divides each error by a *difficulty* ``d = clip(ŷ / level, 1/3, 3) ** exponent`` (``level``:
-the series' mean |y| over the scale's window before the row's origin) and multiplies the quantiles back
-by the forecast row's own ``d`` (normalised split conformal: marginal validity is kept, the width moves
-with the forecast). ``exponent`` 0 is what ships; ``auto`` picks, per fit, the candidate with the lowest
-leave-one-window-out interval score on the fit's own calibration rows (no data beyond the fit's).
+Shipped as the default (``SalesplanForecaster(calib_exponent="auto")``); this study stays as the record
+of how it was chosen. The calibration before it (exponent 0, ``models.forecast.conformal``) divides each
+backtest error by its series' scale and pools them, so every period of a series gets the same width
+whatever its forecast: a promoted or holiday week (forecast far above the series' level) gets a calm
+week's band and a calm week a busy one's. The variant divides each error by a *difficulty*
+``d = clip(ŷ / level, 1/3, 3) ** exponent`` (``level``: the series' mean |y| over the scale's window
+before the row's origin) and multiplies the quantiles back by the forecast row's own ``d`` (normalised
+split conformal: marginal validity is kept, the width moves with the forecast). ``exponent`` 0 is the
+calibration before; ``auto`` picks, per fit, the candidate with the lowest leave-one-window-out interval
+score on the fit's own calibration rows (no data beyond the fit's). ``difficulty``, ``intervals``,
+``interval_score``, ``auto_exponent`` and the constants now live in ``models.forecast.conformal`` (one
+definition, the one the calibrator uses).
 
 Protocol: the shipped model (``training.forecast_job.production_model`` with the data's frequency and
 season) fitted once per fold; every variant re-calibrates from that fit's ``calib_cv_`` (the cross-fitted
-backtest rows that calibrate the shipped quantiles) and is applied to the same point forecasts. Scored:
+backtest rows that calibrate the shipped quantiles) and is applied to the same point forecasts (which do
+not depend on the calibration, so the "exp 0.0" column is the calibration before the change). Scored:
 80 % coverage (q10–q90) and the interval score at 80 % (width + 10 × the miss outside it, over Σ|y|;
-lower is better), relative to the shipped calibration; coverage on the rows whose forecast is in the top
+lower is better), relative to exponent 0; coverage on the rows whose forecast is in the top
 fifth of ŷ / level and on the others. Folds are ones **no benchmark scores** (this study chooses the
 candidates, the clip and the auto rule): Walmart's 13 weeks from 2011-01 (the forecast benchmark scores
 2012, the target backtest and the tracking replay 2011Q2 on), Dominick's first two of six 13-week origins
@@ -42,13 +47,20 @@ import pandas as pd
 
 from benchmarks.forecast import RESULTS, load
 from salesplan.contracts import SelloutSpec
-from salesplan.models.forecast.conformal import scale_window
+from salesplan.models.forecast.conformal import (
+    EXPONENTS,
+    RATIO_CLIP,
+    auto_exponent,
+    difficulty,
+    interval_score,
+    intervals,
+    scale_window,
+)
 from salesplan.training.backtest import origins
 from salesplan.training.forecast_job import production_model
 
-EXPONENTS = (0.0, 0.5, 0.75)
-RATIO_CLIP = (1 / 3, 3.0)
-LEVELS = (0.1, 0.9)
+__all__ = ["EXPONENTS", "RATIO_CLIP", "auto_exponent", "difficulty", "interval_score", "intervals", "main"]
+
 TOP_SHARE = 0.2
 
 
@@ -128,7 +140,10 @@ def fit_fold(f: Fold) -> tuple[pd.DataFrame, pd.DataFrame]:
     base: Any = getattr(fitted, "base_", fitted)
     window = scale_window(f.season)
     tr = _levels(f.train, window)
-    cv = base.calib_cv_.merge(tr[["unique_id", "ds", "pos"]], on=["unique_id", "ds"], how="left")
+    # the shipped calib_cv_ carries its own ``level`` and ``window`` (the same definitions); the study
+    # recomputes them from the fold's history, as it always did
+    cv = base.calib_cv_.drop(columns=["level", "window"], errors="ignore")
+    cv = cv.merge(tr[["unique_id", "ds", "pos"]], on=["unique_id", "ds"], how="left")
     cv["opos"] = cv["pos"] - cv["step"]
     cv = cv.merge(tr[["unique_id", "pos", "level"]].rename(columns={"pos": "opos"}), on=["unique_id", "opos"])
     cv["window"] = cv.groupby("unique_id")["opos"].rank(method="dense", ascending=False).astype(int)
@@ -138,49 +153,6 @@ def fit_fold(f: Fold) -> tuple[pd.DataFrame, pd.DataFrame]:
     fc["step"] = fc.groupby("unique_id")["ds"].rank(method="first").astype(int)
     fc["level"], fc["scale"] = fc["unique_id"].map(last), fc["unique_id"].map(base.scale_)
     return cv.reset_index(drop=True), fc.reset_index(drop=True)
-
-
-def difficulty(frame: pd.DataFrame, exponent: float) -> np.ndarray:
-    ratio = np.maximum(frame["yhat"].to_numpy(float), 0.0) / frame["level"].clip(lower=1e-9).to_numpy(float)
-    return np.clip(ratio, *RATIO_CLIP) ** exponent
-
-
-def intervals(cal: pd.DataFrame, target: pd.DataFrame, exponent: float) -> tuple[np.ndarray, np.ndarray]:
-    """q10/q90 of ``target`` from ``cal``'s errors scaled by series scale × difficulty, pooled per step
-    (±1), with the shipped calibrator's finite-sample correction."""
-    err = (cal["y"] - cal["yhat"]).to_numpy(float) / (
-        cal["scale"].to_numpy(float) * difficulty(cal, exponent)
-    )
-    steps = cal["step"].to_numpy(int)
-    top = int(max(steps.max(), 1))
-    table = np.zeros((top, len(LEVELS)))
-    for k in range(1, top + 1):
-        pool = err[(np.abs(steps - k) <= 1) & np.isfinite(err)]
-        n = len(pool)
-        table[k - 1] = np.quantile(pool, [min(max((q * (n + 1) - 0.5) / n, 0.0), 1.0) for q in LEVELS])
-    step = np.clip(target["step"].to_numpy(int), 1, top) - 1
-    s = target["scale"].to_numpy(float) * difficulty(target, exponent)
-    yhat = target["yhat"].to_numpy(float)
-    return np.maximum(yhat + s * table[step, 0], 0.0), np.maximum(yhat + s * table[step, 1], 0.0)
-
-
-def interval_score(lo: np.ndarray, hi: np.ndarray, y: np.ndarray) -> float:
-    """Winkler score at 80 %, over Σ|y|."""
-    miss = np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0)
-    return float(((hi - lo) + miss / 0.1).sum() / max(np.abs(y).sum(), 1e-9))
-
-
-def auto_exponent(cv: pd.DataFrame) -> float:
-    """The candidate with the lowest interval score on each calibration window left out in turn."""
-    scores = {}
-    for e in EXPONENTS:
-        total = 0.0
-        for w in sorted(cv["window"].unique()):
-            cal, held = cv[cv["window"] != w], cv[cv["window"] == w]
-            if len(cal) and len(held):
-                total += interval_score(*intervals(cal, held, e), held["y"].to_numpy(float))
-        scores[e] = total
-    return min(scores, key=lambda e: scores[e])
 
 
 def evaluate(cv: pd.DataFrame, fc: pd.DataFrame) -> dict[str, Any]:
@@ -203,9 +175,9 @@ def evaluate(cv: pd.DataFrame, fc: pd.DataFrame) -> dict[str, Any]:
 
 def markdown(res: dict[str, Any]) -> str:
     names = [*(str(e) for e in EXPONENTS), "auto"]
-    lines = ["# Conformal width following the forecast (study; not shipped)", "",
+    lines = ["# Conformal width following the forecast (study; shipped as calib_exponent='auto')", "",
              f"Load average at start {res['loadavg_start']}, end {res['loadavg_end']}. Interval score at 80 % "
-             "relative to the shipped calibration (exponent 0); coverage80 overall / on the fifth of rows with the "
+             "relative to the calibration before the change (exponent 0); coverage80 overall / on the fifth of rows with the "
              "highest forecast-to-level ratio / the rest. Folds no benchmark scores (module doc).", "",
              "| data set | fold | series | " + " | ".join(f"exp {n}: rel. score, cov (busy / rest)" for n in names)
              + " | auto picked |", "|---|---|---|" + "---|" * (len(names) + 1)]  # fmt: skip

@@ -74,7 +74,9 @@ def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = 
     """The registered model: the default blend (which forecasts every series with one period or more, a
     plain ``unique_id, ds, y`` panel too), analogues for series new in the forecast's ``X_future``; with a
     non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (``salesplan.engine``).
-    ``params`` go to ``SalesplanForecaster`` (frequency, season length, calibration, ``n_jobs``, ...)."""
+    ``params`` go to ``SalesplanForecaster`` (frequency, season length, calibration, ``n_jobs``, ...;
+    ``calib_exponent`` when given, else its default ``"auto"``: intervals that widen with the forecast over
+    the series' level where the backtest says so, ``models.forecast.conformal``)."""
     base = SalesplanForecaster(**dict(params or {}))
     model = ColdStartForecaster(
         base=base,

@@ -24,7 +24,14 @@ from sklearn.base import BaseEstimator, clone
 from salesplan.contracts import FREQS, SEASON_LENGTH, SelloutSpec
 from salesplan.contracts.periods import pandas_freq as contract_pandas_freq
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
-from salesplan.models.forecast.conformal import ConformalCalibrator, origin_scales, scale_window, series_scale
+from salesplan.models.forecast.conformal import (
+    ConformalCalibrator,
+    check_exponent,
+    origin_scales,
+    scale_window,
+    series_level,
+    series_scale,
+)
 
 CALIB_HORIZON: dict[str, int] = {"D": 28, "W": 13, "M": 18, "Q": 8, "Y": 6}
 """Default calibration horizon (periods each rolling origin forecasts) per frequency: four weeks of days,
@@ -149,12 +156,18 @@ class BaseForecaster(BaseEstimator):
     n_jobs: worker processes/threads for the underlying library.
     calib_windows / calib_horizon: rolling origins (each ``calib_horizon`` periods long, None: the
     frequency's ``CALIB_HORIZON``) used to calibrate the quantiles at fit time; 0 windows → no quantile
-    columns. Fitted: ``freq_``, ``season_length_``, ``calib_horizon_`` hold the resolved values."""
+    columns. Fitted: ``freq_``, ``season_length_``, ``calib_horizon_`` hold the resolved values;
+    ``scale_`` and ``abs_level_`` each series' noise scale and level (mean |y|) over ``scale_window``.
+
+    ``calib_exponent`` (the conformal difficulty's power, ``conformal.ConformalCalibrator``) is a class
+    attribute here, 0 (every period of a series gets the same width): only the production blend takes it
+    as a parameter, and models pickled before it existed read it from the class."""
 
     uses_regressors: ClassVar[bool] = False
     is_global: ClassVar[bool] = False  # one model learned across series (more series: more to learn from)
     min_seasons: ClassVar[float] = 0.0  # history needed, in seasons (SeasonalNaive needs one)
     min_obs: ClassVar[int] = 1
+    calib_exponent: float | str = 0.0
 
     def __init__(
         self,
@@ -187,7 +200,9 @@ class BaseForecaster(BaseEstimator):
         if self.calib_windows > 0 and self.quantiles:
             cv = add_step(self._cross_validate(data, self.calib_horizon_, self.calib_windows))
             self.calib_cv_ = self._with_origin_scale(data, cv)
-            self.calibrator_ = ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_)
+            self.calibrator_ = ConformalCalibrator(self.quantiles, exponent=self.calib_exponent).fit(
+                self.calib_cv_, self.scale_
+            )
         return self
 
     def predict(self, h: int, X_future: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -202,14 +217,17 @@ class BaseForecaster(BaseEstimator):
     def predict_quantiles(
         self, h: int, X_future: pd.DataFrame | None = None, quantiles: Sequence[float] | None = None
     ) -> pd.DataFrame:
-        """Like ``predict`` but for any quantile levels (re-read from the stored calibration residuals)."""
+        """Like ``predict`` but for any quantile levels (re-read from the stored calibration residuals,
+        with the exponent the fit chose: the same bands' shape, other levels)."""
         self._check_fitted()
         fc = self.predict(h, X_future)
         if quantiles is None or self.calibrator_ is None:
             return fc
-        cal = ConformalCalibrator(quantiles).fit(self.calib_cv_, self.scale_)
+        exponent = getattr(self.calibrator_, "exponent_", 0.0)
+        cal = ConformalCalibrator(quantiles, exponent=exponent).fit(self.calib_cv_, self.scale_)
         base = fc[["unique_id", "ds", "yhat", "model"]]
-        return cal.apply(add_step(base), self.scale_, self.nonneg_).drop(columns="step")
+        level = getattr(self, "abs_level_", None)
+        return cal.apply(add_step(base), self.scale_, self.nonneg_, level=level).drop(columns="step")
 
     def make_future_frame(self, h: int) -> pd.DataFrame:
         """The ``unique_id, ds`` grid ``predict(h)`` forecasts; fill it with future regressors."""
@@ -252,11 +270,12 @@ class BaseForecaster(BaseEstimator):
         return pd.concat(out, ignore_index=True)[CV_COLS]
 
     def _with_origin_scale(self, data: pd.DataFrame, cv: pd.DataFrame) -> pd.DataFrame:
-        """``cv`` with ``scale``: each row's series scale as of its origin (``conformal.origin_scales``)."""
+        """``cv`` with ``scale`` and ``level``: each row's series scale and level as of its origin
+        (``conformal.origin_scales``; the level NaN where the series has none there)."""
         sc = origin_scales(data, self.calib_horizon_, self.calib_windows, scale_window(self.season_length_))
-        cv = cv.drop(columns=[c for c in ("scale",) if c in cv.columns])
+        cv = cv.drop(columns=[c for c in ("scale", "level") if c in cv.columns])
         # an empty ``sc`` (no series long enough for a scale window) comes back with float keys
-        sc = sc.astype({"window": int, "unique_id": cv["unique_id"].dtype})
+        sc = sc.astype({"window": int, "unique_id": cv["unique_id"].dtype, "level": float})
         out = cv.merge(sc, on=["unique_id", "window"], how="left")
         out = out.assign(scale=out["scale"].fillna(out["unique_id"].map(self.scale_)))
         # ``promoted``: the row's week was on promotion (any declared promotion column > 0), so the
@@ -308,6 +327,7 @@ class BaseForecaster(BaseEstimator):
             raise ConfigError(
                 f"{self.name}: calib_windows >= 0 and calib_horizon >= 1 (or None) are required"
             )
+        check_exponent(self.calib_exponent, f"{self.name}: calib_exponent")
         if self.freq is not None and self.freq not in FREQS:
             raise ConfigError(f"{self.name}: freq must be one of {list(FREQS)} or None, got {self.freq!r}")
 
@@ -343,6 +363,7 @@ class BaseForecaster(BaseEstimator):
         self.pfreq_ = pandas_freq(self.freq_, data["ds"])
         self.last_ds_ = data.groupby("unique_id", sort=False)["ds"].max()
         self.scale_ = series_scale(data, window=scale_window(self.season_length_))
+        self.abs_level_: pd.Series | None = series_level(data, scale_window(self.season_length_))
         self.nonneg_ = bool((data["y"] >= 0).all())
         self.n_series_ = int(data["unique_id"].nunique())
         return data
@@ -422,7 +443,9 @@ class BaseForecaster(BaseEstimator):
         if self.nonneg_:
             fc["yhat"] = fc["yhat"].clip(lower=0.0)
         if self.calibrator_ is not None:
-            fc = self.calibrator_.apply(add_step(fc), self.scale_, self.nonneg_).drop(columns="step")
+            level = getattr(self, "abs_level_", None)  # absent in models fitted before it: d = 1
+            fc = self.calibrator_.apply(add_step(fc), self.scale_, self.nonneg_, level=level)
+            fc = fc.drop(columns="step")
         fc["model"] = self.name
         return fc.sort_values(["unique_id", "ds"]).reset_index(drop=True)
 

@@ -84,6 +84,8 @@ class ColdStartForecaster(BaseForecaster):
         self.calibrator_ = getattr(self.base_, "calibrator_", None)
         if self.calibrator_ is not None:
             self.calib_cv_ = self.base_.calib_cv_
+        # the base's levels: a cold series has none, so its band's difficulty is 1 (predict_quantiles too)
+        self.abs_level_ = getattr(self.base_, "abs_level_", None)  # a partitioned base has none
         return self
 
     @property

@@ -89,7 +89,11 @@ class SalesplanForecaster(BaseForecaster):
     ``weight_group_`` and ``group_weights_``, ``weights_`` (pooled), ``weight_level_`` and
     ``weight_level_losses_`` (the level used and each compared level's loss), ``member_scores_``
     (backtest MASE-like loss of each member and of the blend on rows where all forecast),
-    ``dropped_members_``."""
+    ``dropped_members_``. ``calib_exponent``: the conformal difficulty's power (``conformal.difficulty``:
+    a period forecast far above its series' level gets a wider band, a calm one a narrower), a number in
+    [0, 2] or ``"auto"`` (the default: chosen per fit among ``conformal.EXPONENTS`` on the calibration rows,
+    each window left out in turn; ``calibrator_.exponent_`` holds the choice); 0 gives every period of a
+    series the same width."""
 
     min_obs = 1
 
@@ -108,8 +112,10 @@ class SalesplanForecaster(BaseForecaster):
         n_jobs: int = 1,
         calib_windows: int = 3,
         calib_horizon: int | None = None,
+        calib_exponent: float | str = "auto",
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
+        self.calib_exponent = calib_exponent
         self.members = members
         self.recency = recency
         self.kappa_group = kappa_group
@@ -180,7 +186,7 @@ class SalesplanForecaster(BaseForecaster):
         ]
         self._learn(cv, names, data, avail, drivers)
         self.calibrator_ = (
-            ConformalCalibrator(self.quantiles).fit(self.calib_cv_, self.scale_)
+            ConformalCalibrator(self.quantiles, exponent=self.calib_exponent).fit(self.calib_cv_, self.scale_)
             if self.quantiles and len(self.calib_cv_)
             else None
         )
@@ -260,7 +266,9 @@ class SalesplanForecaster(BaseForecaster):
             / max(int(both.sum()), 1),
             index=[*names, "blend"],
         )
-        calib = cv[[*KEYS, "step", "y", "scale", *[c for c in ("promoted",) if c in cv]]].assign(yhat=blend)
+        # ``window`` and ``level`` (as of each row's origin) let the calibrator choose its exponent
+        extra = [c for c in ("window", "level", "promoted") if c in cv]
+        calib = cv[[*KEYS, "step", "y", "scale", *extra]].assign(yhat=blend)
         if drivers:
             # the driver blend's backtest (``driver_blend``), which the what-if reads its response from
             d = [names.index(c) for c in drivers]
@@ -325,7 +333,8 @@ class SalesplanForecaster(BaseForecaster):
             w = mean / mean.sum() if mean.sum() > 0 else np.full(len(used), 1.0 / len(used))
         if self.quantiles:
             rows = add_step(rows.assign(yhat=P @ w))
-            self.young_calibrator_ = ConformalCalibrator(self.quantiles).fit(rows, self.scale_)
+            # exponent 0: these rows come from one origin, nothing to choose an exponent on
+            self.young_calibrator_ = ConformalCalibrator(self.quantiles, exponent=0.0).fit(rows, self.scale_)
 
     def _finish(self, fc: pd.DataFrame) -> pd.DataFrame:
         out = super()._finish(fc)

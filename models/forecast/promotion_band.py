@@ -102,7 +102,9 @@ def promotion_calibration(model: Forecaster) -> PromotionCalibration | None:
     scale: pd.Series = pd.concat([p.scale_ for p in parts])  # type: ignore[attr-defined]
     scale = scale[~scale.index.duplicated()]
     pooled = int(rows["step"].max())  # smoothing over every step pools them all
-    cal = ConformalCalibrator(quantiles, smooth=pooled).fit(rows, scale)
+    # exponent 0: the promoted class is already the hard periods (the difficulty was chosen on all rows),
+    # and a few hundred rows pooled over steps are too few to choose it again
+    cal = ConformalCalibrator(quantiles, smooth=pooled, exponent=0.0).fit(rows, scale)
     allrows = pd.concat(cvs, ignore_index=True)
     ratio = _ratio(allrows[allrows["promoted"].to_numpy(dtype=bool)])
     return PromotionCalibration(
