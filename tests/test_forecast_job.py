@@ -49,6 +49,7 @@ def test_gate_keeps_a_worse_forecaster_out_and_the_champion_loads_back(mlflow_st
     level = run.data.tags["blend_weight_level"]
     losses = {k.removeprefix("blend_loss_"): v for k, v in metrics.items() if k.startswith("blend_loss_")}
     assert set(losses) == {"pooled", "group", "series"} and losses[level] == min(losses.values())
+    assert metrics["conformal_exponent"] in (0.0, 0.5, 0.75)  # the bands' chosen difficulty power
     from mlflow.models import get_model_info
 
     info = get_model_info(f"models:/{registry.FORECAST_MODEL}/{first.ref.version}")

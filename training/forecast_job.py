@@ -292,7 +292,8 @@ def train_forecast(
 
 def _log_blend_choice(model: Any) -> None:
     """How far down its weight tiers the final blend went (``SalesplanForecaster.weight_level_``) and the
-    cross-fitted backtest loss of each level it compared, so a run says why its weights look as they do."""
+    cross-fitted backtest loss of each level it compared, so a run says why its weights look as they do;
+    and the exponent its conformal bands chose (``calibrator_.exponent_``: 0, the same width every period)."""
     blend = getattr(model, "base_", model)
     level = getattr(blend, "weight_level_", None)
     if level is None:
@@ -300,6 +301,9 @@ def _log_blend_choice(model: Any) -> None:
     mlflow.set_tag("blend_weight_level", str(level))
     losses = getattr(blend, "weight_level_losses_", {}) or {}
     mlflow.log_metrics({f"blend_loss_{k}": float(v) for k, v in losses.items()})
+    exponent = getattr(getattr(blend, "calibrator_", None), "exponent_", None)
+    if exponent is not None:
+        mlflow.log_metric("conformal_exponent", float(exponent))
 
 
 def _scale_params(scale: ScaleOut | None) -> dict[str, Any]:
