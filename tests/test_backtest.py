@@ -81,6 +81,13 @@ def test_metrics_by_hand() -> None:
         / 1.0
     )
     assert out["pinball"] == pytest.approx((pin_a + pin_b) / 2)
+    # pinball80: only the interval's two quantiles, so a method with a q50 column is not penalised for it
+    pin80 = [
+        np.mean([np.mean(pinball(y, rows[c][sl].to_numpy(), q)) for q, c in ((0.1, "q10"), (0.9, "q90"))]) / s
+        for y, sl, s in ((np.array([10.0, 20.0]), slice(0, 2), 2.0), (np.array([4.0, 6.0]), slice(2, 4), 1.0))
+    ]
+    assert out["pinball80"] == pytest.approx(np.mean(pin80))
+    assert evaluate(rows.drop(columns="q50")).iloc[0]["pinball80"] == pytest.approx(out["pinball80"])
     assert pinball(np.array([10.0]), np.array([8.0]), 0.9)[0] == pytest.approx(1.8)
     assert pinball(np.array([10.0]), np.array([12.0]), 0.9)[0] == pytest.approx(0.2)
 

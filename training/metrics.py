@@ -1,6 +1,7 @@
 """Forecast accuracy metrics on backtest rows, per series, per hierarchy level and overall.
 
-Scaled metrics (MASE, RMSSE, scaled pinball) divide by the in-sample seasonal-naive error of the
+Scaled metrics (MASE, RMSSE, scaled pinball over all of a method's quantiles, and ``pinball80`` over the
+80 % interval's two only, which compares methods with different quantile sets) divide by the in-sample seasonal-naive error of the
 *training* part of each series (lag ``m``; lag 1 when the series is shorter than ``m + 1``). A series whose
 scale is 0 (constant training history) has no meaningful scaled error: it is **skipped** from MASE,
 RMSSE and pinball (counted in ``n_zero_scale``) but still counts in WAPE, bias and coverage.
@@ -62,6 +63,11 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
     lo, hi = (qcols.get(interval[0]), qcols.get(interval[1]))
     if lo and hi:
         d["_cov"] = ((d["y"] >= d[lo]) & (d["y"] <= d[hi])).astype(float)
+        # the interval's two quantiles only: comparable between methods with different quantile columns
+        # (``pinball`` averages whatever a method has, and a median's pinball is far larger than a tail's)
+        y = d["y"].to_numpy(dtype=float)
+        d["_pin80"] = (pinball(y, d[lo].to_numpy(dtype=float), interval[0])
+                       + pinball(y, d[hi].to_numpy(dtype=float), interval[1])) / 2  # fmt: skip
     if qcols:
         d["_pin"] = np.mean(
             [pinball(d["y"].to_numpy(dtype=float), d[c].to_numpy(dtype=float), q) for q, c in qcols.items()],
@@ -77,14 +83,15 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
         "scale": "first",
         "scale_sq": "first",
     }
-    agg |= {c: "mean" for c in ("_cov", "_pin") if c in d.columns}
+    agg |= {c: "mean" for c in ("_cov", "_pin", "_pin80") if c in d.columns}
     g = d.groupby(keys, sort=False).agg(agg)
     g["n"] = d.groupby(keys, sort=False).size()
     ok = g["scale"] > 0
     g["mase"] = np.where(ok, g["_abs"] / g["n"] / g["scale"].where(ok, 1.0), np.nan)
     g["rmsse"] = np.where(g["scale_sq"] > 0, np.sqrt(g["_sq"] / g["scale_sq"].where(ok, 1.0)), np.nan)
-    if "_pin" in g.columns:
-        g["pinball"] = np.where(ok, g["_pin"] / g["scale"].where(ok, 1.0), np.nan)
+    for raw, name in (("_pin", "pinball"), ("_pin80", "pinball80")):
+        if raw in g.columns:
+            g[name] = np.where(ok, g[raw] / g["scale"].where(ok, 1.0), np.nan)
     return g.reset_index()
 
 
@@ -108,8 +115,9 @@ def summarize(per_series: pd.DataFrame, by: str | Sequence[str] | None = None) -
     )
     if "_cov" in d.columns:
         out["coverage80"] = (d["_cov"] * d["n"]).groupby([d[k] for k in keys]).sum() / g["n"].sum()
-    if "pinball" in d.columns:
-        out["pinball"] = g["pinball"].mean()
+    for name in ("pinball", "pinball80"):
+        if name in d.columns:
+            out[name] = g[name].mean()
     out = out.reset_index()
     return out.drop(columns="_all") if "_all" in out.columns else out
 
