@@ -175,6 +175,7 @@ def run(
             "coverage80": float(met["coverage80"]) if "coverage80" in met.index else None,
             "pinball": float(met["pinball"]) if "pinball" in met.index else None,
             "pinball80": float(met["pinball80"]) if "pinball80" in met.index else None,
+            "interval_share": float(met["interval_share"]) if "interval_share" in met.index else None,
             "seconds": round(secs[name], 1),
             "cpu_seconds": round(cpu[name], 1),
             "config": configs[name],
@@ -236,8 +237,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"load average (1/5/15 min) at start {p.get('loadavg_start')}, at end {p.get('loadavg_end')} "
         f"on {p.get('cpu_count')} cores: seconds are wall-clock on a shared machine",
         "",
-        "| method | MASE | WAPE | sMAPE | bias | coverage80 | pinball80 | seconds | CPU seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | MASE | WAPE | sMAPE | bias | coverage80 | rows with an interval | pinball80 | seconds | CPU seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def num(v: float | None, fmt: str) -> str:
@@ -246,12 +247,15 @@ def markdown(result: dict[str, Any]) -> str:
     for name, r in result["methods"].items():
         lines.append(
             f"| {name} | {r['mase']:.3f} | {r['wape']:.3f} | {num(r.get('smape'), '.2f')} | {r['bias']:+.3f} | "
-            f"{num(r['coverage80'], '.3f')} | {num(r.get('pinball80'), '.3f')} | {r['seconds']:.0f} | "
+            f"{num(r['coverage80'], '.3f')} | {num(r.get('interval_share'), '.0%')} | "
+            f"{num(r.get('pinball80'), '.3f')} | {r['seconds']:.0f} | "
             f"{r.get('cpu_seconds', float('nan')):.0f} |"
         )
     lines.append(
-        "\npinball80: the q10 and q90 pinball losses averaged, over the series' seasonal-naive MAE, then over "
-        "series (the 80 % interval's own score, the same two quantiles for every method; lower is better)"
+        "\ncoverage80 and pinball80 are over the rows that have an interval (a peer may give none for short "
+        "series: *rows with an interval*); pinball80 is the q10 and q90 pinball losses averaged, over the "
+        "series' seasonal-naive MAE, then over series (the 80 % interval's own score, the same two quantiles "
+        "for every method; lower is better)"
     )
     for key, v in ratios(result).items():
         metric, _, ref = key.partition("_vs_")

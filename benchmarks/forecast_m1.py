@@ -85,7 +85,10 @@ def score(fc: pd.DataFrame, test: pd.DataFrame, scales: pd.DataFrame) -> pd.Data
     d["_s"] = smape(d["y"].to_numpy(), d["yhat"].to_numpy())
     d["_a"] = (d["y"] - d["yhat"]).abs()
     has_q = {"q10", "q90"} <= set(d.columns)
-    d["_c"] = ((d["y"] >= d["q10"]) & (d["y"] <= d["q90"])).astype(float) if has_q else np.nan
+    d["_c"] = np.nan
+    if has_q:  # a row without both bounds is no interval at all: left out of the coverage, not a miss
+        inside = ((d["y"] >= d["q10"]) & (d["y"] <= d["q90"])).astype(float)
+        d["_c"] = inside.where(d["q10"].notna() & d["q90"].notna())
     d.loc[d["yhat"].isna(), ["_s", "_a", "_c"]] = np.nan  # a missing forecast scores as missing, counted
     g = d.groupby("unique_id")
     out = pd.DataFrame(

@@ -88,6 +88,11 @@ def test_metrics_by_hand() -> None:
     ]
     assert out["pinball80"] == pytest.approx(np.mean(pin80))
     assert evaluate(rows.drop(columns="q50")).iloc[0]["pinball80"] == pytest.approx(out["pinball80"])
+    assert out["interval_share"] == 1.0
+    # a row without an interval is left out of the coverage (not a miss) and counted in interval_share
+    gap = rows.assign(q10=rows["q10"].where(rows.index != 2), q90=rows["q90"].where(rows.index != 2))
+    partial = evaluate(gap).iloc[0]
+    assert partial["coverage80"] == pytest.approx(1.0) and partial["interval_share"] == pytest.approx(0.75)
     assert pinball(np.array([10.0]), np.array([8.0]), 0.9)[0] == pytest.approx(1.8)
     assert pinball(np.array([10.0]), np.array([12.0]), 0.9)[0] == pytest.approx(0.2)
 

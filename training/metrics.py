@@ -62,7 +62,11 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
     d["smape"] = smape(d["y"].to_numpy(dtype=float), d["yhat"].to_numpy(dtype=float))
     lo, hi = (qcols.get(interval[0]), qcols.get(interval[1]))
     if lo and hi:
-        d["_cov"] = ((d["y"] >= d[lo]) & (d["y"] <= d[hi])).astype(float)
+        # a row without both bounds (a peer that gives no interval for short series) is left out of the
+        # coverage, not counted as a miss; ``interval_share`` says how many rows had one
+        has = (d[lo].notna() & d[hi].notna()).to_numpy()
+        inside = ((d["y"] >= d[lo]) & (d["y"] <= d[hi])).to_numpy(dtype=float)
+        d["_cov"], d["_ncov"] = np.where(has, inside, np.nan), has.astype(float)
         # the interval's two quantiles only: comparable between methods with different quantile columns
         # (``pinball`` averages whatever a method has, and a median's pinball is far larger than a tail's)
         y = d["y"].to_numpy(dtype=float)
@@ -84,6 +88,7 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
         "scale_sq": "first",
     }
     agg |= {c: "mean" for c in ("_cov", "_pin", "_pin80") if c in d.columns}
+    agg |= {c: "sum" for c in ("_ncov",) if c in d.columns}
     g = d.groupby(keys, sort=False).agg(agg)
     g["n"] = d.groupby(keys, sort=False).size()
     ok = g["scale"] > 0
@@ -97,7 +102,8 @@ def series_metrics(rows: pd.DataFrame, interval: tuple[float, float] = (0.1, 0.9
 
 def summarize(per_series: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Aggregate ``series_metrics`` rows overall (``by=None``) or per group column(s), e.g. a hierarchy
-    level joined onto the rows. Scaled metrics are means over series; WAPE, bias, coverage are pooled."""
+    level joined onto the rows. Scaled metrics are means over series; WAPE, bias, coverage are pooled
+    (coverage over the rows that have both bounds; ``interval_share``: the share of rows that do)."""
     keys = [by] if isinstance(by, str) else list(by or [])
     d = per_series.assign(_all="all") if not keys else per_series
     keys = keys or ["_all"]
@@ -114,7 +120,11 @@ def summarize(per_series: pd.DataFrame, by: str | Sequence[str] | None = None) -
         }
     )
     if "_cov" in d.columns:
-        out["coverage80"] = (d["_cov"] * d["n"]).groupby([d[k] for k in keys]).sum() / g["n"].sum()
+        ncov = d["_ncov"] if "_ncov" in d.columns else d["n"]
+        grp = [d[k] for k in keys]
+        covered = ncov.groupby(grp).sum()
+        out["coverage80"] = (d["_cov"] * ncov).groupby(grp).sum() / covered.where(covered > 0)
+        out["interval_share"] = covered / g["n"].sum()
     for name in ("pinball", "pinball80"):
         if name in d.columns:
             out[name] = g[name].mean()
