@@ -255,3 +255,25 @@ def test_cold_series_get_no_difficulty(world) -> None:  # type: ignore[no-untype
     assert set(cold["unique_id"]) == {"brand-new"} and "brand-new" not in model.abs_level_.index
     assert np.isfinite(fc[["q10", "q50", "q90"]].to_numpy()).all()
     assert len(model.predict_quantiles(13, quantiles=(0.25, 0.75)))
+
+
+def test_young_series_keep_their_own_bands_at_any_quantiles(world) -> None:  # type: ignore[no-untyped-def]
+    df = world.df[["unique_id", "ds", "y"]]
+    ids = sorted(df["unique_id"].unique())
+    young = df[df["unique_id"].isin(ids[:2])].groupby("unique_id").tail(10)  # no rolling origin of their own
+    model = SalesplanForecaster(members=_members(), calib_windows=3).fit(
+        pd.concat([df[~df["unique_id"].isin(ids[:2])], young], ignore_index=True)
+    )
+    assert set(model.young_ids_) == set(ids[:2]) and model.young_calibrator_ is not None
+    plain, again = model.predict(13), model.predict_quantiles(13, quantiles=QS)
+    pd.testing.assert_frame_equal(plain, again[plain.columns])  # same levels: the same bands, young included
+    longs_only = BaseForecaster.predict_quantiles(model, 13, quantiles=QS)  # the long series' errors for all
+    assert not np.allclose(longs_only.loc[longs_only["unique_id"].isin(ids[:2]), "q90"],
+                           plain.loc[plain["unique_id"].isin(ids[:2]), "q90"])  # fmt: skip
+    wide = model.predict_quantiles(13, quantiles=(0.05, 0.95))
+    mine = wide["unique_id"].isin(ids[:2]).to_numpy()
+    young_cal = ConformalCalibrator((0.05, 0.95), exponent=0.0).fit(model.young_calib_rows_, model.scale_)
+    assert young_cal.table_.tolist() != _calibrator(model).table_[:, [0, -1]].tolist()
+    assert (wide.loc[mine, "q95"] >= wide.loc[mine, "yhat"]).all() and np.isfinite(
+        wide.loc[mine, "q05"]
+    ).all()

@@ -290,6 +290,7 @@ class SalesplanForecaster(BaseForecaster):
         series they were 20 % worse than AutoTheta there), and its errors are larger than long histories'."""
         self.young_ids_ = sorted(set(avail.index) - set(self.calib_cv_["unique_id"]))
         self.young_calibrator_: ConformalCalibrator | None = None
+        self.young_calib_rows_: pd.DataFrame | None = None
         self.young_weights_: np.ndarray | None = None
         if not self.young_ids_:
             return
@@ -335,10 +336,24 @@ class SalesplanForecaster(BaseForecaster):
             rows = add_step(rows.assign(yhat=P @ w))
             # exponent 0: these rows come from one origin, nothing to choose an exponent on
             self.young_calibrator_ = ConformalCalibrator(self.quantiles, exponent=0.0).fit(rows, self.scale_)
+            self.young_calib_rows_ = rows  # kept so predict_quantiles can give young series other levels
 
     def _finish(self, fc: pd.DataFrame) -> pd.DataFrame:
-        out = super()._finish(fc)
-        young = getattr(self, "young_calibrator_", None)
+        return self._young_bands(super()._finish(fc), getattr(self, "young_calibrator_", None))
+
+    def predict_quantiles(
+        self, h: int, X_future: pd.DataFrame | None = None, quantiles: Sequence[float] | None = None
+    ) -> pd.DataFrame:
+        """``BaseForecaster.predict_quantiles``, with the young series' bands from their own calibration
+        rows as ``predict`` gives them (not the long series' errors)."""
+        out = super().predict_quantiles(h, X_future, quantiles)
+        rows = getattr(self, "young_calib_rows_", None)
+        if quantiles is None or rows is None:
+            return out
+        return self._young_bands(out, ConformalCalibrator(quantiles, exponent=0.0).fit(rows, self.scale_))
+
+    def _young_bands(self, out: pd.DataFrame, young: ConformalCalibrator | None) -> pd.DataFrame:
+        """``out`` with the young series' quantile columns from ``young`` (their own calibrator)."""
         if young is None:
             return out
         mask = out["unique_id"].isin(set(self.young_ids_)).to_numpy()
