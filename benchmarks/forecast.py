@@ -32,7 +32,7 @@ from statsforecast.models import MSTL, AutoETS, AutoTheta, Naive, SeasonalNaive
 from benchmarks.forecast_peers import Peer, mlf_peer, sf_peer
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import DataNotFoundError
-from salesplan.models.forecast.base import pandas_freq
+from salesplan.models.forecast.panel import pandas_freq
 from salesplan.training.backtest import origins
 from salesplan.training.forecast_job import production_model
 from salesplan.training.metrics import evaluate, seasonal_scales

@@ -10,11 +10,11 @@ import pytest
 from sklearn.base import clone
 
 from salesplan.contracts import SelloutSpec
-from salesplan.models.forecast.base import infer_freq, origin_splits
 from salesplan.models.forecast.baselines import Drift, Naive, SeasonalNaive, WindowAverage
 from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.ensemble import SalesplanForecaster, default_members
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.panel import infer_freq, origin_splits
 from salesplan.models.forecast.seasonal import SeasonalLevel
 from salesplan.models.forecast.statistical import AutoCES, AutoETS, AutoTheta
 from salesplan.models.forecast.weights import learn_weights, series_groups

@@ -448,3 +448,15 @@ def test_what_if_promotes_the_promotion_columns_the_spec_declares() -> None:
     assert (off[["deal", "feat"]] == 0).all().all()
     untouched = apply_scenario(X, Scenario(("a",), weeks[1], weeks[1], promo=0), weeks[1:2], regs, cols)
     assert untouched.loc[untouched["unique_id"] == "b", "deal"].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_roles_stay_importable_from_base_for_models_pickled_before_panel_py() -> None:
+    import pickle
+
+    from salesplan.models.forecast import base, panel
+
+    assert base.Roles is panel.Roles  # a pickle written before the split names base.Roles
+    old = pickle.dumps(panel.Roles(regressors=["price"]), protocol=0).replace(
+        b"forecast.panel", b"forecast.base"
+    )
+    assert pickle.loads(old) == panel.Roles(regressors=["price"])

@@ -20,8 +20,9 @@ from sklearn.base import clone
 
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, Problem
-from salesplan.models.forecast.base import BaseForecaster, add_step, full_history, future_grid
+from salesplan.models.forecast.base import BaseForecaster, full_history
 from salesplan.models.forecast.ensemble import SalesplanForecaster
+from salesplan.models.forecast.panel import add_step, future_grid
 
 LEVEL_WINDOW = 8  # recent periods that define a series' level
 

@@ -16,10 +16,11 @@ from sklearn.base import clone
 
 from salesplan.contracts import SelloutSpec, quantile_col
 from salesplan.errors import ConfigError
-from salesplan.models.forecast.base import BaseForecaster, add_step
+from salesplan.models.forecast.base import BaseForecaster
 from salesplan.models.forecast.baselines import Drift, Naive, SeasonalNaive, WindowAverage
 from salesplan.models.forecast.conformal import ConformalCalibrator, origin_scales, scale_window
 from salesplan.models.forecast.global_lgbm import GlobalLGBM
+from salesplan.models.forecast.panel import add_step
 from salesplan.models.forecast.seasonal import SeasonalLevel
 from salesplan.models.forecast.statistical import AutoCES, AutoTheta
 from salesplan.models.forecast.weights import (

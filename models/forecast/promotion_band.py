@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from salesplan.contracts import quantile_col
-from salesplan.models.forecast.base import Forecaster, add_step
+from salesplan.models.forecast.base import Forecaster
 from salesplan.models.forecast.conformal import ConformalCalibrator
+from salesplan.models.forecast.panel import add_step
 
 __all__ = ["MIN_PROMOTED_ROWS", "PromotionCalibration", "promotion_calibration"]
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from salesplan.models.forecast.base import BaseForecaster, future_grid
+from salesplan.models.forecast.base import BaseForecaster
+from salesplan.models.forecast.panel import future_grid
 
 
 class SeasonalLevel(BaseForecaster):
