@@ -52,7 +52,8 @@ def test_a_day_written_as_yyyymmdd_is_that_day_and_other_numbers_are_refused() -
 
 def test_placeholder_dates_and_absurd_magnitudes_are_refused_by_row() -> None:
     spec = SelloutSpec(freq="W", allow_gaps=True)  # with gaps allowed, 1900 would fill a century of weeks
-    for ds in (["1900-01-01", "2027-01-11"], ["1899-12-30", "2027-01-11"], ["2027-01-04", "9999-12-31"]):
+    for ds in (["1900-01-01", "2027-01-11"], ["1899-12-30", "2027-01-11"], ["2027-01-04", "9999-12-31"],
+               ["0001-01-01", "2027-01-11"], ["2027-01-04", "3000-01-01"]):  # fmt: skip
         with pytest.raises(DataValidationError, match="placeholder") as err:
             validate_sellout(pd.DataFrame({"unique_id": ["a", "a"], "ds": ds, "y": [1, 2]}), spec)
         odd = ds[0] if ds[0] < "2000" else ds[1]

@@ -20,6 +20,7 @@ from scipy import stats
 
 from salesplan.contracts import period_index, quantile_cols
 from salesplan.contracts.sellout import Hierarchy
+from salesplan.models.forecast.conformal import conformal_quantiles
 from salesplan.models.hierarchy import aggregate, to_periods
 from salesplan.training.backtest import BacktestResult
 
@@ -31,7 +32,6 @@ __all__ = [
     "backtest_aggregates",
     "between_origin_inflation",
     "bucket_of",
-    "conformal_quantiles",
     "error_pools",
     "horizon_buckets",
     "levels_wide",
@@ -181,13 +181,6 @@ def backtest_aggregates(
             )
     empty = pd.DataFrame(columns=["unique_id", "level", "cutoff", "step", "y", "yhat"])
     return {k: pd.concat(v, ignore_index=True) if v else empty for k, v in out.items()}
-
-
-def conformal_quantiles(e: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
-    """Empirical quantiles with the split-conformal finite-sample correction, sorted (non-crossing)."""
-    n = len(e)
-    levels = [min(max((q * (n + 1) - 0.5) / n, 0.0), 1.0) for q in quantiles]
-    return np.sort(np.quantile(e, levels))
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Forecast accuracy metrics on backtest rows, per series, per hierarchy level and overall.
 
 Scaled metrics (MASE, RMSSE, scaled pinball over all of a method's quantiles, and ``pinball80`` over the
-80 % interval's two only, which compares methods with different quantile sets) divide by the in-sample seasonal-naive error of the
-*training* part of each series (lag ``m``; lag 1 when the series is shorter than ``m + 1``). A series whose
-scale is 0 (constant training history) has no meaningful scaled error: it is **skipped** from MASE,
+80 % interval's two only, which compares methods with different quantile sets) divide by the in-sample
+seasonal-naive error of the *training* part of each series (lag ``m``; lag 1 when the series is shorter
+than ``m + 1``). A series whose scale is 0 (constant training history) has no meaningful scaled error: it is **skipped** from MASE,
 RMSSE and pinball (counted in ``n_zero_scale``) but still counts in WAPE, bias and coverage.
 
 sMAPE is the M competitions' symmetric percentage error, ``200 · |y − ŷ| / (|y| + |ŷ|)`` per row (0 when
@@ -120,10 +120,9 @@ def summarize(per_series: pd.DataFrame, by: str | Sequence[str] | None = None) -
         }
     )
     if "_cov" in d.columns:
-        ncov = d["_ncov"] if "_ncov" in d.columns else d["n"]
-        grp = [d[k] for k in keys]
-        covered = ncov.groupby(grp).sum()
-        out["coverage80"] = (d["_cov"] * ncov).groupby(grp).sum() / covered.where(covered > 0)
+        grp = [d[k] for k in keys]  # series_metrics writes ``_ncov`` (rows with an interval) with ``_cov``
+        covered = d["_ncov"].groupby(grp).sum()
+        out["coverage80"] = (d["_cov"] * d["_ncov"]).groupby(grp).sum() / covered.where(covered > 0)
         out["interval_share"] = covered / g["n"].sum()
     for name in ("pinball", "pinball80"):
         if name in d.columns:

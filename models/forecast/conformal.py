@@ -126,17 +126,20 @@ def interval_score(lo: np.ndarray, hi: np.ndarray, y: np.ndarray) -> float:
     return float(((hi - lo) + miss / 0.1).sum() / max(np.abs(y).sum(), 1e-9))
 
 
+def conformal_quantiles(e: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Empirical quantiles with the split-conformal finite-sample correction (outer quantiles pushed
+    outward a little), sorted (non-crossing). The one definition: the batch's level pools use it too."""
+    n = len(e)
+    levels = [min(max((q * (n + 1) - 0.5) / n, 0.0), 1.0) for q in quantiles]
+    return np.sort(np.quantile(e, levels))
+
+
 def _table(err: np.ndarray, steps: np.ndarray, quantiles: Sequence[float], smooth: int) -> np.ndarray:
-    """Quantiles of the finite ``err`` per step 1..max (pooled ±``smooth``), with split conformal's
-    finite-sample correction (outer quantiles pushed outward a little), sorted so they cannot cross."""
+    """``conformal_quantiles`` of the finite ``err`` per step 1..max (pooled ±``smooth``)."""
     top = int(steps.max())
-    table = np.zeros((top, len(quantiles)))
-    for k in range(1, top + 1):
-        pool = err[np.abs(steps - k) <= smooth]
-        n = len(pool)
-        levels = [min(max((q * (n + 1) - 0.5) / n, 0.0), 1.0) for q in quantiles]
-        table[k - 1] = np.quantile(pool, levels)
-    return np.sort(table, axis=1)
+    return np.array(
+        [conformal_quantiles(err[np.abs(steps - k) <= smooth], quantiles) for k in range(1, top + 1)]
+    )
 
 
 def _scaled_errors(cv: pd.DataFrame, exponent: float) -> tuple[np.ndarray, np.ndarray]:

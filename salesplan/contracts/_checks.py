@@ -164,8 +164,12 @@ def to_dates(
     bad = pd.Series(False, index=raw.index, dtype=bool)
     if candidates.any():
         bad.loc[candidates] = (raw[candidates].astype(str).str.strip() != "").to_numpy(dtype=bool)
-    # ISO dates past pandas' range (9999-12-31) come back unparsed: they are the same stand-ins
-    far = bad & raw.astype("string").str.match(r"^\s*(9\d{3}|2[3-9]\d{2})-\d{1,2}-\d{1,2}\b").fillna(False)
+    # ISO dates outside pandas' range (9999-12-31, 0001-01-01) come back unparsed: judged by their year,
+    # they are the same stand-ins as the parsed ones outside DATE_RANGE
+    year = pd.to_numeric(
+        raw.astype("string").str.extract(r"^\s*(\d{4})-\d{1,2}-\d{1,2}\b")[0], errors="coerce"
+    )
+    far = bad & ((year < DATE_RANGE[0].year) | (year > DATE_RANGE[1].year)).fillna(False).to_numpy(dtype=bool)
     bad &= ~far
     odd = (parsed.notna() & ((parsed < DATE_RANGE[0]) | (parsed > DATE_RANGE[1]))) | far
     add_rows(
