@@ -1,7 +1,8 @@
 """Normalised split conformal in the forecaster's calibrator: errors divided by scale × difficulty
 (``d = clip(max(ŷ, 0) / level, 1/3, 3) ** exponent``), quantiles multiplied back by the forecast row's own
 ``d``; ``exponent="auto"`` chosen by leave-one-window-out interval score. Exponent 0 is the calibration
-before the change, bit for bit."""
+before the change, bit for bit. The noise difficulty (``clip((level / scale) / ref, 1/3, 3) ** g``: smooth
+series get wider bands) is chosen the same way and is also the old calibration at 0."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from salesplan.models.forecast.baselines import Naive, SeasonalNaive, WindowAver
 from salesplan.models.forecast.coldstart import ColdStartForecaster
 from salesplan.models.forecast.conformal import (
     EXPONENTS,
+    NOISE_EXPONENTS,
     ConformalCalibrator,
     auto_exponent,
+    auto_exponents,
+    noise_reference,
     origin_scales,
     series_level,
 )
@@ -157,6 +161,88 @@ def test_exponent_is_validated(bad: object) -> None:
         ConformalCalibrator(exponent=bad).fit(cv, cv.groupby("unique_id")["scale"].first())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="calib_exponent"):
         SalesplanForecaster(calib_exponent=bad).fit(_panel())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"noise_exponent must be a number in \[0, 2\]"):
+        ConformalCalibrator(noise_exponent=bad).fit(cv, cv.groupby("unique_id")["scale"].first())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="calib_noise_exponent"):
+        SalesplanForecaster(calib_noise_exponent=bad).fit(_panel())  # type: ignore[arg-type]
+
+
+def _cv_noise(power: float, n_series: int = 150, seed: int = 0, draw: int | None = None) -> pd.DataFrame:
+    """Backtest rows whose error spread is ``scale × (level / scale) ** power``: at 0 the noise scale
+    measures the errors; above 0 a smooth series (level far above its noise) misses by more than its
+    noise says, as level shifts do. ``draw``: another draw of the errors of the same series."""
+    rng = np.random.default_rng(seed)
+    noise = np.random.default_rng(seed + 1000 if draw is None else draw)
+    rows = []
+    for i in range(n_series):
+        level, scale = rng.uniform(50, 150), np.exp(rng.uniform(np.log(1), np.log(50)))
+        for w in range(1, 4):
+            yhat = level * rng.uniform(0.8, 1.2, 6)
+            y = yhat + scale * (level / scale) ** power * noise.standard_normal(6)
+            rows.append(pd.DataFrame({"unique_id": f"s{i:03d}", "window": w, "step": np.arange(1, 7),
+                                      "y": y, "yhat": yhat, "scale": scale, "level": level}))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_noise_exponent_follows_the_errors(seed: int) -> None:
+    smooth_worse, plain = _cv_noise(0.5, seed=seed), _cv_noise(0.0, seed=seed)
+    scale = plain.groupby("unique_id")["scale"].first()
+    assert auto_exponents(plain, exponents=(0.0,)) == (0.0, 0.0)
+    picked = ConformalCalibrator(noise_exponent="auto").fit(smooth_worse, scale)
+    assert picked.exponent_ == 0.0 and picked.noise_exponent_ == max(NOISE_EXPONENTS)
+    both = ConformalCalibrator(exponent="auto", noise_exponent="auto").fit(smooth_worse, scale)
+    nonneg = bool((smooth_worse["y"] >= 0).all())  # as fit decides whether quantiles are clipped at 0
+    assert (both.exponent_, both.noise_exponent_) == auto_exponents(smooth_worse, nonneg=nonneg)
+    assert both.noise_exponent_ > 0
+    # the choice evens the coverage out: the smoothest and noisiest thirds, held-out windows
+    first = smooth_worse.groupby("unique_id").first()
+    ratio = first["level"] / first["scale"]
+    thirds = pd.qcut(ratio, 3, labels=False)
+    fresh = _cv_noise(0.5, seed=seed, draw=99)
+    gaps = []
+    for g in (0.0, picked.noise_exponent_):
+        cal = ConformalCalibrator((0.1, 0.9), noise_exponent=g).fit(smooth_worse, scale)
+        out = cal.apply(fresh, scale, level=first["level"])
+        inside = (fresh["y"] >= out["q10"]) & (fresh["y"] <= out["q90"])
+        cov = inside.groupby(fresh["unique_id"].map(thirds)).mean()
+        gaps.append(float(cov.max() - cov.min()))
+    assert gaps[1] < gaps[0] / 2
+
+
+def test_noise_difficulty_follows_its_formula() -> None:
+    cv = _cv_noise(0.25, seed=4)
+    cv.loc[cv.index[:12], "level"] = np.nan  # no level: d = 1
+    first = cv.groupby("unique_id").first()
+    scale, level = first["scale"], first["level"].fillna(first["yhat"])
+    level.iloc[:3] = np.nan
+    cal = ConformalCalibrator((0.1, 0.9), noise_exponent=0.25).fit(cv, scale)
+    r = (cv["level"] / cv["scale"]).to_numpy()
+    ref = float(np.median(r[np.isfinite(r)]))
+    assert cal.noise_ref_ == pytest.approx(ref) == noise_reference(cv)
+
+    def d(lv: np.ndarray, sc: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(lv), 1.0, np.clip(lv / sc / ref, 1 / 3, 3) ** 0.25)
+
+    err = (cv["y"] - cv["yhat"]).to_numpy() / (
+        cv["scale"].to_numpy() * d(cv["level"].to_numpy(), cv["scale"].to_numpy())
+    )
+    fc = cv[cv["window"] == 1][["unique_id", "step", "yhat"]].reset_index(drop=True)
+    out = cal.apply(fc, scale, level=level)
+    steps = cv["step"].to_numpy()
+    for k in range(1, 7):
+        pool = err[np.abs(steps - k) <= 1]
+        n = len(pool)
+        lo, hi = np.quantile(pool, [(0.1 * (n + 1) - 0.5) / n, (0.9 * (n + 1) - 0.5) / n])
+        part = fc[fc["step"] == k]
+        sc = part["unique_id"].map(scale).to_numpy()
+        s = sc * d(part["unique_id"].map(level).to_numpy(), sc)
+        np.testing.assert_allclose(
+            out.loc[part.index, "q10"], np.maximum(part["yhat"] + s * lo, 0), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            out.loc[part.index, "q90"], np.maximum(part["yhat"] + s * hi, 0), rtol=1e-12
+        )
 
 
 def _panel() -> pd.DataFrame:
@@ -204,22 +290,24 @@ def _calibrator(model: SalesplanForecaster) -> ConformalCalibrator:
 
 def test_blend_defaults_to_auto_and_gives_sound_quantiles(world) -> None:  # type: ignore[no-untyped-def]
     assert SalesplanForecaster().get_params()["calib_exponent"] == "auto"
+    assert SalesplanForecaster().get_params()["calib_noise_exponent"] == "auto"
     est = SalesplanForecaster(members=_members(), calib_windows=3)
     assert clone(est).get_params()["calib_exponent"] == "auto"
     assert clone(est.set_params(calib_exponent=0.5)).calib_exponent == 0.5
     model = SalesplanForecaster(members=_members(), calib_windows=3).fit(world.df, world.spec)
     assert {"window", "level"} <= set(model.calib_cv_.columns)
     assert _calibrator(model).exponent_ in EXPONENTS
+    assert _calibrator(model).noise_exponent_ in NOISE_EXPONENTS
     for fc in (model.predict(13), model.predict_quantiles(13, quantiles=(0.05, 0.5, 0.95))):
         q = fc.filter(regex=r"^q\d\d$").to_numpy()
         assert np.isfinite(q).all() and (np.diff(q, axis=1) >= 0).all()
 
 
 def test_blend_at_exponent_zero_matches_the_old_calibration(world) -> None:  # type: ignore[no-untyped-def]
-    model = SalesplanForecaster(members=_members(), calib_windows=3, calib_exponent=0.0).fit(
-        world.df, world.spec
-    )
-    assert _calibrator(model).exponent_ == 0.0
+    model = SalesplanForecaster(
+        members=_members(), calib_windows=3, calib_exponent=0.0, calib_noise_exponent=0.0
+    ).fit(world.df, world.spec)
+    assert _calibrator(model).exponent_ == 0.0 and _calibrator(model).noise_exponent_ == 0.0
     fc = model.predict(13)
     table = _old_fit(model.calib_cv_, model.scale_, QS)
     assert np.array_equal(_calibrator(model).table_, table)
@@ -229,20 +317,23 @@ def test_blend_at_exponent_zero_matches_the_old_calibration(world) -> None:  # t
 
 
 def test_a_model_fitted_before_the_exponent_still_predicts_and_clones(world) -> None:  # type: ignore[no-untyped-def]
-    model = SalesplanForecaster(members=_members(), calib_windows=3, calib_exponent=0.0).fit(
-        world.df, world.spec
-    )
+    model = SalesplanForecaster(
+        members=_members(), calib_windows=3, calib_exponent=0.0, calib_noise_exponent=0.0
+    ).fit(world.df, world.spec)
     expected = model.predict(13)
-    for attr in ("abs_level_", "calib_exponent"):
+    for attr in ("abs_level_", "calib_exponent", "calib_noise_exponent"):
         del model.__dict__[attr]
-    del _calibrator(model).__dict__["exponent_"]
+    for attr in ("exponent_", "noise_exponent_", "noise_ref_"):
+        del _calibrator(model).__dict__[attr]
     model.calib_cv_ = model.calib_cv_.drop(columns=["window", "level"])  # old backtest rows had neither
     old = pickle.loads(pickle.dumps(model))
     pd.testing.assert_frame_equal(old.predict(13), expected)
     assert len(old.predict_quantiles(13, quantiles=(0.2, 0.8)))
     twin = clone(old)
     assert twin.get_params()["calib_exponent"] == 0.0  # the old behaviour, not the new default
-    assert _calibrator(twin.fit(world.df, world.spec)).exponent_ == 0.0
+    assert twin.get_params()["calib_noise_exponent"] == 0.0
+    refit = _calibrator(twin.fit(world.df, world.spec))
+    assert refit.exponent_ == 0.0 and refit.noise_exponent_ == 0.0
 
 
 def test_cold_series_get_no_difficulty(world) -> None:  # type: ignore[no-untyped-def]

@@ -75,8 +75,9 @@ def production_model(params: Mapping[str, Any] | None, scale: ScaleOut | None = 
     plain ``unique_id, ds, y`` panel too), analogues for series new in the forecast's ``X_future``; with a
     non-trivial ``scale`` it is fitted per partition of series, locally or on Dask (``salesplan.engine``).
     ``params`` go to ``SalesplanForecaster`` (frequency, season length, calibration, ``n_jobs``, ...;
-    ``calib_exponent`` when given, else its default ``"auto"``: intervals that widen with the forecast over
-    the series' level where the backtest says so, ``models.forecast.conformal``)."""
+    ``calib_exponent`` and ``calib_noise_exponent`` when given, else their default ``"auto"``: intervals
+    that widen with the forecast over the series' level, and for smooth series, where the backtest says
+    so, ``models.forecast.conformal``)."""
     base = SalesplanForecaster(**dict(params or {}))
     model = ColdStartForecaster(
         base=base,
@@ -293,7 +294,8 @@ def train_forecast(
 def _log_blend_choice(model: Any) -> None:
     """How far down its weight tiers the final blend went (``SalesplanForecaster.weight_level_``) and the
     cross-fitted backtest loss of each level it compared, so a run says why its weights look as they do;
-    and the exponent its conformal bands chose (``calibrator_.exponent_``: 0, the same width every period)."""
+    and the exponents its conformal bands chose (``calibrator_.exponent_`` and ``noise_exponent_``: 0, the
+    plain calibration)."""
     blend = getattr(model, "base_", model)
     level = getattr(blend, "weight_level_", None)
     if level is None:
@@ -301,9 +303,14 @@ def _log_blend_choice(model: Any) -> None:
     mlflow.set_tag("blend_weight_level", str(level))
     losses = getattr(blend, "weight_level_losses_", {}) or {}
     mlflow.log_metrics({f"blend_loss_{k}": float(v) for k, v in losses.items()})
-    exponent = getattr(getattr(blend, "calibrator_", None), "exponent_", None)
-    if exponent is not None:
-        mlflow.log_metric("conformal_exponent", float(exponent))
+    calibrator = getattr(blend, "calibrator_", None)
+    for attr, metric in (
+        ("exponent_", "conformal_exponent"),
+        ("noise_exponent_", "conformal_noise_exponent"),
+    ):
+        value = getattr(calibrator, attr, None)
+        if value is not None:
+            mlflow.log_metric(metric, float(value))
 
 
 def _scale_params(scale: ScaleOut | None) -> dict[str, Any]:

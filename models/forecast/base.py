@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, clone
 from salesplan.contracts import FREQS, SEASON_LENGTH, SelloutSpec
 from salesplan.errors import ConfigError, DataValidationError, InsufficientDataError, NotFittedError, Problem
 from salesplan.models.forecast.conformal import (
+    NOISE_EXPONENTS,
     ConformalCalibrator,
     check_exponent,
     origin_scales,
@@ -112,15 +113,17 @@ class BaseForecaster(BaseEstimator):
     columns. Fitted: ``freq_``, ``season_length_``, ``calib_horizon_`` hold the resolved values;
     ``scale_`` and ``abs_level_`` each series' noise scale and level (mean |y|) over ``scale_window``.
 
-    ``calib_exponent`` (the conformal difficulty's power, ``conformal.ConformalCalibrator``) is a class
-    attribute here, 0 (every period of a series gets the same width): only the production blend takes it
-    as a parameter, and models pickled before it existed read it from the class."""
+    ``calib_exponent`` and ``calib_noise_exponent`` (the conformal difficulties' powers,
+    ``conformal.ConformalCalibrator``) are class attributes here, 0 (every period of every series is
+    calibrated alike): only the production blend takes them as parameters, and models pickled before
+    they existed read them from the class."""
 
     uses_regressors: ClassVar[bool] = False
     is_global: ClassVar[bool] = False  # one model learned across series (more series: more to learn from)
     min_seasons: ClassVar[float] = 0.0  # history needed, in seasons (SeasonalNaive needs one)
     min_obs: ClassVar[int] = 1
     calib_exponent: float | str = 0.0
+    calib_noise_exponent: float | str = 0.0
 
     def __init__(
         self,
@@ -153,9 +156,9 @@ class BaseForecaster(BaseEstimator):
         if self.calib_windows > 0 and self.quantiles:
             cv = add_step(self._cross_validate(data, self.calib_horizon_, self.calib_windows))
             self.calib_cv_ = self._with_origin_scale(data, cv)
-            self.calibrator_ = ConformalCalibrator(self.quantiles, exponent=self.calib_exponent).fit(
-                self.calib_cv_, self.scale_
-            )
+            self.calibrator_ = ConformalCalibrator(
+                self.quantiles, exponent=self.calib_exponent, noise_exponent=self.calib_noise_exponent
+            ).fit(self.calib_cv_, self.scale_)
         return self
 
     def predict(self, h: int, X_future: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -171,13 +174,16 @@ class BaseForecaster(BaseEstimator):
         self, h: int, X_future: pd.DataFrame | None = None, quantiles: Sequence[float] | None = None
     ) -> pd.DataFrame:
         """Like ``predict`` but for any quantile levels (re-read from the stored calibration residuals,
-        with the exponent the fit chose: the same bands' shape, other levels)."""
+        with the exponents the fit chose: the same bands' shape, other levels)."""
         self._check_fitted()
         fc = self.predict(h, X_future)
         if quantiles is None or self.calibrator_ is None:
             return fc
         exponent = getattr(self.calibrator_, "exponent_", 0.0)
-        cal = ConformalCalibrator(quantiles, exponent=exponent).fit(self.calib_cv_, self.scale_)
+        noise = getattr(self.calibrator_, "noise_exponent_", 0.0)
+        cal = ConformalCalibrator(quantiles, exponent=exponent, noise_exponent=noise).fit(
+            self.calib_cv_, self.scale_
+        )
         base = fc[["unique_id", "ds", "yhat", "model"]]
         level = getattr(self, "abs_level_", None)
         return cal.apply(add_step(base), self.scale_, self.nonneg_, level=level).drop(columns="step")
@@ -281,6 +287,7 @@ class BaseForecaster(BaseEstimator):
                 f"{self.name}: calib_windows >= 0 and calib_horizon >= 1 (or None) are required"
             )
         check_exponent(self.calib_exponent, f"{self.name}: calib_exponent")
+        check_exponent(self.calib_noise_exponent, f"{self.name}: calib_noise_exponent", NOISE_EXPONENTS)
         if self.freq is not None and self.freq not in FREQS:
             raise ConfigError(f"{self.name}: freq must be one of {list(FREQS)} or None, got {self.freq!r}")
 

@@ -94,7 +94,10 @@ class SalesplanForecaster(BaseForecaster):
     a period forecast far above its series' level gets a wider band, a calm one a narrower), a number in
     [0, 2] or ``"auto"`` (the default: chosen per fit among ``conformal.EXPONENTS`` on the calibration rows,
     each window left out in turn; ``calibrator_.exponent_`` holds the choice); 0 gives every period of a
-    series the same width."""
+    series the same width. ``calib_noise_exponent``: the same for the noise difficulty
+    (``conformal.noise_difficulty``: a series smoother than most gets a wider band, for its errors come
+    from shifts its period-to-period noise does not show), ``"auto"`` by default, chosen with
+    ``calib_exponent`` among ``conformal.NOISE_EXPONENTS`` (``calibrator_.noise_exponent_``)."""
 
     min_obs = 1
 
@@ -114,9 +117,11 @@ class SalesplanForecaster(BaseForecaster):
         calib_windows: int = 3,
         calib_horizon: int | None = None,
         calib_exponent: float | str = "auto",
+        calib_noise_exponent: float | str = "auto",
     ) -> None:
         super().__init__(season_length, freq, quantiles, n_jobs, calib_windows, calib_horizon)
         self.calib_exponent = calib_exponent
+        self.calib_noise_exponent = calib_noise_exponent
         self.members = members
         self.recency = recency
         self.kappa_group = kappa_group
@@ -187,7 +192,9 @@ class SalesplanForecaster(BaseForecaster):
         ]
         self._learn(cv, names, data, avail, drivers)
         self.calibrator_ = (
-            ConformalCalibrator(self.quantiles, exponent=self.calib_exponent).fit(self.calib_cv_, self.scale_)
+            ConformalCalibrator(
+                self.quantiles, exponent=self.calib_exponent, noise_exponent=self.calib_noise_exponent
+            ).fit(self.calib_cv_, self.scale_)
             if self.quantiles and len(self.calib_cv_)
             else None
         )
