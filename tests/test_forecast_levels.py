@@ -20,7 +20,14 @@ from salesplan.simulator import SimConfig, simulate
 from salesplan.training.backtest import BacktestResult
 from salesplan.training.forecast_job import alive, run_backtest
 from salesplan.training.forecast_levels import forecast_all_levels, history_levels
-from salesplan.training.level_calibration import apply_pools, error_pools, horizon_buckets
+from salesplan.training.level_calibration import (
+    SIZE_POWERS,
+    apply_pools,
+    choose_size_power,
+    error_pools,
+    horizon_buckets,
+    normaliser,
+)
 
 Q = ["q10", "q50", "q90"]
 
@@ -80,6 +87,7 @@ def test_every_level_and_frequency_is_there(world: Any, fitted: Any) -> None:
     )
     assert set(out.loc[out["freq"] == "Y", "period"]) == {"2026", "2027"}
     assert out.attrs["salesplan"]["point"] == "mean"
+    assert out.attrs["salesplan"]["size_power"] in SIZE_POWERS
 
 
 def test_parents_equal_the_sum_of_their_children_at_every_frequency(world: Any, fitted: Any) -> None:
@@ -158,6 +166,51 @@ def test_each_pool_is_shifted_so_its_mean_is_the_point() -> None:
     q = got[[c for c in got.columns if c.startswith("q")]].to_numpy()
     np.testing.assert_allclose(q.mean(axis=1), rows["yhat"], rtol=0.01)
     assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_the_normaliser_keeps_the_old_rule_first_and_follows_its_power() -> None:
+    yhat = np.array([0.0, 5.0, 50.0, 100.0, 400.0])
+    np.testing.assert_array_equal(normaliser(yhat, 100.0, None), np.maximum(yhat, 50.0))  # the rule before
+    np.testing.assert_allclose(normaliser(yhat, 100.0, 0.5), 100.0 * (np.maximum(yhat, 1.0) / 100.0) ** 0.5)
+    np.testing.assert_allclose(normaliser(yhat[1:], 100.0, 0.0), yhat[1:])  # power 0: the mean itself
+    assert SIZE_POWERS[0] is None
+
+
+def _sized(power: float, seed: int = 0) -> pd.DataFrame:
+    """Backtest rows of one level, units from 1/20 to 5 × the median size over three origins, errors with
+    sd ∝ size ** (1 − power) (0.5: Poisson-like counts; 0: a relative error the same for every size)."""
+    rng = np.random.default_rng(seed)
+    size = np.exp(rng.uniform(np.log(0.05), np.log(5.0), 300)) * 100.0
+    parts = []
+    for cut in pd.date_range("2024-01-07", periods=3, freq="91D"):
+        yhat = np.repeat(size, 4)
+        sd = 0.2 * 100.0 * (yhat / 100.0) ** (1.0 - power)
+        parts.append(pd.DataFrame({"level": "store", "cutoff": cut, "step": 1, "yhat": yhat,
+                                   "y": np.maximum(yhat + sd * rng.standard_normal(len(yhat)), 0.0)}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_size_power_follows_the_errors(seed: int) -> None:
+    assert choose_size_power(_sized(0.5, seed)) == 0.5  # small units relatively noisier: the power law
+    big = _sized(0.0, seed)
+    big = big[big["yhat"] >= 60.0]  # every unit above half the median: the rule before is purely relative
+    assert choose_size_power(big) is None
+    assert choose_size_power(_sized(0.5, seed).assign(cutoff=pd.Timestamp("2024-01-07"))) is None  # one fold
+    # bands of a held-out origin, coverage by size band: uneven under the old floor (the smallest and the
+    # biggest units over-covered, those just below half the median under), even with the power
+    rows = _sized(0.5, seed)
+    last = rows["cutoff"] == rows["cutoff"].max()
+    size, y = rows.loc[last, "yhat"].to_numpy(), rows.loc[last, "y"].to_numpy()
+    bins = [0, 10, 25, 50, 100, 200, 600]
+    spread = {}
+    for power in (None, 0.5):
+        table = error_pools(rows[~last], {"store": 0}, (0.1, 0.9), None, 20, power=power)
+        got, _ = apply_pools(rows.loc[last, ["level", "yhat"]], table, (0.1, 0.9), None)
+        inside = (y >= got["q10"].to_numpy()) & (y <= got["q90"].to_numpy())
+        cov = [inside[(size >= lo) & (size < hi)].mean() for lo, hi in zip(bins, bins[1:], strict=False)]
+        spread[power] = float(max(cov) - min(cov))
+    assert spread[None] > 0.25 and spread[0.5] < 0.15
 
 
 def test_partial_periods_can_take_the_base_rule(world: Any, fitted: Any) -> None:

@@ -23,9 +23,13 @@ of that same distribution (``q50`` its median). How:
    level in the training job, and each level's distribution would then be calibrated around MinT means).
 3. *Each level's own distribution.* The backtest folds are summed the same way (bottom means → levels →
    frequencies, each fold on its own), giving per level and frequency the relative errors
-   ``e = (y - mean) / max(mean, floor)`` (``floor``: half the level's median backtest mean, so near-zero
-   series keep a real width). A row's distribution is its level's error distribution shifted so its mean
-   is ``yhat``: ``q_tau = yhat + max(yhat, floor) * (Q_tau(e) - mean(e))`` (``Q_tau``: conformal
+   ``e = (y - mean) / n(mean)``, ``n`` the ``level_calibration.normaliser``: the mean itself for a unit of
+   the level's median size ``ref``, ``ref · (mean / ref) ** (1 − power)`` otherwise, so a small unit
+   gets a wider relative band than a big one (``power`` chosen per batch among
+   ``level_calibration.SIZE_POWERS`` by leave-one-origin-out interval score on the backtest, all levels
+   alike; its first candidate is the rule before: ``max(mean, ref / 2)``). A row's distribution is its
+   level's error distribution shifted so its mean is ``yhat``: ``q_tau = yhat + n(yhat) * (Q_tau(e) -
+   mean(e))`` (``Q_tau``: conformal
    empirical quantiles). Pools: at the base frequency (level, horizon bucket), then the level, then its
    depth, then all levels, the first with ``min_samples`` errors; at coarser frequencies only the level's
    own whole periods (a fold window too short for a calendar period but as long as one, e.g. 13 weeks,
@@ -82,6 +86,7 @@ from salesplan.training.level_calibration import (
     apply_pools,
     backtest_aggregates,
     bucket_of,
+    choose_size_power,
     error_pools,
     horizon_buckets,
     levels_wide,
@@ -277,7 +282,8 @@ def forecast_all_levels(
     calib = backtest_aggregates(folds, hier, setup.keys, base, setup.freqs, ws)
     base_rows = levels_wide(bottom[["unique_id", "ds", "yhat"]], hier, setup.keys, ["yhat"])
     step = (period_index(base_rows["ds"], base) - origin).to_numpy()
-    btable = error_pools(calib[base], depth, quantiles, buckets, min_samples)
+    power = choose_size_power(calib[base])
+    btable = error_pools(calib[base], depth, quantiles, buckets, min_samples, power=power)
     weak = sorted(set(depth) - {lv for lv, _ in btable})
     if weak:
         raise InsufficientDataError(
@@ -291,12 +297,12 @@ def forecast_all_levels(
 
     # 3.-4. coarser frequencies: the level's own whole periods, else summed from the base distribution
     err = calib[base].dropna(subset=["y", "yhat"])
-    err = err.assign(e=relative_errors(err)[0]) if len(err) else err.assign(e=0.0)
+    err = err.assign(e=relative_errors(err, power)[0]) if len(err) else err.assign(e=0.0)
     dependence: dict[str, ErrorDependence] = {}
     for freq in (x for x in setup.freqs if x != base):
         per = to_periods(base_rows, freq, ["yhat"], ["unique_id", "level"], week_start=ws, base=base)
         per = per.rename(columns={"period_start": "ds"})
-        table = error_pools(calib[freq], depth, quantiles, None, min_samples)
+        table = error_pools(calib[freq], depth, quantiles, None, min_samples, power=power)
         per, got = apply_pools(per, table, quantiles, None)
         todo = ~got
         if partial_from_base:
@@ -346,6 +352,7 @@ def forecast_all_levels(
         "point": "mean",
         "mean_correction": [factor[k] for k in range(1, len(buckets) + 1)],
         "interval_widened_to_mean": widened,
+        "size_power": power,
         "horizon_buckets": [[lo, hi if hi < 10**9 else None] for lo, hi in buckets],
     }
     return out
