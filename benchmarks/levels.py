@@ -64,7 +64,8 @@ def datasets(name: str) -> list[tuple[str, SelloutDataset]]:
     return [(name, ds)]
 
 
-def _actuals(held: pd.DataFrame, ds: SelloutDataset) -> pd.DataFrame:
+def level_actuals(held: pd.DataFrame, ds: SelloutDataset) -> pd.DataFrame:
+    """The held-out rows' actuals summed to every level and coarser frequency (``whole``: a full period)."""
     setup = level_setup(ds)
     base = aggregate(held[["unique_id", "ds", "y"]], setup.hierarchy, ["y"], keys=setup.keys)
     base = base[["unique_id", "level", "ds", "y"]]
@@ -98,7 +99,7 @@ def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[p
         held = f[f["cutoff"] == bt.cutoffs[k]]
         asof = dataclasses.replace(ds, df=ds.df[ds.df["ds"] <= bt.cutoffs[k]])
         out = forecast_all_levels(held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES)
-        m = out.merge(_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
+        m = out.merge(level_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
         widened = int(out.attrs["salesplan"]["interval_widened_to_mean"])
         rows.append(
             m.assign(cutoff=bt.cutoffs[k], partial=m["coverage"] < 1 - 1e-9, widened_share=widened / len(out))

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.forecast import RESULTS
-from benchmarks.levels import CALIB, QUANTILES, _actuals
+from benchmarks.levels import CALIB, QUANTILES, level_actuals
 from salesplan.contracts import SelloutDataset
 from salesplan.models.forecast import full_history
 from salesplan.models.forecast.conformal import interval_score
@@ -77,7 +77,7 @@ def held_out(ds: SelloutDataset, h: int, n: int, power: Any) -> tuple[pd.DataFra
                 held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES
             )
             picks.append(out.attrs["salesplan"]["size_power"])
-            m = out.merge(_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
+            m = out.merge(level_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
             rows.append(m[m["coverage"] >= 1 - 1e-9])
     finally:
         forecast_levels.choose_size_power = chooser
