@@ -6,6 +6,7 @@ simple forecast computed here (a mean of recent periods), so they test the level
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,7 @@ def test_every_level_and_frequency_is_there(world: Any, fitted: Any) -> None:
     )
     assert set(out.loc[out["freq"] == "Y", "period"]) == {"2026", "2027"}
     assert out.attrs["salesplan"]["point"] == "mean"
-    assert out.attrs["salesplan"]["size_power"] in SIZE_POWERS
+    assert out.attrs["salesplan"]["size_power"] is None  # the shipped rule: the half-median floor
 
 
 def test_parents_equal_the_sum_of_their_children_at_every_frequency(world: Any, fitted: Any) -> None:
@@ -208,9 +209,21 @@ def test_the_size_power_follows_the_errors(seed: int) -> None:
         table = error_pools(rows[~last], {"store": 0}, (0.1, 0.9), None, 20, power=power)
         got, _ = apply_pools(rows.loc[last, ["level", "yhat"]], table, (0.1, 0.9), None)
         inside = (y >= got["q10"].to_numpy()) & (y <= got["q90"].to_numpy())
-        cov = [inside[(size >= lo) & (size < hi)].mean() for lo, hi in zip(bins, bins[1:], strict=False)]
+        cov = [inside[(size >= lo) & (size < hi)].mean() for lo, hi in itertools.pairwise(bins)]
         spread[power] = float(max(cov) - min(cov))
     assert spread[None] > 0.25 and spread[0.5] < 0.15
+
+
+def test_the_size_power_is_opt_in(world: Any, fitted: Any) -> None:
+    fc, bt, base = fitted
+    auto = forecast_all_levels(fc, bt, world.sellout, size_power="auto")
+    assert auto.attrs["salesplan"]["size_power"] in SIZE_POWERS
+    _check_consistent(auto)
+    same = forecast_all_levels(fc, bt, world.sellout, size_power=None)
+    pd.testing.assert_frame_equal(same, base)
+    for bad in (-0.1, 1.5, "big", True):
+        with pytest.raises(ConfigError, match="size_power"):
+            forecast_all_levels(fc, bt, world.sellout, size_power=bad)
 
 
 def test_partial_periods_can_take_the_base_rule(world: Any, fitted: Any) -> None:

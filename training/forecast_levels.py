@@ -22,18 +22,20 @@ of that same distribution (``q50`` its median). How:
    0.176) and level on Walmart (0.0398 against 0.0400): switching is open (it needs a base model per upper
    level in the training job, and each level's distribution would then be calibrated around MinT means).
 3. *Each level's own distribution.* The backtest folds are summed the same way (bottom means → levels →
-   frequencies, each fold on its own), giving per level and frequency the relative errors
-   ``e = (y - mean) / n(mean)``, ``n`` the ``level_calibration.normaliser``: the mean itself for a unit of
-   the level's median size ``ref``, ``ref · (mean / ref) ** (1 − power)`` otherwise, so a small unit
-   gets a wider relative band than a big one (``power`` chosen per batch among
-   ``level_calibration.SIZE_POWERS`` by leave-one-origin-out interval score on the backtest, all levels
-   alike; its first candidate is the rule before: ``max(mean, ref / 2)``). A row's distribution is its
-   level's error distribution shifted so its mean is ``yhat``: ``q_tau = yhat + n(yhat) * (Q_tau(e) -
-   mean(e))`` (``Q_tau``: conformal
-   empirical quantiles). Pools: at the base frequency (level, horizon bucket), then the level, then its
-   depth, then all levels, the first with ``min_samples`` errors; at coarser frequencies only the level's
-   own whole periods (a fold window too short for a calendar period but as long as one, e.g. 13 weeks,
-   counts as one period-like total).
+   frequencies, each fold on its own), giving per level and frequency the relative errors ``e = (y - mean)
+   / n(mean)``, ``n`` the ``level_calibration.normaliser``: ``max(mean, ref / 2)`` (``ref``: the level's
+   median backtest mean; near-zero series keep a real width). A row's distribution is its level's error
+   distribution shifted so its mean is ``yhat``: ``q_tau = yhat + n(yhat) * (Q_tau(e) - mean(e))``
+   (``Q_tau``: conformal empirical quantiles). Studied, not shipped: ``size_power="auto"``, a power law
+   ``ref · (mean / ref) ** (1 − power)`` chosen per batch by leave-one-origin-out interval score
+   (``choose_size_power``). It evens the coverage across unit sizes (a product a tenth of the median gets
+   1.8× the median's relative band, not 5×; ``benchmarks/size_power.py`` on calibration worlds), but the
+   landing's constants were chosen on the floor's band shape and over-covered with it (tracking, scored
+   worlds, weeks 4 / 8 / 12: 0.791 / 0.795 / 0.836 → 0.830 / 0.837 / 0.867), so it waits for both to be
+   chosen together. Pools: at the base frequency (level, horizon bucket), then the level, then its depth,
+   then all levels, the first with ``min_samples`` errors; at coarser frequencies only the level's own
+   whole periods (a fold window too short for a calendar period but as long as one, e.g. 13 weeks, counts
+   as one period-like total).
 4. *Summed from the base distribution* when a level has too few whole periods of its own (e.g. the total's
    quarters after 3 folds): its base-period distributions (mean, robust standard deviation) are summed
    with the dependence of that level's backtest errors (``aggregate_moments``): one forecast's errors
@@ -240,9 +242,13 @@ def forecast_all_levels(
     method: str = "bottom_up",
     min_samples: int = 20,
     partial_from_base: bool = False,
+    size_power: float | str | None = None,
 ) -> pd.DataFrame:
     """Coherent forecast distribution of every hierarchy level at the data's frequency and the coarser
-    ``freqs`` (default: all of them), calibrated on ``backtest`` (module docstring).
+    ``freqs`` (default: all of them), calibrated on ``backtest`` (module docstring). ``size_power``: the
+    error normaliser's power (``level_calibration.normaliser``): None, the default, the half-median floor;
+    a number in [0, 1]; or ``"auto"`` (``choose_size_power`` on the backtest; studied, not the default:
+    module docstring, step 3).
 
     Returns ``unique_id, level, freq, period, ds, yhat, q.., coverage, source, method``: ``period`` the
     label (``2027-01-04`` for days and weeks, ``2027-01``, ``2027Q1``, ``2027``), ``ds`` the period start,
@@ -251,6 +257,14 @@ def forecast_all_levels(
     ``from-W(shared=..,rho=..,common=..,origins=..)``), ``method`` what made the point (the bottom model's label per series, ``sum`` for
     aggregates). ``attrs["salesplan"]`` holds the mean correction and the widened-interval count."""
     _check_inputs(bottom_forecast, backtest, dataset, method)
+    if not (
+        size_power is None
+        or size_power == "auto"
+        or (isinstance(size_power, float | int) and not isinstance(size_power, bool) and 0 <= size_power <= 1)
+    ):
+        raise ConfigError(
+            f"forecast_all_levels: size_power must be None, a number in [0, 1] or 'auto', got {size_power!r}"
+        )
     setup = level_setup(dataset, freqs, "forecast_all_levels")
     quantiles = sorted(float(q) for q in quantiles)
     if 0.5 not in quantiles or any(not 0.0 < q < 1.0 for q in quantiles):
@@ -282,7 +296,7 @@ def forecast_all_levels(
     calib = backtest_aggregates(folds, hier, setup.keys, base, setup.freqs, ws)
     base_rows = levels_wide(bottom[["unique_id", "ds", "yhat"]], hier, setup.keys, ["yhat"])
     step = (period_index(base_rows["ds"], base) - origin).to_numpy()
-    power = choose_size_power(calib[base])
+    power = choose_size_power(calib[base]) if isinstance(size_power, str) else size_power
     btable = error_pools(calib[base], depth, quantiles, buckets, min_samples, power=power)
     weak = sorted(set(depth) - {lv for lv, _ in btable})
     if weak:

@@ -52,13 +52,13 @@ of a coarser frequency when no calendar period fits in the window (13 weeks for 
 Z80 = float(stats.norm.ppf(0.9))
 SIZE_POWERS: tuple[float | None, ...] = (None, 0.25, 0.5)
 """Candidates of ``choose_size_power``: how a unit's error scale follows its size (``normaliser``). None is
-the rule before it (errors relative to the mean above half the level's median mean, absolute below);
-0.25 and 0.5 a power law, ``ref · (mean / ref) ** (1 − power)``: a unit a tenth of the median gets 1.8×
-(3.2×) the median's relative width, not the 5× the half-median floor gave it. Why: on the tracking
-benchmark's cached batches (simulated seeds 5, 6, 11–16) the smallest quarter of units at every level
-had relative bands 2.5× the others' and fell below P10 1 % of the time (store/product, region/product,
-product) while mid-sized units fell above P90 15–20 %; the power 0.25–0.5 range is what Poisson-like
-counts (0.5) and a size-independent shift (0) bracket."""
+the shipped rule (errors relative to the mean above half the level's median mean, absolute below); 0.25
+and 0.5 a power law, ``ref · (mean / ref) ** (1 − power)``: a unit a tenth of the median gets 1.8× (3.2×)
+the median's relative width, not the 5× the half-median floor gives it. Why: on the tracking benchmark's
+cached batches (simulated seeds 5, 6, 11–16) the smallest quarter of units at the product levels had
+relative bands 2.5× the others' and fell below P10 1 % of the time, while units just below half the
+median under-covered; Poisson-like counts (0.5) and a size-free shift (0) bracket the range. Opt-in
+(``forecast_all_levels(size_power="auto")``), not the default: ``training.forecast_levels`` step 3."""
 TINY = 0.01
 """Means below this share of the level's median count as this share in ``normaliser`` (zero-mean units
 keep a width)."""
