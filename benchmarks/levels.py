@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -32,6 +32,7 @@ from benchmarks.forecast import RESULTS
 from salesplan.contracts import SelloutDataset, coarser
 from salesplan.models.forecast import full_history
 from salesplan.models.hierarchy import aggregate, to_periods
+from salesplan.training.backtest import BacktestResult
 from salesplan.training.forecast_job import backtested_part, model_params, production_model, run_backtest
 from salesplan.training.forecast_levels import forecast_all_levels, level_setup
 from salesplan.training.level_calibration import representative_folds
@@ -81,28 +82,46 @@ def level_actuals(held: pd.DataFrame, ds: SelloutDataset) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[pd.DataFrame, float]:
-    """Held-out rows of every level and frequency: forecast distribution and actual."""
+def shipped_backtest(ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[BacktestResult, int]:
+    """The training job's model (the backtested part of the production model, with the data's frequency
+    and season) backtested on ``n`` origins of ``h`` periods, and its ``full_history``."""
     params = {**model_params(ds, None), "n_jobs": n_jobs}
     model = backtested_part(production_model(params))
-    t0 = time.perf_counter()
-    bt = run_backtest(ds, model, h, n, int(params["season_length"]))
-    secs = time.perf_counter() - t0
-    need = full_history(model)
-    print(f"{name}: backtest {secs:.0f} s, {bt.forecasts['unique_id'].nunique()} series", flush=True)
+    return run_backtest(ds, model, h, n, int(params["season_length"])), full_history(model)
+
+
+def held_out_levels(
+    bt: BacktestResult, ds: SelloutDataset, need: int, size_power: float | str | None = None
+) -> Iterator[tuple[pd.Timestamp, pd.DataFrame, pd.DataFrame]]:
+    """Per origin from the ``CALIB + 1``-th on: its cutoff, the all-levels frame ``forecast_all_levels``
+    makes of its bottom forecasts calibrated on the ``CALIB`` origins before (less the folds
+    ``representative_folds`` leaves out, as ``build_batch`` chooses them), and that frame's rows with the
+    origin's actuals summed the same way (``level_actuals``)."""
     f = bt.forecasts
-    rows = []
     for k in range(CALIB, len(bt.cutoffs)):
         calib_cuts = bt.cutoffs[k - CALIB : k]
         calib = dataclasses.replace(bt, forecasts=f[f["cutoff"].isin(calib_cuts)], cutoffs=calib_cuts)
-        calib, _ = representative_folds(calib, ds.df, need)  # as ``build_batch`` chooses its folds
+        calib, _ = representative_folds(calib, ds.df, need)
         held = f[f["cutoff"] == bt.cutoffs[k]]
         asof = dataclasses.replace(ds, df=ds.df[ds.df["ds"] <= bt.cutoffs[k]])
-        out = forecast_all_levels(held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES)
+        out = forecast_all_levels(
+            held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES, size_power=size_power
+        )
         m = out.merge(level_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
+        yield bt.cutoffs[k], out, m
+
+
+def score(name: str, ds: SelloutDataset, h: int, n: int, n_jobs: int) -> tuple[pd.DataFrame, float]:
+    """Held-out rows of every level and frequency: forecast distribution and actual."""
+    t0 = time.perf_counter()
+    bt, need = shipped_backtest(ds, h, n, n_jobs)
+    secs = time.perf_counter() - t0
+    print(f"{name}: backtest {secs:.0f} s, {bt.forecasts['unique_id'].nunique()} series", flush=True)
+    rows = []
+    for cutoff, out, m in held_out_levels(bt, ds, need):
         widened = int(out.attrs["salesplan"]["interval_widened_to_mean"])
         rows.append(
-            m.assign(cutoff=bt.cutoffs[k], partial=m["coverage"] < 1 - 1e-9, widened_share=widened / len(out))
+            m.assign(cutoff=cutoff, partial=m["coverage"] < 1 - 1e-9, widened_share=widened / len(out))
         )
     return pd.concat(rows, ignore_index=True), secs
 

@@ -27,7 +27,6 @@ ranked by their mean over the level's median of the period). Writes
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Any
@@ -36,13 +35,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.forecast import RESULTS
-from benchmarks.levels import CALIB, QUANTILES, level_actuals
+from benchmarks.levels import held_out_levels, shipped_backtest
 from salesplan.contracts import SelloutDataset
-from salesplan.models.forecast import full_history
 from salesplan.models.forecast.conformal import interval_score
-from salesplan.training.forecast_job import backtested_part, model_params, production_model, run_backtest
-from salesplan.training.forecast_levels import forecast_all_levels
-from salesplan.training.level_calibration import SIZE_POWERS, representative_folds
+from salesplan.training.backtest import BacktestResult
+from salesplan.training.level_calibration import SIZE_POWERS
 
 __all__ = ["main"]
 
@@ -59,37 +56,14 @@ def worlds() -> list[tuple[str, SelloutDataset, int, int]]:
     ]
 
 
-def held_out(ds: SelloutDataset, h: int, n: int, power: Any) -> tuple[pd.DataFrame, list[Any]]:
+def held_out(bt: BacktestResult, ds: SelloutDataset, need: int, power: Any) -> tuple[pd.DataFrame, list[Any]]:
     """Whole-period rows of every level from the fourth origin on, with the batch's distribution calibrated
-    on the three origins before (``power``: a candidate, or ``"auto"`` for the shipped choice)."""
-    params = {**model_params(ds, None), "n_jobs": 2}
-    model = backtested_part(production_model(params))
-    bt = _backtest(ds, model, h, n, int(params["season_length"]))
-    f, need = bt.forecasts, full_history(model)
+    on the three origins before (``power``: a candidate, or ``"auto"`` for ``choose_size_power``)."""
     rows, picks = [], []
-    for k in range(CALIB, len(bt.cutoffs)):
-        cuts = bt.cutoffs[k - CALIB : k]
-        calib = dataclasses.replace(bt, forecasts=f[f["cutoff"].isin(cuts)], cutoffs=cuts)
-        calib, _ = representative_folds(calib, ds.df, need)
-        held = f[f["cutoff"] == bt.cutoffs[k]]
-        asof = dataclasses.replace(ds, df=ds.df[ds.df["ds"] <= bt.cutoffs[k]])
-        out = forecast_all_levels(
-            held[["unique_id", "ds", "yhat"]], calib, asof, quantiles=QUANTILES, size_power=power
-        )
+    for _, out, m in held_out_levels(bt, ds, need, size_power=power):
         picks.append(out.attrs["salesplan"]["size_power"])
-        m = out.merge(level_actuals(held, asof), on=["unique_id", "level", "freq", "ds"], how="inner")
         rows.append(m[m["coverage"] >= 1 - 1e-9])
     return pd.concat(rows, ignore_index=True), picks
-
-
-_CACHE: dict[tuple[int, int, int], Any] = {}
-
-
-def _backtest(ds: SelloutDataset, model: Any, h: int, n: int, season: int) -> Any:
-    key = (id(ds), h, n)
-    if key not in _CACHE:
-        _CACHE[key] = run_backtest(ds, model, h, n, season)
-    return _CACHE[key]
 
 
 def scores(r: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -146,9 +120,10 @@ def main() -> int:
     start = [round(v, 2) for v in os.getloadavg()]
     res: dict[str, Any] = {"candidates": [str(p) for p in SIZE_POWERS], "worlds": {}}
     for world, ds, h, n in worlds():
+        bt, need = shipped_backtest(ds, h, n, n_jobs=2)  # one backtest, every variant calibrated on it
         block: dict[str, Any] = {}
         for name, power in VARIANTS:
-            r, picks = held_out(ds, h, n, power)
+            r, picks = held_out(bt, ds, need, power)
             block[name] = {"levels": scores(r), "picks": [str(p) for p in picks]}
             print(f"{world} {name}: done", flush=True)
         base = block["None"]["levels"]
