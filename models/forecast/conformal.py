@@ -258,15 +258,17 @@ def auto_exponents(
     windows = sorted(cv["window"].dropna().unique())
     if len(windows) < 2:
         return plain
+    # each window's split once, not once per candidate pair (9 pairs score the same 3 splits)
+    splits = [(cv[cv["window"] != w], cv[cv["window"] == w]) for w in windows]
+    splits = [(cal, held) for cal, held in splits if len(cal) and len(held)]
     scores = {}
     for e in exponents:
+        scorable = [(cal, held) for cal, held in splits if len(_scaled_errors(cal, e)[0])]
         for g in noises:
             total = 0.0
-            for w in windows:
-                cal, held = cv[cv["window"] != w], cv[cv["window"] == w]
-                if len(cal) and len(held) and len(_scaled_errors(cal, e)[0]):
-                    lo, hi = intervals(cal, held, e, smooth, nonneg, noise=g)
-                    total += interval_score(lo, hi, held["y"].to_numpy(float))
+            for cal, held in scorable:
+                lo, hi = intervals(cal, held, e, smooth, nonneg, noise=g)
+                total += interval_score(lo, hi, held["y"].to_numpy(float))
             scores[(float(e), float(g))] = total
     return min(scores, key=lambda k: (scores[k], k[1], k[0]))
 
