@@ -202,3 +202,40 @@ def test_period_calendar_helpers() -> None:
     ]
     with pytest.raises(ConfigError, match="days, weeks"):
         coarser("H")
+
+
+@pytest.mark.parametrize(
+    ("dates", "want"),
+    [
+        (["2024-01-01", "2024-04-01", "2024-10-01", "2025-01-01"], "Q"),  # a gap: the shortest spacing counts
+        (["2020-01-01", "2021-01-01", "2022-01-01"], "Y"),
+        (["2024-01-01", "2024-02-01", "2024-03-01"], "M"),
+        (["2024-01-05", "2024-01-12", "2024-02-02"], "W"),
+        (["2024-01-01", "2024-01-02", "2024-01-04"], "D"),
+        (["2024-01-15", "2024-04-15", "2024-07-15"], None),  # quarterly spacing, off the quarter's first day
+        (["2024-01-01"], None),  # one date: no spacing
+    ],
+)
+def test_infer_freq_reads_spacing_and_grid(dates: list[str], want: str | None) -> None:
+    from salesplan.contracts.periods import infer_freq
+
+    ds = pd.Series(pd.to_datetime(dates))
+    assert infer_freq(ds, pd.Series(["a"] * len(ds))) == want
+
+
+def test_wrong_declared_frequency_names_the_data_s_own() -> None:
+    quarters = pd.date_range("2020-01-01", periods=8, freq="QS")
+    df = pd.DataFrame({"unique_id": "s1", "ds": quarters, "y": 10.0})
+    for declared in ("W", "M", "Y"):
+        msg = _problems(df, SelloutSpec(freq=declared))
+        first = msg.splitlines()[1]
+        assert "the dates are quarterly" in first and "--freq Q" in first, (declared, msg)
+    # the data's own frequency passes; a real gap at the right frequency gets no hint
+    assert len(validate_sellout(df, SelloutSpec(freq="Q"))) == 8
+    assert "the dates are" not in _problems(df.drop(index=3), SelloutSpec(freq="Q"))
+
+
+def test_unparsable_dates_are_not_also_reported_as_duplicates() -> None:
+    df = pd.DataFrame({"unique_id": "s1", "ds": ["01/02/2024", "01/03/2024"], "y": [1.0, 2.0]})
+    msg = _problems(df, SelloutSpec(freq="D"))
+    assert "duplicate" not in msg

@@ -27,6 +27,7 @@ __all__ = [
     "Freq",
     "check_freq",
     "coarser",
+    "infer_freq",
     "next_periods",
     "pandas_freq",
     "period_days",
@@ -68,6 +69,43 @@ def coarser(freq: str) -> tuple[Freq, ...]:
     quarters, years; quarters → years; years → none."""
     check_freq(freq)
     return FREQS[FREQS.index(freq) + 1 :]
+
+
+SPACING_DAYS: dict[Freq, tuple[int, int]] = {
+    "D": (1, 1),
+    "W": (7, 7),
+    "M": (28, 31),
+    "Q": (89, 92),
+    "Y": (365, 366),
+}
+"""Days between two consecutive periods of each frequency (calendar months, quarters and years vary)."""
+
+
+def infer_freq(ds: pd.Series, ids: pd.Series) -> Freq | None:
+    """The frequency the dates of a panel are on, or None when they fit none: the median, over series,
+    of each series' shortest spacing between dates (gaps only make spacings longer), and every date on
+    that frequency's grid (the first day of a month, quarter or year; one weekday for weeks). Used to tell
+    a user who declared the wrong frequency which one the data has. Why by hand: ``pandas.infer_freq``
+    reads one regular index and gives up on a series with a gap or on a panel of series."""
+    d = _dates(ds)
+    frame = pd.DataFrame({"uid": ids.to_numpy(), "d": d.to_numpy()}).dropna().drop_duplicates()
+    if frame.empty:
+        return None
+    frame = frame.sort_values(["uid", "d"], kind="stable")
+    gap = frame.groupby("uid", sort=False)["d"].diff().dt.days
+    shortest = gap[gap > 0].groupby(frame["uid"]).min()
+    if shortest.empty:
+        return None
+    days = float(shortest.median())
+    freq = next((f for f, (lo, hi) in SPACING_DAYS.items() if lo <= days <= hi), None)
+    dates = frame["d"]
+    if freq in MONTHS_PER:
+        on_grid = (dates.dt.day == 1) & ((dates.dt.month - 1) % MONTHS_PER[freq] == 0)
+    elif freq == "W":
+        on_grid = dates.dt.dayofweek == dates.dt.dayofweek.iloc[0]
+    else:
+        on_grid = dates == dates.dt.normalize()
+    return freq if freq is not None and bool(on_grid.all()) else None
 
 
 def _dates(ds: pd.Series | pd.DatetimeIndex) -> pd.Series:

@@ -28,10 +28,11 @@ from salesplan.contracts.periods import (
     PERIOD_NAMES,
     SEASON_LENGTH,
     Freq,
+    infer_freq,
     period_index,
     shift_periods,
 )
-from salesplan.errors import ConfigError
+from salesplan.errors import ConfigError, Problem
 
 __all__ = [
     "FREQS",
@@ -200,6 +201,27 @@ def _check_gaps(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
         )
 
 
+def _hint_freq(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
+    """When the dates break the declared frequency's grid or leave gaps in it, and they all sit on
+    another frequency's grid, say so first: "weekly ds must fall on one weekday" or "178 missing
+    periods" does not tell a user with quarterly data that the fix is ``--freq Q``."""
+    if not any(p.column == "ds" for p in problems.items):
+        return
+    found = infer_freq(df["ds"], df["unique_id"])
+    if found is None or found == freq:
+        return
+    problems.items.insert(
+        0,
+        Problem(
+            column="ds",
+            message=f"the dates are {FREQ_NAMES[found]} (one {PERIOD_NAMES[found]} apart, each dated by "
+            f"the {PERIOD_NAMES[found]}'s first day), not {FREQ_NAMES[freq]} as declared",
+            fix=f"declare the data's frequency: --freq {found} (SelloutSpec(freq={found!r}); the API's "
+            f"freq field)",
+        ),
+    )
+
+
 def _check_hierarchy(problems: ProblemList, df: pd.DataFrame, hierarchy: Hierarchy) -> None:
     cols = [c for c in hierarchy.columns if c in df.columns]
     missing = [c for c in hierarchy.columns if c not in df.columns]
@@ -334,9 +356,9 @@ def validate_sellout(
                 else clean_strings(df[col])
             )
 
-    check_duplicates(
+    check_duplicates(  # rows whose date did not parse are reported as such, not as duplicates of each other
         problems,
-        out.assign(ds=keyed["ds"]),
+        out.assign(ds=keyed["ds"])[keyed["ds"].notna()],
         KEYS,
         "rows",
         fix="keep one row per unique_id and period (sum the units)",
@@ -357,6 +379,8 @@ def validate_sellout(
         _check_hierarchy(problems, out, spec.hierarchy)
     if not spec.allow_gaps and not problems:
         _check_gaps(problems, out, spec.freq)
+    if problems:
+        _hint_freq(problems, out, spec.freq)
     problems.raise_if_any()
     out = out.sort_values(list(KEYS), kind="stable").reset_index(drop=True)
     for col in hier_cols:
