@@ -129,6 +129,18 @@ def test_cli_table_errors_are_clean(mlflow_store: Path) -> None:
         app, ["train", "deals", "--input", "leads.csv", "--target", "Status", "--allow-feature", "x"]
     )
     assert res.exit_code == 1 and "not a candidate feature" in res.output
+    # too few of one outcome: said of the whole table, or of the part before the holdout, before any run
+    dated = ["--target", "Status", "--id", "Lead ID", "--date", "Created"]
+    runs = len(mlflow.search_runs(search_all_experiments=True))
+    _leads().assign(Status="Converted").to_csv(mlflow_store / "won.csv", index=False)
+    res = runner.invoke(app, ["train", "deals", "--input", "won.csv", *dated])
+    assert res.exit_code == 1 and "the data has 600 won and 0 lost" in " ".join(res.output.split())
+    late = _leads().assign(Status=np.where(np.arange(600) < 540, "Not Converted", "Converted"))
+    late.to_csv(mlflow_store / "late.csv", index=False)
+    res = runner.invoke(app, ["train", "deals", "--input", "late.csv", *dated])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "the training part" in out and "has 0 won and 480 lost" in out, out
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs
 
 
 def test_mlproject_train_deals_takes_a_table() -> None:

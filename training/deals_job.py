@@ -148,6 +148,7 @@ def train_deals_on(
     tracking.setup(experiment)
     late, label = holdout_mask(ts, holdout_fraction)
     scorer = DealScorer(**dict(params or {}))
+    _check_outcomes(scorer, ts, late, label)
     with mlflow.start_run(run_name=f"deals-{source}") as run:
         mlflow.log_params({**_loggable(scorer.get_params()), **run_params, "holdout_fraction": holdout_fraction,
                            "holdout_scheme": label, "source": source, "input_kind": kind})  # fmt: skip
@@ -176,6 +177,25 @@ def train_deals_on(
     final.model_version = ref.version
     leakage = final.leakage_report_.frame()
     return DealsTraining(ref, decision, new, label, dict(final.validation_), n_deals, final, leakage)
+
+
+def _check_outcomes(scorer: DealScorer, ts: TrainingSet, late: np.ndarray, label: str) -> None:
+    """Refuse before any MLflow run starts when the deals, or the part of them the candidate is fitted on
+    (all but the holdout), have too few wins or losses: the scorer's own check would only count the
+    training part, so a table of 600 wins and no losses read "got 480 won and 0 lost"."""
+    outcome = pd.Series(ts.y).groupby(pd.Series(ts.groups).astype(str).to_numpy()).max()
+    train = pd.Series(ts.y[~late]).groupby(pd.Series(ts.groups[~late]).astype(str).to_numpy()).max()
+    need = f"at least {scorer.min_won} won and {scorer.min_lost} lost closed deals"
+    for what, deals, fix in (
+        ("the data has", outcome, "add closed deals of the missing outcome (is the target column right?)"),
+        (f"the training part (all but the {label}) has", train, "add older closed deals"),
+    ):
+        won, lost = int(deals.sum()), int((deals == 0).sum())
+        if won < scorer.min_won or lost < scorer.min_lost:
+            raise InsufficientDataError(
+                f"deal scorer needs {need}; {what} {won} won and {lost} lost. Fix: {fix}, pool more teams "
+                "or regions, or lower min_won/min_lost knowingly"
+            )
 
 
 def _gate(new: dict[str, float], ts: TrainingSet, late: np.ndarray, kind: str) -> tracking.GateDecision:
