@@ -204,6 +204,12 @@ class TrackingService:
             day = pd.Timestamp(as_of).normalize()
             if day < end - pd.Timedelta(days=7):
                 notes.append(f"open deals are the CRM's as of {end.date()}, later than as_of {day.date()}")
+            elif day > end + pd.Timedelta(days=7) and end < cal.last_day:
+                notes.append(
+                    f"the CRM runs to {end.date()}, before as_of {day.date()}: deals won or lost since are not "
+                    "known, so the landing counts no win in between and too few open deals may remain; "
+                    f"track with a newer CRM extract, or as of {end.date()}"
+                )
         with self.transaction() as s:
             repo = ActualsRepository(s)
             won_rows = repo.rows("bookings", cal.first_day.date(), day.date())

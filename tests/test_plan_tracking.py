@@ -177,6 +177,13 @@ def test_pace_and_alerts_name_the_unit_evidence_and_an_action() -> None:
     assert "re-phase" in got[("pace_behind", "A")].action
     assert not evaluate_alerts(tr.units, AlertRules(p_hit_below=None, pace_behind=None))
     assert {x.rule for x in evaluate_alerts(tr.units, AlertRules(pace_behind=0.6))} == {"p_hit_below"}
+    # a day past the weeks loaded is refused (they are not loaded, not unsold); a unit missing from a
+    # loaded week sold nothing
+    with pytest.raises(ConfigError, match=r"2 of the 8 elapsed .* loaded through 2027-02-07"):
+        track_sellout(plan, f, acts, "2027Q1", "2027-02-21")
+    sparse = track_sellout(plan, f, acts[~((acts["unique_id"] == "B") & (acts["ds"] == weeks[0]))], "2027Q1",
+                           "2027-02-07").units.set_index("unit_id")  # fmt: skip
+    assert sparse.loc["B", "actual_to_date"] == pytest.approx(5 * 95.0)
 
 
 def test_spend_control_flags_cap_and_run_rate_breaches() -> None:

@@ -182,6 +182,10 @@ def test_service_tracks_bookings_and_raises_the_pipeline_coverage_alert(
     assert res.inserted == len(seen.won)
     rep = service.track(QUARTER)
     assert rep.domain == "bookings" and rep.as_of == pd.Timestamp(AS_OF) - pd.Timedelta(days=1)
+    assert not any("CRM runs to" in n for n in rep.notes)
+    # a day well past the CRM's extract: what closed since is unknown, and the report says so
+    later = service.track(QUARTER, as_of=pd.Timestamp(AS_OF) + pd.Timedelta(days=30))
+    assert any("the CRM runs to" in n and "newer CRM extract" in n for n in later.notes), later.notes
     u = rep.units.set_index("unit_id")
     assert u.loc["total", "actual_to_date"] == pytest.approx(seen.won["amount"].sum())
     assert rep.deals is not None and set(rep.deals["unit_id"]) <= set(u.index)

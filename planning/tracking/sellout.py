@@ -124,6 +124,26 @@ def _matrix(
     return np.where(seen, total, np.nan).reshape(shape)
 
 
+def _check_loaded(act: np.ndarray, elapsed: int, cal: QuarterCalendar, day: pd.Timestamp) -> None:
+    """Refuse an ``as_of`` past the actuals loaded: an elapsed period where no unit has a row was not
+    loaded yet, not a period without sales (a unit missing from a loaded period did sell nothing), and
+    counting it as zero would land every unit at what it sold so far with certainty."""
+    loaded = ~np.isnan(act[:, :elapsed]).all(axis=0)
+    if loaded.all():
+        return
+    first = int(np.flatnonzero(~loaded)[0])
+    have = np.flatnonzero(loaded)
+    through = (
+        f"are loaded through {cal.ends[have[-1]].date()}" if len(have) else f"of {cal.quarter} are not loaded"
+    )
+    raise ConfigError(
+        f"as of {day.date()}, {int((~loaded).sum())} of the {elapsed} elapsed period(s) of {cal.quarter} have "
+        f"no actuals for any unit (the first starts {cal.starts[first].date()}); the actuals {through}. "
+        "Load the missing periods (salesplan actuals load; POST /api/v1/actuals) or track as of the last "
+        "day loaded"
+    )
+
+
 def track_sellout(
     plan: pd.DataFrame,
     forecast: pd.DataFrame,
@@ -166,6 +186,7 @@ def track_sellout(
         as_of = cal.ends[have[-1]] if len(have) else cal.first_day - pd.Timedelta(days=1)
     day = pd.Timestamp(as_of).normalize()
     e = cal.elapsed(day)
+    _check_loaded(act, e, cal, day)
     act[:, :e] = np.nan_to_num(act[:, :e])  # a unit with no sale in an elapsed period sold nothing
     act[:, e:] = np.nan
     target = plan["target"].to_numpy(float)
