@@ -41,7 +41,8 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-# Test modules by descending run time on 2 cores (measured with a per-worker schedule, 2026-12-06). `make
+# Test modules by descending run time on 2 cores (measured with a per-worker schedule, 2026-12-06;
+# test_mlflow_server.py moved down once its server stopped starting MLflow's job runner, 2026-12-07). `make
 # test` hands whole modules to the two workers (--dist loadscope, so a module's expensive fixture is built
 # once) in this order (--no-loadscope-reorder: xdist would sort them by test count), longest first, which
 # keeps both workers busy to the end instead of one finishing a long module alone. The serving world's
@@ -49,11 +50,11 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 # below) come once it is built. Modules not listed follow in their usual order.
 LONGEST_FIRST = (
     "test_schemathesis.py", "test_notebooks.py", "test_web.py", "test_web_layout.py", "test_web_accounts.py",
-    "test_forecast_job.py", "test_demo.py", "test_mlproject.py", "test_mlflow_server.py", "test_cli_report.py",
+    "test_forecast_job.py", "test_demo.py", "test_mlproject.py", "test_cli_report.py",
     "test_engine.py", "test_forecast_levels.py", "test_determinism.py", "test_cli_plan.py",
-    "test_serving_runner.py", "test_cli_forecast.py", "test_serving_api.py", "test_batch_outputs.py",
-    "test_proposals.py", "test_deal_fastpath_property.py", "test_forecast_models.py", "test_funnel.py",
-    "test_frequencies.py",
+    "test_serving_runner.py", "test_mlflow_server.py", "test_cli_forecast.py", "test_serving_api.py",
+    "test_batch_outputs.py", "test_proposals.py", "test_deal_fastpath_property.py", "test_forecast_models.py",
+    "test_funnel.py", "test_frequencies.py",
 )  # fmt: skip
 
 

@@ -93,6 +93,9 @@ def test_laptop_layout_keyboard_and_deals(web_server: dict[str, Any], browser_co
     other.goto(f"{url}/app/targets")
     other.locator("#who-name").wait_for(state="visible")
     assert page.evaluate(f"localStorage.getItem('{KEY_STORAGE}')") == keys["planner"]
+    # back to the first tab, as the user would: Chromium draws a background tab's frames rarely, and each
+    # full-page screenshot below waited 1 to 3 s there for one (about 15 s of this test)
+    page.bring_to_front()
 
     # deals: names beside ids, totals, and pipeline against the approved target
     page.locator("#open-table tbody tr .badge").first.wait_for()
