@@ -61,7 +61,10 @@ cmd_start() {
     [[ -x "$mlflow_bin" ]] || mlflow_bin="$(command -v mlflow)" || die "mlflow is not installed: run 'make install'"
     log "starting MLflow on $URI (backend $backend, artifacts $DIR/artifacts)"
     # --serve-artifacts: clients upload/download artifacts through the server, so they need no shared disk.
-    nohup "$mlflow_bin" server \
+    # MLFLOW_SERVER_ENABLE_JOB_EXECUTION: off unless set, for MLflow 3's server-side (GenAI) jobs would start
+    # a job runner and seven huey consumer processes beside it (about 20 s of CPU at start) that salesplan
+    # never uses
+    MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}" nohup "$mlflow_bin" server \
         --backend-store-uri "$backend" \
         --artifacts-destination "$DIR/artifacts" \
         --serve-artifacts \

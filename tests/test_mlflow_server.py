@@ -37,10 +37,6 @@ def tracking_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "SALESPLAN_MLFLOW_PORT": str(_free_port()),
         "SALESPLAN_MLFLOW_DIR": str(tmp_path_factory.mktemp("mlflow-server")),
         "SALESPLAN_MLFLOW_DB": db,
-        # MLflow's server-side job execution (GenAI jobs; salesplan submits none) would start a job runner
-        # and seven huey consumer processes beside the server: about 20 s of CPU at start and 8 s more to
-        # stop, none of it under test (the store and the served artifacts are)
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     started = subprocess.run(
         ["bash", str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=240
