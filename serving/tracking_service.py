@@ -19,7 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from salesplan.errors import ConfigError, NotFoundError
+from salesplan.contracts.periods import DAYS
+from salesplan.errors import ConfigError, DataValidationError, NotFoundError, Problem, SalesplanError
 from salesplan.planning.funnel import data_end
 from salesplan.planning.funnel.paths import to_date
 from salesplan.planning.tracking import (
@@ -121,9 +122,33 @@ class TrackingService:
                 res = ActualsRepository(s).load_budgets(rows, actor)
             return replace(res, quarters=_quarters(pd.Timestamp(f"{r.month}-01") for r in rows))
         typed = actual_rows(kind, frame, freq)
+        if kind == "sellout" and freq == "W":
+            self._check_week_start(typed)
         with self.transaction(write=True) as s:
             res = ActualsRepository(s).load(typed, actor)
         return replace(res, quarters=_quarters(pd.Timestamp(r.period) for r in typed))
+
+    def _check_week_start(self, rows: Sequence[ActualRow]) -> None:
+        """Refuse weekly sell-out actuals dated on another weekday than the champion batch's weeks start
+        on: tracking matches each row to a week by its start date, so a Tuesday-dated week would be stored
+        and then never counted. Without a champion batch there is nothing to match yet, and no check."""
+        try:
+            forecast = self.forecast()
+        except SalesplanError:
+            return
+        if forecast.empty or not (forecast["freq"] == "W").any():
+            return
+        start = week_start_of(forecast)
+        off = [r for r in rows if r.period.weekday() != start]
+        if off:
+            day = DAYS[start]
+            raise DataValidationError(
+                [Problem("ds", f"weekly actuals must be dated by the week's first day, a {day} in the champion's "
+                         f"forecast (so tracking can match them to its weeks)",
+                         rows=tuple(f"{r.series}/{r.period}" for r in off[:5]), n_rows=len(off),
+                         fix=f"date each week by its {day}, e.g. ds - pd.to_timedelta((ds.dt.dayofweek - {start}) % 7, 'D')")],
+                "sell-out actuals",
+            )  # fmt: skip
 
     # -------------------------------------------------------------------------------------- tracking
     def approved(self, quarter: str, domain: str | None = None) -> StoredProposal:

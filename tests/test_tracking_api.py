@@ -434,6 +434,10 @@ def test_api_actuals_take_yyyymmdd_days_and_evaluate_their_quarter(
         stored = s.query(Actual).filter(Actual.series == "S99/P999").one()
         assert s.query(Actual).filter(Actual.series == "12345").count() == 1
     assert str(stored.period) == "2027-01-04" and stored.attrs == {"store": "S99"}
+    # a week dated on a Tuesday, where the champion's weeks start on Mondays, would be stored and never counted
+    tuesday = {"unique_id": "S99/P999", "ds": "2027-01-05", "y": 3}
+    res = client.post("/api/v1/actuals", json={"kind": "sellout", "rows": [tuesday]}, headers=h(keys, "crm"))
+    assert res.status_code == 422 and "a Monday in the champion's forecast" in res.json()["detail"], res.text
     bad = client.post("/api/v1/actuals", json={"kind": "budget", "rows": [
         {"month": "2027-13", "channel": "display", "region": "North", "budget": 1}]}, headers=h(keys, "planner"))  # fmt: skip
     assert bad.status_code == 422 and "not a month" in bad.json()["detail"], bad.text
