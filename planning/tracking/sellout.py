@@ -124,11 +124,12 @@ def _matrix(
     return np.where(seen, total, np.nan).reshape(shape)
 
 
-def _check_loaded(act: np.ndarray, elapsed: int, cal: QuarterCalendar, day: pd.Timestamp) -> None:
-    """Refuse an ``as_of`` past the actuals loaded: an elapsed period where no unit has a row was not
-    loaded yet, not a period without sales (a unit missing from a loaded period did sell nothing), and
-    counting it as zero would land every unit at what it sold so far with certainty."""
-    loaded = ~np.isnan(act[:, :elapsed]).all(axis=0)
+def _check_loaded(loaded: np.ndarray, elapsed: int, cal: QuarterCalendar, day: pd.Timestamp) -> None:
+    """Refuse an ``as_of`` past the actuals loaded (``loaded``: per period, whether any unit has a row):
+    an elapsed period where no unit has a row was not loaded yet, not a period without sales (a unit
+    missing from a loaded period did sell nothing), and counting it as zero would land every unit at what
+    it sold so far with certainty."""
+    loaded = loaded[:elapsed]
     if loaded.all():
         return
     first = int(np.flatnonzero(~loaded)[0])
@@ -181,12 +182,13 @@ def track_sellout(
     cells = _cells(fp, index, cal.starts)
     p50, lo, hi = (np.nan_to_num(_matrix(fp, c, cells, shape)) * share for c in (mid_c, lo_c, hi_c))
     act = _matrix(actuals, "y", _cells(actuals, index, cal.starts), shape) * share
+    loaded = ~np.isnan(act).all(axis=0)  # periods where some unit has a row
     if as_of is None:
-        have = np.flatnonzero(~np.isnan(act).all(axis=0))
+        have = np.flatnonzero(loaded)
         as_of = cal.ends[have[-1]] if len(have) else cal.first_day - pd.Timedelta(days=1)
     day = pd.Timestamp(as_of).normalize()
     e = cal.elapsed(day)
-    _check_loaded(act, e, cal, day)
+    _check_loaded(loaded, e, cal, day)
     act[:, :e] = np.nan_to_num(act[:, :e])  # a unit with no sale in an elapsed period sold nothing
     act[:, e:] = np.nan
     target = plan["target"].to_numpy(float)
