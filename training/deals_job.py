@@ -28,7 +28,7 @@ from salesplan.errors import ConfigError, DataValidationError, InsufficientDataE
 from salesplan.models import registry
 from salesplan.models.deals.calibration import metrics
 from salesplan.models.deals.features import TrainingSet, training_set
-from salesplan.models.deals.scorer import DealScorer
+from salesplan.models.deals.scorer import DealScorer, deal_outcomes
 from salesplan.models.deals.table import table_training_set
 from salesplan.training import tracking
 from salesplan.training.reports import reliability_plot, reliability_table
@@ -183,14 +183,13 @@ def _check_outcomes(scorer: DealScorer, ts: TrainingSet, late: np.ndarray, label
     """Refuse before any MLflow run starts when the deals, or the part of them the candidate is fitted on
     (all but the holdout), have too few wins or losses: the scorer's own check would only count the
     training part, so a table of 600 wins and no losses read "got 480 won and 0 lost"."""
-    outcome = pd.Series(ts.y).groupby(pd.Series(ts.groups).astype(str).to_numpy()).max()
-    train = pd.Series(ts.y[~late]).groupby(pd.Series(ts.groups[~late]).astype(str).to_numpy()).max()
     need = f"at least {scorer.min_won} won and {scorer.min_lost} lost closed deals"
-    for what, deals, fix in (
-        ("the data has", outcome, "add closed deals of the missing outcome (is the target column right?)"),
-        (f"the training part (all but the {label}) has", train, "add older closed deals"),
-    ):
-        won, lost = int(deals.sum()), int((deals == 0).sum())
+    for what, rows, fix in (
+        ("the data has", np.ones(len(ts.y), dtype=bool),
+         "add closed deals of the missing outcome (is the target column right?)"),
+        (f"the training part (all but the {label}) has", ~late, "add older closed deals"),
+    ):  # fmt: skip
+        won, lost = deal_outcomes(ts.y[rows], ts.groups[rows])
         if won < scorer.min_won or lost < scorer.min_lost:
             raise InsufficientDataError(
                 f"deal scorer needs {need}; {what} {won} won and {lost} lost. Fix: {fix}, pool more teams "

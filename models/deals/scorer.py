@@ -52,6 +52,17 @@ GRADE_THRESHOLDS: tuple[float, float, float] = (0.70, 0.45, 0.20)
 log = logging.getLogger(__name__)
 
 
+def deal_outcomes(y: Any, groups: Any) -> tuple[int, int]:
+    """Won and lost deals among rows ``y`` (0/1) grouped by deal ``groups`` (several snapshots of one deal
+    count once; a deal is won when any of its rows is)."""
+    deal_y = (
+        pd.Series(np.asarray(y, dtype=int))
+        .groupby(pd.Series(np.asarray(groups)).astype(str).to_numpy())
+        .max()
+    )
+    return int(deal_y.sum()), int((deal_y == 0).sum())
+
+
 def _recent(close_date: Any, g: np.ndarray) -> np.ndarray | None:
     """Rows of the deals with the latest :data:`RECENT_SHARE` of close dates (None unless all dated)."""
     if close_date is None:
@@ -133,8 +144,7 @@ class DealScorer(ClassifierMixin, BaseEstimator):
         if groups is None:
             groups = X["opportunity_id"] if "opportunity_id" in X.columns else np.arange(len(X))
         g = pd.Series(np.asarray(groups)).astype(str).to_numpy()
-        deal_y = pd.Series(yv).groupby(g).max()
-        n_won, n_lost = int(deal_y.sum()), int((deal_y == 0).sum())
+        n_won, n_lost = deal_outcomes(yv, g)
         if n_won < self.min_won or n_lost < self.min_lost:
             raise InsufficientDataError(
                 f"deal scorer needs at least {self.min_won} won and {self.min_lost} lost closed deals, got "
