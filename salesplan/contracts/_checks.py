@@ -28,9 +28,18 @@ class ProblemList:
         self.source = source
         self.items: list[Problem] = []
 
-    def add(self, column: str | None, message: str, rows: Iterable[object] = (), fix: str = "") -> None:
+    def add(
+        self,
+        column: str | None,
+        message: str,
+        rows: Iterable[object] = (),
+        fix: str = "",
+        first: bool = False,
+    ) -> None:
+        """Record a problem; ``first``: ahead of those found so far (the one that explains them)."""
         sample, n = sample_keys(rows)
-        self.items.append(Problem(column=column, message=message, rows=tuple(sample), n_rows=n, fix=fix))
+        problem = Problem(column=column, message=message, rows=tuple(sample), n_rows=n, fix=fix)
+        self.items.insert(0 if first else len(self.items), problem)
 
     def extend(self, other: ProblemList) -> None:
         self.items.extend(other.items)

@@ -29,6 +29,7 @@ __all__ = [
     "coarser",
     "infer_freq",
     "next_periods",
+    "on_grid",
     "pandas_freq",
     "period_days",
     "period_index",
@@ -98,14 +99,21 @@ def infer_freq(ds: pd.Series, ids: pd.Series) -> Freq | None:
         return None
     days = float(shortest.median())
     freq = next((f for f, (lo, hi) in SPACING_DAYS.items() if lo <= days <= hi), None)
-    dates = frame["d"]
-    if freq in MONTHS_PER:
-        on_grid = (dates.dt.day == 1) & ((dates.dt.month - 1) % MONTHS_PER[freq] == 0)
-    elif freq == "W":
-        on_grid = dates.dt.dayofweek == dates.dt.dayofweek.iloc[0]
-    else:
-        on_grid = dates == dates.dt.normalize()
-    return freq if freq is not None and bool(on_grid.all()) else None
+    return freq if freq is not None and bool(on_grid(frame["d"], freq).all()) else None
+
+
+def on_grid(ds: pd.Series, freq: str) -> pd.Series:
+    """Whether each date starts a period of ``freq`` as the contract dates them: midnight for days, the
+    frame's most common weekday for weeks, the first day of the month, quarter or year (missing dates:
+    False)."""
+    check_freq(freq)
+    d = _dates(ds)
+    if freq == "D":
+        return d.notna() & (d == d.dt.normalize())
+    if freq == "W":
+        weekday = d.dt.dayofweek
+        return d.notna() & (weekday == weekday.mode().iloc[0]) if d.notna().any() else d.notna()
+    return d.notna() & (d.dt.day == 1) & ((d.dt.month - 1) % MONTHS_PER[freq] == 0)
 
 
 def _dates(ds: pd.Series | pd.DatetimeIndex) -> pd.Series:

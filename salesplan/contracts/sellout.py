@@ -22,6 +22,7 @@ from salesplan.contracts._checks import (
     to_numeric,
 )
 from salesplan.contracts.periods import (
+    DAYS,
     FREQ_NAMES,
     FREQS,
     MONTHS_PER,
@@ -29,10 +30,11 @@ from salesplan.contracts.periods import (
     SEASON_LENGTH,
     Freq,
     infer_freq,
+    on_grid,
     period_index,
     shift_periods,
 )
-from salesplan.errors import ConfigError, Problem
+from salesplan.errors import ConfigError
 
 __all__ = [
     "FREQS",
@@ -147,15 +149,12 @@ class SelloutDataset:
 
 
 def _check_grid(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
-    ds = df["ds"].dropna()
-    if ds.empty:
+    if df["ds"].dropna().empty:
         return
+    bad = df["ds"].notna() & ~on_grid(df["ds"], freq)
     if freq == "D":
-        bad = df["ds"].notna() & (df["ds"] != df["ds"].dt.normalize())
         add_rows(problems, df, bad, "ds", "daily dates carry a time of day", KEYS, fix="drop the time part")
     elif freq in MONTHS_PER:
-        first_month = (df["ds"].dt.month - 1) % MONTHS_PER[freq] == 0
-        bad = df["ds"].notna() & ((df["ds"].dt.day != 1) | ~first_month)
         add_rows(
             problems,
             df,
@@ -166,16 +165,13 @@ def _check_grid(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
             fix=f"date each {PERIOD_NAMES[freq]} by its first day, e.g. ds.dt.to_period('{freq}').dt.start_time",
         )
     else:
-        weekday = df["ds"].dt.dayofweek
-        mode = int(weekday.mode().iloc[0])
-        bad = df["ds"].notna() & (weekday != mode)
-        names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+        mode = int(df["ds"].dt.dayofweek.mode().iloc[0])
         add_rows(
             problems,
             df,
             bad,
             "ds",
-            f"weekly ds must all fall on the same weekday (most are {names[mode]})",
+            f"weekly ds must all fall on the same weekday (most are {DAYS[mode]})",
             KEYS,
             fix="give each week's start date, on one weekday for all series",
         )
@@ -210,15 +206,12 @@ def _hint_freq(problems: ProblemList, df: pd.DataFrame, freq: Freq) -> None:
     found = infer_freq(df["ds"], df["unique_id"])
     if found is None or found == freq:
         return
-    problems.items.insert(
-        0,
-        Problem(
-            column="ds",
-            message=f"the dates are {FREQ_NAMES[found]} (one {PERIOD_NAMES[found]} apart, each dated by "
-            f"the {PERIOD_NAMES[found]}'s first day), not {FREQ_NAMES[freq]} as declared",
-            fix=f"declare the data's frequency: --freq {found} (SelloutSpec(freq={found!r}); the API's "
-            f"freq field)",
-        ),
+    problems.add(
+        "ds",
+        f"the dates are {FREQ_NAMES[found]} (one {PERIOD_NAMES[found]} apart, each dated by the "
+        f"{PERIOD_NAMES[found]}'s first day), not {FREQ_NAMES[freq]} as declared",
+        fix=f"declare the data's frequency: --freq {found} (SelloutSpec(freq={found!r}); the API's freq field)",
+        first=True,
     )
 
 
