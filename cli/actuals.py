@@ -40,3 +40,5 @@ def load_cmd(
         f"{kind} from {path}: {res.inserted} new, {res.corrected} corrected (audited), {res.unchanged} unchanged",
         soft_wrap=True,
     )
+    for note in res.notes:
+        console.print(f"  note: {note}", soft_wrap=True)

@@ -36,6 +36,7 @@ from salesplan.planning.tracking import (
     spend_control,
     track_bookings,
     track_sellout,
+    unplaced_note,
     week_start_of,
 )
 from salesplan.serving.db.actuals import ActualRow, ActualsRepository, BudgetRow, LoadResult
@@ -122,21 +123,28 @@ class TrackingService:
                 res = ActualsRepository(s).load_budgets(rows, actor)
             return replace(res, quarters=_quarters(pd.Timestamp(f"{r.month}-01") for r in rows))
         typed = actual_rows(kind, frame, freq)
-        if kind == "sellout" and freq == "W":
-            self._check_week_start(typed)
+        champion = self._champion() if kind == "sellout" else None
+        if champion is not None and freq == "W":
+            self._check_week_start(typed, champion)
         with self.transaction(write=True) as s:
             res = ActualsRepository(s).load(typed, actor)
-        return replace(res, quarters=_quarters(pd.Timestamp(r.period) for r in typed))
+        notes = () if champion is None else tuple(_unplaced_note(typed, champion))
+        return replace(res, quarters=_quarters(pd.Timestamp(r.period) for r in typed), notes=notes)
 
-    def _check_week_start(self, rows: Sequence[ActualRow]) -> None:
-        """Refuse weekly sell-out actuals dated on another weekday than the champion batch's weeks start
-        on: tracking matches each row to a week by its start date, so a Tuesday-dated week would be stored
-        and then never counted. Without a champion batch there is nothing to match yet, and no check."""
+    def _champion(self) -> pd.DataFrame | None:
+        """The champion batch's forecast, None without one (loading needs no champion; its checks do)."""
         try:
             forecast = self.forecast()
         except SalesplanError:
-            return
-        if forecast.empty or not (forecast["freq"] == "W").any():
+            return None
+        return None if forecast.empty else forecast
+
+    @staticmethod
+    def _check_week_start(rows: Sequence[ActualRow], forecast: pd.DataFrame) -> None:
+        """Refuse weekly sell-out actuals dated on another weekday than the champion batch's weeks start
+        on: tracking matches each row to a week by its start date, so a Tuesday-dated week would be stored
+        and then never counted. Without a champion batch there is nothing to match yet, and no check."""
+        if not (forecast["freq"] == "W").any():
             return
         start = week_start_of(forecast)
         off = [r for r in rows if r.period.weekday() != start]
@@ -201,6 +209,7 @@ class TrackingService:
                 [{"unique_id": r.series, "ds": pd.Timestamp(r.period), "y": r.value, **r.attrs} for r in sell]
             )
             acts = rollup_actuals(bottom, forecast, sorted(plan["level"].astype(str).unique()))
+            notes.extend(_unplaced_note(sell, forecast))
         day = None if as_of is None else pd.Timestamp(as_of)
         if day is None and not sell:
             day = cal.first_day - pd.Timedelta(days=1)
@@ -333,6 +342,12 @@ def _as_of_day(value: Any) -> pd.Timestamp | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return to_date(value, "as_of").normalize()
+
+
+def _unplaced_note(rows: Sequence[ActualRow], forecast: pd.DataFrame) -> list[str]:
+    """``planning.tracking.unplaced_note`` of stored or loaded sell-out rows."""
+    frame = pd.DataFrame([{"unique_id": r.series, **r.attrs} for r in rows])
+    return unplaced_note(frame, forecast) if rows else []
 
 
 def _quarters(days: Iterable[pd.Timestamp]) -> tuple[str, ...]:

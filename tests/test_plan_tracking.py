@@ -16,9 +16,12 @@ from salesplan.planning.tracking import (
     evaluate_alerts,
     landing,
     quarter_calendar,
+    rollup_actuals,
     spend_control,
     spread_scale,
     track_sellout,
+    unplaced_note,
+    unplaced_series,
 )
 
 Z = float(stats.norm.ppf(0.9))
@@ -149,6 +152,22 @@ def _forecast_frame(week_start: int = 0) -> pd.DataFrame:
                      "ds": pd.Timestamp("2027-01-01"), "q10": tot * 0.9, "q50": tot, "q90": tot * 1.1,
                      "yhat": tot, "region": None if level == "total" else uid})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def test_series_the_batch_does_not_know_are_placed_by_their_own_columns_or_reported() -> None:
+    """A new series with its region counts in that region; one without any hierarchy column counts in the
+    total only, and the loader is told which."""
+    f = _forecast_frame()
+    day = pd.Timestamp("2027-01-04")
+    acts = pd.DataFrame({"unique_id": ["A", "C", "D", "E"], "ds": day, "y": [1.0, 2.0, 4.0, 8.0],
+                         "region": [None, "A", None, None]})  # fmt: skip
+    assert unplaced_series(acts, f) == ["D", "E"]
+    assert unplaced_series(acts.drop(columns="region"), f) == ["C", "D", "E"]
+    got = rollup_actuals(acts, f, ["total", "region"]).set_index("unique_id")["y"]
+    assert got.to_dict() == {"total": 15.0, "A": 3.0}  # D and E: in the total only
+    (note,) = unplaced_note(acts, f)
+    assert note.startswith("2 series not in the champion forecast") and "(D, E)" in note and "region" in note
+    assert unplaced_note(acts[acts["unique_id"].isin(["A", "C"])], f) == []
 
 
 def test_pace_and_alerts_name_the_unit_evidence_and_an_action() -> None:

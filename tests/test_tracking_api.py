@@ -427,6 +427,10 @@ def test_api_actuals_take_yyyymmdd_days_and_evaluate_their_quarter(
         "/api/v1/actuals", json={"kind": "sellout", "rows": [row, numbered]}, headers=h(keys, "crm")
     )
     assert res.status_code == 200 and res.json()["inserted"] == 2, res.text
+    # a series the champion does not know is placed by its own columns; without any, in the total only
+    (note,) = [n for n in res.json()["notes"] if "not in the champion forecast" in n]
+    assert note.startswith("1 series not in the champion forecast") and "(12345)" in note and "store" in note
+    assert "S99/P999" not in note
     services = client.app.state.services  # type: ignore[attr-defined]
     with services.session() as s:
         from salesplan.serving.db.tables import Actual

@@ -28,6 +28,8 @@ from salesplan.planning.tracking.sellout import (
     Tracking,
     rollup_actuals,
     track_sellout,
+    unplaced_note,
+    unplaced_series,
     week_start_of,
 )
 from salesplan.planning.tracking.spend import SPEND_COLUMNS, spend_control
@@ -59,5 +61,7 @@ __all__ = [
     "track_bookings",
     "track_sellout",
     "unit_membership",
+    "unplaced_note",
+    "unplaced_series",
     "week_start_of",
 ]

@@ -28,6 +28,8 @@ __all__ = [
     "rollup_actuals",
     "track_sellout",
     "unit_rows",
+    "unplaced_note",
+    "unplaced_series",
     "week_start_of",
 ]
 
@@ -91,6 +93,36 @@ def rollup_actuals(bottom: pd.DataFrame, forecast: pd.DataFrame, levels: Sequenc
             g = g.rename(columns={"unit": "unique_id"})
         out.append(g.assign(level=lv))
     return pd.concat(out, ignore_index=True)[["unique_id", "level", "ds", "y"]]
+
+
+def unplaced_series(bottom: pd.DataFrame, forecast: pd.DataFrame) -> list[str]:
+    """The series of ``bottom`` (actuals: ``unique_id`` and any hierarchy columns) the batch does not know
+    and that bring none of its hierarchy columns: ``rollup_actuals`` can count them in the total only, so
+    a loader should hear of them (a new store's rows without ``region, store`` columns)."""
+    hcols = _hierarchy_cols(forecast)
+    if not hcols or bottom.empty:
+        return []
+    keys = forecast.drop_duplicates("unique_id")
+    known = set(keys["unique_id"].astype(str))
+    ids = bottom["unique_id"].astype(str)
+    own = [c for c in hcols if c in bottom.columns]
+    placed = bottom[own].notna().any(axis=1) if own else pd.Series(False, index=bottom.index)
+    unplaced = ~ids.isin(known) & ~placed
+    return sorted(ids[unplaced].unique())
+
+
+def unplaced_note(bottom: pd.DataFrame, forecast: pd.DataFrame) -> list[str]:
+    """A note for the loader and the tracking report on ``unplaced_series`` (empty when there are none)."""
+    ids = unplaced_series(bottom, forecast)
+    if not ids:
+        return []
+    some = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+    cols = ", ".join(_hierarchy_cols(forecast))
+    return [
+        f"{len(ids)} series not in the champion forecast and without hierarchy columns ({some}) count in "
+        f"the total only. Fix: load their rows again with the columns {cols} (a changed row is corrected "
+        f"and audited), or retrain so the forecast knows them"
+    ]
 
 
 def week_start_of(forecast: pd.DataFrame) -> int:

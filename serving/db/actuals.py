@@ -58,6 +58,9 @@ class LoadResult:
     corrected: int
     quarters: tuple[str, ...] = ()
     """The quarters the loaded rows fall in (``2027Q1``), from the validated rows."""
+    notes: tuple[str, ...] = ()
+    """What the loader should know about rows that were stored (e.g. series tracking can place only in
+    the total)."""
 
     def to_dict(self) -> dict[str, int]:
         return {"inserted": self.inserted, "unchanged": self.unchanged, "corrected": self.corrected}

@@ -57,7 +57,7 @@ async def load_actuals(
 ) -> ActualsOut:
     frame = pd.DataFrame(body.rows)
     res = await run_in_threadpool(tracking.load, body.kind, frame, actor(key), body.freq)
-    evaluated, notes = [], []
+    evaluated, notes = [], list(res.notes)
     if res.inserted or res.corrected:
         for q in res.quarters:  # from the validated rows, not the raw ones (20270104 is a day, not 1970)
             try:
