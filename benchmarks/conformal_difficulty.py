@@ -44,7 +44,6 @@ Writes ``benchmarks/results/conformal_difficulty.json`` and ``.md``."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -54,7 +53,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.forecast import RESULTS, load
+from benchmarks.forecast import load
+from benchmarks.results_io import write_results
 from salesplan.contracts import SelloutSpec
 from salesplan.models.forecast.conformal import (
     EXPONENTS,
@@ -243,9 +243,7 @@ def main() -> int:
            "exponents": list(EXPONENTS), "noise_exponents": list(NOISE_EXPONENTS),
            "ratio_clip": list(RATIO_CLIP), "loadavg_start": start,
            "loadavg_end": [round(v, 2) for v in os.getloadavg()]}  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "conformal_difficulty.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS / "conformal_difficulty.md").write_text(markdown(res))
+    write_results("conformal_difficulty", res, lambda: markdown(res), default=None)
     print(markdown(res))
     return 0
 

@@ -26,7 +26,6 @@ and ``score_frame`` (10,000 rows). The default's constants were chosen on simula
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -41,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.deal_margins import driver_headroom
 from benchmarks.deal_peers import PEERS, TRIALS, run_peers
+from benchmarks.results_io import RESULTS, write_results
 from salesplan.contracts.crm import STAGES
 from salesplan.errors import DataNotFoundError
 from salesplan.models.deals.calibration import metrics
@@ -49,7 +49,6 @@ from salesplan.models.deals.features import TrainingSet, build_features, feature
 from salesplan.models.deals.folds import group_folds
 from salesplan.models.deals.scorer import DealScorer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT = "deal_scorer"
 WORLDS = (0, 1, 2)
 
@@ -332,9 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     res["seconds"] = round(time.perf_counter() - t0, 1)
     res["loadavg_start"] = [round(v, 2) for v in load_start]
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / f"deals_{a.dataset}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
-    (a.out / f"deals_{a.dataset}.md").write_text(markdown(a.dataset, res))
+    write_results(f"deals_{a.dataset}", res, lambda: markdown(a.dataset, res), default=str, folder=a.out)
     print(markdown(a.dataset, res))
     return 0
 

@@ -15,14 +15,12 @@ runs the M1 protocol of ``benchmarks.forecast_m1``. Writes benchmarks/results/fo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +28,7 @@ import pandas as pd
 from statsforecast.models import MSTL, AutoETS, AutoTheta, Naive, SeasonalNaive
 
 from benchmarks.forecast_peers import Peer, mlf_peer, sf_peer
+from benchmarks.results_io import write_results
 from salesplan.contracts import SelloutSpec
 from salesplan.errors import DataNotFoundError
 from salesplan.models.forecast.panel import pandas_freq
@@ -37,7 +36,6 @@ from salesplan.training.backtest import origins
 from salesplan.training.forecast_job import production_model
 from salesplan.training.metrics import evaluate, seasonal_scales
 
-RESULTS = Path(__file__).parent / "results"
 H, N_ORIGINS, SEED = 13, 3, 0
 MIN_HISTORY = 40
 """Weeks of history a series needs at an origin to be scored (the same for every method; the default
@@ -283,16 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     except DataNotFoundError as exc:
         print(f"skipped {args.dataset}: {exc}")
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
     name = (
         args.dataset
         if args.dataset != "simulated" or args.sim_scale == "small"
         else f"simulated_{args.sim_scale}"
     )
-    (RESULTS / f"forecast_{name}.json").write_text(json.dumps(result, indent=2))
-    md = markdown(result)
-    (RESULTS / f"forecast_{name}.md").write_text(md)
-    print(md)
+    write_results(f"forecast_{name}", result, lambda: markdown(result), default=None)
+    print(markdown(result))
     return 0
 
 
@@ -304,11 +299,8 @@ def _main_m1(n_jobs: int, only: list[str], periods: list[str]) -> int:
     except DataNotFoundError as exc:
         print(f"skipped m1: {exc}")
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "forecast_m1.json").write_text(json.dumps(result, indent=2))
-    md = forecast_m1.markdown(result)
-    (RESULTS / "forecast_m1.md").write_text(md)
-    print(md)
+    write_results("forecast_m1", result, lambda: forecast_m1.markdown(result), default=None)
+    print(forecast_m1.markdown(result))
     return 0
 
 

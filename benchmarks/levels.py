@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -28,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.forecast import RESULTS
+from benchmarks.results_io import write_results
 from salesplan.contracts import SelloutDataset, coarser
 from salesplan.models.forecast import full_history
 from salesplan.models.hierarchy import aggregate, to_periods
@@ -221,11 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-jobs", type=int, default=1)
     args = p.parse_args(argv)
     result = run(args.dataset, args.n_jobs)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"levels_{args.dataset}.json").write_text(json.dumps(result, indent=2, default=str))
-    md = markdown(result)
-    (RESULTS / f"levels_{args.dataset}.md").write_text(md)
-    print(md)
+    write_results(f"levels_{args.dataset}", result, lambda: markdown(result), default=str)
+    print(markdown(result))
     return 0
 
 

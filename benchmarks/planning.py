@@ -31,13 +31,13 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import target_methods as tb
+from benchmarks.results_io import RESULTS, write_results
 from salesplan.planning.allocation import allocate, check_totals
 from salesplan.planning.budget import (
     curves_from_params,
@@ -49,7 +49,6 @@ from salesplan.planning.budget import (
 from salesplan.planning.fairness import fairness_report
 from salesplan.planning.types import AllocationConfig
 
-RESULTS = Path(__file__).resolve().parent / "results"
 QUARTERS = ("2026Q1", "2026Q2", "2026Q3", "2026Q4")
 
 
@@ -308,15 +307,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Planning benchmark (allocation, budget, target backtest)")
     ap.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only this section")
     args = ap.parse_args(argv)
-    RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "planning.json"
     res: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     for name in args.only or list(SECTIONS):
         res[name] = SECTIONS[name]()
-    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
-    md = markdown(res)
-    (RESULTS / "planning.md").write_text(md)
-    print(md)
+    write_results("planning", res, lambda: markdown(res), default=str, folder=RESULTS)
+    print(markdown(res))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.results_io import RESULTS, write_results
 from benchmarks.scale import PeakMemory
 from salesplan.contracts import validate_activities, validate_crm, validate_reps
 from salesplan.planning.funnel import deal_paths, wilson
@@ -49,7 +50,6 @@ from salesplan.planning.process import (
 )
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 
-RESULTS = Path(__file__).resolve().parent / "results"
 WORLDS = {"medium": (101, 102, 103), "small": (201, 202, 203)}
 GIB = 2**30
 
@@ -184,11 +184,11 @@ def main() -> None:
                     "update that part of an existing process.json")  # fmt: skip
     args = ap.parse_args()
     if args.only_scale:
-        path = RESULTS / "process.json"
-        out = json.loads(path.read_text())
+        out = json.loads((RESULTS / "process.json").read_text())
         out["scorecards_5000_reps"] = scale_run(5_000, 380_000)
-        path.write_text(json.dumps(out, indent=2, default=float))
-        (RESULTS / "process.md").write_text(markdown(out, out["scorecards_5000_reps"]))
+        write_results(
+            "process", out, lambda: markdown(out, out["scorecards_5000_reps"]), default=float, folder=RESULTS
+        )
         print(markdown(out, out["scorecards_5000_reps"]))
         return
     load_start = os.getloadavg()
@@ -218,10 +218,8 @@ def main() -> None:
         "loadavg": {"start": load_start, "end": os.getloadavg()},
         "cpus": os.cpu_count(),
     }
-    RESULTS.mkdir(exist_ok=True)
     name = "process_quick" if args.quick else "process"
-    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2, default=float))
-    (RESULTS / f"{name}.md").write_text(markdown(out, big))
+    write_results(name, out, lambda: markdown(out, big), default=float, folder=RESULTS)
     print(markdown(out, big))
 
 

@@ -13,7 +13,6 @@ per-level WAPE, averaged over levels. This is the backtest behind the batch's bo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.forecast import N_ORIGINS, RESULTS, H, fold_split, load
+from benchmarks.forecast import N_ORIGINS, H, fold_split, load
+from benchmarks.results_io import write_results
 from salesplan.contracts.sellout import Hierarchy
 from salesplan.errors import DataNotFoundError
 from salesplan.models.forecast.ensemble import SalesplanForecaster
@@ -118,9 +118,7 @@ def main() -> None:
         res = run(args.dataset, args.n_jobs, args.sim_scale)
     except DataNotFoundError as exc:
         raise SystemExit(f"skipped: {exc}") from None
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"reconcile_{args.dataset}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
-    (RESULTS / f"reconcile_{args.dataset}.md").write_text(markdown(res))
+    write_results(f"reconcile_{args.dataset}", res, lambda: markdown(res), default=str)
     print(markdown(res))
 
 

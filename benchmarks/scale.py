@@ -19,20 +19,19 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psutil
 from sklearn.base import clone
 
+from benchmarks.results_io import RESULTS, write_results
 from salesplan.contracts import SelloutSpec
 from salesplan.engine import close_clients, dask_client
 from salesplan.models.forecast import Forecaster, PartitionedForecaster
 from salesplan.simulator import SimConfig, SimulatedWorld, simulate
 from salesplan.training.forecast_job import alive, production_model
 
-RESULTS = Path(__file__).resolve().parent / "results"
 H = 13
 WARM_SERIES = 60
 
@@ -239,10 +238,10 @@ def headline(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def write(res: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
     # the shape first, details under "detail"
-    (RESULTS / "scale.json").write_text(json.dumps({**headline(res), "detail": res}, indent=2) + "\n")
-    (RESULTS / "scale.md").write_text(markdown(res))
+    write_results(
+        "scale", {**headline(res), "detail": res}, lambda: markdown(res), default=None, folder=RESULTS
+    )
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.results_io import RESULTS, write_results
 from benchmarks.selection_report import markdown
 from salesplan.contracts import SelloutSpec
 from salesplan.contracts.forecast import quantile_col
@@ -81,7 +82,6 @@ from salesplan.planning.selection import (
 
 H = 13
 WALMART_RATE = 0.25
-RESULTS = Path(__file__).parent / "results"
 
 
 def load(name: str) -> tuple[pd.DataFrame, SelloutSpec, str, str, pd.Series | None, pd.Series | None]:
@@ -457,17 +457,15 @@ def main() -> None:
         except DataNotFoundError as exc:
             res[name] = {"skipped": str(exc).splitlines()[0]}
         res[name]["loadavg"] = {"start": start, "end": [round(v, 2) for v in os.getloadavg()]}
-        RESULTS.mkdir(exist_ok=True)
-        target.write_text(json.dumps(res, indent=2, default=str))  # a later data set's failure keeps this one
+        # a later data set's failure keeps this one
+        write_results(f"selection{suffix}", res, default=str, folder=RESULTS)
     m = milp_5000()
     res["milp_5000"], res["milp_5000_seconds"] = m, m["seconds"]
     dom = res.get("dominicks", {})
     if isinstance(dom, dict) and "promotion_uplift" in dom:
         res["promotion_uplift_coverage80"] = dom["promotion_uplift"]["coverage80"]
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    RESULTS.mkdir(exist_ok=True)
-    target.write_text(json.dumps(res, indent=2, default=str))
-    (RESULTS / f"selection{suffix}.md").write_text(markdown(res))
+    write_results(f"selection{suffix}", res, lambda: markdown(res), default=str, folder=RESULTS)
     print(markdown(res))
 
 

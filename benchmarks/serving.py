@@ -40,6 +40,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from benchmarks.results_io import RESULTS, write_results
 from benchmarks.serving_load import (
     HOST,
     Proc,
@@ -50,8 +51,6 @@ from benchmarks.serving_load import (
     timed,
     wait_until,
 )
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def server_cmd(variant: str, port: int) -> list[str]:
@@ -338,9 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     # a killed benchmark still stops its servers and removes its temporary folder (finally blocks run)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "serving.json").write_text(json.dumps(result, indent=2, default=float))
-    (args.out / "serving.md").write_text(markdown(result))
+    write_results("serving", result, lambda: markdown(result), default=float, folder=args.out)
     print(markdown(result))
 
 

@@ -7,18 +7,15 @@ Writes ``benchmarks/results/simulator.json`` and ``simulator.md``."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from benchmarks.results_io import write_results
 from salesplan.contracts import validate_crm, validate_sellout
 from salesplan.simulator import SimConfig, simulate
 from salesplan.simulator.config import Scale
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
@@ -59,12 +56,12 @@ def main() -> None:
         "seconds": secs,
         "rows": len(peer),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "simulator.json").write_text(json.dumps(rows, indent=2))
     lines = ["| run | seconds | rows |", "|---|---|---|"]
     lines += [f"| {k} | {v['seconds']:.2f} | {v['rows']:,} |" for k, v in rows.items()]
     table = "\n".join(lines)
-    (RESULTS / "simulator.md").write_text("# Simulator and validator speed (2 cores)\n\n" + table + "\n")
+    write_results(
+        "simulator", rows, "# Simulator and validator speed (2 cores)\n\n" + table + "\n", default=None
+    )
     print(table)
 
 

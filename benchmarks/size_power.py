@@ -27,15 +27,14 @@ ranked by their mean over the level's median of the period). Writes
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.forecast import RESULTS
 from benchmarks.levels import held_out_levels, shipped_backtest
+from benchmarks.results_io import write_results
 from salesplan.contracts import SelloutDataset
 from salesplan.models.forecast.conformal import interval_score
 from salesplan.training.backtest import BacktestResult
@@ -135,9 +134,7 @@ def main() -> int:
             block[name]["mean_relative_score"] = round(float(np.mean(rel)), 4)
         res["worlds"][world] = block
     res["loadavg_start"], res["loadavg_end"] = start, [round(v, 2) for v in os.getloadavg()]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "size_power.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS / "size_power.md").write_text(markdown(res))
+    write_results("size_power", res, lambda: markdown(res), default=None)
     print(markdown(res))
     return 0
 

@@ -43,6 +43,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks.results_io import RESULTS, write_results
 from salesplan.cli.track_sellout import SelloutReplay, last_day, store_level
 from salesplan.contracts import CRMData, SelloutDataset
 from salesplan.errors import SalesplanError
@@ -51,7 +52,6 @@ from salesplan.planning.proposals import ProposalRequest
 from salesplan.planning.track_record import TrackRecord, cluster_bootstrap
 from salesplan.serving.track_record import BookingsReplay, past_quarters
 
-RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = ("region", "team", "rep")
 PROMISE = 0.6
 OTHER = (0.5, 0.8)
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                 if name in sets:
                     res["other_promises"].setdefault(p, {}).setdefault(name, sets[name])
     data.update(res)
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    write_results("planning", data, default=str, folder=RESULTS)  # this benchmark's keys, others kept
     md = markdown(res)
     (RESULTS / "target_backtest.md").write_text(md)
     print(md)

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.results_io import RESULTS, write_results
+
 BAND80 = (0.77, 0.83)
 """The issues' 80 % interval coverage band (forecast and landing P10–P90)."""
 
@@ -352,8 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     rows = scorecard(load(args.results))
-    (args.results / "targets.json").write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
-    (args.results / "targets.md").write_text(markdown(rows) + "\n")
+    write_results(
+        "targets", [asdict(r) for r in rows], lambda: markdown(rows) + "\n", default=None, folder=args.results
+    )
     for issue in sorted({r.issue for r in rows}):
         part = [r for r in rows if r.issue == issue and r.kind == "target"]
         miss = [r.what for r in part if r.status != "met"]

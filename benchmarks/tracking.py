@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -53,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.forecast import RESULTS
+from benchmarks.results_io import RESULTS, write_results
 from salesplan.contracts import Hierarchy, SelloutDataset, SelloutSpec, validate_sellout
 from salesplan.planning.track_record import cluster_bootstrap
 from salesplan.planning.tracking import (
@@ -329,9 +328,7 @@ def write_calibration(n_quarters: int) -> dict[str, Any]:
     for lv in per[SPREAD_FLOORS[0]]:
         lines.append(f"| {lv} | " + " | ".join(" / ".join(f"{per[f][lv][w]:.3f}" for w in ("4", "8", "12"))
                                                 for f in SPREAD_FLOORS) + " |")  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tracking_calibration.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS / "tracking_calibration.md").write_text("\n".join(lines) + "\n")
+    write_results("tracking_calibration", res, "\n".join(lines) + "\n", default=None, folder=RESULTS)
     print("\n".join(lines))
     return res
 
@@ -389,9 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         res[name]["seconds"] = round(time.perf_counter() - t0, 1)
     res["track_10k_reps_seconds"] = round(time_10k(), 4)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS / f"{args.out}.md").write_text(markdown(res))
+    write_results(args.out, res, lambda: markdown(res), default=None, folder=RESULTS)
     print(markdown(res))
     return 0
 
