@@ -135,23 +135,41 @@ def test_one_distribution_per_row_with_the_mean_inside(fitted: Any) -> None:
 
 
 def test_the_mean_is_the_model_point_scaled_by_the_backtest_ratio(world: Any, fitted: Any) -> None:
-    """Step 1: bottom point x sum(y)/sum(yhat) of its horizon pool of the backtest."""
+    """Step 1: bottom point x sum(y)/sum(yhat) of the backtest rows in its horizon pool and size third
+    (a forecast's size: its mean point over the backtest's 13 steps), rescaled so each pool's sum is
+    corrected by the pool's ratio over every size."""
     fc, bt, out = fitted
-    f = bt.forecasts
+    f = bt.forecasts.copy()
     buckets = horizon_buckets(bt.h)
-    ratio = {}
-    for k, (lo, hi) in enumerate(buckets, 1):
-        rows = f[f["step"].between(lo, hi)]
-        ratio[k] = rows["y"].sum() / rows["yhat"].sum()
-    assert out.attrs["salesplan"]["mean_correction"] == pytest.approx(list(ratio.values()))
+    assert buckets == [(1, 5), (6, 9), (10, 10**9)]  # 13 steps in three pools
+    f["size"] = f.groupby(["unique_id", "cutoff"])["yhat"].transform("mean")
+    edges = np.quantile(f.groupby(["unique_id", "cutoff"])["size"].first(), [1 / 3, 2 / 3])
+    pool = 1 + (f["step"] > 5).astype(int) + (f["step"] > 9).astype(int)
+    third = (f["size"] >= edges[0]).astype(int) + (f["size"] >= edges[1]).astype(int)
+    assert pd.crosstab(pool, third).min().min() >= 20  # every cell has its own ratio here
+    cells = f.groupby([pool, third])[["y", "yhat"]].sum()
+    ratio = (cells["y"] / cells["yhat"]).unstack()
+    sums = f.groupby(pool)[["y", "yhat"]].sum()
+    pooled = sums["y"] / sums["yhat"]
+    info = out.attrs["salesplan"]["mean_correction"]
+    assert info["size_edges"] == pytest.approx(list(edges))
+    np.testing.assert_allclose(info["ratios"], ratio.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(info["pooled"], pooled.to_numpy(), rtol=1e-12)
+    assert ratio.max().max() / ratio.min().min() > 1.01  # the cells differ: not one ratio in disguise
     h = world.sellout.spec.hierarchy
     mine = out[(out["freq"] == "W") & (out["level"] == bottom_level(h).name)].merge(
         fc[["unique_id", "ds", "yhat"]], on=["unique_id", "ds"], suffixes=("", "_model")
     )
     step = (mine["ds"] - mine["ds"].min()).dt.days // 7 + 1
-    assert buckets == [(1, 5), (6, 9), (10, 10**9)]  # 13 steps in three pools
-    want = mine["yhat_model"] * [ratio[1 + int(s > 5) + int(s > 9)] for s in step]
-    np.testing.assert_allclose(mine["yhat"], want, rtol=1e-12)
+    size = mine.groupby("unique_id")["yhat_model"].transform("mean")
+    mine_third = (size >= edges[0]).astype(int) + (size >= edges[1]).astype(int)
+    mine_pool = 1 + (step > 5).astype(int) + (step > 9).astype(int)
+    raw = mine["yhat_model"] * [ratio.loc[p, t] for p, t in zip(mine_pool, mine_third, strict=True)]
+    # the cells share out the pooled ratio: each horizon pool's sum is the pooled correction's
+    share = mine_pool.map(pooled * mine["yhat_model"].groupby(mine_pool).sum() / raw.groupby(mine_pool).sum())
+    np.testing.assert_allclose(mine["yhat"], raw * share, rtol=1e-12)
+    by_pool = mine.groupby(mine_pool)[["yhat", "yhat_model"]].sum()
+    np.testing.assert_allclose(by_pool["yhat"], by_pool["yhat_model"] * pooled, rtol=1e-12)
 
 
 def test_each_pool_is_shifted_so_its_mean_is_the_point() -> None:

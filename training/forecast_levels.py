@@ -11,8 +11,9 @@ of that same distribution (``q50`` its median). How:
 1. *Bottom means.* The bottom model's point forecast is often nearer a median than a mean (LightGBM on
    ``log1p(y)``, blends chosen for absolute error), and medians do not add up: the sum of the stores'
    medians runs below the total's median. So each bottom point is scaled by the backtest's ratio
-   ``sum(y) / sum(yhat)`` of its horizon pool (``level_calibration.mean_correction``, bounded to 0.5–2;
-   no correction for series that may go negative).
+   ``sum(y) / sum(yhat)`` of its horizon pool, shared out by size third (``bottom_means``: small
+   forecasts are low by more than large ones, so each third's ratio sets its share, and the pool's sum
+   keeps the pooled correction; bounded to 0.5–2; no correction for series that may go negative).
 2. *Coherent means.* Those means are summed bottom-up to every level (``models.hierarchy.aggregate``) and
    to every coarser frequency (``models.hierarchy.to_periods``, weeks split by their days): every parent
    equals the sum of its children and months add up to quarters at every level, by construction.
@@ -84,6 +85,7 @@ from salesplan.models.hierarchy import (
 )
 from salesplan.models.hierarchy.frames import problem
 from salesplan.training.backtest import BacktestResult
+from salesplan.training.bottom_means import mean_correction
 from salesplan.training.level_calibration import (
     apply_pools,
     backtest_aggregates,
@@ -92,7 +94,6 @@ from salesplan.training.level_calibration import (
     error_pools,
     horizon_buckets,
     levels_wide,
-    mean_correction,
     relative_errors,
 )
 
@@ -281,15 +282,17 @@ def forecast_all_levels(
     f = backtest.forecasts
     folds = f[f["unique_id"].astype(str).isin(known)][["unique_id", "ds", "cutoff", "step", "y", "yhat"]]
     folds = folds.assign(unique_id=folds["unique_id"].astype(str))
-    factor = mean_correction(folds, buckets, min_samples, nonneg)
-    ratio = np.array([factor[k] for k in range(1, len(buckets) + 1)])
-    fb = bucket_of(folds["step"].to_numpy(), buckets)
-    folds = folds.assign(yhat=folds["yhat"].to_numpy(dtype=float) * ratio[fb - 1])
+    correction = mean_correction(folds, buckets, min_samples, nonneg, span=backtest.h)
+    folds = folds.assign(
+        yhat=folds["yhat"].to_numpy(dtype=float)
+        * correction.factors(folds, ["unique_id", "cutoff"], ["cutoff"])
+    )
     bottom = bottom_forecast.assign(unique_id=bottom_forecast["unique_id"].astype(str))
     origin = int(period_index(pd.Series([pd.Timestamp(dataset.df["ds"].max())]), base).iloc[0])
     bottom_step = (period_index(pd.to_datetime(bottom["ds"]), base) - origin).to_numpy()
     bottom = bottom.assign(
-        yhat=bottom["yhat"].to_numpy(dtype=float) * ratio[bucket_of(bottom_step, buckets) - 1]
+        yhat=bottom["yhat"].to_numpy(dtype=float)
+        * correction.factors(bottom.assign(step=bottom_step), ["unique_id"])
     )
 
     # 2.-3. coherent means and each level's own calibrated distribution at the base frequency
@@ -364,7 +367,7 @@ def forecast_all_levels(
     out = out[[*OUT_COLS, *qnames, "coverage", "source", "method"]].reset_index(drop=True)
     out.attrs["salesplan"] = {
         "point": "mean",
-        "mean_correction": [factor[k] for k in range(1, len(buckets) + 1)],
+        "mean_correction": correction.info(),
         "interval_widened_to_mean": widened,
         "size_power": power,
         "horizon_buckets": [[lo, hi if hi < 10**9 else None] for lo, hi in buckets],

@@ -3,8 +3,7 @@ rolling-origin backtest (the method is described in ``training.forecast_levels``
 
 Pieces, each a pure function of frames: ``horizon_buckets`` (pooling of horizon steps),
 ``representative_folds`` (the backtest folds whose models stand for the fitted one),
-``mean_correction`` (bottom point forecast → bottom mean), ``backtest_aggregates`` (each fold's actuals
-and means summed to every level and frequency), ``error_pools`` (the relative errors of each level and
+``backtest_aggregates`` (each fold's actuals and means summed to every level and frequency), ``error_pools`` (the relative errors of each level and
 frequency, pooled level+horizon → level → depth → all levels at the base frequency, the level's own
 only at coarser ones) and ``apply_pools`` (quantiles of a row's distribution around its mean)."""
 
@@ -25,7 +24,6 @@ from salesplan.models.hierarchy import aggregate, to_periods
 from salesplan.training.backtest import BacktestResult
 
 __all__ = [
-    "MEAN_CORRECTION_BOUNDS",
     "PERIOD_DAYS",
     "SIZE_POWERS",
     "Pool",
@@ -37,15 +35,11 @@ __all__ = [
     "error_pools",
     "horizon_buckets",
     "levels_wide",
-    "mean_correction",
     "normaliser",
     "relative_errors",
     "representative_folds",
 ]
 
-MEAN_CORRECTION_BOUNDS = (0.5, 2.0)
-"""The bottom mean correction is clipped to this ratio range: a backtest that says the model is off by more
-than a factor of two is broken, not a bias to correct."""
 PERIOD_DAYS = {"D": 1.0, "W": 7.0, "M": 30.44, "Q": 91.31, "Y": 365.25}
 """Typical days per period: a fold window of round(period / base) base periods stands in for one period
 of a coarser frequency when no calendar period fits in the window (13 weeks for a quarter)."""
@@ -136,27 +130,6 @@ def representative_folds(
     }
     kept = backtest.forecasts[cut.isin(keep).to_numpy()].reset_index(drop=True)
     return replace(backtest, forecasts=kept, cutoffs=keep), info
-
-
-def mean_correction(
-    rows: pd.DataFrame, buckets: Sequence[tuple[int, int]], min_samples: int, nonneg: bool
-) -> dict[int, float]:
-    """Per horizon pool, the ratio ``sum(y) / sum(yhat)`` of the bottom backtest rows: the factor that
-    turns the bottom model's point forecast (often a median, e.g. of a model fitted on ``log1p(y)`` or
-    with an absolute loss) into an unbiased mean. Pools with fewer than ``min_samples`` rows use all rows;
-    series that may go negative get no correction (a ratio of sums is meaningless there)."""
-    if not nonneg or rows.empty:
-        return {b: 1.0 for b in range(1, len(buckets) + 1)}
-    y, yhat = rows["y"].to_numpy(dtype=float), rows["yhat"].to_numpy(dtype=float)
-    b = bucket_of(rows["step"].to_numpy(), buckets)
-    lo, hi = MEAN_CORRECTION_BOUNDS
-    overall = float(np.clip(y.sum() / yhat.sum(), lo, hi)) if yhat.sum() > 0 else 1.0
-    out = {}
-    for k in range(1, len(buckets) + 1):
-        mine = b == k
-        ok = mine.sum() >= min_samples and yhat[mine].sum() > 0
-        out[k] = float(np.clip(y[mine].sum() / yhat[mine].sum(), lo, hi)) if ok else overall
-    return out
 
 
 def _period_like(freq: str, base: str) -> int:
