@@ -11,6 +11,7 @@ from scipy import stats
 
 from salesplan.errors import ConfigError
 from salesplan.planning.tracking import (
+    SPREAD_FLOOR,
     AlertRules,
     LandingInputs,
     evaluate_alerts,
@@ -114,18 +115,21 @@ def test_a_quarter_running_outside_its_weekly_bands_widens_its_own_level_only(we
     assert spread_scale(np.ones((2, 3)), np.zeros((2, 3)), None) == pytest.approx(1.0)  # no spread: no scale
 
 
-def test_a_quarter_running_inside_its_weekly_bands_keeps_the_forecast_spread() -> None:
-    """Calm first weeks (truth 0.5 × as spread as forecast) do not narrow the landing: its spread is the
-    one the forecast alone gives once those weeks are known (``spread_scale`` floored at 1), while weeks
-    outside their bands still widen it."""
+def test_calm_weeks_narrow_the_landing_unless_the_floor_keeps_the_forecast_spread() -> None:
+    """Calm first weeks (truth 0.5 × as spread as forecast) narrow the landing with the shipped floor (0);
+    floored at 1 (the benchmark's other candidate) its spread is the one the forecast alone gives once
+    those weeks are known. Weeks outside their bands widen it either way."""
     mu, sd, truth = _world(500, 13, 0.4, seed=3)
     calm = mu + 0.5 * (truth - mu)
-    exact = landing(_inputs(mu, sd, 0.4, mu, 6))  # elapsed weeks exactly as forecast
-    got = landing(_inputs(mu, sd, 0.4, calm, 6))
-    assert np.allclose(got["landing_sd"], exact["landing_sd"], rtol=1e-12)
-    unfloored = landing(_inputs(mu, sd, 0.4, calm, 6), spread_floor=0.0)  # the benchmark's other candidate
-    assert (unfloored["landing_sd"] < got["landing_sd"]).all()
-    assert spread_scale(0.5 * np.ones((4, 6)), np.ones((4, 6)), None) == pytest.approx(1.0)
+    exact = landing(_inputs(mu, sd, 0.4, mu, 6), spread_floor=1.0)  # elapsed weeks exactly as forecast
+    floored = landing(_inputs(mu, sd, 0.4, calm, 6), spread_floor=1.0)
+    assert np.allclose(floored["landing_sd"], exact["landing_sd"], rtol=1e-12)
+    got = landing(_inputs(mu, sd, 0.4, calm, 6))  # the shipped floor
+    assert SPREAD_FLOOR == 0.0 and (got["landing_sd"] < floored["landing_sd"]).all()
+    assert spread_scale(0.5 * np.ones((4, 6)), np.ones((4, 6)), None) == pytest.approx(
+        np.sqrt(12.68 / 37), rel=1e-3
+    )
+    assert spread_scale(0.5 * np.ones((4, 6)), np.ones((4, 6)), None, floor=1.0) == pytest.approx(1.0)
     wild = spread_scale(2.0 * np.ones((4, 6)), np.ones((4, 6)), None)
     assert (wild > 1.5).all()
 

@@ -21,11 +21,9 @@ from salesplan.planning.tracking import spread_scale, track_sellout  # noqa: E40
 
 def test_the_floor_candidates_reach_spread_scale_and_the_landing() -> None:
     calm = 0.5 * np.ones((3, 4))
-    assert spread_scale(calm, np.ones((3, 4)), None) == pytest.approx(1.0)  # shipped: floored at 1
-    assert (
-        spread_scale(calm, np.ones((3, 4)), None, floor=0.0) < 0.9
-    ).all()  # unfloored: calm weeks narrow it
-    assert bt.SPREAD_FLOORS == (0.0, 1.0) and bt.SPREAD_FLOOR == 1.0
+    assert spread_scale(calm, np.ones((3, 4)), None, floor=1.0) == pytest.approx(1.0)  # floored at 1
+    assert (spread_scale(calm, np.ones((3, 4)), None) < 0.9).all()  # shipped, unfloored: calm weeks narrow it
+    assert bt.SPREAD_FLOORS == (0.0, 1.0) and bt.SPREAD_FLOOR == 0.0
     # the benchmark's replay hands its floor through track_sellout to the landing (as it does conditioning)
     params = inspect.signature(bt.replay_sellout).parameters
     assert params["spread_floor"].default == bt.SPREAD_FLOOR
