@@ -128,8 +128,10 @@ class TrackingService:
             self._check_week_start(typed, champion)
         with self.transaction(write=True) as s:
             res = ActualsRepository(s).load(typed, actor)
-        notes = () if champion is None else tuple(_unplaced_note(typed, champion))
-        return replace(res, quarters=_quarters(pd.Timestamp(r.period) for r in typed), notes=notes)
+        if champion is not None:
+            loaded = pd.DataFrame([{"unique_id": r.series, **r.attrs} for r in typed])
+            res = replace(res, notes=tuple(unplaced_note(loaded, champion)))
+        return replace(res, quarters=_quarters(pd.Timestamp(r.period) for r in typed))
 
     def _champion(self) -> pd.DataFrame | None:
         """The champion batch's forecast, None without one (loading needs no champion; its checks do)."""
@@ -209,7 +211,7 @@ class TrackingService:
                 [{"unique_id": r.series, "ds": pd.Timestamp(r.period), "y": r.value, **r.attrs} for r in sell]
             )
             acts = rollup_actuals(bottom, forecast, sorted(plan["level"].astype(str).unique()))
-            notes.extend(_unplaced_note(sell, forecast))
+            notes.extend(unplaced_note(bottom, forecast))
         day = None if as_of is None else pd.Timestamp(as_of)
         if day is None and not sell:
             day = cal.first_day - pd.Timedelta(days=1)
@@ -342,12 +344,6 @@ def _as_of_day(value: Any) -> pd.Timestamp | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return to_date(value, "as_of").normalize()
-
-
-def _unplaced_note(rows: Sequence[ActualRow], forecast: pd.DataFrame) -> list[str]:
-    """``planning.tracking.unplaced_note`` of stored or loaded sell-out rows."""
-    frame = pd.DataFrame([{"unique_id": r.series, **r.attrs} for r in rows])
-    return unplaced_note(frame, forecast) if rows else []
 
 
 def _quarters(days: Iterable[pd.Timestamp]) -> tuple[str, ...]:
