@@ -243,8 +243,7 @@ def main() -> int:
            "exponents": list(EXPONENTS), "noise_exponents": list(NOISE_EXPONENTS),
            "ratio_clip": list(RATIO_CLIP), "loadavg_start": start,
            "loadavg_end": [round(v, 2) for v in os.getloadavg()]}  # fmt: skip
-    write_results("conformal_difficulty", res, lambda: markdown(res), default=None)
-    print(markdown(res))
+    write_results("conformal_difficulty", res, lambda: markdown(res), default=None, echo=True)
     return 0
 
 

@@ -331,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     res["seconds"] = round(time.perf_counter() - t0, 1)
     res["loadavg_start"] = [round(v, 2) for v in load_start]
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    write_results(f"deals_{a.dataset}", res, lambda: markdown(a.dataset, res), default=str, folder=a.out)
-    print(markdown(a.dataset, res))
+    write_results(
+        f"deals_{a.dataset}", res, lambda: markdown(a.dataset, res), default=str, folder=a.out, echo=True
+    )
     return 0
 
 

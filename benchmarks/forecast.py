@@ -286,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dataset != "simulated" or args.sim_scale == "small"
         else f"simulated_{args.sim_scale}"
     )
-    write_results(f"forecast_{name}", result, lambda: markdown(result), default=None)
-    print(markdown(result))
+    write_results(f"forecast_{name}", result, lambda: markdown(result), default=None, echo=True)
     return 0
 
 
@@ -299,8 +298,7 @@ def _main_m1(n_jobs: int, only: list[str], periods: list[str]) -> int:
     except DataNotFoundError as exc:
         print(f"skipped m1: {exc}")
         return 0
-    write_results("forecast_m1", result, lambda: forecast_m1.markdown(result), default=None)
-    print(forecast_m1.markdown(result))
+    write_results("forecast_m1", result, lambda: forecast_m1.markdown(result), default=None, echo=True)
     return 0
 
 

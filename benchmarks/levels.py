@@ -220,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-jobs", type=int, default=1)
     args = p.parse_args(argv)
     result = run(args.dataset, args.n_jobs)
-    write_results(f"levels_{args.dataset}", result, lambda: markdown(result), default=str)
-    print(markdown(result))
+    write_results(f"levels_{args.dataset}", result, lambda: markdown(result), default=str, echo=True)
     return 0
 
 

@@ -311,8 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     res: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     for name in args.only or list(SECTIONS):
         res[name] = SECTIONS[name]()
-    write_results("planning", res, lambda: markdown(res), default=str, folder=RESULTS)
-    print(markdown(res))
+    write_results("planning", res, lambda: markdown(res), default=str, folder=RESULTS, echo=True)
 
 
 if __name__ == "__main__":

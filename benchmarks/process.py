@@ -187,9 +187,13 @@ def main() -> None:
         out = json.loads((RESULTS / "process.json").read_text())
         out["scorecards_5000_reps"] = scale_run(5_000, 380_000)
         write_results(
-            "process", out, lambda: markdown(out, out["scorecards_5000_reps"]), default=float, folder=RESULTS
+            "process",
+            out,
+            lambda: markdown(out, out["scorecards_5000_reps"]),
+            default=float,
+            folder=RESULTS,
+            echo=True,
         )
-        print(markdown(out, out["scorecards_5000_reps"]))
         return
     load_start = os.getloadavg()
     worlds = {"small": (201,)} if args.quick else WORLDS
@@ -219,8 +223,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
     }
     name = "process_quick" if args.quick else "process"
-    write_results(name, out, lambda: markdown(out, big), default=float, folder=RESULTS)
-    print(markdown(out, big))
+    write_results(name, out, lambda: markdown(out, big), default=float, folder=RESULTS, echo=True)
 
 
 def _load(big: dict[str, Any]) -> str:

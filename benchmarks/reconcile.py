@@ -118,8 +118,7 @@ def main() -> None:
         res = run(args.dataset, args.n_jobs, args.sim_scale)
     except DataNotFoundError as exc:
         raise SystemExit(f"skipped: {exc}") from None
-    write_results(f"reconcile_{args.dataset}", res, lambda: markdown(res), default=str)
-    print(markdown(res))
+    write_results(f"reconcile_{args.dataset}", res, lambda: markdown(res), default=str, echo=True)
 
 
 if __name__ == "__main__":

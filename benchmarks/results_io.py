@@ -27,15 +27,20 @@ def write_results(
     *,
     default: Callable[[Any], Any] | None = str,
     folder: Path | None = None,
+    echo: bool = False,
 ) -> Path:
     """Write ``result`` to ``<folder>/<stem>.json`` (indented by 2, ending in a newline; ``default`` turns
     what JSON cannot hold into what it can, ``None`` lets such a value raise) and, when ``markdown`` is
     given, ``<folder>/<stem>.md``; a callable ``markdown`` is called only once the JSON is written.
-    ``folder`` (``benchmarks/results`` when ``None``) is created if missing. Returns the JSON's path."""
+    ``folder`` (``benchmarks/results`` when ``None``) is created if missing; ``echo`` also prints the
+    markdown (rendered once for both). Returns the JSON's path."""
     folder = RESULTS if folder is None else folder
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}.json"
     path.write_text(json.dumps(result, indent=2, default=default) + "\n")
     if markdown is not None:
-        (folder / f"{stem}.md").write_text(markdown if isinstance(markdown, str) else markdown())
+        text = markdown if isinstance(markdown, str) else markdown()
+        (folder / f"{stem}.md").write_text(text)
+        if echo:
+            print(text)
     return path

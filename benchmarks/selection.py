@@ -465,8 +465,7 @@ def main() -> None:
     if isinstance(dom, dict) and "promotion_uplift" in dom:
         res["promotion_uplift_coverage80"] = dom["promotion_uplift"]["coverage80"]
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    write_results(f"selection{suffix}", res, lambda: markdown(res), default=str, folder=RESULTS)
-    print(markdown(res))
+    write_results(f"selection{suffix}", res, lambda: markdown(res), default=str, folder=RESULTS, echo=True)
 
 
 if __name__ == "__main__":

@@ -337,8 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     # a killed benchmark still stops its servers and removes its temporary folder (finally blocks run)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = run(args)
-    write_results("serving", result, lambda: markdown(result), default=float, folder=args.out)
-    print(markdown(result))
+    write_results("serving", result, lambda: markdown(result), default=float, folder=args.out, echo=True)
 
 
 if __name__ == "__main__":

@@ -134,8 +134,7 @@ def main() -> int:
             block[name]["mean_relative_score"] = round(float(np.mean(rel)), 4)
         res["worlds"][world] = block
     res["loadavg_start"], res["loadavg_end"] = start, [round(v, 2) for v in os.getloadavg()]
-    write_results("size_power", res, lambda: markdown(res), default=None)
-    print(markdown(res))
+    write_results("size_power", res, lambda: markdown(res), default=None, echo=True)
     return 0
 
 

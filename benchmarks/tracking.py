@@ -388,8 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         res[name]["seconds"] = round(time.perf_counter() - t0, 1)
     res["track_10k_reps_seconds"] = round(time_10k(), 4)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    write_results(args.out, res, lambda: markdown(res), default=None, folder=RESULTS)
-    print(markdown(res))
+    write_results(args.out, res, lambda: markdown(res), default=None, folder=RESULTS, echo=True)
     return 0
 
 

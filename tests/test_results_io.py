@@ -57,6 +57,22 @@ def test_a_markdown_function_runs_after_the_json_is_written(tmp_path: Path) -> N
     assert not (tmp_path / "kept.md").exists()
 
 
+def test_echo_prints_the_markdown_it_wrote_rendered_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+
+    def render() -> str:
+        calls.append(1)
+        return "| a |"
+
+    write_results("quiet", {"x": 1}, render, folder=tmp_path)
+    assert capsys.readouterr().out == ""
+    write_results("loud", {"x": 1}, render, folder=tmp_path, echo=True)
+    assert capsys.readouterr().out == "| a |\n" and (tmp_path / "loud.md").read_text() == "| a |"
+    assert len(calls) == 2  # once per call, for the file and the screen alike
+
+
 def test_default_is_applied(tmp_path: Path) -> None:
     result = {"path": Path("/data/walmart"), "n": np.int64(7)}
     saved = json.loads(write_results("as_str", result, folder=tmp_path).read_text())
