@@ -14,9 +14,9 @@
    (``rank_candidates``) and the portfolio (``pick_portfolio``) run with their shipped defaults
    (``PortfolioRules()``: 3 featured slots per market). One step short of the registered path: the
    ranking reads the fitted model's bottom forecast (``batch_frames``), not a batch built by
-   ``training.forecast_job.default_batch``, whose bottom rows differ by the mean correction (one backtest
-   ratio per horizon bucket, the same for every candidate, so it reorders candidates only where their
-   weekly profiles differ and with ``min_margin`` 0 changes no pick's eligibility) and would cost four fits
+   ``training.forecast_job.default_batch``, whose bottom rows differ by the mean correction (the backtest's
+   ratio per horizon bucket, shared out by size third: ``training.bottom_means`` raises small candidates'
+   forecasts against large ones', so it can reorder candidates of different sizes) and would cost four fits
    per origin instead of one. Not measured.
    Peers under the same rules: **last year's top sellers** (the issue's baseline: the 52 weeks before the
    origin, by realised margin) and the same quarter one year earlier. Scored: realised margin of the
